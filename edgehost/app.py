@@ -1,0 +1,79 @@
+"""App assembly: one function builds the Litestar app of a role from the core routes and hook results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from litestar import Litestar, MediaType, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from edgehost import __version__
+from edgehost.context import AppContext
+from edgehost.errors import EXCEPTION_HANDLERS
+
+ROLES = ("api", "node", "ingress", "metrics")
+
+
+@get("/healthz", media_type=MediaType.JSON, tags=["health"])
+async def healthz(state: State) -> dict[str, Any]:
+    """200 once the role serves; the runner's `/healthz` lives on the metrics port, never on the ingress."""
+    return {"status": "ok", "mode": state.ctx.mode}
+
+
+def _flat(groups: Iterable[Sequence[Any] | None]) -> list[Any]:
+    return [item for group in groups if group for item in group]
+
+
+def core_handlers(role: str, ctx: AppContext) -> list[Any]:
+    """The routes each role always has; everything else comes from plugins."""
+    if role == "api":
+        from edgehost.controlplane.api import developer_router
+        from edgehost.controlplane.artifact_api import artifact_router
+
+        handlers = [healthz, developer_router(), artifact_router()]
+        if not ctx.settings.tls_enabled:  # no separate mTLS listener: nodes use the API port
+            from edgehost.controlplane.node_api import node_router
+
+            handlers.append(node_router())
+        return handlers
+    if role == "node":
+        from edgehost.controlplane.artifact_api import artifact_router
+        from edgehost.controlplane.node_api import node_router
+
+        return [healthz, node_router(), artifact_router()]
+    if role == "ingress":
+        from edgehost.runner.mount import ingress_mount
+
+        return [ingress_mount(ctx)]
+    return [healthz]
+
+
+def build_app(role: str, ctx: AppContext) -> Litestar:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    hook = ctx.hook
+    dependencies: dict[str, Any] = {}
+    for provided in hook.edgehost_dependencies(role=role, ctx=ctx):
+        dependencies.update(provided or {})
+    openapi = None
+    if role == "api":
+        openapi = OpenAPIConfig(
+            title="edgefn control plane",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        )
+    return Litestar(
+        route_handlers=[*core_handlers(role, ctx), *_flat(hook.edgehost_route_handlers(role=role, ctx=ctx))],
+        middleware=_flat(hook.edgehost_middleware(role=role, ctx=ctx)),
+        lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        state=State({"ctx": ctx, **ctx.services}),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,63 @@
+"""The embedded artifact store: a folder on the CP, reached through URLs the CP signs and serves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from edgehost.artifacts.signing import UrlSigner
+
+CHUNK = 256 * 1024
+
+
+class LocalArtifactStore:
+    def __init__(self, root: Path, signer: UrlSigner) -> None:
+        self.root = root
+        self.signer = signer
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"artifact key {key!r} escapes the store")
+        return path
+
+    async def upload_url(self, key: str, *, ttl_s: int) -> str:
+        return self.signer.sign("PUT", key, ttl_s=ttl_s)
+
+    async def download_url(self, key: str, *, ttl_s: int) -> str:
+        return self.signer.sign("GET", key, ttl_s=ttl_s)
+
+    async def read(self, key: str, *, max_bytes: int) -> bytes | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def write(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, self._path(key), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        # Atomic: a reader sees the old object or the new one, never half of one.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        with path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()

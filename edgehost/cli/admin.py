@@ -1,0 +1,112 @@
+"""Operator commands: `token`, `ca`, `plugins`, `migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.db.engine import DatabaseError, close_database, open_database
+from edgehost.plugins import describe
+from edgehost.security.ca import CAError, init_ca, issue_node, issue_server
+from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="a settings TOML layered over config/ (EDGEFN_* still override)",
+)
+
+
+@click.command()
+@click.option("--subject", required=True, help="who the token speaks for (becomes a project member)")
+@click.option(
+    "--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="lifetime in seconds"
+)
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="an edgefn dev state folder")
+@config_option
+def token(subject: str, ttl: int, state_dir: Path | None, config_file: Path | None) -> None:
+    """Mint a developer token, signed with a dev state folder's key or auth.signing_key_file."""
+    if state_dir is not None:
+        key_file = state_dir / "signing-key.pem"
+        if not key_file.exists():
+            raise CliError(f"{state_dir} holds no signing key; run edgefn dev there first", USAGE)
+        issuer, audience = "edgefn", "edgefn"
+    else:
+        settings = settings_or_exit("control-plane", config_file=config_file)
+        if not settings.auth.signing_key_file:
+            raise CliError("auth.signing_key_file is not set; pass --state-dir or --config", USAGE)
+        key_file = Path(settings.auth.signing_key_file)
+        issuer, audience = settings.auth.issuer, settings.auth.audience
+    key = load_or_create_signing_key(key_file)
+    click.echo(mint_token(key_pem=key, subject=subject, issuer=issuer, audience=audience, ttl_s=ttl))
+
+
+@click.group()
+def ca() -> None:
+    """A certificate authority for mutual TLS between runners and the control plane."""
+
+
+def _ca_call(fn: object, *args: object) -> None:
+    try:
+        written = fn(*args)  # type: ignore[operator]
+    except CAError as exc:
+        raise CliError(str(exc), USAGE) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@ca.command("init")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+def ca_init(directory: Path) -> None:
+    """Create ca.pem and ca.key in DIR."""
+    _ca_call(init_ca, directory)
+
+
+@ca.command("issue")
+@click.argument("node_id")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+def ca_issue(node_id: str, directory: Path) -> None:
+    """Issue NODE_ID.pem and NODE_ID.key, a runner's client certificate."""
+    _ca_call(issue_node, directory, node_id)
+
+
+@ca.command("server")
+@click.argument("hostname")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+def ca_server(hostname: str, directory: Path) -> None:
+    """Issue server.pem and server.key for the control plane at HOSTNAME."""
+    _ca_call(issue_server, directory, hostname)
+
+
+@click.command("plugins")
+@config_option
+def plugins_cmd(config_file: Path | None) -> None:
+    """List loaded plugins and the hooks each implements."""
+    ctx = make_context(settings_or_exit(None, config_file=config_file))
+    for name, origin, hooks in describe(ctx.pm):
+        click.echo(f"{name} ({origin})")
+        for hook in hooks:
+            click.echo(f"    {hook}")
+
+
+@click.command()
+@config_option
+def migrate(config_file: Path | None) -> None:
+    """Apply the database migrations to database.url."""
+    settings = settings_or_exit("control-plane", config_file=config_file)
+
+    async def run() -> None:
+        engine = await open_database(settings.database_url)
+        await close_database(engine)
+
+    try:
+        asyncio.run(run())
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")

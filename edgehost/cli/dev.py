@@ -1,0 +1,214 @@
+"""`edgefn dev`: the control plane and one runner in one process, serving the project of the current folder.
+
+It applies the project through the CP's own API (register, upload, finalize, deploy),
+exactly as `edgefn deploy` does against a remote CP, and re-applies when files change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from edgehost.app import build_app
+from edgehost.cli.client import ApiClient
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.context import AppContext
+from edgehost.guestbuild import GuestBuildError, guest_sources
+from edgehost.project import Project, ProjectError, load_project
+from edgehost.project.apply import apply_project
+from edgehost.roles import agent_running, control_plane, runner
+from edgehost.security.ca import init_ca, issue_node
+from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
+from edgehost.serving import Listener, PortInUse, serve
+
+log = logging.getLogger("edgefn.dev")
+DEV_TOKEN_TTL_S = 30 * 24 * 3600
+WATCH_PERIOD_S = 0.5
+
+
+def prepare_state_dir(state_dir: Path, node_id: str) -> dict[str, Path]:
+    """Signing key, developer token, and a private CA with the dev node's certificate."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = state_dir / "signing-key.pem"
+    key = load_or_create_signing_key(key_file)
+    token_file = state_dir / "token"
+    token_file.write_text(mint_token(key_pem=key, subject="developer", ttl_s=DEV_TOKEN_TTL_S) + "\n")
+    token_file.chmod(0o600)
+    ca_dir = state_dir / "ca"
+    if not (ca_dir / "ca.pem").exists():
+        init_ca(ca_dir, common_name="edgefn dev CA")
+    if not (ca_dir / f"{node_id}.pem").exists():
+        issue_node(ca_dir, node_id)
+    return {
+        "key": key_file,
+        "token": token_file,
+        "ca": ca_dir / "ca.pem",
+        "node_cert": ca_dir / f"{node_id}.pem",
+        "node_key": ca_dir / f"{node_id}.key",
+    }
+
+
+def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str, float], ...]:
+    files = [project_file]
+    if project is not None:
+        for fn in project.functions:
+            files.extend(guest_sources(fn.wasm))
+    stamps = []
+    for f in files:
+        with contextlib.suppress(OSError):
+            stamps.append((str(f), f.stat().st_mtime))
+    return tuple(sorted(stamps))
+
+
+class DevSession:
+    def __init__(self, ctx: AppContext, project_file: Path, token: str, api_url: str) -> None:
+        self.ctx = ctx
+        self.project_file = project_file
+        self.token = token
+        self.api_url = api_url
+        self.project: Project | None = None
+
+    async def apply(self) -> bool:
+        try:
+            project = load_project(self.project_file)
+        except ProjectError as exc:
+            click.echo(f"{exc}\nnot applied; fix the file and save it again", err=True)
+            return False
+
+        def run() -> list[str]:
+            with ApiClient(self.api_url, self.token) as client:
+                return apply_project(project, client, prune=True).lines
+
+        try:
+            lines = await asyncio.to_thread(run)
+        except (CliError, GuestBuildError) as exc:
+            click.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+            return False
+        self.project = project
+        for line in lines:
+            click.echo(f"  {line}", err=True)
+        return True
+
+    async def wait_until_serving(self, timeout: float = 15.0) -> None:
+        """Returns once the runner holds every deployed function (or reported it failed)."""
+        node = self.ctx.services["node"]
+        wanted = {d.function for d in (self.project.deployments if self.project else ())}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            names = {fid.split(".", 1)[1] for fid, _ in node.states}
+            settled = all(s.state in ("cached", "error") for s in node.states.values())
+            if wanted <= names and settled:
+                return
+            await asyncio.sleep(0.05)
+
+    async def watch(self) -> None:
+        last = _fingerprint(self.project_file, self.project)
+        while True:
+            await asyncio.sleep(WATCH_PERIOD_S)
+            now = _fingerprint(self.project_file, self.project)
+            if now != last:
+                await asyncio.sleep(0.2)  # debounce editors that write in several steps
+                click.echo(f"change detected in {self.project_file.parent}, re-applying")
+                await self.apply()
+                last = _fingerprint(self.project_file, self.project)
+
+
+async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
+    api_url = f"http://127.0.0.1:{ports['api']}"
+    async with (
+        control_plane(ctx),
+        runner(ctx, cp_url=api_url, cert_file=files["node_cert"], key_file=files["node_key"]),
+    ):
+        listeners = [
+            Listener("api", build_app("api", ctx), "127.0.0.1", ports["api"]),
+            Listener("ingress", build_app("ingress", ctx), ctx.settings.runner.host, ports["ingress"]),
+            Listener("metrics", build_app("metrics", ctx), ctx.settings.runner.host, ports["metrics"]),
+        ]
+        async with serve(listeners), agent_running(ctx):
+            session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
+            await session.apply()
+            await session.wait_until_serving()
+            host = ctx.settings.runner.host
+            click.echo(
+                f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
+                f"metrics http://{host}:{ports['metrics']}/metrics\n"
+                f'  token in {files["token"]} (edgefn deploy --token "$(cat {files["token"]})")',
+                err=True,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            watcher = asyncio.create_task(session.watch())
+            await stop.wait()
+            watcher.cancel()
+            click.echo("edgefn dev stopping", err=True)
+
+
+@click.command()
+@click.option(
+    "--project",
+    "project_path",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="edgefn.toml, or the folder holding it",
+)
+@click.option("--ingress-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="where dev keeps its database, artifacts, cache and token [default: PROJECT/.edgefn]",
+)
+def dev(
+    project_path: Path, ingress_port: int, api_port: int, metrics_port: int, state_dir: Path | None
+) -> None:
+    """Run the control plane and a runner in one process, serving this project.
+
+    \b
+    Examples:
+      edgefn dev
+      edgefn dev --project examples/api --ingress-port 3000
+      curl localhost:8080/hello
+    """
+    try:
+        project = load_project(project_path)
+    except ProjectError as exc:
+        raise CliError(str(exc), USAGE) from None
+    state_dir = (state_dir or project.path.parent / ".edgefn").resolve()
+    overrides = {
+        "state_dir": str(state_dir),
+        "runner.state_dir": str(state_dir / "runner"),
+        "runner.cache_dir": str(state_dir / "cache"),
+        "api.port": api_port,
+        "api.host": "127.0.0.1",
+        "runner.ingress_port": ingress_port,
+        "runner.metrics_port": metrics_port,
+    }
+    node_id = settings_or_exit("dev", overrides=overrides).runner.node_id
+    files = prepare_state_dir(state_dir, node_id)
+    settings = settings_or_exit(
+        "dev",
+        overrides={
+            **overrides,
+            "auth.signing_key_file": str(files["key"]),
+            "tls.ca_file": str(files["ca"]),
+            "nodes.allow": [node_id],
+        },
+    )
+    ctx = make_context(settings)
+    ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
+    try:
+        asyncio.run(run_dev(ctx, project.path, files, ports))
+    except PortInUse as exc:
+        raise CliError(f"{exc}; pick another with --ingress-port/--api-port/--metrics-port", USAGE) from None

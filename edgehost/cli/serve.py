@@ -1,0 +1,93 @@
+"""`edgefn serve`: one role from settings, as deployed in production."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from edgehost.app import build_app
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.context import AppContext
+from edgehost.roles import agent_running, control_plane, runner
+from edgehost.security.tls import server_ssl_args
+from edgehost.serving import Listener, PortInUse
+from edgehost.serving import serve as serve_listeners
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_control_plane(ctx: AppContext) -> None:
+    s = ctx.settings
+    listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port)]
+    if s.tls_enabled:
+        ssl = server_ssl_args(s.tls.ca_file, s.tls.cert_file, s.tls.key_file)
+        listeners.append(Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl))
+    async with control_plane(ctx), serve_listeners(listeners):
+        click.echo(
+            f"control plane serving api on {s.api.host}:{s.api.port}"
+            + (f", nodes (mTLS) on {s.api.host}:{s.api.node_port}" if s.tls_enabled else ""),
+            err=True,
+        )
+        await _until_signal()
+
+
+async def run_runner(ctx: AppContext) -> None:
+    s = ctx.settings
+    async with runner(
+        ctx, cp_url=s.runner.control_plane_url, cert_file=Path(s.tls.cert_file), key_file=Path(s.tls.key_file)
+    ):
+        listeners = [
+            Listener("ingress", build_app("ingress", ctx), s.runner.host, s.runner.ingress_port),
+            Listener("metrics", build_app("metrics", ctx), s.runner.host, s.runner.metrics_port),
+        ]
+        async with serve_listeners(listeners), agent_running(ctx):
+            click.echo(
+                f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port}", err=True
+            )
+            await _until_signal()
+
+
+def _check_runner(ctx: AppContext) -> None:
+    s = ctx.settings
+    missing = [
+        key
+        for key, value in (
+            ("runner.node_id", s.runner.node_id),
+            ("runner.control_plane_url", s.runner.control_plane_url),
+            ("tls.cert_file", s.tls.cert_file),
+            ("tls.key_file", s.tls.key_file),
+        )
+        if not value
+    ]
+    if missing:
+        raise CliError(f"runner mode needs {', '.join(missing)}", USAGE)
+
+
+@click.command()
+@click.option("--mode", type=click.Choice(["control-plane", "runner"]), required=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="a settings TOML layered over config/ (EDGEFN_* still override)",
+)
+def serve(mode: str, config_file: Path | None) -> None:
+    """Serve one role from settings: the control plane, or an edge runner."""
+    ctx = make_context(settings_or_exit(mode, config_file=config_file))
+    if mode == "runner":
+        _check_runner(ctx)
+    try:
+        asyncio.run(run_control_plane(ctx) if mode == "control-plane" else run_runner(ctx))
+    except PortInUse as exc:
+        raise CliError(str(exc), USAGE) from None

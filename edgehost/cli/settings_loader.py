@@ -1,0 +1,33 @@
+"""Settings and plugin manager for a CLI command, with failures mapped to exit status 2."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.context import AppContext
+from edgehost.plugins import PluginError, make_plugin_manager
+from edgehost.settings import Settings, SettingsError, load_settings
+
+
+def settings_or_exit(
+    mode: str | None, *, config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    try:
+        return load_settings(mode, config_file=config_file, overrides=overrides)
+    except SettingsError as exc:
+        raise CliError(str(exc), USAGE) from None
+
+
+def make_context(settings: Settings) -> AppContext:
+    try:
+        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
+    except PluginError as exc:
+        raise CliError(str(exc), USAGE) from None
+    ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
+    for group in pm.hook.edgehost_startup_problems(ctx=ctx):
+        for problem in group or ():
+            logging.getLogger("edgefn").warning(problem)
+    return ctx

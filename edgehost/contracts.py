@@ -1,0 +1,148 @@
+"""The shapes plugins provide and consume: what a route table, pool, cache, store or admission must offer.
+
+The core talks to plugins only through these, so a third party can replace any built-in
+(a geo-aware router, a peer-to-peer cache) without the core knowing its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edgehost.protocol import RouteSpec
+
+if TYPE_CHECKING:
+    from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
+
+__all__ = [
+    "Admission",
+    "ArtifactCache",
+    "ArtifactStore",
+    "InstancePool",
+    "Invocation",
+    "PoolFactory",
+    "Rejection",
+    "RouteLookup",
+    "RouteMatch",
+    "RouteSpec",
+]
+
+
+class RouteMatch(Protocol):
+    """A matched route: which function, and the `{name}` segments it captured."""
+
+    @property
+    def route(self) -> Any: ...
+
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]: ...
+
+
+class RouteLookup(Protocol):
+    def lookup(self, host: str, method: str, path: str) -> RouteMatch | tuple[str, ...] | None:
+        """A match; or the allowed methods when only the method differs (405); or None (404)."""
+        ...
+
+
+class InstancePool(Protocol):
+    """Hot instances of one function version."""
+
+    spec: FunctionSpec
+
+    def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
+        """Runs one request on a pooled (or new) instance; raises `InvokeError`. Called off the event loop."""
+        ...
+
+    def warm(self) -> None: ...
+
+    def reap_idle(self, now: float) -> int: ...
+
+    def evict_one(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def idle_since(self) -> float | None:
+        """When the least recently used idle instance was last used, for global LRU under pressure."""
+        ...
+
+
+class PoolFactory(Protocol):
+    def __call__(
+        self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, pool: Any
+    ) -> InstancePool: ...
+
+
+class ArtifactCache(Protocol):
+    def path_for(self, function_id: str, version: int) -> Path: ...
+
+    def get(self, function_id: str, version: int, sha256: str) -> bytes | None: ...
+
+    def put(self, function_id: str, version: int, sha256: str, source_path: Path) -> Path: ...
+
+    def remove(self, function_id: str, version: int) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Where the CP keeps uploaded modules; runners fetch through the URLs it signs."""
+
+    async def upload_url(self, key: str, *, ttl_s: int) -> str: ...
+
+    async def download_url(self, key: str, *, ttl_s: int) -> str: ...
+
+    async def read(self, key: str, *, max_bytes: int) -> bytes | None:
+        """The object's bytes, or None if nothing was uploaded yet."""
+        ...
+
+    async def write(self, key: str, data: bytes) -> None: ...
+
+    def stream(self, key: str) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(slots=True)
+class Rejection:
+    """An answer given instead of running the guest (429, 413, ...)."""
+
+    status: int
+    error_code: str
+    message: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Admission(Protocol):
+    def admit(self, invocation: Invocation) -> Rejection | None: ...
+
+    def release(self, invocation: Invocation) -> None: ...
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One request through the ingress, as hooks see it."""
+
+    request_id: str
+    node_id: str
+    method: str
+    host: str
+    path: str
+    start_timestamp: float
+    tenant: str = ""
+    function_id: str = ""
+    version: int = 0
+    status: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    end_timestamp: float = 0.0
+    cpu_seconds: float = 0.0
+    logs: Sequence[Any] = ()
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    admitted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def execution_status(self) -> str:
+        return "ok" if self.error_code is None else "error"

@@ -1,0 +1,260 @@
+"""Routes, deployments and rollbacks, and the desired state each node derives from them."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from edgehost.contracts import ArtifactStore
+from edgehost.controlplane.notify import Notifier
+from edgehost.controlplane.schemas import DeploymentIn, RouteIn
+from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
+from edgehost.errors import ApiError
+from edgehost.protocol import DesiredState, FunctionDeployment, RouteSpec
+from edgehost.selectors import Selector, SelectorError, compile_selector
+
+
+@functools.lru_cache(maxsize=4096)
+def selector(expr: str) -> Selector:
+    return compile_selector(expr)
+
+
+class Deployments:
+    def __init__(self, store: ArtifactStore, notifier: Notifier, *, url_ttl_s: int) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.url_ttl_s = url_ttl_s
+
+    async def _function(self, project: dict[str, Any], name: str) -> dict[str, Any]:
+        fn = (
+            await Function.select()
+            .where((Function.project == project["id"]) & (Function.name == name))
+            .first()
+        )
+        if fn is None:
+            raise ApiError(404, "not_found", f"project {project['name']!r} has no function {name!r}")
+        return fn
+
+    async def _ready_version(self, fn: dict[str, Any], version: int | None) -> int:
+        query = FunctionVersion.select(FunctionVersion.version, FunctionVersion.state).where(
+            FunctionVersion.function == fn["id"]
+        )
+        if version is None:
+            row = (
+                await query.where(FunctionVersion.state == "ready")
+                .order_by(FunctionVersion.version, ascending=False)
+                .first()
+            )
+            if row is None:
+                raise ApiError(409, "not_ready", f"function {fn['name']!r} has no ready version to deploy")
+            return int(row["version"])
+        row = await query.where(FunctionVersion.version == version).first()
+        if row is None:
+            raise ApiError(404, "not_found", f"function {fn['name']!r} has no version {version}")
+        if row["state"] != "ready":
+            raise ApiError(409, "not_ready", f"{fn['name']} v{version} is {row['state']}, not ready")
+        return version
+
+    async def replace_routes(self, project: dict[str, Any], routes: list[RouteIn]) -> int:
+        """Replaces the project's whole route set in one transaction; explicit hosts are exclusive."""
+        functions = {
+            fn["name"]: fn["id"] for fn in await Function.select().where(Function.project == project["id"])
+        }
+        for route in routes:
+            if route.function not in functions:
+                raise ApiError(
+                    422, "unknown_function", f"route {route.path} names unknown function {route.function!r}"
+                )
+        hosts = sorted({r.host for r in routes if r.host != "*"})
+        if hosts:
+            taken = await Route.select(Route.host, Route.project.name).where(
+                Route.host.is_in(hosts) & (Route.project != project["id"])
+            )
+            if taken:
+                owner = taken[0]
+                raise ApiError(
+                    409,
+                    "host_taken",
+                    f"host {owner['host']!r} is used by routes of project {owner['project.name']!r}",
+                )
+        async with Route._meta.db.transaction():
+            await Route.delete().where(Route.project == project["id"])
+            for r in routes:
+                await Route(
+                    project=project["id"],
+                    function=functions[r.function],
+                    host=r.host.lower(),
+                    path=r.path,
+                    methods=sorted({m.upper() for m in r.methods}),
+                    priority=r.priority,
+                ).save()
+        await self.notifier.bump()
+        return len(routes)
+
+    async def list_routes(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = (
+            await Route.select(Route.host, Route.path, Route.methods, Route.priority, Route.function.name)
+            .where(Route.project == project["id"])
+            .order_by(Route.id)
+            .output(load_json=True)
+        )
+        return [
+            {
+                "host": r["host"],
+                "path": r["path"],
+                "methods": list(r["methods"] or []),
+                "priority": r["priority"],
+                "function": r["function.name"],
+            }
+            for r in rows
+        ]
+
+    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> dict[str, Any]:
+        try:
+            matcher = selector(spec.selector)
+        except SelectorError as exc:
+            raise ApiError(422, "bad_selector", str(exc)) from None
+        fn = await self._function(project, spec.function)
+        version = await self._ready_version(fn, spec.version)
+        await self._activate(fn, version, spec.selector, subject)
+        nodes = (
+            await Node.select(Node.node_id, Node.labels).where(Node.status == "online").output(load_json=True)
+        )
+        targets = sorted(n["node_id"] for n in nodes if matcher.matches(n["labels"] or {}))
+        return {"function": fn["name"], "version": version, "selector": spec.selector, "nodes": targets}
+
+    async def _activate(self, fn: dict[str, Any], version: int, selector_expr: str, subject: str) -> None:
+        async with Deployment._meta.db.transaction():
+            await Deployment.update({Deployment.active: False}).where(
+                (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
+            )
+            await Deployment(
+                function=fn["id"], version=version, selector=selector_expr, active=True, created_by=subject
+            ).save()
+        await self.notifier.bump()
+
+    async def rollback(
+        self, project: dict[str, Any], name: str, to_version: int, subject: str
+    ) -> dict[str, Any]:
+        """Undeploys the current version and deploys `to_version` where the current one ran, as one change."""
+        fn = await self._function(project, name)
+        current = await self._active(fn["id"])
+        if current is None:
+            raise ApiError(409, "not_deployed", f"function {name!r} has no active deployment to roll back")
+        version = await self._ready_version(fn, to_version)
+        if version == current["version"]:
+            raise ApiError(409, "already_active", f"{name} v{version} is already the deployed version")
+        await self._activate(fn, version, current["selector"], subject)
+        return {
+            "function": name,
+            "from_version": current["version"],
+            "to_version": version,
+            "selector": current["selector"],
+        }
+
+    async def undeploy(self, project: dict[str, Any], name: str) -> None:
+        fn = await self._function(project, name)
+        await Deployment.update({Deployment.active: False}).where(
+            (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
+        )
+        await self.notifier.bump()
+
+    async def _active(self, function_pk: int) -> dict[str, Any] | None:
+        return (
+            await Deployment.select()
+            .where(
+                (Deployment.function == function_pk) & (Deployment.active == True)  # noqa: E712
+            )
+            .first()
+        )
+
+    async def list_deployments(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = await Deployment.select(
+            Deployment.version,
+            Deployment.selector,
+            Deployment.created_at,
+            Deployment.function.name,
+            Deployment.function.function_id,
+        ).where((Deployment.function.project == project["id"]) & (Deployment.active == True))  # noqa: E712
+        return [
+            {
+                "function": r["function.name"],
+                "function_id": r["function.function_id"],
+                "version": r["version"],
+                "selector": r["selector"],
+                "created_at": r["created_at"].isoformat(),
+            }
+            for r in rows
+        ]
+
+    async def desired_for(
+        self, labels: dict[str, str], *, revision: int, blocked: tuple[str, ...]
+    ) -> DesiredState:
+        """What a node with `labels` should run: active deployments its labels match, and their routes."""
+        rows = await Deployment.select(
+            Deployment.version,
+            Deployment.selector,
+            Deployment.function.id,
+            Deployment.function.function_id,
+            Deployment.function.name,
+            Deployment.function.project.name,  # type: ignore[union-attr]
+        ).where(Deployment.active == True)  # noqa: E712
+        chosen = [r for r in rows if _matches(r["selector"], labels)]
+        functions = []
+        for r in chosen:
+            fv = (
+                await FunctionVersion.select()
+                .where(
+                    (FunctionVersion.function == r["function.id"]) & (FunctionVersion.version == r["version"])
+                )
+                .first()
+                .output(load_json=True)
+            )
+            if fv is None:
+                continue
+            functions.append(
+                FunctionDeployment(
+                    function_id=r["function.function_id"],
+                    project=r["function.project.name"],
+                    name=r["function.name"],
+                    version=fv["version"],
+                    artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
+                    sha256=fv["sha256"],
+                    memory_pages=fv["memory_pages"],
+                    max_execution_ms=fv["max_execution_ms"],
+                    entrypoint=fv["entrypoint"],
+                    min_hot_instances=fv["min_hot_instances"],
+                    max_hot_instances=fv["max_hot_instances"],
+                    http_allow=tuple(fv["http_allow"] or ()),
+                )
+            )
+        deployed = {r["function.id"]: r["function.function_id"] for r in chosen}
+        routes: list[RouteSpec] = []
+        if deployed:
+            for r in (
+                await Route.select(
+                    Route.host, Route.path, Route.methods, Route.priority, Route.function, Route.project.name
+                )
+                .where(Route.function.is_in(list(deployed)))
+                .output(load_json=True)
+            ):
+                routes.append(
+                    RouteSpec(
+                        host=r["host"],
+                        path=r["path"],
+                        methods=tuple(r["methods"] or ()),
+                        function_id=deployed[r["function"]],
+                        project=r["project.name"],
+                        priority=r["priority"],
+                    )
+                )
+        return DesiredState(
+            revision=revision, functions=tuple(functions), routes=tuple(routes), blocked_tenants=blocked
+        )
+
+
+def _matches(expr: str, labels: dict[str, str]) -> bool:
+    try:
+        return selector(expr).matches(labels)
+    except SelectorError:
+        return False

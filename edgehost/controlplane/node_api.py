@@ -1,0 +1,73 @@
+"""The node listener: heartbeats, the watch long-poll and deployment reports.
+
+Granian checks the client certificate on this listener; each request also carries a
+token signed with the node's key (certificate in `x5c`), which the auth plugin verifies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from edgehost.controlplane.api import bearer
+from edgehost.errors import ApiError
+from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
+
+MAX_WATCH_S = 55.0
+
+
+async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
+    ctx = state.ctx
+    try:
+        node_id = ctx.hook.edgehost_authenticate_node(token=bearer(request), ctx=ctx)
+    except ApiError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status", 401)
+        raise ApiError(
+            status, "forbidden" if status == 403 else "unauthorized", getattr(exc, "message", str(exc))
+        ) from None
+    if not node_id:
+        raise ApiError(401, "unauthorized", "no authentication plugin accepted the node credential")
+    return str(node_id)
+
+
+@post("/heartbeat", status_code=200)
+async def heartbeat(data: Heartbeat, node_id: str, state: State) -> HeartbeatReply:
+    if data.node_id != node_id:
+        raise ApiError(
+            403, "forbidden", f"credential is for node {node_id!r}, heartbeat names {data.node_id!r}"
+        )
+    return await state.nodes.heartbeat(node_id, data)
+
+
+@get("/watch")
+async def watch(node_id: str, state: State, revision: int = 0, timeout: float = 25.0) -> Response[Any]:
+    """Answers as soon as the desired state moves past `revision`; 204 when the wait times out."""
+    current = await state.notifier.current()
+    if current <= revision:
+        current = await state.notifier.wait_beyond(revision, min(max(timeout, 0.0), MAX_WATCH_S))
+    if current <= revision:
+        return Response(None, status_code=204)
+    desired: DesiredState = await state.nodes.desired(node_id)
+    return Response(desired, status_code=200)
+
+
+@post("/reports", status_code=202)
+async def report(data: Report, node_id: str, state: State) -> dict[str, Any]:
+    if data.node_id != node_id:
+        raise ApiError(403, "forbidden", f"credential is for node {node_id!r}, report names {data.node_id!r}")
+    await state.nodes.report(node_id, data)
+    return {"accepted": True}
+
+
+def node_router() -> Router:
+    return Router(
+        path="/v1/node",
+        route_handlers=[heartbeat, watch, report],
+        dependencies={"node_id": Provide(provide_node_id)},
+        tags=["nodes"],
+    )

@@ -1,0 +1,78 @@
+"""Request and response bodies of the developer API; msgspec validates them before any handler runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length=63)]
+Entrypoint = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$")]
+Pages = Annotated[int, msgspec.Meta(ge=1, le=32768)]
+Millis = Annotated[int, msgspec.Meta(ge=1, le=300_000)]
+HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")]
+AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
+Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
+Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
+
+
+class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    entrypoint: Entrypoint = "handle"
+    memory_pages: Pages = 16
+    max_execution_ms: Millis = 50
+    min_hot_instances: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 1
+    max_hot_instances: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
+    http_allow: list[AllowEntry] = []
+
+
+class FunctionCreated(msgspec.Struct, kw_only=True):
+    function_id: str
+    version: int
+    upload_url: str
+    finalize_url: str
+    expires_in: int
+
+
+class VersionInfo(msgspec.Struct, kw_only=True):
+    function_id: str
+    version: int
+    state: str
+    reason: str
+    sha256: str
+    size_bytes: int
+    memory_pages: int
+    max_execution_ms: int
+    entrypoint: str
+    min_hot_instances: int
+    max_hot_instances: int
+    http_allow: list[str]
+    denied_imports: list[str]
+    artifact_url: str = ""
+
+
+class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    host: HostPattern = "*"
+    path: Annotated[str, msgspec.Meta(pattern=r"^/", max_length=1024)]
+    methods: list[Method] = []
+    function: Name
+    priority: int = 0
+
+
+class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
+    routes: list[RouteIn]
+
+
+class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    function: Name
+    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    selector: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] = "true"
+
+
+class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):
+    to_version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class MemberIn(msgspec.Struct, forbid_unknown_fields=True):
+    subject: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    role: Role = "developer"

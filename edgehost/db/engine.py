@@ -1,0 +1,70 @@
+"""Engine selection from `database.url`, and migrations run in-process.
+
+Piccolo finds its engine through a configuration module; binding sets that module's `DB`
+and each table's engine so the same code runs on SQLite (dev) and PostgreSQL (asyncpg).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
+from piccolo.engine import Engine, PostgresEngine, SQLiteEngine
+from piccolo.table import Table
+
+from edgehost.db import piccolo_conf
+from edgehost.db.tables import TABLES
+
+os.environ.setdefault("PICCOLO_CONF", "edgehost.db.piccolo_conf")
+
+
+class DatabaseError(Exception):
+    """A database URL or migration problem, in one sentence."""
+
+
+def make_engine(url: str) -> Engine:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=str(path))
+    if parts.scheme in ("postgres", "postgresql"):
+        return PostgresEngine(config={"dsn": url}, log_queries=False)
+    raise DatabaseError(f"database.url must start with sqlite:/// or postgresql://, got {url!r}")
+
+
+def bind(engine: Engine) -> None:
+    piccolo_conf.DB = engine
+    tables: tuple[type[Table], ...] = (*TABLES, Migration)
+    for table in tables:
+        table._meta.db = engine
+
+
+async def migrate() -> str:
+    """Applies pending migrations on the bound engine; returns Piccolo's summary line."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = await run_forwards(app_name="edgefn")
+    if not result.success:
+        raise DatabaseError(f"migration failed: {result.message}")
+    return result.message or ""
+
+
+async def open_database(url: str) -> Engine:
+    engine = make_engine(url)
+    bind(engine)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=10)
+    await migrate()
+    return engine
+
+
+async def close_database(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()

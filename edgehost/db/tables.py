@@ -1,0 +1,159 @@
+"""The control plane's model as Piccolo tables; one schema for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Project(Table, tablename="edgefn_project"):
+    id = Serial(primary_key=True)
+    name = Varchar(length=63, unique=True, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Membership(Table, tablename="edgefn_membership"):
+    """A subject's role in a project: owner, developer or viewer."""
+
+    id = Serial(primary_key=True)
+    project = ForeignKey(references=Project, index=True)
+    subject = Varchar(length=255, index=True)
+    role = Varchar(length=16, default="developer")
+
+
+class Function(Table, tablename="edgefn_function"):
+    id = Serial(primary_key=True)
+    project = ForeignKey(references=Project, index=True)
+    name = Varchar(length=63)
+    function_id = Varchar(length=128, unique=True, index=True)
+    latest_version = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class FunctionVersion(Table, tablename="edgefn_function_version"):
+    """One uploaded module and its limits; versions are immutable once ready."""
+
+    id = Serial(primary_key=True)
+    function = ForeignKey(references=Function, index=True)
+    version = Integer()
+    state = Varchar(length=16, default="pending")  # pending | ready | rejected
+    reason = Text(default="")
+    entrypoint = Varchar(length=128, default="handle")
+    memory_pages = Integer(default=16)
+    max_execution_ms = Integer(default=50)
+    min_hot_instances = Integer(default=1)
+    max_hot_instances = Integer(default=16)
+    http_allow = JSON(default=[])
+    artifact_key = Varchar(length=255)
+    sha256 = Varchar(length=64, default="")
+    size_bytes = Integer(default=0)
+    denied_imports = JSON(default=[])
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Route(Table, tablename="edgefn_route"):
+    id = Serial(primary_key=True)
+    project = ForeignKey(references=Project, index=True)
+    function = ForeignKey(references=Function)
+    host = Varchar(length=255, default="*", index=True)
+    path = Varchar(length=1024)
+    methods = JSON(default=[])
+    priority = Integer(default=0)
+
+
+class Deployment(Table, tablename="edgefn_deployment"):
+    """The version a function should run where its selector matches; one active row per function."""
+
+    id = Serial(primary_key=True)
+    function = ForeignKey(references=Function, index=True)
+    version = Integer()
+    selector = Text(default="true")
+    active = Boolean(default=True, index=True)
+    created_by = Varchar(length=255, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Node(Table, tablename="edgefn_node"):
+    id = Serial(primary_key=True)
+    node_id = Varchar(length=63, unique=True, index=True)
+    labels = JSON(default={})
+    status = Varchar(length=16, default="online")  # online | offline
+    last_heartbeat = Timestamptz(default=TimestamptzNow())
+    cpu_percent = Float(default=0.0)
+    mem_bytes = Integer(default=0)
+    inventory = JSON(default=[])
+
+
+class NodeDeployment(Table, tablename="edgefn_node_deployment"):
+    """What one node reported for one function version: cached, or the error it hit."""
+
+    id = Serial(primary_key=True)
+    node_id = Varchar(length=63, index=True)
+    function_id = Varchar(length=128, index=True)
+    version = Integer()
+    state = Varchar(length=16, default="pending")
+    error = Text(default="")
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class ErrorReport(Table, tablename="edgefn_error_report"):
+    id = Serial(primary_key=True)
+    node_id = Varchar(length=63, index=True)
+    function_id = Varchar(length=128, index=True)
+    version = Integer()
+    message = Text()
+    context = JSON(default={})
+    reported_at = Timestamptz(default=TimestamptzNow())
+
+
+class Usage(Table, tablename="edgefn_usage"):
+    """Guest CPU seconds per tenant per UTC day, summed over every node."""
+
+    id = Serial(primary_key=True)
+    project = Varchar(length=63, index=True)
+    day = Date()
+    cpu_seconds = Float(default=0.0)
+
+
+class Revision(Table, tablename="edgefn_revision"):
+    """A single counter bumped on every change to desired state, so watchers know when to look."""
+
+    id = Serial(primary_key=True)
+    value = Integer(default=0)
+
+
+TABLES: tuple[type[Table], ...] = (
+    Project,
+    Membership,
+    Function,
+    FunctionVersion,
+    Route,
+    Deployment,
+    Node,
+    NodeDeployment,
+    ErrorReport,
+    Usage,
+    Revision,
+)
+
+
+def json_list(value: Any) -> list[Any]:
+    """JSON columns read through `objects()` come back as text; selects use `output(load_json=True)`."""
+    if isinstance(value, str):
+        value = json.loads(value or "[]")
+    return list(value or [])

@@ -1,0 +1,134 @@
+"""Turn guest sources (.wat, .c, .wasm) into module bytes.
+
+Developers point edgefn.toml at sources, not only at prebuilt .wasm, so the dev
+loop needs one place that knows how to compile each kind and when a cached C
+build is stale. C is compiled with zig's bundled clang and wasi-libc (the
+`ziglang` PyPI package), so no system toolchain is required.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import wasmtime
+
+SDK_DIR = Path(__file__).resolve().parent.parent / "functions" / "sdk"
+SDK_HEADER = SDK_DIR / "edgefn.h"
+
+# A WASI reactor with a 64 KiB stack (zig's default is 1 MiB). No
+# --initial-memory: wasm-ld then sizes it to stack + data (2 pages for the
+# examples). zig's malloc (std.heap.WasmAllocator) never uses the space between
+# __heap_base and the initial size, it only memory.grows, so a 16-page initial
+# memory would leave nothing to allocate under `memory_pages = 16`.
+# `-s` drops debug info, which is most of an unstripped module's size.
+C_FLAGS: tuple[str, ...] = (
+    "--target=wasm32-wasi",
+    "-O2",
+    "-s",
+    "-mexec-model=reactor",
+    "-Wl,-z,stack-size=65536",
+)
+BUILD_TIMEOUT_S = 600
+_STDERR_LINES = 20
+
+
+class GuestBuildError(Exception):
+    """A guest source could not be turned into a module; the message says why."""
+
+
+def guest_sources(path: Path) -> list[Path]:
+    """Files whose change should trigger a rebuild of the guest at `path`."""
+    if path.suffix != ".c":
+        return [path]
+    siblings = sorted(p for p in path.parent.iterdir() if p.suffix in (".c", ".h") and p != path)
+    sources = [path, *siblings]
+    if SDK_HEADER.exists():
+        sources.append(SDK_HEADER)
+    return sources
+
+
+def _is_fresh(output: Path, sources: Sequence[Path]) -> bool:
+    if not output.exists():
+        return False
+    built = output.stat().st_mtime_ns
+    return all(src.stat().st_mtime_ns <= built for src in sources if src.exists())
+
+
+def _summarise(stderr: str) -> str:
+    """Keeps the diagnostics a developer needs: error lines first, then context, bounded."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    shown = (errors or lines)[:_STDERR_LINES]
+    more = len(errors or lines) - len(shown)
+    return "\n".join(shown) + (f"\n... ({more} more lines)" if more > 0 else "")
+
+
+def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[str] = ()) -> Path:
+    """Compiles a C guest to `output` (default `<source>.wasm` beside it) and returns that path.
+
+    The build is skipped when the output is newer than every file of guest_sources();
+    `extra_flags` are not part of that check. The output is replaced atomically so
+    concurrent builders never see a half-written module.
+    """
+    source = Path(source)
+    output = Path(output) if output is not None else source.with_suffix(".wasm")
+    if not source.is_file():
+        raise GuestBuildError(f"C source {source} does not exist")
+    if _is_fresh(output, guest_sources(source)):
+        return output
+    if importlib.util.find_spec("ziglang") is None:
+        raise GuestBuildError("building C guests needs the 'ziglang' package: pip install 'edgefn[guests]'")
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".wasm", dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ziglang",
+        "cc",
+        *C_FLAGS,
+        f"-I{SDK_DIR}",
+        *extra_flags,
+        str(source),
+        "-o",
+        str(tmp),
+    ]
+    try:
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise GuestBuildError(f"compiling {source} took longer than {BUILD_TIMEOUT_S} s") from exc
+        if proc.returncode != 0:
+            raise GuestBuildError(f"compiling {source} failed:\n{_summarise(proc.stderr)}")
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return output
+
+
+def load_guest_bytes(path: Path) -> bytes:
+    """Returns the wasm bytes for a guest given as .wasm, .wat or .c (built and cached)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".wasm", ".wat", ".c"):
+        raise GuestBuildError(f"{path} is not a guest source: expected a .wasm, .wat or .c file")
+    if suffix == ".c":
+        return build_c(path).read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GuestBuildError(f"cannot read guest {path}: {exc.strerror or exc}") from exc
+    if suffix == ".wasm":
+        return data
+    try:
+        return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
+    except (UnicodeDecodeError, wasmtime.WasmtimeError) as exc:
+        raise GuestBuildError(f"{path} is not valid WAT: {exc}") from exc

@@ -1,0 +1,149 @@
+"""The hooks edgefn is assembled from; built-in plugins implement them exactly as third parties do.
+
+Assembly hooks run once when an app is built. Only three hooks run per request
+(`edgehost_admit`, `edgehost_invocation_started`, `edgehost_invocation_finished`), and
+the components a request touches (route table, pool, cache) are chosen once through
+`firstresult` hooks, so the per-request cost of the plugin host stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from litestar import Litestar
+
+    from edgehost.context import AppContext
+    from edgehost.contracts import (
+        Admission,
+        ArtifactCache,
+        ArtifactStore,
+        Invocation,
+        PoolFactory,
+        RouteLookup,
+        RouteSpec,
+    )
+    from edgehost.runtime import HostFunction
+    from edgehost.settings import Settings
+
+PROJECT = "edgehost"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def edgehost_route_handlers(role: str, ctx: AppContext) -> Sequence[Any]:
+    """Litestar route handlers or routers to mount on the app serving `role`.
+
+    Roles are `api` (developer API), `node` (the CP's node listener), `ingress` (the
+    runner's user traffic, where any path belongs to user routes) and `metrics`.
+    """
+
+
+@hookspec
+def edgehost_middleware(role: str, ctx: AppContext) -> Sequence[Any]:
+    """ASGI middleware (Litestar `DefineMiddleware` or factories) to wrap the app of `role`.
+
+    This is how a third party adds request signing at the ingress or an SSO front on the API;
+    a WSGI middleware goes through an ASGI adapter first.
+    """
+
+
+@hookspec
+def edgehost_lifespan(
+    role: str, ctx: AppContext
+) -> Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]]:
+    """Async context managers entered while the app of `role` runs: background tasks, pools, clients."""
+
+
+@hookspec
+def edgehost_dependencies(role: str, ctx: AppContext) -> dict[str, Any]:
+    """Litestar dependency providers (name to `Provide`) for the app of `role`."""
+
+
+@hookspec
+def edgehost_cli_commands() -> Sequence[click.Command]:
+    """Extra `edgefn` sub-commands."""
+
+
+@hookspec
+def edgehost_host_functions(ctx: AppContext) -> Sequence[HostFunction]:
+    """Host functions guests may import (module `edgefn` unless a plugin says otherwise).
+
+    Registration refuses imports that no plugin provides, so these lists are the guest's
+    whole capability set beyond the WASI whitelist.
+    """
+
+
+@hookspec(firstresult=True)
+def edgehost_artifact_store(settings: Settings) -> ArtifactStore | None:
+    """The control plane's artifact store (`artifacts.backend`): a local folder, S3, or a plugin's own."""
+
+
+@hookspec(firstresult=True)
+def edgehost_route_table(routes: Sequence[RouteSpec]) -> RouteLookup | None:
+    """Compiles the node's routes into the lookup used on every request; called once per change."""
+
+
+@hookspec(firstresult=True)
+def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache | None:
+    """The runner's local artifact cache, where verified modules live between deploys and restarts."""
+
+
+@hookspec(firstresult=True)
+def edgehost_instance_pool(ctx: AppContext) -> PoolFactory | None:
+    """Makes the hot instance pool of one function version."""
+
+
+@hookspec(firstresult=True)
+def edgehost_admission(ctx: AppContext) -> Admission | None:
+    """Per-tenant admission (concurrency, rate windows) consulted before every invocation.
+
+    Called once per runner; the ingress then calls the returned object directly, so the
+    built-in quotas cost no hook dispatch per request.
+    """
+
+
+@hookspec(firstresult=True)
+def edgehost_admit(invocation: Invocation) -> Any:
+    """Per request, after built-in admission and before any guest code runs: return a `Rejection`
+    to answer without invoking (a plugin's own policy: geo-blocking, API keys, ...)."""
+
+
+@hookspec
+def edgehost_invocation_started(invocation: Invocation) -> None:
+    """Per request, once a route matched and admission passed, just before the guest runs."""
+
+
+@hookspec
+def edgehost_invocation_finished(invocation: Invocation) -> None:
+    """Per request, after the answer is decided (also for rejections and failures).
+
+    Metrics, invocation logs and usage accounting hang here; an implementation may add
+    response headers through `invocation.response_headers`.
+    """
+
+
+@hookspec
+def edgehost_artifact_cache_result(function_id: str, hit: bool) -> None:
+    """After each lookup of a deployed artifact in the local cache: a verified hit, or a miss."""
+
+
+@hookspec(firstresult=True)
+def edgehost_authenticate_developer(token: str, ctx: AppContext) -> str | None:
+    """Turns a bearer token into a developer subject, or raises `AuthError` (401)."""
+
+
+@hookspec(firstresult=True)
+def edgehost_authenticate_node(token: str, ctx: AppContext) -> str | None:
+    """Turns a node credential into a node id, or raises `NodeAuthError` (401/403)."""
+
+
+@hookspec
+def edgehost_startup_problems(ctx: AppContext) -> Sequence[str]:
+    """Human sentences about what is missing (say, a disabled plugin's role); logged at start-up."""

@@ -1,0 +1,382 @@
+"""The ``edgefn.toml`` project file: parsed and validated into frozen dataclasses.
+
+Validation collects every problem before failing, one message each, naming the file, the table
+(index and name when known) and the key, so a developer fixes them all in one pass. The same checks
+run on already-decoded data through ``project_from_dict`` so the control plane can reuse them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgehost.selectors import SelectorError, compile_selector
+
+__all__ = [
+    "PROJECT_FILE",
+    "DeploymentDef",
+    "FunctionDef",
+    "Project",
+    "ProjectError",
+    "RouteDef",
+    "load_project",
+    "project_from_dict",
+]
+
+PROJECT_FILE = "edgefn.toml"
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    name: str
+    wasm: Path  # absolute, resolved against the project file's folder
+    entrypoint: str = "handle"
+    memory_pages: int = 16
+    max_execution_ms: int = 50
+    min_hot_instances: int = 1
+    max_hot_instances: int = 16
+    http_allow: tuple[str, ...] = ()  # lower-cased host names, IP literals or "*.domain"
+
+
+@dataclass(frozen=True, kw_only=True)  # kw_only: the fixed field order puts a default before "path"
+class RouteDef:
+    host: str = "*"  # lower-cased
+    path: str
+    methods: tuple[str, ...] = ()  # upper-cased; empty means every method
+    function: str
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class DeploymentDef:
+    function: str
+    selector: str = "true"
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    path: Path  # the project file itself, absolute
+    functions: tuple[FunctionDef, ...]
+    routes: tuple[RouteDef, ...]
+    deployments: tuple[DeploymentDef, ...]
+
+
+class ProjectError(Exception):
+    """A project file that cannot be used; ``problems`` holds one message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+TOP_LEVEL_KEYS = ("project", "functions", "routes", "deployments")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+WASM_SUFFIXES = (".wat", ".wasm", ".c")
+MAX_EXECUTION_MS = 300_000
+MAX_MEMORY_PAGES = 32768
+# Exports the guest ABI already gives a meaning to cannot double as the request handler.
+ABI_EXPORTS = frozenset({"memory", "edgefn_alloc", "edgefn_free", "_initialize"})
+INT32 = (-(2**31), 2**31 - 1)
+
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_PARAM = re.compile(r"\{[a-z0-9_]+\}")
+_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()+,;=:@%]+")  # RFC 3986 pchar, minus the "*" we reserve
+_NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+
+
+def load_project(path: Path) -> Project:
+    """Read and validate a project file, or the ``edgefn.toml`` inside a directory."""
+    file = path / PROJECT_FILE if path.is_dir() else path
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProjectError([f"{file}: cannot read project file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProjectError([f"{file.name}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    except tomllib.TOMLDecodeError as exc:  # its message ends with "(at line L, column C)"
+        raise ProjectError([f"{file.name}: invalid TOML: {exc}"]) from None
+    return project_from_dict(data, path=file)
+
+
+def project_from_dict(data: Mapping[str, Any], *, path: Path) -> Project:
+    """Validate decoded project data; ``path`` is the project file (names it, anchors ``wasm``)."""
+    file = path.resolve()
+    problems: list[str] = []
+    top = _Table(data, path.name, problems, known=TOP_LEVEL_KEYS)
+    name = top.text("project")
+    if top.has_text("project") and not _NAME.fullmatch(name):
+        top.problem(f"project must be {_NAME_RULE}, got {_show(name)}")
+
+    functions: list[FunctionDef] = []
+    seen: dict[str, str] = {}  # function name -> label of the table that defined it
+    for index, raw in enumerate(top.tables("functions"), 1):
+        fn_name = raw.get("name")
+        label = f"{path.name}: [[functions]] #{index}" + (
+            f" {_show(fn_name)}" if isinstance(fn_name, str) else ""
+        )
+        if isinstance(fn_name, str) and fn_name in seen:
+            problems.append(f"{label}: name {_show(fn_name)} is already used by {seen[fn_name]}")
+        elif isinstance(fn_name, str):
+            seen[fn_name] = f"[[functions]] #{index}"
+        function = _function(_Table(raw, label, problems, known=_fields(FunctionDef)), file.parent)
+        if function is not None:
+            functions.append(function)
+
+    routes: list[RouteDef] = []
+    for index, raw in enumerate(top.tables("routes"), 1):
+        route = _route(_Table(raw, f"{path.name}: [[routes]] #{index}", problems, _fields(RouteDef)), seen)
+        if route is not None:
+            routes.append(route)
+
+    deployments: list[DeploymentDef] = []
+    for index, raw in enumerate(top.tables("deployments"), 1):
+        table = _Table(raw, f"{path.name}: [[deployments]] #{index}", problems, _fields(DeploymentDef))
+        deployment = _deployment(table, seen)
+        if deployment is not None:
+            deployments.append(deployment)
+
+    if problems:
+        raise ProjectError(problems)
+    return Project(name, file, tuple(functions), tuple(routes), tuple(deployments))
+
+
+def _function(table: _Table, base: Path) -> FunctionDef | None:
+    name = table.text("name")
+    if table.has_text("name") and not _NAME.fullmatch(name):
+        table.problem(f"name must be {_NAME_RULE}, got {_show(name)}")
+    wasm = table.text("wasm")
+    resolved = (base / wasm).resolve()
+    if table.has_text("wasm"):
+        if resolved.suffix not in WASM_SUFFIXES:
+            table.problem(f"wasm must name a .wat, .wasm or .c file, got {_show(wasm)}")
+        if not resolved.is_file():
+            table.problem(f"wasm file {_show(wasm)} does not exist (looked for {resolved})")
+    entrypoint = table.text("entrypoint", "handle")
+    if not _EXPORT.fullmatch(entrypoint):
+        table.problem(
+            "entrypoint must be an export name of letters, digits and '_' not starting with a digit, "
+            f"got {_show(entrypoint)}"
+        )
+    elif entrypoint in ABI_EXPORTS:
+        table.problem(f"entrypoint {_show(entrypoint)} is already an export of the guest ABI")
+    memory_pages = table.integer("memory_pages", 16, 1, MAX_MEMORY_PAGES)
+    max_execution_ms = table.integer("max_execution_ms", 50, 1, MAX_EXECUTION_MS)
+    before = len(table.problems)
+    min_hot = table.integer("min_hot_instances", 1, 0)
+    max_hot = table.integer("max_hot_instances", 16, 1)
+    if len(table.problems) == before and max_hot < min_hot:
+        table.problem(f"max_hot_instances ({max_hot}) must be >= min_hot_instances ({min_hot})")
+    http_allow = []
+    for position, entry in table.strings("http_allow"):
+        problem = _allow_problem(entry.lower())
+        if problem:
+            table.problem(f"http_allow[{position}] {_show(entry)} {problem}")
+        http_allow.append(entry.lower())
+    if not table.ok:
+        return None
+    return FunctionDef(
+        name, resolved, entrypoint, memory_pages, max_execution_ms, min_hot, max_hot, tuple(http_allow)
+    )
+
+
+def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
+    host = table.text("host", "*").lower()
+    if host != "*" and not _is_host(host.removeprefix("*.")):
+        table.problem(f'host must be "*", a host name or "*.domain", got {_show(host)}')
+    path = table.text("path")
+    if table.has_text("path"):
+        problem = _path_problem(path)
+        if problem:
+            table.problem(f"path {_show(path)} {problem}")
+    methods: list[str] = []
+    for position, method in table.strings("methods"):
+        if method.upper() not in METHODS:
+            table.problem(f"methods[{position}] must be one of {', '.join(METHODS)}, got {_show(method)}")
+        methods.append(method.upper())
+    function = table.reference(functions)
+    priority = table.integer("priority", 0, *INT32)
+    if not table.ok:
+        return None
+    return RouteDef(
+        host=host, path=path, methods=tuple(dict.fromkeys(methods)), function=function, priority=priority
+    )
+
+
+def _deployment(table: _Table, functions: Mapping[str, str]) -> DeploymentDef | None:
+    function = table.reference(functions)
+    selector = table.text("selector", "true")
+    if table.has_text("selector"):
+        try:
+            compile_selector(selector)
+        except SelectorError as exc:  # its message starts with "selector", naming the key
+            table.problem(str(exc))
+    return DeploymentDef(function, selector) if table.ok else None
+
+
+class _Table:
+    """One TOML table under validation: typed reads that record problems under the table's label."""
+
+    def __init__(self, data: Mapping[str, Any], label: str, problems: list[str], known: Sequence[str]):
+        self.data = data
+        self.label = label
+        self.problems = problems
+        self._start = len(problems)
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {_show(close[0])}?)" if close else ""
+                self.problem(f"unknown key {_show(key)}{hint}")
+
+    @property
+    def ok(self) -> bool:
+        """No problem recorded since this table was opened."""
+        return len(self.problems) == self._start
+
+    def problem(self, message: str) -> None:
+        self.problems.append(f"{self.label}: {message}")
+
+    def _absent(self, key: str, required: bool) -> bool:
+        if key in self.data:
+            return False
+        if required:
+            self.problem(f'missing required key "{key}"')
+        return True
+
+    def has_text(self, key: str) -> bool:
+        """The key holds a string, so checks on its content are worth reporting."""
+        return isinstance(self.data.get(key), str)
+
+    def text(self, key: str, default: str | None = None) -> str:
+        """A string value, required when there is no default; after a problem, the default or ""
+        (so later checks on its content do not report the same key twice)."""
+        if self._absent(key, default is None):
+            return default or ""
+        value = self.data[key]
+        if not isinstance(value, str):
+            self.problem(f"{key} must be a string, got {_show(value)}")
+            return default or ""
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
+        """An integer within [low, high]; returns the default after a problem."""
+        if self._absent(key, False):
+            return default
+        value = self.data[key]
+        is_int = isinstance(value, int) and not isinstance(value, bool)  # TOML true is no integer
+        if not is_int or value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            self.problem(f"{key} must be an integer {bounds}, got {_show(value)}")
+            return default
+        return value
+
+    def strings(self, key: str) -> list[tuple[int, str]]:
+        """An optional array of strings, as (1-based position, entry); entries of other types are
+        reported and left out."""
+        if self._absent(key, False):
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.problem(f"{key} must be an array of strings, got {_show(value)}")
+            return []
+        for position, entry in enumerate(value, 1):
+            if not isinstance(entry, str):
+                self.problem(f"{key}[{position}] must be a string, got {_show(entry)}")
+        return [(position, entry) for position, entry in enumerate(value, 1) if isinstance(entry, str)]
+
+    def reference(self, functions: Mapping[str, str]) -> str:
+        """The required ``function`` key, which must name a function of this project."""
+        function = self.text("function")
+        if self.has_text("function") and function not in functions:
+            self.problem(f"function {_show(function)} is not defined in [[functions]]")
+        return function
+
+    def tables(self, key: str) -> list[Mapping[str, Any]]:
+        """An optional array of tables (``[[key]]``); entries that are not tables are reported."""
+        if self._absent(key, False):
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.problem(f"{key} must be an array of tables ([[{key}]]), got {_show(value)}")
+            return []
+        for index, entry in enumerate(value, 1):
+            if not isinstance(entry, Mapping):
+                self.problem(f"[[{key}]] #{index} must be a table, got {_show(entry)}")
+        return [entry for entry in value if isinstance(entry, Mapping)]
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    """TOML keys of a table: the dataclass fields, which are named exactly like them."""
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
+def _show(value: object) -> str:
+    """A value as it would look in the TOML file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _is_host(host: str) -> bool:
+    return len(host) <= 253 and _HOST.fullmatch(host) is not None
+
+
+def _allow_problem(entry: str) -> str | None:
+    """Why an ``http_allow`` entry is unusable, or None: hosts, IP literals and "*.domain" only."""
+    try:
+        ipaddress.ip_address(entry)
+        return None
+    except ValueError:
+        pass
+    if _is_host(entry.removeprefix("*.")):
+        return None
+    kind = 'must be a host name, an IP address or "*.domain"'
+    if "://" in entry:
+        return f"{kind}, without a scheme"
+    if "/" in entry:
+        return f"{kind}, without a path"
+    if ":" in entry:
+        return f"{kind}, without a port"
+    return kind
+
+
+def _path_problem(path: str) -> str | None:
+    """Why a route path is unusable, or None; see the route syntax in INTERFACES.md."""
+    if not path.startswith("/"):
+        return 'must start with "/"'
+    segments = path[1:].split("/")
+    params: set[str] = set()
+    for position, segment in enumerate(segments, 1):
+        last = position == len(segments)
+        if segment == "":
+            if not last:
+                return "has an empty segment"
+        elif segment == "*":
+            if not last:
+                return 'may use "*" only as its final segment'
+        elif segment.startswith("{") or segment.endswith("}"):
+            if not _PARAM.fullmatch(segment):
+                return f"segment {_show(segment)} must be {{name}} with a name of a-z, 0-9 and '_'"
+            if segment in params:
+                return f"repeats the parameter {segment}"
+            params.add(segment)
+        elif not _LITERAL.fullmatch(segment):
+            return f"segment {_show(segment)} has characters a URL path segment cannot hold literally"
+    return None

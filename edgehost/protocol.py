@@ -1,0 +1,119 @@
+"""Messages between control plane and runners; the only module both sides share.
+
+The CP sends the node's whole desired state (level-triggered, so a lost message is healed
+by the next one) and, for the requirement's instruction view, the deploy/undeploy steps
+that take the node from what it reported to what it should run.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of the wire messages: keyword construction, defaults left off the wire."""
+
+
+class FunctionDeployment(Message):
+    """Everything a runner needs to fetch, verify and run one function version."""
+
+    function_id: str
+    project: str
+    name: str
+    version: int
+    artifact_url: str
+    sha256: str
+    memory_pages: int
+    max_execution_ms: int
+    entrypoint: str = "handle"
+    min_hot_instances: int = 1
+    max_hot_instances: int = 16
+    http_allow: tuple[str, ...] = ()
+
+
+class RouteSpec(Message):
+    host: str
+    path: str
+    function_id: str
+    project: str
+    methods: tuple[str, ...] = ()
+    priority: int = 0
+
+
+class DesiredState(Message):
+    revision: int = 0
+    functions: tuple[FunctionDeployment, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    blocked_tenants: tuple[str, ...] = ()
+    remove_artifacts: bool = False
+
+
+class CachedFunction(Message):
+    function_id: str
+    version: int
+    state: str  # "cached", "fetching", "error"
+    error: str = ""
+
+
+class Heartbeat(Message):
+    node_id: str
+    status: str = "ready"
+    cpu_percent: float = 0.0
+    mem_bytes: int = 0
+    labels: dict[str, str] = {}
+    functions: tuple[CachedFunction, ...] = ()
+    revision: int = 0
+    cpu_usage: dict[str, float] = {}  # tenant -> guest CPU seconds since the previous heartbeat
+
+
+class Instruction(Message):
+    action: str  # "deploy" | "undeploy"
+    function_id: str
+    version: int
+    artifact_url: str = ""
+    sha256: str = ""
+    memory_pages: int = 0
+    max_execution_ms: int = 0
+
+
+class HeartbeatReply(Message):
+    desired: DesiredState
+    instructions: tuple[Instruction, ...] = ()
+    heartbeat_interval_s: float = 30.0
+
+
+class Report(Message):
+    """A runner's account of one deployment: `cached`, or an error with what went wrong."""
+
+    node_id: str
+    function_id: str
+    version: int
+    state: str
+    error: str = ""
+    timestamp: float = 0.0
+    expected_sha256: str = ""
+    actual_sha256: str = ""
+
+
+def instructions_for(desired: DesiredState, reported: tuple[CachedFunction, ...]) -> tuple[Instruction, ...]:
+    """Deploy what the node should run and lacks; undeploy what it runs and should not."""
+    have = {(f.function_id, f.version) for f in reported if f.state == "cached"}
+    want = {(f.function_id, f.version): f for f in desired.functions}
+    steps = [
+        Instruction(
+            action="deploy",
+            function_id=f.function_id,
+            version=f.version,
+            artifact_url=f.artifact_url,
+            sha256=f.sha256,
+            memory_pages=f.memory_pages,
+            max_execution_ms=f.max_execution_ms,
+        )
+        for key, f in sorted(want.items())
+        if key not in have
+    ]
+    steps += [
+        Instruction(action="undeploy", function_id=fid, version=ver)
+        for fid, ver in sorted(have - want.keys())
+    ]
+    return tuple(steps)

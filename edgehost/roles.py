@@ -1,0 +1,118 @@
+"""Start-up of the two roles' services, composed by `edgefn serve` and `edgefn dev`.
+
+`controlplane/` and `runner/` never import each other; this module is where they meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from edgehost.context import AppContext
+from edgehost.controlplane.deployments import Deployments
+from edgehost.controlplane.nodes import Nodes
+from edgehost.controlplane.notify import Notifier
+from edgehost.controlplane.registry import Registry
+from edgehost.db.engine import close_database, open_database
+from edgehost.runner.agent import ControlPlaneClient, NodeCredentials, SyncAgent
+from edgehost.runner.ingress import Ingress
+from edgehost.runner.node import NodeState
+from edgehost.security.tls import client_ssl_context
+
+log = logging.getLogger("edgefn")
+
+
+def host_imports(ctx: AppContext) -> set[str]:
+    return {f"{fn.module}.{fn.name}" for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group}
+
+
+@contextlib.asynccontextmanager
+async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
+    """Database, artifact store, notifier and the CP services, in `ctx.services`."""
+    settings = ctx.settings
+    engine = await open_database(settings.database_url)
+    notifier = Notifier()
+    await notifier.start()
+    store = ctx.hook.edgehost_artifact_store(settings=settings)
+    if store is None:
+        raise RuntimeError("no artifact store: the storage plugin is disabled and no plugin provides one")
+    registry = Registry(
+        store,
+        host_imports=host_imports(ctx),
+        url_ttl_s=settings.artifacts.url_ttl_s,
+        max_upload_bytes=settings.api.max_upload_bytes,
+    )
+    deployments = Deployments(store, notifier, url_ttl_s=settings.artifacts.url_ttl_s)
+    nodes = Nodes(
+        deployments,
+        notifier,
+        interval_s=settings.heartbeat.interval_s,
+        offline_after_s=settings.heartbeat.offline_after_s,
+        cpu_seconds_per_day=settings.quotas.cpu_seconds_per_day,
+    )
+    ctx.services.update(
+        artifact_store=store, notifier=notifier, registry=registry, deployments=deployments, nodes=nodes
+    )
+    sweeper = asyncio.create_task(nodes.sweep_forever(), name="offline-sweep")
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        await notifier.stop()
+        await close_database(engine)
+
+
+def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
+    tls = ctx.settings.tls
+    verify: object = True
+    if base_url.startswith("https://") and ctx.settings.tls_enabled:
+        verify = client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)
+    return httpx.AsyncClient(base_url=base_url, verify=verify, timeout=httpx.Timeout(15.0))  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def runner(
+    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path
+) -> AsyncIterator[NodeState]:
+    """The node's state and ingress, in `ctx.services`; the sync agent starts with `start_agent`."""
+    settings = ctx.settings
+    client = node_http_client(ctx, cp_url)
+    credentials = NodeCredentials(settings.runner.node_id, cert_file, key_file)
+    cp = ControlPlaneClient(client, credentials)
+    fetch_client = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+    node = NodeState(ctx, report=cp.report, http=fetch_client)
+    ingress = Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
+    agent = SyncAgent(
+        cp,
+        node_id=settings.runner.node_id,
+        labels=dict(settings.runner.labels),
+        state_dir=Path(settings.runner.state_dir),
+        interval_s=settings.heartbeat.interval_s,
+        apply=node.apply,
+        inventory=node.inventory,
+        drain_usage=node.drain_usage,
+    )
+    ctx.services.update(node=node, ingress=ingress, agent=agent)
+    try:
+        yield node
+    finally:
+        ingress.close()
+        await node.close()
+        await client.aclose()
+        await fetch_client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def agent_running(ctx: AppContext) -> AsyncIterator[None]:
+    task = asyncio.create_task(ctx.services["agent"].run(), name="sync-agent")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

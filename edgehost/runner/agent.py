@@ -1,0 +1,216 @@
+"""The sync agent: one per node, whatever the number of ingress workers.
+
+It heartbeats every `heartbeat.interval_s`, long-polls the watch for instant changes,
+applies what the CP wants, and persists the last desired state under `runner.state_dir`
+so a runner restarted while the CP is down serves what it had. Losing the CP never stops
+serving; the agent reconnects with exponential backoff (1 s doubling to 60 s, jittered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import msgspec
+import psutil
+
+from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, HeartbeatReply, Report
+from edgehost.security.node_token import sign_node_token
+
+log = logging.getLogger("edgefn.agent")
+
+WATCH_TIMEOUT_S = 25.0
+DESIRED_FILE = "desired.json"
+
+
+class Backoff:
+    def __init__(self, initial: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> None:
+        self.initial, self.cap, self.delay = initial, cap, initial
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = self.delay * (0.8 + 0.4 * self.rng.random())
+        self.delay = min(self.cap, self.delay * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.initial
+
+
+class NodeCredentials:
+    """Signs a fresh short-lived token per request with the node's certificate key."""
+
+    def __init__(self, node_id: str, cert_file: Path, key_file: Path) -> None:
+        self.node_id = node_id
+        self.cert_pem = cert_file.read_bytes()
+        self.key_pem = key_file.read_bytes()
+
+    def headers(self) -> dict[str, str]:
+        token = sign_node_token(node_id=self.node_id, cert_pem=self.cert_pem, key_pem=self.key_pem)
+        return {"authorization": f"Bearer {token}"}
+
+
+class ControlPlaneClient:
+    def __init__(self, client: httpx.AsyncClient, credentials: NodeCredentials) -> None:
+        self.client = client
+        self.credentials = credentials
+
+    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
+        response = await self.client.post(
+            "/v1/node/heartbeat",
+            content=msgspec.json.encode(beat),
+            headers={**self.credentials.headers(), "content-type": "application/json"},
+        )
+        response.raise_for_status()
+        return msgspec.json.decode(response.content, type=HeartbeatReply)
+
+    async def watch(self, revision: int) -> DesiredState | None:
+        response = await self.client.get(
+            "/v1/node/watch",
+            params={"revision": revision, "timeout": WATCH_TIMEOUT_S},
+            headers=self.credentials.headers(),
+            timeout=WATCH_TIMEOUT_S + 10,
+        )
+        response.raise_for_status()
+        if response.status_code == 204:
+            return None
+        return msgspec.json.decode(response.content, type=DesiredState)
+
+    async def report(self, report: Report) -> None:
+        response = await self.client.post(
+            "/v1/node/reports",
+            content=msgspec.json.encode(report),
+            headers={**self.credentials.headers(), "content-type": "application/json"},
+        )
+        response.raise_for_status()
+
+
+def save_desired(state_dir: Path, desired: DesiredState) -> None:
+    """Atomic, so a crash mid-write leaves the previous state, never a torn file."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".desired-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(msgspec.json.encode(desired))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, state_dir / DESIRED_FILE)
+
+
+def load_desired(state_dir: Path) -> DesiredState | None:
+    path = state_dir / DESIRED_FILE
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=DesiredState)
+    except FileNotFoundError:
+        return None
+    except msgspec.DecodeError:
+        log.warning("ignoring unreadable %s", path)
+        return None
+
+
+class SyncAgent:
+    def __init__(
+        self,
+        cp: ControlPlaneClient,
+        *,
+        node_id: str,
+        labels: dict[str, str],
+        state_dir: Path,
+        interval_s: float,
+        apply: Callable[[DesiredState], Awaitable[None]],
+        inventory: Callable[[], tuple[CachedFunction, ...]],
+        drain_usage: Callable[[], dict[str, float]],
+    ) -> None:
+        self.cp = cp
+        self.node_id = node_id
+        self.labels = labels
+        self.state_dir = state_dir
+        self.interval_s = interval_s
+        self._apply = apply
+        self._inventory = inventory
+        self._drain_usage = drain_usage
+        self.revision = -1
+        self.connected = asyncio.Event()
+        self._unsent_usage: dict[str, float] = {}
+
+    async def restore(self) -> None:
+        """Serves the last persisted desired state before the CP has said anything."""
+        desired = load_desired(self.state_dir)
+        if desired is not None:
+            log.info("restoring desired state r%s from disk", desired.revision)
+            await self._accept(desired, persist=False)
+
+    async def _accept(self, desired: DesiredState, *, persist: bool = True) -> None:
+        await self._apply(desired)
+        self.revision = desired.revision
+        if persist:
+            await asyncio.to_thread(save_desired, self.state_dir, desired)
+
+    async def beat_once(self) -> HeartbeatReply:
+        usage = self._unsent_usage
+        for tenant, seconds in self._drain_usage().items():
+            usage[tenant] = usage.get(tenant, 0.0) + seconds
+        self._unsent_usage = {}
+        beat = Heartbeat(
+            node_id=self.node_id,
+            status="ready",
+            cpu_percent=psutil.cpu_percent(interval=None),
+            mem_bytes=psutil.Process().memory_info().rss,
+            labels=self.labels,
+            functions=self._inventory(),
+            revision=self.revision,
+            cpu_usage=usage,
+        )
+        try:
+            reply = await self.cp.heartbeat(beat)
+        except Exception:
+            self._unsent_usage = usage  # delivered with the next heartbeat instead of lost
+            raise
+        if reply.desired.revision != self.revision or reply.instructions:
+            await self._accept(reply.desired)
+        return reply
+
+    async def heartbeat_forever(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                reply = await self.beat_once()
+            except Exception as exc:
+                self.connected.clear()
+                delay = backoff.next()
+                log.warning("control plane unreachable (%s); retrying in %.1fs", _reason(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            self.connected.set()
+            await asyncio.sleep(reply.heartbeat_interval_s or self.interval_s)
+
+    async def watch_forever(self) -> None:
+        backoff = Backoff()
+        while True:
+            await self.connected.wait()
+            try:
+                desired = await self.cp.watch(self.revision)
+            except Exception as exc:
+                delay = backoff.next()
+                log.info("watch interrupted (%s); retrying in %.1fs", _reason(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            if desired is not None and desired.revision != self.revision:
+                await self._accept(desired)
+
+    async def run(self) -> None:
+        await self.restore()
+        await asyncio.gather(self.heartbeat_forever(), self.watch_forever())
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}: {exc.response.text[:200]}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,198 @@
+"""The edge ingress: match, admit, invoke, answer. This is the per-request path of the product.
+
+It is a raw ASGI callable mounted at `/` of the ingress Litestar app, so every path and
+method belongs to user routes and no framework work is repeated per request. Guests run
+on a thread pool: wasmtime releases the GIL while guest code runs, so a runaway guest
+burns its own deadline on its own thread while the event loop keeps answering others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+
+from edgehost.contracts import Admission, Invocation, Rejection
+from edgehost.runner.node import NodeState
+from edgehost.runtime import GuestRequest, InvokeError
+
+log = logging.getLogger("edgefn.ingress")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
+DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
+PARAM_PREFIX = "x-edgefn-param-"
+_json = msgspec.json.Encoder()
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class Ingress:
+    def __init__(self, node: NodeState, *, max_body_bytes: int, threads: int = 64) -> None:
+        self.node = node
+        self.hook = node.ctx.hook
+        self.max_body_bytes = max_body_bytes
+        self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="guest")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = secrets.token_hex(8)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        path = unquote(raw_path.decode("latin-1"))
+        method: str = scope["method"]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = next((v for k, v in headers if k == "host"), "")
+        inv = Invocation(
+            request_id=request_id,
+            node_id=self.node.node_id,
+            method=method,
+            host=host,
+            path=path,
+            start_timestamp=time.time(),
+        )
+        snapshot = self.node.snapshot
+        match = snapshot.routes.lookup(host, method, path)
+        if match is None:
+            await self._error(send, inv, 404, "not_found", f"no route for {method} {path}", observe=False)
+            return
+        if isinstance(match, tuple):
+            inv.response_headers.append(("allow", ", ".join(match)))
+            await self._error(
+                send, inv, 405, "method_not_allowed", f"{method} is not allowed here", observe=False
+            )
+            return
+        live = snapshot.functions[match.route.function_id]
+        inv.function_id = live.deployment.function_id
+        inv.version = live.deployment.version
+        inv.tenant = live.deployment.project
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except PayloadTooLarge:
+            await self._reject(
+                send,
+                inv,
+                Rejection(
+                    413, "payload_too_large", f"request bodies are limited to {self.max_body_bytes} bytes"
+                ),
+            )
+            return
+        if inv.tenant in snapshot.blocked:
+            await self._reject(
+                send,
+                inv,
+                Rejection(
+                    429, "quota_exceeded", "the project used its daily CPU quota", [("retry-after", "3600")]
+                ),
+            )
+            return
+        rejection = self.admission.admit(inv) if self.admission is not None else None
+        if rejection is None:
+            rejection = self.hook.edgehost_admit(invocation=inv)
+        if rejection is not None:
+            await self._reject(send, inv, rejection)
+            return
+        query = scope.get("query_string", b"")
+        guest_headers = [(k, v) for k, v in headers if not k.startswith(PARAM_PREFIX) and k != "x-request-id"]
+        guest_headers.append(("x-request-id", request_id))
+        guest_headers.extend((PARAM_PREFIX + name, value) for name, value in match.params)
+        request = GuestRequest(
+            method=method,
+            uri=raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else ""),
+            headers=guest_headers,
+            body=body,
+        )
+        self.hook.edgehost_invocation_started(invocation=inv)
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(
+                self.executor, partial(live.pool.invoke, request, request_id=request_id)
+            )
+        except InvokeError as exc:
+            inv.logs = exc.logs
+            await self._error(send, inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)
+            return
+        except Exception as exc:  # a host bug must answer 500 and leave the runner serving
+            log.exception("invocation of %s failed in the host", inv.function_id)
+            await self._error(
+                send, inv, 500, "instantiate_failed", f"the runner could not run the function: {exc}"
+            )
+            return
+        inv.cpu_seconds = response.cpu_seconds
+        inv.logs = response.logs
+        inv.status = response.status
+        out = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers
+            if k.lower() not in DROPPED_GUEST_HEADERS
+        ]
+        self._finish(inv)
+        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers)
+        out.append((b"x-request-id", request_id.encode()))
+        out.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+
+    def _finish(self, inv: Invocation) -> None:
+        inv.end_timestamp = time.time()
+        if self.admission is not None:
+            self.admission.release(inv)
+        if inv.cpu_seconds:
+            self.node.add_usage(inv.tenant, inv.cpu_seconds)
+        try:
+            self.hook.edgehost_invocation_finished(invocation=inv)
+        except Exception:  # observers must never turn an answer into a failure
+            log.exception("an invocation_finished hook failed")
+
+    async def _reject(self, send: Send, inv: Invocation, rejection: Rejection) -> None:
+        inv.response_headers.extend(rejection.headers)
+        await self._error(send, inv, rejection.status, rejection.error_code, rejection.message)
+
+    async def _error(
+        self, send: Send, inv: Invocation, status: int, code: str, message: str, *, observe: bool = True
+    ) -> None:
+        inv.status = status
+        if observe:
+            inv.error_code, inv.error_message = code, message
+            self._finish(inv)
+        body = _json.encode({"error": code, "detail": message, "request_id": inv.request_id})
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers]
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"x-request-id", inv.request_id.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,213 @@
+"""The runner's live state and the reconciler that moves it to the desired state.
+
+The ingress reads one immutable `Snapshot` (route table + live functions + blocked tenants)
+per request; the reconciler builds the next snapshot off to the side, with artifacts
+fetched, verified, compiled and warmed, and swaps it in with a single assignment, so a
+request never sees half a deploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from edgehost.context import AppContext
+from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
+from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, Report
+from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
+from edgehost.runtime import FunctionSpec, InvokeError
+
+log = logging.getLogger("edgefn.runner")
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFunction:
+    deployment: FunctionDeployment
+    pool: InstancePool
+
+
+class _NoRoutes:
+    def lookup(self, host: str, method: str, path: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    routes: RouteLookup = field(default_factory=_NoRoutes)
+    functions: dict[str, LiveFunction] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
+    revision: int = 0
+
+
+def spec_of(d: FunctionDeployment) -> FunctionSpec:
+    return FunctionSpec(
+        function_id=d.function_id,
+        version=d.version,
+        entrypoint=d.entrypoint,
+        memory_pages=d.memory_pages,
+        max_execution_ms=d.max_execution_ms,
+        http_allow=tuple(d.http_allow),
+    )
+
+
+class NodeState:
+    """Owns pools, cache and snapshot for one runner process."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        report: Callable[[Report], Awaitable[None]] | None = None,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.node_id = ctx.settings.runner.node_id
+        cache = ctx.hook.edgehost_artifact_cache(ctx=ctx)
+        pools = ctx.hook.edgehost_instance_pool(ctx=ctx)
+        if cache is None or pools is None:
+            raise RuntimeError("the runner needs a caching and a pooling plugin; both are disabled")
+        self.cache: ArtifactCache = cache
+        self.pools: Any = pools
+        self.snapshot = Snapshot()
+        self.states: dict[Key, CachedFunction] = {}
+        self.live: dict[Key, LiveFunction] = {}
+        self.usage: dict[str, float] = {}
+        self._report = report
+        self._http = http
+        self._retry = retry or RetryPolicy()
+        self._lock = asyncio.Lock()
+
+    def add_usage(self, tenant: str, cpu_seconds: float) -> None:
+        self.usage[tenant] = self.usage.get(tenant, 0.0) + cpu_seconds
+
+    def drain_usage(self) -> dict[str, float]:
+        usage, self.usage = self.usage, {}
+        return usage
+
+    def inventory(self) -> tuple[CachedFunction, ...]:
+        return tuple(self.states[k] for k in sorted(self.states))
+
+    async def apply(self, desired: DesiredState) -> None:
+        """Makes the node run exactly `desired`; a failure is reported per function, never stops the rest."""
+        async with self._lock:
+            wanted = {(d.function_id, d.version): d for d in desired.functions}
+            for key, deployment in wanted.items():
+                if key not in self.live:
+                    live = await self._bring_up(deployment)
+                    if live is not None:
+                        self.live[key] = live
+            functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
+            routes = [r for r in desired.routes if r.function_id in functions]
+            table = self.ctx.hook.edgehost_route_table(routes=routes) or _NoRoutes()
+            self.snapshot = Snapshot(
+                routes=table,
+                functions=functions,
+                blocked=frozenset(desired.blocked_tenants),
+                revision=desired.revision,
+            )
+            for key in [k for k in self.live if k not in wanted]:
+                await self._take_down(key, remove_artifact=desired.remove_artifacts)
+
+    async def _bring_up(self, d: FunctionDeployment) -> LiveFunction | None:
+        key = (d.function_id, d.version)
+        self.states[key] = CachedFunction(function_id=d.function_id, version=d.version, state="fetching")
+        try:
+            wasm = await asyncio.to_thread(self.cache.get, d.function_id, d.version, d.sha256)
+            self.ctx.hook.edgehost_artifact_cache_result(function_id=d.function_id, hit=wasm is not None)
+            if wasm is None:
+                wasm = await self._fetch(d)
+            compiled_path = self.cache.path_for(d.function_id, d.version).with_suffix(".cwasm")
+            pool = await asyncio.to_thread(
+                self.pools, spec_of(d), wasm, compiled_path, d.min_hot_instances, d.max_hot_instances
+            )
+            await asyncio.to_thread(pool.warm)
+        except FetchError as exc:
+            await self._fail(d, exc.message, exc)
+            return None
+        except InvokeError as exc:
+            await self._fail(d, f"cannot instantiate: {exc.message}", None)
+            return None
+        except Exception as exc:  # a broken module or a full disk must not stop the other deployments
+            log.exception("deploy of %s v%s failed", d.function_id, d.version)
+            await self._fail(d, f"{type(exc).__name__}: {exc}", None)
+            return None
+        self.states[key] = CachedFunction(function_id=d.function_id, version=d.version, state="cached")
+        await self._send(
+            Report(
+                node_id=self.node_id,
+                function_id=d.function_id,
+                version=d.version,
+                state="cached",
+                timestamp=time.time(),
+            )
+        )
+        return LiveFunction(deployment=d, pool=pool)
+
+    async def _fetch(self, d: FunctionDeployment) -> bytes:
+        client = self._http or httpx.AsyncClient(timeout=30.0)
+        try:
+            tmp = await fetch_artifact(
+                d.artifact_url,
+                expected_sha256=d.sha256,
+                dest_dir=self.cache.tmp_dir,  # type: ignore[attr-defined]
+                client=client,
+                policy=self._retry,
+            )
+        finally:
+            if self._http is None:
+                await client.aclose()
+        path = await asyncio.to_thread(self.cache.put, d.function_id, d.version, d.sha256, tmp)
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def _fail(self, d: FunctionDeployment, message: str, exc: FetchError | None) -> None:
+        self.states[(d.function_id, d.version)] = CachedFunction(
+            function_id=d.function_id, version=d.version, state="error", error=message
+        )
+        await self._send(
+            Report(
+                node_id=self.node_id,
+                function_id=d.function_id,
+                version=d.version,
+                state="error",
+                error=message,
+                timestamp=time.time(),
+                expected_sha256=(exc.expected_sha256 or "") if exc else "",
+                actual_sha256=(exc.actual_sha256 or "") if exc else "",
+            )
+        )
+
+    async def _take_down(self, key: Key, *, remove_artifact: bool) -> None:
+        live = self.live.pop(key)
+        self.pools.discard(live.pool)
+        self.states.pop(key, None)
+        if remove_artifact:
+            await asyncio.to_thread(self.cache.remove, *key)
+
+    async def _send(self, report: Report) -> None:
+        if report.state == "error":
+            log.error(
+                "deployment failed",
+                extra={
+                    "function_id": report.function_id,
+                    "version": report.version,
+                    "error_message": report.error,
+                },
+            )
+        if self._report is not None:
+            try:
+                await self._report(report)
+            except Exception as exc:  # the CP may be away; the heartbeat inventory carries the state too
+                log.warning("could not send report: %s", exc)
+
+    async def close(self) -> None:
+        for key in list(self.live):
+            await self._take_down(key, remove_artifact=False)

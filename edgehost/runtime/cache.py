@@ -1,0 +1,63 @@
+"""On-disk cache of compiled modules.
+
+A serialized module is native code that wasmtime maps and runs without
+verification, so a file is only used when its header names the SHA-256 of
+the exact source and of the artifact bytes themselves; anything else is
+recompiled and rewritten atomically. (The directory must still be writable by
+the runner alone: a digest cannot stop someone who can also rewrite it.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import wasmtime
+
+_MAGIC = b"edgefn-cwasm-v1\n"
+_HEADER = len(_MAGIC) + 64
+
+
+def _read_cached(engine: wasmtime.Engine, path: Path, source_digest: bytes) -> wasmtime.Module | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    body = data[_HEADER:]
+    expected = _MAGIC + source_digest + hashlib.sha256(body).digest()
+    if data[:_HEADER] != expected:
+        return None
+    try:
+        return wasmtime.Module.deserialize(engine, body)
+    except wasmtime.WasmtimeError:  # e.g. written by another wasmtime version or engine config
+        return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_module(
+    engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None
+) -> tuple[wasmtime.Module, bool]:
+    """Return the compiled module and whether it came from the cache."""
+    if cache_path is None:
+        return wasmtime.Module(engine, wasm), False
+    source_digest = hashlib.sha256(wasm).digest()
+    cached = _read_cached(engine, cache_path, source_digest)
+    if cached is not None:
+        return cached, True
+    module = wasmtime.Module(engine, wasm)
+    body = bytes(module.serialize())
+    _write_atomically(cache_path, _MAGIC + source_digest + hashlib.sha256(body).digest() + body)
+    return module, False

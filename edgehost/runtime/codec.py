@@ -1,0 +1,120 @@
+"""ABI v1 wire format (u32 little-endian lengths).
+
+Strings are UTF-8; bytes that are not valid UTF-8 survive a round trip via
+``surrogateescape`` so a guest can never make decoding itself fail.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from .errors import InvokeError
+from .types import GuestRequest
+
+_U32 = struct.Struct("<I")
+_pack_u32 = _U32.pack
+_unpack_u32 = _U32.unpack_from
+
+
+class WireError(ValueError):
+    """Malformed wire data; callers map it to their own error kind."""
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _raw(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _read_u32(data: bytes, pos: int, what: str) -> int:
+    if pos + 4 > len(data):
+        raise WireError(f"the {what} runs past the end")
+    return int(_unpack_u32(data, pos)[0])
+
+
+def _read_bytes(data: bytes, pos: int, what: str) -> tuple[bytes, int]:
+    size = _read_u32(data, pos, f"{what} length")
+    pos += 4
+    if pos + size > len(data):
+        raise WireError(f"the {what} ({size} bytes) runs past the end")
+    return data[pos : pos + size], pos + size
+
+
+def _read_headers(data: bytes, pos: int) -> tuple[list[tuple[str, str]], int]:
+    count = _read_u32(data, pos, "header count")
+    pos += 4
+    # Each header needs at least 8 bytes: refuse absurd counts before looping.
+    if count * 8 > len(data) - pos:
+        raise WireError(f"the header count {count} runs past the end")
+    headers: list[tuple[str, str]] = []
+    for _ in range(count):
+        name, pos = _read_bytes(data, pos, "header name")
+        value, pos = _read_bytes(data, pos, "header value")
+        headers.append((_text(name), _text(value)))
+    return headers, pos
+
+
+def _read_body(data: bytes, pos: int) -> bytes:
+    body, pos = _read_bytes(data, pos, "body")
+    if pos != len(data):
+        raise WireError(f"{len(data) - pos} bytes are left over after the body")
+    return bytes(body)
+
+
+def _put_headers(add: Callable[[bytes], None], headers: list[tuple[str, str]]) -> None:
+    add(_pack_u32(len(headers)))
+    for name, value in headers:
+        raw_name = _raw(name)
+        raw_value = _raw(value)
+        add(_pack_u32(len(raw_name)))
+        add(raw_name)
+        add(_pack_u32(len(raw_value)))
+        add(raw_value)
+
+
+def encode_request(req: GuestRequest) -> bytes:
+    # Hot path: one flat list and a single join, no helper calls per field.
+    method = req.method.encode("utf-8", "surrogateescape")
+    uri = req.uri.encode("utf-8", "surrogateescape")
+    parts = [_pack_u32(len(method)), method, _pack_u32(len(uri)), uri, _pack_u32(len(req.headers))]
+    add = parts.append
+    for name, value in req.headers:
+        raw_name = name.encode("utf-8", "surrogateescape")
+        raw_value = value.encode("utf-8", "surrogateescape")
+        add(_pack_u32(len(raw_name)))
+        add(raw_name)
+        add(_pack_u32(len(raw_value)))
+        add(raw_value)
+    add(_pack_u32(len(req.body)))
+    add(req.body)
+    return b"".join(parts)
+
+
+def decode_request(data: bytes) -> GuestRequest:
+    """Parse a guest's outbound request (http_fetch); raises WireError."""
+    method, pos = _read_bytes(data, 0, "method")
+    uri, pos = _read_bytes(data, pos, "uri")
+    headers, pos = _read_headers(data, pos)
+    return GuestRequest(_text(method), _text(uri), headers, _read_body(data, pos))
+
+
+def encode_response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    parts: list[bytes] = [_pack_u32(status)]
+    _put_headers(parts.append, headers)
+    parts.append(_pack_u32(len(body)))
+    parts.append(body)
+    return b"".join(parts)
+
+
+def decode_response(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    try:
+        status = _read_u32(data, 0, "status")
+        if not 100 <= status <= 599:
+            raise WireError(f"status {status} is outside 100..599")
+        headers, pos = _read_headers(data, 4)
+        return status, headers, _read_body(data, pos)
+    except WireError as exc:
+        raise InvokeError("bad_response", f"the guest returned a malformed response: {exc}") from None

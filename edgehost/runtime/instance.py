@@ -1,0 +1,121 @@
+"""One live guest instance serving requests, one at a time."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import wasmtime
+from wasmtime._instance import InstanceExports
+
+from .codec import decode_response, encode_request
+from .engine import deadline_ticks
+from .errors import InvokeError
+from .fastcall import GuestMemory, OutOfBounds, RawFunc, context_address, set_epoch_deadline
+from .hostcalls import InvocationContext, bind_context
+from .types import GuestRequest, GuestResponse
+
+if TYPE_CHECKING:
+    from .module import CompiledFunction
+
+_U32_MASK = 0xFFFFFFFF
+_U64_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _export(exports: InstanceExports, name: str, kind: type) -> wasmtime.Func | wasmtime.Memory | None:
+    item = exports.get(name)
+    if item is not None and not isinstance(item, kind):
+        raise LookupError(f"the export {name} is not a {kind.__name__}")
+    return item  # type: ignore[return-value]
+
+
+def _required(exports: InstanceExports, name: str, kind: type) -> wasmtime.Func | wasmtime.Memory:
+    item = _export(exports, name, kind)
+    if item is None:
+        raise LookupError(f"the module does not export {name}")
+    return item
+
+
+class Instance:
+    """A hot instance; after any failure it is `broken` and must be closed, never reused."""
+
+    def __init__(
+        self, compiled: CompiledFunction, store: wasmtime.Store, instance: wasmtime.Instance
+    ) -> None:
+        self._compiled = compiled  # keeps the host-function callbacks alive
+        self._store: wasmtime.Store | None = store
+        self._context = context_address(store)
+        exports = instance.exports(store)
+        memory = _required(exports, "memory", wasmtime.Memory)
+        alloc = _required(exports, "edgefn_alloc", wasmtime.Func)
+        entry = _required(exports, compiled.spec.entrypoint, wasmtime.Func)
+        free = _export(exports, "edgefn_free", wasmtime.Func)
+        assert isinstance(memory, wasmtime.Memory)
+        assert isinstance(alloc, wasmtime.Func) and isinstance(entry, wasmtime.Func)
+        self._memory = GuestMemory(self._context, memory)
+        self._alloc = RawFunc(self._context, alloc, 1)
+        self._entry = RawFunc(self._context, entry, 2)
+        self._free = RawFunc(self._context, free, 2) if isinstance(free, wasmtime.Func) else None
+        self.broken = False
+        self.last_used = time.monotonic()
+
+    def _exchange(self, payload: bytes) -> bytes:
+        alloc = self._alloc
+        alloc.vals[0].i32 = len(payload)
+        alloc.call()
+        ptr = alloc.vals[0].i32 & _U32_MASK
+        if ptr == 0:
+            raise InvokeError("trap", f"edgefn_alloc({len(payload)}) returned 0: the guest is out of memory")
+        try:
+            self._memory.write(ptr, payload)
+        except OutOfBounds as exc:
+            raise InvokeError("bad_response", f"edgefn_alloc returned an unusable buffer: {exc}") from None
+        entry = self._entry
+        vals = entry.vals
+        vals[0].i32 = ptr
+        vals[1].i32 = len(payload)
+        entry.call()
+        packed = vals[0].i64 & _U64_MASK
+        resp_ptr, resp_len = packed >> 32, packed & _U32_MASK
+        try:
+            data = self._memory.read(resp_ptr, resp_len)
+        except OutOfBounds as exc:
+            raise InvokeError("bad_response", f"the response buffer is invalid: {exc}") from None
+        if self._free is not None:
+            self._free.vals[0].i32 = resp_ptr
+            self._free.vals[1].i32 = resp_len
+            self._free.call()
+        return data
+
+    def invoke(
+        self, request: GuestRequest, *, request_id: str, deadline_ms: int | None = None
+    ) -> GuestResponse:
+        if self.broken or self._store is None:
+            raise RuntimeError("this instance is broken or closed and must not be reused")
+        compiled = self._compiled
+        ms = compiled.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        ctx = InvocationContext(
+            compiled.spec, request_id, time.monotonic() + ms / 1000, max_fetch_bytes=compiled.max_fetch_bytes
+        )
+        payload = encode_request(request)
+        bind_context(ctx)
+        set_epoch_deadline(self._context, deadline_ticks(ms))
+        started = time.thread_time()
+        try:
+            status, headers, body = decode_response(self._exchange(payload))
+        except InvokeError as exc:
+            self.broken = True
+            error = ctx.failure or exc
+            error.logs = ctx.flush_streams()
+            raise error from None
+        finally:
+            cpu_seconds = time.thread_time() - started
+            bind_context(None)
+            self.last_used = time.monotonic()
+        return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        self.broken = True
+        if store is not None:
+            store.close()

@@ -1,0 +1,244 @@
+"""Server settings: dynaconf reads `config/*.toml` and `EDGEFN_*` overrides, msgspec types them.
+
+Every key and default of INTERFACES.md lives here once. A bad value stops start-up with
+one line naming the key (`SettingsError`), which the CLI turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+from dynaconf import Dynaconf
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+MODES = ("control-plane", "runner", "dev")
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1, description="a positive integer")]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, description="an integer >= 0")]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0, description="a positive number")]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535, description="a port number from 0 to 65535")]
+Percent = Annotated[float, msgspec.Meta(gt=0, le=100, description="a percentage above 0 and at most 100")]
+Mode = Annotated[
+    Literal["control-plane", "runner", "dev"], msgspec.Meta(description="one of " + ", ".join(MODES))
+]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A settings table: unknown keys are errors, so a typo never passes silently."""
+
+
+class Quotas(_Section, frozen=True):
+    max_concurrent: PositiveInt = 100
+    per_minute: PositiveInt = 10000
+    cpu_seconds_per_day: PositiveFloat = 3600.0
+    storage: str = "memory://"
+
+
+class Runner(_Section, frozen=True):
+    max_body_bytes: PositiveInt = 1048576
+    node_id: str = ""
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    control_plane_url: str = ""
+    host: str = "0.0.0.0"
+    ingress_port: Port = 8080
+    metrics_port: Port = 9090
+    workers: NonNegativeInt = 0
+    cache_dir: str = "/var/cache/wasm"
+    state_dir: str = "/var/lib/edgefn"
+
+
+class Cache(_Section, frozen=True):
+    max_bytes: PositiveInt = 10737418240
+
+
+class Pool(_Section, frozen=True):
+    idle_timeout_s: PositiveFloat = 300.0
+    memory_pressure_percent: Percent = 80.0
+
+
+class Heartbeat(_Section, frozen=True):
+    interval_s: PositiveFloat = 30.0
+    offline_after_s: PositiveFloat = 120.0
+
+
+class Database(_Section, frozen=True):
+    url: str = ""
+
+
+class S3(_Section, frozen=True):
+    endpoint: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    bucket: str = "edgefn-artifacts"
+    secure: bool = True
+    region: str = "us-east-1"
+
+
+class Artifacts(_Section, frozen=True):
+    backend: Annotated[Literal["local", "s3"], msgspec.Meta(description="'local' or 's3'")] = "local"
+    dir: str = ""
+    url_ttl_s: PositiveInt = 900
+    s3: S3 = msgspec.field(default_factory=S3)
+
+
+class Api(_Section, frozen=True):
+    host: str = "127.0.0.1"
+    port: Port = 8787
+    node_port: Port = 8788
+    max_upload_bytes: PositiveInt = 64 * 1024 * 1024
+
+
+class Tls(_Section, frozen=True):
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+class Nodes(_Section, frozen=True):
+    allow: list[str] = msgspec.field(default_factory=list)
+
+
+class Auth(_Section, frozen=True):
+    signing_key_file: str = ""
+    jwks_url: str = ""
+    issuer: str = "edgefn"
+    audience: str = "edgefn"
+
+
+class Settings(_Section, frozen=True):
+    mode: Mode = "dev"
+    state_dir: str = ""
+    plugins: list[str] = msgspec.field(default_factory=list)
+    disabled_plugins: list[str] = msgspec.field(default_factory=list)
+    quotas: Quotas = msgspec.field(default_factory=Quotas)
+    runner: Runner = msgspec.field(default_factory=Runner)
+    cache: Cache = msgspec.field(default_factory=Cache)
+    pool: Pool = msgspec.field(default_factory=Pool)
+    heartbeat: Heartbeat = msgspec.field(default_factory=Heartbeat)
+    database: Database = msgspec.field(default_factory=Database)
+    artifacts: Artifacts = msgspec.field(default_factory=Artifacts)
+    api: Api = msgspec.field(default_factory=Api)
+    tls: Tls = msgspec.field(default_factory=Tls)
+    nodes: Nodes = msgspec.field(default_factory=Nodes)
+    auth: Auth = msgspec.field(default_factory=Auth)
+
+    @property
+    def effective_state_dir(self) -> Path:
+        return Path(self.state_dir or self.runner.state_dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.effective_state_dir / 'edgefn.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.artifacts.dir) if self.artifacts.dir else self.effective_state_dir / "artifacts"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls.ca_file and self.tls.cert_file and self.tls.key_file)
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; the message names the key."""
+
+
+_PATH = re.compile(r"- at `\$\.?([^`]*)`")
+
+
+def _lower_keys(data: Any, path: tuple[str, ...] = ()) -> Any:
+    """dynaconf upper-cases env keys; labels are user data and keep their case."""
+    if not isinstance(data, dict) or path == ("runner", "labels"):
+        return data
+    return {str(k).lower(): _lower_keys(v, (*path, str(k).lower())) for k, v in data.items()}
+
+
+def _describe(path: list[str]) -> str:
+    """Finds what the key at `path` should be, from its annotation, for the error line."""
+    cls: Any = Settings
+    hint: Any = None
+    for part in path:
+        hints = get_type_hints(cls, include_extras=True)
+        if part not in hints:
+            return "valid"
+        hint = hints[part]
+        cls = hint
+    if get_origin(hint) is Annotated:
+        base, *metas = get_args(hint)
+        for meta in metas:
+            if isinstance(meta, msgspec.Meta) and meta.description:
+                return meta.description
+        hint = base
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if hint in names:
+        return names[hint]
+    return {list: "a list", dict: "a table"}.get(get_origin(hint), "valid")
+
+
+def _lookup(data: Any, path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _explain(err: msgspec.ValidationError, data: dict[str, Any]) -> str:
+    text = str(err)
+    match = _PATH.search(text)
+    path = [p for p in (match.group(1) if match else "").split(".") if p]
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
+    if unknown:
+        key = ".".join([*path, unknown.group(1)])
+        return f"{key} is not a known setting"
+    key = ".".join(path) or "settings"
+    return f"{key} must be {_describe(path)}, got {_lookup(data, path)!r}"
+
+
+def load_settings(
+    mode: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Layers `config/default.toml`, the mode's file, an explicit file, env vars, then overrides."""
+    files = [CONFIG_DIR / "default.toml"]
+    if mode is not None:
+        if mode not in MODES:
+            raise SettingsError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        files.append(CONFIG_DIR / f"{mode}.toml")
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist")
+        files.append(path)
+    try:
+        raw = Dynaconf(
+            envvar_prefix="EDGEFN",
+            settings_files=[str(f) for f in files if f.is_file()],
+            environments=False,
+            merge_enabled=True,
+        ).as_dict()
+    except Exception as exc:  # dynaconf raises parser-specific errors for broken TOML
+        raise SettingsError(f"cannot read settings: {exc}") from exc
+    data = _lower_keys(raw)
+    if mode is not None:
+        data["mode"] = mode
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as err:
+        raise SettingsError(_explain(err, data)) from None
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.runner.workers or os.cpu_count() or 1

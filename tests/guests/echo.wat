@@ -1,0 +1,40 @@
+;; Echo guest: the response body is the raw request bytes, header x-free counts edgefn_free calls.
+(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (global $frees (mut i32) (i32.const 0))
+  (data (i32.const 16) "x-free")
+
+  (func $alloc (export "edgefn_alloc") (param $n i32) (result i32)
+    (local $p i32) (local $end i32)
+    (local.set $p (global.get $heap))
+    (local.set $end (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq (memory.grow (i32.add (i32.shr_u (i32.sub (local.get $end)
+                        (i32.mul (memory.size) (i32.const 65536))) (i32.const 16)) (i32.const 1)))
+                    (i32.const -1))
+          (then (return (i32.const 0))))))
+    (global.set $heap (local.get $end))
+    (local.get $p))
+
+  (func (export "edgefn_free") (param i32 i32)
+    (global.set $frees (i32.add (global.get $frees) (i32.const 1)))
+    (global.set $heap (i32.const 1024)))
+
+  (func (export "add") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (local.get 1)))
+
+  (func (export "handle") (param $req i32) (param $len i32) (result i64)
+    (local $p i32)
+    (local.set $p (call $alloc (i32.add (local.get $len) (i32.const 27))))
+    (i32.store (local.get $p) (i32.const 200))
+    (i32.store offset=4 (local.get $p) (i32.const 1))
+    (i32.store offset=8 (local.get $p) (i32.const 6))
+    (memory.copy (i32.add (local.get $p) (i32.const 12)) (i32.const 16) (i32.const 6))
+    (i32.store offset=18 (local.get $p) (i32.const 1))
+    (i32.store8 offset=22 (local.get $p) (i32.add (i32.const 48) (i32.rem_u (global.get $frees) (i32.const 10))))
+    (i32.store offset=23 (local.get $p) (local.get $len))
+    (memory.copy (i32.add (local.get $p) (i32.const 27)) (local.get $req) (local.get $len))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (i32.add (local.get $len) (i32.const 27))))))

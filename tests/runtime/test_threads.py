@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from edgehost.runtime import GuestRequest, HostFunction, InvokeError, deadline_ticks, get_engine
+
+from .conftest import compile_guest
+
+REQ = GuestRequest("GET", "/", [], b"")
+
+
+def test_runaway_guest_does_not_hold_the_gil() -> None:
+    running = threading.Event()
+    signal = HostFunction("edgefn", "signal", (), (), lambda ctx, caller: running.set())
+    instance = compile_guest("spin_signal", extra=[signal], max_execution_ms=60_000).instantiate()
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            instance.invoke(REQ, request_id="spin")
+        except InvokeError as exc:
+            outcome.append(exc.code)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert running.wait(timeout=30)
+    # Python keeps running here while the guest spins; with the GIL held this line would
+    # only run after the 60 s deadline, when the thread had already finished.
+    assert sum(range(100_000)) > 0
+    assert thread.is_alive()
+    engine = get_engine()
+    for _ in range(deadline_ticks(60_000)):
+        engine.increment_epoch()
+    thread.join()
+    assert outcome == ["timeout"]
+
+
+def test_concurrent_instantiate_and_invoke() -> None:
+    compiled = compile_guest("echo")
+
+    def work(i: int) -> int:
+        instance = compiled.instantiate()
+        return sum(instance.invoke(REQ, request_id=f"{i}-{n}").status for n in range(5))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(work, range(40))) == [1000] * 40
+
+
+@pytest.mark.parametrize("ms", [1, 5, 50, 51])
+def test_deadline_ticks_never_fire_early(ms: int) -> None:
+    from edgehost.runtime.engine import TICK_MS
+
+    assert (deadline_ticks(ms) - 1) * TICK_MS >= ms
+    assert (deadline_ticks(ms) - 2) * TICK_MS < ms
