@@ -1,0 +1,158 @@
+"""Running the installed `edgefn` command as a real process: dev, a control plane, runners.
+
+Every process is started in its own process group on free ports and is stopped (then
+killed) at the end, so a failing test leaves nothing listening.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.services import free_port, wait_for_port
+
+EDGEFN = str(Path(sys.executable).with_name("edgefn"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs one `edgefn` command to completion and returns its result (never raises on exit status)."""
+    return subprocess.run(
+        [EDGEFN, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout, input=input,
+    )
+
+
+class EdgefnProcess:
+    """A long-running `edgefn` command with its output captured to files."""
+
+    def __init__(self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path,
+                 name: str) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path = log_dir / f"{name}.out"
+        self.stderr_path = log_dir / f"{name}.err"
+        self._out = self.stdout_path.open("wb")
+        self._err = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [EDGEFN, *args], cwd=cwd, env={**os.environ, **(env or {})}, stdout=self._out, stderr=self._err,
+            start_new_session=True,
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
+
+    def wait_port(self, port: int, timeout: float = 30.0) -> None:
+        try:
+            wait_for_port("127.0.0.1", port, timeout)
+        except TimeoutError:
+            raise AssertionError(f"port {port} never opened; stderr:\n{self.stderr[-3000:]}") from None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"edgefn exited with {self.proc.returncode}; stderr:\n{self.stderr[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        self._out.close()
+        self._err.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class DevServer(EdgefnProcess):
+    """`edgefn dev` on free ports; `.ingress`, `.api`, `.metrics` are base URLs, `.token` the dev token."""
+
+    def __init__(self, project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port()}
+        self.state_dir = project_dir / ".edgefn"
+        super().__init__(
+            ["dev", "--project", str(project_dir), "--ingress-port", str(self.ports["ingress"]),
+             "--api-port", str(self.ports["api"]), "--metrics-port", str(self.ports["metrics"]),
+             "--state-dir", str(self.state_dir)],
+            cwd=project_dir, env=env, log_dir=log_dir, name="dev",
+        )
+        self.ingress = f"http://127.0.0.1:{self.ports['ingress']}"
+        self.api = f"http://127.0.0.1:{self.ports['api']}"
+        self.metrics = f"http://127.0.0.1:{self.ports['metrics']}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until every listener is up and the dev session printed that it is ready."""
+        for port in self.ports.values():
+            self.wait_port(port, timeout)
+        deadline = time.monotonic() + timeout
+        while "edgefn dev ready" not in self.stderr:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"edgefn dev did not become ready; stderr:\n{self.stderr[-3000:]}")
+            time.sleep(0.05)
+
+    @property
+    def token(self) -> str:
+        return (self.state_dir / "token").read_text().strip()
+
+
+@contextmanager
+def dev_server(project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[DevServer]:
+    server = DevServer(project_dir, log_dir, env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Polls `check()` until it returns a truthy value; the value is returned. Not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=10, **kwargs)
+
+
+def write_project(directory: Path, toml: str, files: Mapping[str, str | bytes] | None = None) -> Path:
+    """A project folder with `edgefn.toml` and the guest files it names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "edgefn.toml").write_text(toml)
+    for name, content in (files or {}).items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return directory
