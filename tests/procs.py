@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +25,42 @@ EDGEFN = str(Path(sys.executable).with_name("edgefn"))
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Runs one `edgefn` command to completion and returns its result (never raises on exit status)."""
     return subprocess.run(
-        [EDGEFN, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        timeout=timeout, input=input,
+        [EDGEFN, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
     )
 
 
 class EdgefnProcess:
     """A long-running `edgefn` command with its output captured to files."""
 
-    def __init__(self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path,
-                 name: str) -> None:
+    def __init__(
+        self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path, name: str
+    ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = log_dir / f"{name}.out"
         self.stderr_path = log_dir / f"{name}.err"
         self._out = self.stdout_path.open("wb")
         self._err = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            [EDGEFN, *args], cwd=cwd, env={**os.environ, **(env or {})}, stdout=self._out, stderr=self._err,
+            [EDGEFN, *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=self._out,
+            stderr=self._err,
             start_new_session=True,
         )
 
@@ -74,10 +89,8 @@ class EdgefnProcess:
                 os.killpg(self.proc.pid, sig)
                 self.proc.wait(timeout)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(5)
         self._out.close()
         self._err.close()
@@ -94,10 +107,23 @@ class DevServer(EdgefnProcess):
         self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port()}
         self.state_dir = project_dir / ".edgefn"
         super().__init__(
-            ["dev", "--project", str(project_dir), "--ingress-port", str(self.ports["ingress"]),
-             "--api-port", str(self.ports["api"]), "--metrics-port", str(self.ports["metrics"]),
-             "--state-dir", str(self.state_dir)],
-            cwd=project_dir, env=env, log_dir=log_dir, name="dev",
+            [
+                "dev",
+                "--project",
+                str(project_dir),
+                "--ingress-port",
+                str(self.ports["ingress"]),
+                "--api-port",
+                str(self.ports["api"]),
+                "--metrics-port",
+                str(self.ports["metrics"]),
+                "--state-dir",
+                str(self.state_dir),
+            ],
+            cwd=project_dir,
+            env=env,
+            log_dir=log_dir,
+            name="dev",
         )
         self.ingress = f"http://127.0.0.1:{self.ports['ingress']}"
         self.api = f"http://127.0.0.1:{self.ports['api']}"

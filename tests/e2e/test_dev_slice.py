@@ -34,7 +34,9 @@ def test_dev_serves_the_example_project(tmp_path: Path) -> None:
         assert missing.status_code == 404
         assert missing.json()["error"] == "not_found"
         assert httpx.post(f"{dev.ingress}/hello").status_code == 405
-        lines = wait_until(lambda: [r for r in dev.json_lines() if r.get("path") == "/hello"], what="log line")
+        lines = wait_until(
+            lambda: [r for r in dev.json_lines() if r.get("path") == "/hello"], what="the invocation log line"
+        )
         assert lines[0]["function_id"] == "demo.hello"
         assert lines[0]["execution_status"] == "ok"
         assert (project / ".edgefn" / "token").read_text().strip() == dev.token
