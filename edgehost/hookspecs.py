@@ -146,4 +146,10 @@ def edgehost_authenticate_node(token: str, ctx: AppContext) -> str | None:
 
 @hookspec
 def edgehost_startup_problems(ctx: AppContext) -> Sequence[str]:
-    """Human sentences about what is missing (say, a disabled plugin's role); logged at start-up."""
+    """Human sentences about what is missing, logged as warnings when a command builds its context.
+
+    The core answers too (as the `core` plugin): one sentence for each built-in disabled by
+    `disabled_plugins` whose role no other plugin took over, e.g. "metrics plugin disabled:
+    /metrics is not served ...". A plugin that needs something it cannot find (a setting, a
+    service) says so here rather than failing later on the request path.
+    """

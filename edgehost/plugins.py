@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Iterable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from edgehost import hookspecs
+from edgehost.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from edgehost.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,32 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.invocation_log",
     "plugins.hostcalls",
 )
+
+
+# What each built-in plugin is for, so that disabling one is reported at start-up in a sentence.
+# The hook is the capability it provides: when another plugin implements that hook, the built-in
+# was replaced rather than lost, and nothing is reported.
+BUILTIN_ROLES: dict[str, tuple[str | None, str]] = {
+    "auth": (
+        "edgehost_authenticate_developer",
+        "no plugin verifies developer or node tokens, so the API answers 401 and runners cannot sync",
+    ),
+    "storage": (
+        "edgehost_artifact_store",
+        "no artifact store, so the control plane cannot start",
+    ),
+    "routing": ("edgehost_route_table", "no route table, so the ingress answers 404 to every request"),
+    "caching": ("edgehost_artifact_cache", "no artifact cache, so the runner cannot start"),
+    "pooling": ("edgehost_instance_pool", "no instance pool, so the runner cannot start"),
+    "quotas": ("edgehost_admission", "no per-tenant concurrency or rate limits are enforced"),
+    "metrics": (None, "/metrics is not served and invocations are not counted"),
+    "invocation_log": (None, "no JSON log line is written per invocation"),
+    "hostcalls": (
+        "edgehost_host_functions",
+        "guests cannot import edgefn host functions, so modules that do are rejected",
+    ),
+}
+CORE = "core"
 
 
 class PluginError(Exception):
@@ -44,13 +76,33 @@ def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
     return module
 
 
+def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
+    """One sentence per disabled built-in whose role no other plugin took over."""
+    problems = []
+    for name in dict.fromkeys(short_name(d) for d in disabled):
+        if name not in BUILTIN_ROLES:
+            continue
+        hook, consequence = BUILTIN_ROLES[name]
+        if hook is not None and getattr(pm.hook, hook).get_hookimpls():
+            continue
+        problems.append(f"{name} plugin disabled: {consequence}")
+    return problems
+
+
+@hookimpl
+def edgehost_startup_problems(ctx: AppContext) -> list[str]:
+    """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
+    return missing_roles(ctx.pm, ctx.settings.disabled_plugins)
+
+
 def make_plugin_manager(
     extra: Iterable[str] = (), disabled: Iterable[str] = (), *, entry_points: bool = True
 ) -> pluggy.PluginManager:
     """Built-ins, then `plugins = [...]` modules, then the `edgehost` entry-point group, minus `disabled`."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    blocked = set(disabled)
+    pm.register(sys.modules[__name__], name=CORE)  # the core's start-up report; never disabled
+    blocked = set(disabled) - {CORE}
     for name in blocked:
         pm.set_blocked(name)
     for module_name in (*DEFAULT_PLUGINS, *extra):

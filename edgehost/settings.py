@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
@@ -16,6 +17,11 @@ from dynaconf import Dynaconf
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 MODES = ("control-plane", "runner", "dev")
+# `EDGEFN_*` variables that belong to the CLI (`--token`, `--api`, debugging), not to the settings:
+# without this, `EDGEFN_TOKEN=... edgefn serve` would fail on "token is not a known setting" and
+# `EDGEFN_API=http://...` would replace the `api` table with a string.
+CLI_ENV = ("TOKEN", "API", "DEBUG", "LOG_LEVEL")
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, description="a positive integer")]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, description="an integer >= 0")]
@@ -82,6 +88,9 @@ class Artifacts(_Section, frozen=True):
     backend: Annotated[Literal["local", "s3"], msgspec.Meta(description="'local' or 's3'")] = "local"
     dir: str = ""
     url_ttl_s: PositiveInt = 900
+    # Base URL of the CP's API as runners and developers reach it, for `local` artifact URLs;
+    # empty means http://{api.host}:{api.port}.
+    public_url: str = ""
     s3: S3 = msgspec.field(default_factory=S3)
 
 
@@ -199,6 +208,19 @@ def _explain(err: msgspec.ValidationError, data: dict[str, Any]) -> str:
     return f"{key} must be {_describe(path)}, got {_lookup(data, path)!r}"
 
 
+def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
+    """dynaconf's filter: the CLI's own `EDGEFN_*` variables never reach the settings (tables stay)."""
+    present = {name for name in CLI_ENV if f"EDGEFN_{name}" in os.environ}
+    return {k: v for k, v in data.items() if not (k.upper() in present and not isinstance(v, dict))}
+
+
+def _check(settings: Settings) -> None:
+    """Rules that span more than a type: a URL scheme the engines understand."""
+    url = settings.database.url
+    if url and not url.startswith(DATABASE_SCHEMES):
+        raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")
+
+
 def load_settings(
     mode: str | None = None,
     *,
@@ -216,15 +238,23 @@ def load_settings(
         if not path.is_file():
             raise SettingsError(f"config file {path} does not exist")
         files.append(path)
+    for file in files:
+        if file.is_file():
+            try:
+                tomllib.loads(file.read_text())
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"cannot read settings from {file}: {exc}") from None
     try:
         raw = Dynaconf(
             envvar_prefix="EDGEFN",
             settings_files=[str(f) for f in files if f.is_file()],
             environments=False,
             merge_enabled=True,
+            filter_strategy=_drop_cli_env,
         ).as_dict()
     except Exception as exc:  # dynaconf raises parser-specific errors for broken TOML
         raise SettingsError(f"cannot read settings: {exc}") from exc
+    raw.pop("FILTER_STRATEGY", None)  # dynaconf keeps this option of its own among the values
     data = _lower_keys(raw)
     if mode is not None:
         data["mode"] = mode
@@ -235,9 +265,11 @@ def load_settings(
             node = node.setdefault(part, {})
         node[leaf] = value
     try:
-        return msgspec.convert(data, Settings, strict=False)
+        settings = msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as err:
         raise SettingsError(_explain(err, data)) from None
+    _check(settings)
+    return settings
 
 
 def worker_count(settings: Settings) -> int:

@@ -1,6 +1,7 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.base import OnDelete
 from piccolo.columns.base import OnUpdate
+from piccolo.columns.column_types import BigInt
 from piccolo.columns.column_types import Boolean
 from piccolo.columns.column_types import Date
 from piccolo.columns.column_types import Float
@@ -928,8 +929,8 @@ async def forwards():
         tablename="edgefn_node",
         column_name="mem_bytes",
         db_column_name="mem_bytes",
-        column_class_name="Integer",
-        column_class=Integer,
+        column_class_name="BigInt",
+        column_class=BigInt,
         params={
             "default": 0,
             "null": False,
@@ -1297,8 +1298,8 @@ async def forwards():
         tablename="edgefn_function_version",
         column_name="size_bytes",
         db_column_name="size_bytes",
-        column_class_name="Integer",
-        column_class=Integer,
+        column_class_name="BigInt",
+        column_class=BigInt,
         params={
             "default": 0,
             "null": False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,12 +57,36 @@ async def migrate() -> str:
     return result.message or ""
 
 
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages: `host:port/db` or the SQLite path."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
 async def open_database(url: str) -> Engine:
-    engine = make_engine(url)
-    bind(engine)
-    if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=1, max_size=10)
-    await migrate()
+    """Binds the engine of `url` and applies pending migrations; any failure is one `DatabaseError`."""
+    engine: Engine | None = None
+    try:
+        # Piccolo reports a failed connection as a coloured warning before raising; the sentence
+        # below says it once, without the noise.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine = make_engine(url)
+            bind(engine)
+            if isinstance(engine, PostgresEngine):
+                await engine.start_connection_pool(min_size=1, max_size=10)
+            await migrate()
+    except Exception as exc:
+        if engine is not None:
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await close_database(engine)
+        if isinstance(exc, DatabaseError):
+            raise
+        reason = str(exc) or type(exc).__name__
+        raise DatabaseError(f"cannot open the database at {describe_url(url)}: {reason}") from exc
     return engine
 
 

@@ -1,4 +1,9 @@
-"""The control plane's model as Piccolo tables; one schema for SQLite and PostgreSQL."""
+"""The control plane's model as Piccolo tables; one schema for SQLite and PostgreSQL.
+
+Every table has Piccolo's implicit `id` Serial primary key. It is not declared here: an explicit
+`id` makes Piccolo's auto-migrator propose adding it again on every run, which hides real drift
+(tests/foundation/test_storage.py checks that `migrations/` matches these classes exactly).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 from piccolo.columns import (
     JSON,
+    BigInt,
     Boolean,
     Date,
     Float,
@@ -22,7 +28,7 @@ from piccolo.table import Table
 
 
 class Project(Table, tablename="edgefn_project"):
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     name = Varchar(length=63, unique=True, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
 
@@ -30,14 +36,14 @@ class Project(Table, tablename="edgefn_project"):
 class Membership(Table, tablename="edgefn_membership"):
     """A subject's role in a project: owner, developer or viewer."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     project = ForeignKey(references=Project, index=True)
     subject = Varchar(length=255, index=True)
     role = Varchar(length=16, default="developer")
 
 
 class Function(Table, tablename="edgefn_function"):
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     project = ForeignKey(references=Project, index=True)
     name = Varchar(length=63)
     function_id = Varchar(length=128, unique=True, index=True)
@@ -48,7 +54,7 @@ class Function(Table, tablename="edgefn_function"):
 class FunctionVersion(Table, tablename="edgefn_function_version"):
     """One uploaded module and its limits; versions are immutable once ready."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     function = ForeignKey(references=Function, index=True)
     version = Integer()
     state = Varchar(length=16, default="pending")  # pending | ready | rejected
@@ -61,13 +67,13 @@ class FunctionVersion(Table, tablename="edgefn_function_version"):
     http_allow = JSON(default=[])
     artifact_key = Varchar(length=255)
     sha256 = Varchar(length=64, default="")
-    size_bytes = Integer(default=0)
+    size_bytes = BigInt(default=0)
     denied_imports = JSON(default=[])
     created_at = Timestamptz(default=TimestamptzNow())
 
 
 class Route(Table, tablename="edgefn_route"):
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     project = ForeignKey(references=Project, index=True)
     function = ForeignKey(references=Function)
     host = Varchar(length=255, default="*", index=True)
@@ -79,7 +85,7 @@ class Route(Table, tablename="edgefn_route"):
 class Deployment(Table, tablename="edgefn_deployment"):
     """The version a function should run where its selector matches; one active row per function."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     function = ForeignKey(references=Function, index=True)
     version = Integer()
     selector = Text(default="true")
@@ -89,20 +95,20 @@ class Deployment(Table, tablename="edgefn_deployment"):
 
 
 class Node(Table, tablename="edgefn_node"):
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     node_id = Varchar(length=63, unique=True, index=True)
     labels = JSON(default={})
     status = Varchar(length=16, default="online")  # online | offline
     last_heartbeat = Timestamptz(default=TimestamptzNow())
     cpu_percent = Float(default=0.0)
-    mem_bytes = Integer(default=0)
+    mem_bytes = BigInt(default=0)  # a runner's RSS passes 2 GiB; PostgreSQL integer would overflow
     inventory = JSON(default=[])
 
 
 class NodeDeployment(Table, tablename="edgefn_node_deployment"):
     """What one node reported for one function version: cached, or the error it hit."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     node_id = Varchar(length=63, index=True)
     function_id = Varchar(length=128, index=True)
     version = Integer()
@@ -112,7 +118,7 @@ class NodeDeployment(Table, tablename="edgefn_node_deployment"):
 
 
 class ErrorReport(Table, tablename="edgefn_error_report"):
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     node_id = Varchar(length=63, index=True)
     function_id = Varchar(length=128, index=True)
     version = Integer()
@@ -124,7 +130,7 @@ class ErrorReport(Table, tablename="edgefn_error_report"):
 class Usage(Table, tablename="edgefn_usage"):
     """Guest CPU seconds per tenant per UTC day, summed over every node."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     project = Varchar(length=63, index=True)
     day = Date()
     cpu_seconds = Float(default=0.0)
@@ -133,7 +139,7 @@ class Usage(Table, tablename="edgefn_usage"):
 class Revision(Table, tablename="edgefn_revision"):
     """A single counter bumped on every change to desired state, so watchers know when to look."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the implicit primary key, typed for mypy
     value = Integer(default=0)
 
 

@@ -1,0 +1,160 @@
+"""App assembly: one function builds each role's Litestar app from the core routes and hook results."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pluggy
+import pytest
+from litestar import Litestar, Request, get
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from edgehost import hookspecs
+from edgehost.app import ROLES, build_app
+from edgehost.context import AppContext
+from edgehost.hookspecs import hookimpl
+from edgehost.settings import load_settings
+from tests.procs import EdgefnProcess
+from tests.services import free_port
+
+
+@get("/contributed")
+async def contributed(greeting: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {"greeting": greeting, "lifespan": request.app.state.get("lifespan")}
+
+
+def stamp(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-stamped", scope["path"].encode())]
+            await send(message)
+
+        await app(scope, receive, send_stamped)
+
+    return middleware
+
+
+class Contributor:
+    """One plugin object implementing each assembly hook, for one role only."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.lifespans: list[str] = []
+
+    @hookimpl
+    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
+        return [contributed] if role == self.role else []
+
+    @hookimpl
+    def edgehost_middleware(self, role: str, ctx: AppContext) -> list[Any]:
+        return [DefineMiddleware(stamp)] if role == self.role else []
+
+    @hookimpl
+    def edgehost_dependencies(self, role: str, ctx: AppContext) -> dict[str, Any]:
+        if role != self.role:
+            return {}
+
+        async def greeting() -> str:
+            return f"hello from {ctx.mode}"
+
+        return {"greeting": Provide(greeting)}
+
+    @hookimpl
+    def edgehost_lifespan(self, role: str, ctx: AppContext) -> list[Any]:
+        if role != self.role:
+            return []
+
+        @contextlib.asynccontextmanager
+        async def running(app: Litestar) -> AsyncIterator[None]:
+            self.lifespans.append("entered")
+            app.state["lifespan"] = "running"
+            yield
+            self.lifespans.append("exited")
+
+        return [running]
+
+
+def bare_context(*plugins: Any) -> AppContext:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for plugin in plugins:
+        pm.register(plugin)
+    return AppContext(settings=load_settings("dev"), pm=pm, mode="dev")
+
+
+def test_each_hook_contributes_to_the_app_of_its_role() -> None:
+    plugin = Contributor("metrics")
+    ctx = bare_context(plugin)
+    with TestClient(build_app("metrics", ctx)) as client:
+        assert plugin.lifespans == ["entered"]
+        response = client.get("/contributed")
+        assert response.status_code == 200
+        assert response.json() == {"greeting": "hello from dev", "lifespan": "running"}
+        assert response.headers["x-stamped"] == "/contributed"
+        health = client.get("/healthz")
+        assert health.json() == {"status": "ok", "mode": "dev"}
+        assert health.headers["x-stamped"] == "/healthz"  # middleware wraps the whole role
+    assert plugin.lifespans == ["entered", "exited"]
+
+
+def test_contributions_stay_on_their_role() -> None:
+    plugin = Contributor("api")
+    ctx = bare_context(plugin)
+    with TestClient(build_app("metrics", ctx)) as client:
+        assert client.get("/contributed").status_code == 404
+        assert "x-stamped" not in client.get("/healthz").headers
+    assert plugin.lifespans == []
+
+
+def test_api_role_serves_health_and_an_openapi_document_of_the_v1_routes() -> None:
+    ctx = bare_context(Contributor("api"))
+    with TestClient(build_app("api", ctx)) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        document = client.get("/schema/openapi.json").json()
+    assert document["info"]["title"] == "edgefn control plane"
+    paths = set(document["paths"])
+    assert "/v1/projects" in paths
+    assert "/v1/projects/{project}/functions" in paths
+    assert "/v1/projects/{project}/deployments" in paths
+    assert "/v1/status" in paths
+    assert "/contributed" in paths  # a plugin's API routes are documented like the core's
+
+
+def test_an_unknown_role_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown role 'edge'"):
+        build_app("edge", bare_context())
+    assert ROLES == ("api", "node", "ingress", "metrics")
+
+
+def test_a_real_control_plane_serves_health_and_openapi(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "cp.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[api]\nport = {port}\n')
+    cp = EdgefnProcess(
+        ["serve", "--mode", "control-plane", "--config", str(config)],
+        cwd=tmp_path,
+        env=None,
+        log_dir=tmp_path / "logs",
+        name="cp",
+    )
+    try:
+        cp.wait_port(port, timeout=60)
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok", "mode": "control-plane"}
+        document = httpx.get(f"{base}/schema/openapi.json", timeout=10).json()
+        assert any(path.startswith("/v1/") for path in document["paths"])
+        unauthorized = httpx.get(f"{base}/v1/projects", timeout=10)
+        assert unauthorized.status_code == 401
+        assert set(unauthorized.json()) >= {"error", "detail"}
+        assert (tmp_path / "state" / "edgefn.db").is_file()  # the SQLite default under state_dir
+    finally:
+        assert cp.stop() == 0, cp.stderr
+    assert "Traceback" not in cp.stderr

@@ -1,0 +1,268 @@
+"""The plugin host: a third-party plugin changes a real `edgefn dev`, built-ins can be disabled, and
+`edgefn plugins` lists what is loaded, whether it came from the `plugins` setting or an entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pluggy
+import pytest
+
+from edgehost import hookspecs
+from edgehost.context import AppContext
+from edgehost.hookspecs import hookimpl
+from edgehost.plugins import (
+    BUILTIN_ROLES,
+    DEFAULT_PLUGINS,
+    PluginError,
+    describe,
+    make_plugin_manager,
+    missing_roles,
+    short_name,
+)
+from edgehost.settings import load_settings
+from tests.procs import REPO, dev_server, run_cli
+
+# A plugin as a third party would write it: it only imports the public hook markers and Litestar.
+THIRD_PARTY = '''
+"""A throwaway third-party plugin."""
+from litestar import get
+
+from edgehost.hookspecs import hookimpl
+
+
+@get("/thirdparty/hello")
+async def hello() -> dict[str, str]:
+    return {"plugin": "thirdparty"}
+
+
+@hookimpl
+def edgehost_route_handlers(role, ctx):
+    return [hello] if role == "api" else []
+
+
+@hookimpl
+def edgehost_invocation_finished(invocation):
+    invocation.response_headers.append(("x-thirdparty", f"{invocation.function_id} {invocation.status}"))
+'''
+
+
+def plugin_dir(tmp_path: Path, name: str = "thirdparty", source: str = THIRD_PARTY) -> Path:
+    directory = tmp_path / "site"
+    directory.mkdir(exist_ok=True)
+    (directory / f"{name}.py").write_text(textwrap.dedent(source))
+    return directory
+
+
+def with_path(directory: Path, **env: str) -> dict[str, str]:
+    paths = [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(paths), **env}
+
+
+def example_project(tmp_path: Path) -> Path:
+    project = tmp_path / "demo"
+    shutil.copytree(REPO / "functions" / "hello", project / "functions" / "hello")
+    shutil.copy(REPO / "edgefn.toml", project / "edgefn.toml")
+    return project
+
+
+def listing(stdout: str) -> dict[str, tuple[str, list[str]]]:
+    """`edgefn plugins` output as {name: (origin, hooks)}."""
+    plugins: dict[str, tuple[str, list[str]]] = {}
+    current = ""
+    for line in stdout.splitlines():
+        if line.startswith("    "):
+            plugins[current][1].append(line.strip())
+        elif line.strip():
+            name, origin = line.split(" ", 1)
+            current = name
+            plugins[name] = (origin.strip("()"), [])
+    return plugins
+
+
+def test_a_third_party_plugin_changes_a_real_edgefn_dev(tmp_path: Path) -> None:
+    site = plugin_dir(tmp_path)
+    env = with_path(site, EDGEFN_PLUGINS='["thirdparty"]')
+    with dev_server(example_project(tmp_path), tmp_path / "logs", env=env) as dev:
+        answer = httpx.get(f"{dev.ingress}/hello", timeout=10)
+        assert answer.status_code == 200
+        assert answer.text == "Hello from edgefn!\n"
+        assert answer.headers["x-thirdparty"] == "demo.hello 200"  # edgehost_invocation_finished
+        added = httpx.get(f"{dev.api}/thirdparty/hello", timeout=10)  # edgehost_route_handlers, role api
+        assert added.status_code == 200
+        assert added.json() == {"plugin": "thirdparty"}
+        # The route is the plugin's, on the API only: the ingress keeps serving user routes alone.
+        assert httpx.get(f"{dev.ingress}/thirdparty/hello", timeout=10).status_code == 404
+
+
+def test_without_the_plugin_neither_change_is_there(tmp_path: Path) -> None:
+    site = plugin_dir(tmp_path)  # importable, but not enabled
+    with dev_server(example_project(tmp_path), tmp_path / "logs", env=with_path(site)) as dev:
+        answer = httpx.get(f"{dev.ingress}/hello", timeout=10)
+        assert answer.status_code == 200
+        assert "x-thirdparty" not in answer.headers
+        assert httpx.get(f"{dev.api}/thirdparty/hello", timeout=10).status_code == 404
+
+
+def test_disabling_a_builtin_still_starts_and_says_what_is_missing(tmp_path: Path) -> None:
+    env = {"EDGEFN_DISABLED_PLUGINS": '["metrics"]'}
+    with dev_server(example_project(tmp_path), tmp_path / "logs", env=env) as dev:
+        assert httpx.get(f"{dev.ingress}/hello", timeout=10).status_code == 200
+        assert httpx.get(f"{dev.metrics}/healthz", timeout=10).status_code == 200
+        assert httpx.get(f"{dev.metrics}/metrics", timeout=10).status_code == 404
+        assert "metrics plugin disabled: /metrics is not served" in dev.stderr
+        assert "Traceback" not in dev.stderr
+
+
+def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
+    result = run_cli("plugins")
+    assert result.returncode == 0, result.stderr
+    plugins = listing(result.stdout)
+    for module in DEFAULT_PLUGINS:
+        name = short_name(module)
+        origin, hooks = plugins[name]
+        assert origin == module
+        assert hooks, name
+        assert all(hook.startswith("edgehost_") for hook in hooks)
+    assert "edgehost_route_handlers" in plugins["metrics"][1]
+    assert "edgehost_admission" in plugins["quotas"][1]
+    assert "edgehost_route_table" in plugins["routing"][1]
+    assert plugins["core"] == ("edgehost.plugins", ["edgehost_startup_problems"])
+
+
+def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
+    site = plugin_dir(tmp_path)
+    from_env = run_cli("plugins", env=with_path(site, EDGEFN_PLUGINS='["thirdparty"]'))
+    config = tmp_path / "edgefn-settings.toml"
+    config.write_text('plugins = ["thirdparty"]\n')
+    from_file = run_cli("plugins", "--config", str(config), env=with_path(site))
+    for result in (from_env, from_file):
+        assert result.returncode == 0, result.stderr
+        assert listing(result.stdout)["thirdparty"] == (
+            "thirdparty",
+            ["edgehost_invocation_finished", "edgehost_route_handlers"],
+        )
+    assert "thirdparty" not in listing(run_cli("plugins", env=with_path(site)).stdout)
+
+
+def test_edgefn_plugins_says_what_a_disabled_builtin_leaves_out() -> None:
+    result = run_cli("plugins", env={"EDGEFN_DISABLED_PLUGINS": '["metrics", "quotas"]'})
+    assert result.returncode == 0, result.stderr
+    plugins = listing(result.stdout)
+    assert "metrics" not in plugins
+    assert "quotas" not in plugins
+    assert "routing" in plugins
+    assert "metrics plugin disabled: /metrics is not served" in result.stderr
+    assert "quotas plugin disabled: no per-tenant concurrency or rate limits are enforced" in result.stderr
+
+
+def test_a_plugin_that_cannot_be_imported_stops_start_up_naming_it() -> None:
+    result = run_cli("plugins", env={"EDGEFN_PLUGINS": '["no_such_plugin_module"]'})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: plugin 'no_such_plugin_module' cannot be imported: No module named 'no_such_plugin_module'"
+    ]
+
+
+ENTRY_POINT_PLUGIN = """
+from edgehost.hookspecs import hookimpl
+
+
+@hookimpl
+def edgehost_startup_problems(ctx):
+    return ["fakeplug reporting for duty"]
+"""
+
+
+def fake_distribution(tmp_path: Path) -> Path:
+    """An installed distribution as importlib.metadata sees one: a `*.dist-info` with entry points."""
+    site = plugin_dir(tmp_path, "fakeplug_impl", ENTRY_POINT_PLUGIN)
+    dist_info = site / "fakeplug-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[edgehost]\nfakeplug = fakeplug_impl\n")
+    return site
+
+
+def test_entry_points_in_the_edgehost_group_are_loaded(tmp_path: Path) -> None:
+    site = fake_distribution(tmp_path)
+    result = run_cli("plugins", env=with_path(site))
+    assert result.returncode == 0, result.stderr
+    assert listing(result.stdout)["fakeplug"] == ("fakeplug", ["edgehost_startup_problems"])
+    assert "fakeplug reporting for duty" in result.stderr  # its hook ran at start-up
+
+
+def test_an_entry_point_plugin_can_be_disabled_by_name(tmp_path: Path) -> None:
+    site = fake_distribution(tmp_path)
+    result = run_cli("plugins", env=with_path(site, EDGEFN_DISABLED_PLUGINS='["fakeplug"]'))
+    assert result.returncode == 0, result.stderr
+    assert "fakeplug" not in listing(result.stdout)
+    assert "fakeplug reporting for duty" not in result.stderr
+
+
+# In-process: the manager itself.
+
+
+def test_builtins_register_through_the_same_path_as_third_parties() -> None:
+    pm = make_plugin_manager(entry_points=False)
+    names = {name for name, _ in pm.list_name_plugin()}
+    assert names == {short_name(m) for m in DEFAULT_PLUGINS} | {"core"}
+    assert set(BUILTIN_ROLES) == {short_name(m) for m in DEFAULT_PLUGINS}
+    assert {name for name, _, _ in describe(pm)} == names
+
+
+def test_unknown_plugin_module_raises_plugin_error() -> None:
+    with pytest.raises(PluginError, match="plugin 'nope_nope' cannot be imported"):
+        make_plugin_manager(["nope_nope"], entry_points=False)
+
+
+def test_core_cannot_be_disabled() -> None:
+    pm = make_plugin_manager(disabled=["core"], entry_points=False)
+    assert pm.get_plugin("core") is not None
+
+
+class Admission:
+    @hookimpl
+    def edgehost_admission(self, ctx: AppContext) -> Any:
+        return object()
+
+
+def problems(pm: pluggy.PluginManager, disabled: list[str]) -> list[str]:
+    settings = load_settings(None, overrides={"disabled_plugins": disabled})
+    ctx = AppContext(settings=settings, pm=pm, mode="dev")
+    return [p for group in pm.hook.edgehost_startup_problems(ctx=ctx) for p in group]
+
+
+def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
+    everything = [short_name(m) for m in DEFAULT_PLUGINS]
+    pm = make_plugin_manager(disabled=everything, entry_points=False)
+    reported = problems(pm, everything)
+    assert [p.split(" plugin disabled: ")[0] for p in reported] == everything
+    # A replacement providing the same capability means nothing is missing.
+    pm = make_plugin_manager(disabled=["quotas"], entry_points=False)
+    assert problems(pm, ["quotas"]) == [
+        "quotas plugin disabled: no per-tenant concurrency or rate limits are enforced"
+    ]
+    pm.register(Admission(), name="geo-quotas")
+    assert problems(pm, ["quotas"]) == []
+    assert missing_roles(pm, ["plugins.quotas", "not-a-builtin"]) == []
+
+
+def test_hookspecs_each_have_a_docstring() -> None:
+    specs = [getattr(hookspecs, name) for name in dir(hookspecs) if name.startswith("edgehost_")]
+    assert len(specs) >= 18
+    for spec in specs:
+        assert spec.__doc__ and len(spec.__doc__.strip()) > 20, spec.__name__
+
+
+def test_plugins_listing_is_json_friendly() -> None:
+    """`describe` gives plain strings, so other tools (and `edgefn plugins`) can print it any way."""
+    pm = make_plugin_manager(entry_points=False)
+    json.dumps(describe(pm))
