@@ -1,17 +1,12 @@
 #!/usr/bin/env bash
-# One command to a running local platform: `edgefn dev` needs only the package (embedded SQLite, folder
-# artifact store, in-memory rate windows), so no services are installed here. Args go to `edgefn dev`.
+# One command to a running local platform, on a fresh Debian with only Python 3.11: creates .venv
+# (installing python3-venv if Debian lacks it), installs edgefn into it, and runs `edgefn dev` on the
+# repo's edgefn.toml. `edgefn dev` needs no services (SQLite, a folder for artifacts, in-memory rate
+# windows). Arguments go to `edgefn dev`, e.g. ./scripts/dev.sh --ingress-port 3000.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
 
-if [[ ! -x .venv/bin/python ]]; then
-    python=$(command -v python3.11 || command -v python3 || true)
-    if [[ -z $python ]]; then
-        echo "dev.sh: python3.11 (or python3 >= 3.11) is required" >&2
-        exit 1
-    fi
-    echo "==> creating .venv with $python"
-    "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
-exec .venv/bin/edgefn dev "$@"
+ensure_venv ""
+exec .venv/bin/edgefn dev --project . "$@"
