@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Iterable
@@ -89,10 +90,22 @@ def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str
     return problems
 
 
+def unknown_disabled(disabled: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """Names in `disabled_plugins` that match no built-in, configured module or entry point (a typo)."""
+    known = {short_name(m) for m in (*DEFAULT_PLUGINS, *extra)} | {*DEFAULT_PLUGINS, *extra}
+    known |= {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)}
+    return [
+        f"disabled_plugins names {name!r}, but no plugin has that name (see `edgefn plugins`)"
+        for name in dict.fromkeys(disabled)
+        if name not in known and name != CORE
+    ]
+
+
 @hookimpl
 def edgehost_startup_problems(ctx: AppContext) -> list[str]:
     """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
-    return missing_roles(ctx.pm, ctx.settings.disabled_plugins)
+    disabled = ctx.settings.disabled_plugins
+    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
 
 
 def make_plugin_manager(

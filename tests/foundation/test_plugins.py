@@ -255,6 +255,14 @@ def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
     assert missing_roles(pm, ["plugins.quotas", "not-a-builtin"]) == []
 
 
+def test_a_misspelt_disabled_plugin_is_reported() -> None:
+    pm = make_plugin_manager(disabled=["metric"], entry_points=False)
+    assert problems(pm, ["metric"]) == [
+        "disabled_plugins names 'metric', but no plugin has that name (see `edgefn plugins`)"
+    ]
+    assert pm.get_plugin("metrics") is not None
+
+
 def test_hookspecs_each_have_a_docstring() -> None:
     specs = [getattr(hookspecs, name) for name in dir(hookspecs) if name.startswith("edgehost_")]
     assert len(specs) >= 18

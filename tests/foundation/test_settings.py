@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
-from tests.procs import run_cli
+from tests.procs import REPO, dev_server, run_cli
 
 # INTERFACES.md, "Settings": these keys and defaults are fixed for every role.
 FIXED_DEFAULTS: dict[str, Any] = {
@@ -287,3 +289,18 @@ def test_runner_mode_names_the_settings_it_still_needs() -> None:
     assert result.returncode == 2
     line = one_error_line(result)
     assert line.startswith("error: runner mode needs runner.node_id, runner.control_plane_url")
+
+
+def test_env_overrides_reach_a_running_edgefn_dev(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    shutil.copytree(REPO / "functions" / "hello", project / "functions" / "hello")
+    shutil.copy(REPO / "edgefn.toml", project / "edgefn.toml")
+    env = {"EDGEFN_RUNNER__MAX_BODY_BYTES": "8", "EDGEFN_QUOTAS__PER_MINUTE": "3"}
+    with dev_server(project, tmp_path / "logs", env=env) as dev:
+        too_big = httpx.request("GET", f"{dev.ingress}/hello", content=b"x" * 9, timeout=10)
+        assert too_big.status_code == 413  # runner.max_body_bytes
+        statuses = [httpx.get(f"{dev.ingress}/hello", timeout=10).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]  # quotas.per_minute (the 413 came before admission)
+        limited = httpx.get(f"{dev.ingress}/hello", timeout=10)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
