@@ -52,6 +52,9 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
 
 
 def build_app(role: str, ctx: AppContext) -> Litestar:
+    """The Litestar app of `role`: core routes plus every plugin's routes, middleware, lifespan
+    tasks and dependencies. `app.state` holds `ctx` and the services in `ctx.services`, also
+    those started after this call (they are copied in when the app starts serving)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     hook = ctx.hook
@@ -66,9 +69,15 @@ def build_app(role: str, ctx: AppContext) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         )
+
+    def expose_services(app: Litestar) -> None:
+        """Services started after assembly (the CP's registry, the runner's node) join the state."""
+        app.state.update(ctx.services)
+
     return Litestar(
         route_handlers=[*core_handlers(role, ctx), *_flat(hook.edgehost_route_handlers(role=role, ctx=ctx))],
         middleware=_flat(hook.edgehost_middleware(role=role, ctx=ctx)),
+        on_startup=[expose_services],
         lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -105,6 +105,16 @@ def test_each_hook_contributes_to_the_app_of_its_role() -> None:
     assert plugin.lifespans == ["entered", "exited"]
 
 
+def test_services_started_after_assembly_reach_the_app_state() -> None:
+    """`edgefn serve` may build the apps before the CP's services exist; requests must still see them."""
+    ctx = bare_context()
+    app = build_app("metrics", ctx)
+    ctx.services["registry"] = registry = object()
+    with TestClient(app):
+        assert app.state.registry is registry
+        assert app.state.ctx is ctx
+
+
 def test_contributions_stay_on_their_role() -> None:
     plugin = Contributor("api")
     ctx = bare_context(plugin)

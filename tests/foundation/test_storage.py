@@ -295,7 +295,7 @@ def test_a_control_plane_on_each_engine_takes_a_deploy(
         api = f"http://127.0.0.1:{port}"
         auth = ["--api", api, "--token", token.stdout.strip()]
         deployed = run_cli("deploy", "--project", str(project), *auth)
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr + cp.stderr[-3000:]
         status = run_cli("status", *auth)
         assert status.returncode == 0, status.stderr
         assert "hello" in status.stdout
