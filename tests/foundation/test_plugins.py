@@ -47,6 +47,22 @@ def edgehost_route_handlers(role, ctx):
     return [hello] if role == "api" else []
 
 
+def signed(app):
+    """Raw ASGI middleware, as a third party would add request signing at the ingress."""
+    async def middleware(scope, receive, send):
+        async def send_signed(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-thirdparty-mw", b"signed")]
+            await send(message)
+        await app(scope, receive, send_signed)
+    return middleware
+
+
+@hookimpl
+def edgehost_middleware(role, ctx):
+    return [signed] if role == "ingress" else []
+
+
 @hookimpl
 def edgehost_invocation_finished(invocation):
     invocation.response_headers.append(("x-thirdparty", f"{invocation.function_id} {invocation.status}"))
@@ -94,6 +110,11 @@ def test_a_third_party_plugin_changes_a_real_edgefn_dev(tmp_path: Path) -> None:
         assert answer.status_code == 200
         assert answer.text == "Hello from edgefn!\n"
         assert answer.headers["x-thirdparty"] == "demo.hello 200"  # edgehost_invocation_finished
+        assert answer.headers["x-thirdparty-mw"] == "signed"  # edgehost_middleware, role ingress
+        missing = httpx.get(f"{dev.ingress}/nowhere", timeout=10)
+        assert missing.status_code == 404
+        assert missing.headers["x-thirdparty-mw"] == "signed"  # the middleware wraps every answer
+        assert "x-thirdparty-mw" not in httpx.get(f"{dev.api}/healthz", timeout=10).headers
         added = httpx.get(f"{dev.api}/thirdparty/hello", timeout=10)  # edgehost_route_handlers, role api
         assert added.status_code == 200
         assert added.json() == {"plugin": "thirdparty"}
@@ -107,6 +128,7 @@ def test_without_the_plugin_neither_change_is_there(tmp_path: Path) -> None:
         answer = httpx.get(f"{dev.ingress}/hello", timeout=10)
         assert answer.status_code == 200
         assert "x-thirdparty" not in answer.headers
+        assert "x-thirdparty-mw" not in answer.headers
         assert httpx.get(f"{dev.api}/thirdparty/hello", timeout=10).status_code == 404
 
 
@@ -146,7 +168,7 @@ def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert listing(result.stdout)["thirdparty"] == (
             "thirdparty",
-            ["edgehost_invocation_finished", "edgehost_route_handlers"],
+            ["edgehost_invocation_finished", "edgehost_middleware", "edgehost_route_handlers"],
         )
     assert "thirdparty" not in listing(run_cli("plugins", env=with_path(site)).stdout)
 
