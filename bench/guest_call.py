@@ -26,6 +26,7 @@ from edgehost.runtime import (
 )
 from edgehost.runtime import engine as engine_module
 from edgehost.runtime.fastcall import RawFunc, context_address
+from edgehost.runtime.workers import GuestThreads
 
 GUESTS = Path(__file__).parent.parent / "tests" / "guests"
 ROUNDS = 7
@@ -97,6 +98,7 @@ def bench_invoke_and_instantiate() -> None:
 def bench_inline_vs_executor() -> None:
     hot = compiled("echo").instantiate()
     pool = ThreadPoolExecutor(1)
+    threads = GuestThreads(1)
     loop = asyncio.new_event_loop()
 
     async def inline(n: int) -> None:
@@ -107,16 +109,25 @@ def bench_inline_vs_executor() -> None:
         for _ in range(n):
             await loop.run_in_executor(pool, lambda: hot.invoke(REQ, request_id="r"))
 
+    async def guest_threads(n: int) -> None:
+        for _ in range(n):
+            await threads.run(lambda: hot.invoke(REQ, request_id="r"))
+
     compare(
-        "from asyncio: inline vs run_in_executor",
+        "from asyncio: inline vs thread hand-offs",
         {
             "inline in the event loop": (lambda: loop.run_until_complete(inline(100)), 20),
             "loop.run_in_executor(ThreadPoolExecutor)": (lambda: loop.run_until_complete(threaded(100)), 20),
+            "GuestThreads.run (queue + call_soon_threadsafe)": (
+                lambda: loop.run_until_complete(guest_threads(100)),
+                20,
+            ),
         },
     )
     print("  (figures are per 100 invokes)")
     loop.close()
     pool.shutdown()
+    threads.close()
 
 
 def bench_timeout_and_ticker() -> None:

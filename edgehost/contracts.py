@@ -6,7 +6,7 @@ The core talks to plugins only through these, so a third party can replace any b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,30 +52,27 @@ class InstancePool(Protocol):
     spec: FunctionSpec
 
     def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
-        """Runs one request on a pooled (or new) instance; raises `InvokeError`. Called off the event loop."""
+        """Runs one request on a pooled (or new) instance; raises `InvokeError`."""
         ...
 
-    def warm(self) -> None: ...
-
-    def reap_idle(self, now: float) -> int: ...
-
-    def evict_one(self) -> bool: ...
-
-    def close(self) -> None: ...
+    def warm(self) -> None:
+        """Creates the function's `min_hot_instances` before it takes traffic."""
+        ...
 
     @property
     def size(self) -> int: ...
 
-    @property
-    def idle_since(self) -> float | None:
-        """When the least recently used idle instance was last used, for global LRU under pressure."""
-        ...
-
 
 class PoolFactory(Protocol):
+    """Makes and retires the pools of a node; owns node-wide concerns such as memory pressure."""
+
+    listeners: list[Callable[[str, int], None]]
+
     def __call__(
-        self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, pool: Any
+        self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> InstancePool: ...
+
+    def discard(self, pool: InstancePool) -> None: ...
 
 
 class ArtifactCache(Protocol):
@@ -86,6 +83,17 @@ class ArtifactCache(Protocol):
     def put(self, function_id: str, version: int, sha256: str, source_path: Path) -> Path: ...
 
     def remove(self, function_id: str, version: int) -> None: ...
+
+    def pin(self, function_id: str, version: int) -> None:
+        """Keeps a deployed version out of eviction while other entries can go instead."""
+        ...
+
+    def unpin(self, function_id: str, version: int) -> None: ...
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where downloads land before `put`, on the cache's filesystem so the final move is atomic."""
+        ...
 
 
 class ArtifactStore(Protocol):

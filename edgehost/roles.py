@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,11 @@ from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
 from edgehost.db.engine import close_database, open_database
 from edgehost.runner.agent import ControlPlaneClient, NodeCredentials, SyncAgent
+from edgehost.runner.fetcher import artifact_client
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import NodeState
+from edgehost.runner.node import NodeState, Process
+from edgehost.runner.statefile import SERVING_FILE, save_state
+from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.security.tls import client_ssl_context
 
 log = logging.getLogger("edgefn")
@@ -77,31 +81,44 @@ def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
 
 @contextlib.asynccontextmanager
 async def runner(
-    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path
+    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path, process: Process = "single"
 ) -> AsyncIterator[NodeState]:
-    """The node's state and ingress, in `ctx.services`; the sync agent starts with `start_agent`."""
+    """The node's state, agent and (unless `process` is the agent of ingress workers) ingress, in
+    `ctx.services`; the sync agent starts with `agent_running`."""
     settings = ctx.settings
+    state_dir = Path(settings.runner.state_dir)
     client = node_http_client(ctx, cp_url)
     credentials = NodeCredentials(settings.runner.node_id, cert_file, key_file)
     cp = ControlPlaneClient(client, credentials)
-    fetch_client = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
-    node = NodeState(ctx, report=cp.report, http=fetch_client)
-    ingress = Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
+    fetch_client = artifact_client(settings)
+    workers = process == "agent"
+    node = NodeState(
+        ctx,
+        report=cp.report,
+        http=fetch_client,
+        process=process,
+        publish=partial(save_state, state_dir / SERVING_FILE) if workers else None,
+    )
+    drain = combined(node.drain_usage, UsageCollector(state_dir / USAGE_DIR).drain)
     agent = SyncAgent(
         cp,
         node_id=settings.runner.node_id,
         labels=dict(settings.runner.labels),
-        state_dir=Path(settings.runner.state_dir),
+        state_dir=state_dir,
         interval_s=settings.heartbeat.interval_s,
         apply=node.apply,
         inventory=node.inventory,
-        drain_usage=node.drain_usage,
+        drain_usage=drain if workers else node.drain_usage,
     )
-    ctx.services.update(node=node, ingress=ingress, agent=agent)
+    ingress = None if workers else Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
+    ctx.services.update(node=node, agent=agent)
+    if ingress is not None:
+        ctx.services["ingress"] = ingress
     try:
         yield node
     finally:
-        ingress.close()
+        if ingress is not None:
+            ingress.close()
         await node.close()
         await client.aclose()
         await fetch_client.aclose()

@@ -16,6 +16,10 @@ Crash safety (kill -9 at any point): temporary files live only in `{root}/.tmp/`
 (a `.wasm` without its `.sha256`, or a `.sha256`/`.cwasm` without its `.wasm`). Removal deletes the
 `.wasm` first so an entry never looks complete while it is being torn down.
 
+Several processes share one cache (docs/runner.md): exactly one, the node's agent, is its
+`owner` and recovers and evicts; the ingress workers open it with `owner=False`, so starting a
+worker never empties `.tmp/` under the agent's in-flight downloads nor evicts what it just put.
+
 The size bound counts `.wasm` plus `.cwasm` bytes, since both take disk. Eviction is LRU and skips
 pinned entries (the versions currently deployed) unless only pinned ones remain; the entry just put
 is never evicted by its own put.
@@ -91,6 +95,7 @@ class ArtifactCache:
         on_hit: Callable[[], None] = noop,
         on_miss: Callable[[], None] = noop,
         clock: Callable[[], float] = time.time,
+        owner: bool = True,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
@@ -99,8 +104,12 @@ class ArtifactCache:
         self._on_hit = on_hit
         self._on_miss = on_miss
         self._clock = clock
+        self.owner = owner
         self._pinned: set[tuple[str, int]] = set()
-        self._recover()
+        if owner:
+            self._recover()
+        else:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def tmp_dir(self) -> Path:
@@ -155,7 +164,8 @@ class ArtifactCache:
         now = self._clock()
         os.utime(path, (now, now))
         _fsync_dir(path.parent)
-        self._evict(keep=(function_id, version))
+        if self.owner:
+            self._evict(keep=(function_id, version))
         return path
 
     def remove(self, function_id: str, version: int) -> None:
@@ -257,4 +267,8 @@ class ArtifactCache:
 
 @hookimpl
 def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache:
-    return ArtifactCache(Path(ctx.settings.runner.cache_dir), max_bytes=ctx.settings.cache.max_bytes)
+    return ArtifactCache(
+        Path(ctx.settings.runner.cache_dir),
+        max_bytes=ctx.settings.cache.max_bytes,
+        owner=ctx.services.get("runner_process", "single") != "worker",
+    )

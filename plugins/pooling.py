@@ -175,9 +175,11 @@ class PoolRegistry:
         self.pools.discard(pool)
         pool.close()
 
-    def _notify(self, function_id: str, size: int) -> None:
+    def _notify(self, function_id: str, _size: int) -> None:
+        """Listeners get the function's instances over all its live versions, not the last pool's."""
+        total = sum(p.size for p in list(self.pools) if p.spec.function_id == function_id)
         for listener in self.listeners:
-            listener(function_id, size)
+            listener(function_id, total)
 
     def reap(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now

@@ -2,20 +2,29 @@
 
 The window lives in `limits` storage (`quotas.storage`): memory for one process, Redis to
 share it across workers and nodes. If Redis goes away, admission falls back to a
-per-process window and says so (log line and metric) instead of failing requests.
+per-process window and says so (log line and metric) instead of failing requests, and
+probes Redis again at most once a second so an outage costs no connect per request.
+
+Concurrency is per runner, so it must hold across the runner's worker processes: the
+counts live in a small memory-mapped table under `runner.state_dir` (see `SharedCounts`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
 import math
+import mmap
+import os
 import threading
 import time
+from pathlib import Path
 
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
@@ -23,48 +32,221 @@ from edgehost.hookspecs import hookimpl
 
 log = logging.getLogger("edgefn.quotas")
 
-FALLBACKS = Counter("edgefn_quota_storage_fallbacks", "Admissions decided by the per-process window.")
+FALLBACKS = Counter(
+    "edgefn_quota_storage_fallbacks", "Admissions decided by the per-process window because storage failed."
+)
+DEGRADED = Gauge(
+    "edgefn_quota_storage_degraded",
+    "1 while the shared rate-window storage is unreachable.",
+    multiprocess_mode="max",
+)
 SLOT = "quotas.slot"
+PROBE_INTERVAL_S = 1.0
+TABLE_FILE = "concurrency.table"
+
+
+class LocalCounts:
+    """Running executions per tenant in this process only (one worker, or a table that is full)."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, int] = {}
+
+    def try_acquire(self, tenant: str, limit: int) -> int:
+        """Takes a slot unless `limit` are taken; returns how many ran before (>= limit: refused)."""
+        running = self._running.get(tenant, 0)
+        if running < limit:
+            self._running[tenant] = running + 1
+        return running
+
+    def release(self, tenant: str) -> None:
+        left = self._running.get(tenant, 1) - 1
+        if left > 0:
+            self._running[tenant] = left
+        else:
+            self._running.pop(tenant, None)
+
+    def in_flight(self) -> dict[str, int]:
+        return dict(self._running)
+
+
+class SharedCounts:
+    """Running executions per tenant across every process of one runner, in a memory-mapped file.
+
+    Each process owns one row, claimed by holding an fcntl lock on its owner byte for its
+    lifetime; the kernel drops that lock when the process dies, so a refusal that finds a
+    dead owner's row (or the next process to claim it) zeroes it: a crashed worker never
+    leaks slots. A tenant's count is the sum of its
+    column; the check-and-increment runs under one short fcntl lock, the decrement touches
+    only the process's own row and needs none.
+    """
+
+    ROWS = 64
+    SLOTS = 4096
+    KEY = 16
+    _MAGIC = b"edgefnC1"
+    _NAMES = 64
+    _OWNERS = _NAMES + SLOTS * KEY
+    _COUNTS = _OWNERS + ROWS
+    _SIZE = _COUNTS + SLOTS * ROWS * 4
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.overflow = LocalCounts()
+        self._open()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, 0)
+        try:
+            if os.fstat(self.fd).st_size != self._SIZE or os.pread(self.fd, 8, 0) != self._MAGIC:
+                os.ftruncate(self.fd, 0)
+                os.ftruncate(self.fd, self._SIZE)
+                os.pwrite(self.fd, self._MAGIC, 0)
+            self.map = mmap.mmap(self.fd, self._SIZE)
+            self.counts = memoryview(self.map)[self._COUNTS :].cast("i")
+            self.row = self._claim_row()
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 0)
+        self.pid = os.getpid()
+        self.slots: dict[str, int | None] = {}
+
+    def _claim_row(self) -> int:
+        for row in range(self.ROWS):
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self._OWNERS + row)
+            except OSError:
+                continue
+            for slot in range(self.SLOTS):  # the previous owner died: its executions are over
+                self.counts[slot * self.ROWS + row] = 0
+            return row
+        raise RuntimeError(f"more than {self.ROWS} processes share {self.path}")
+
+    def _slot(self, tenant: str) -> int | None:
+        """The tenant's column, found or claimed by open addressing on a hash of its name."""
+        key = hashlib.blake2b(tenant.encode(), digest_size=self.KEY).digest()
+        start = int.from_bytes(key[:4], "little") % self.SLOTS
+        for probe in range(self.SLOTS):
+            slot = (start + probe) % self.SLOTS
+            at = self._NAMES + slot * self.KEY
+            held = self.map[at : at + self.KEY]
+            if held == key:
+                return slot
+            if held == bytes(self.KEY):
+                self.map[at : at + self.KEY] = key
+                return slot
+        log.error("the concurrency table is full; %r is counted per process", tenant)
+        return None
+
+    def try_acquire(self, tenant: str, limit: int) -> int:
+        if self.pid != os.getpid():  # forked: locks are not inherited, so claim a row of our own
+            os.close(self.fd)
+            self._open()
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, 0)
+        try:
+            if tenant not in self.slots:
+                self.slots[tenant] = self._slot(tenant)
+            slot = self.slots[tenant]
+            if slot is None:
+                return self.overflow.try_acquire(tenant, limit)
+            base = slot * self.ROWS
+            running = sum(self.counts[base : base + self.ROWS])
+            if running >= limit and self._reap_dead_rows(base):
+                running = sum(self.counts[base : base + self.ROWS])
+            if running < limit:
+                self.counts[base + self.row] += 1
+            return running
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 0)
+
+    def _reap_dead_rows(self, base: int) -> bool:
+        """On refusals only: zeroes the rows of processes that died holding slots (their lock is free)."""
+        reaped = False
+        for row in range(self.ROWS):
+            if row == self.row or not self.counts[base + row]:
+                continue
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self._OWNERS + row)
+            except OSError:
+                continue  # its owner is alive
+            for slot in range(self.SLOTS):
+                self.counts[slot * self.ROWS + row] = 0
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._OWNERS + row)
+            reaped = True
+        return reaped
+
+    def release(self, tenant: str) -> None:
+        slot = self.slots.get(tenant)
+        if slot is None:
+            self.overflow.release(tenant)
+        elif self.counts[slot * self.ROWS + self.row] > 0:
+            self.counts[slot * self.ROWS + self.row] -= 1
+
+    def in_flight(self) -> dict[str, int]:
+        """Runner-wide counts of the tenants this process has seen."""
+        counts = self.overflow.in_flight()
+        for tenant, slot in self.slots.items():
+            if slot is not None:
+                counts[tenant] = sum(self.counts[slot * self.ROWS : (slot + 1) * self.ROWS])
+        return counts
+
+
+_tables: dict[Path, SharedCounts] = {}
+
+
+def shared_counts(path: Path) -> SharedCounts:
+    """One table per file per process: a second fd would share (and, closed, drop) the row lock."""
+    if path not in _tables:
+        _tables[path] = SharedCounts(path)
+    return _tables[path]
 
 
 class Admission:
-    def __init__(self, *, max_concurrent: int, per_minute: int, storage_uri: str) -> None:
+    def __init__(
+        self, *, max_concurrent: int, per_minute: int, storage_uri: str, counts: LocalCounts | SharedCounts
+    ) -> None:
         self.max_concurrent = max_concurrent
         self.item = RateLimitItemPerMinute(per_minute)
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
-        self.local = MovingWindowRateLimiter(MemoryStorage())
         self.shared = not storage_uri.startswith("memory://")
-        self._running: dict[str, int] = {}
+        options = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25} if self.shared else {}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.counts = counts
         self._lock = threading.Lock()
         self._degraded = False
+        self._probe_at = 0.0
 
     def _hit(self, tenant: str) -> tuple[bool, MovingWindowRateLimiter]:
-        if self.shared:
+        if self.shared and (not self._degraded or time.monotonic() >= self._probe_at):
             try:
                 allowed = self.limiter.hit(self.item, tenant)
-                if self._degraded:
-                    log.warning("quota storage is back; the shared window applies again")
-                    self._degraded = False
-                return allowed, self.limiter
             except Exception as exc:
+                self._probe_at = time.monotonic() + PROBE_INTERVAL_S
                 if not self._degraded:
                     log.error("quota storage unreachable (%s); using the per-process window", exc)
                     self._degraded = True
-                FALLBACKS.inc()
+                    DEGRADED.set(1)
+            else:
+                if self._degraded:
+                    log.warning("quota storage is back; the shared window applies again")
+                    self._degraded = False
+                    DEGRADED.set(0)
+                return allowed, self.limiter
+        if self.shared:
+            FALLBACKS.inc()
         return self.local.hit(self.item, tenant), self.local
 
     def admit(self, invocation: Invocation) -> Rejection | None:
         tenant = invocation.tenant
         with self._lock:
-            running = self._running.get(tenant, 0)
-            if running >= self.max_concurrent:
-                return Rejection(
-                    429,
-                    "quota_exceeded",
-                    f"the project already runs {running} concurrent executions here",
-                    [("retry-after", "1")],
-                )
-            self._running[tenant] = running + 1
+            running = self.counts.try_acquire(tenant, self.max_concurrent)
+        if running >= self.max_concurrent:
+            return Rejection(
+                429,
+                "quota_exceeded",
+                f"the project already runs {running} concurrent executions on this runner",
+                [("retry-after", "1")],
+            )
         invocation.extra[SLOT] = True
         allowed, limiter = self._hit(tenant)
         if not allowed:
@@ -78,23 +260,30 @@ class Admission:
         return None
 
     def _retry_after(self, limiter: MovingWindowRateLimiter, tenant: str) -> int:
+        """Seconds until the oldest hit leaves the window, i.e. until one more request fits."""
         try:
             reset = limiter.get_window_stats(self.item, tenant).reset_time
         except Exception:
             return 60
-        return max(1, math.ceil(reset - time.time()))
+        return min(60, max(1, math.ceil(reset - time.time())))
 
     def release(self, invocation: Invocation) -> None:
         if invocation.extra.pop(SLOT, False):
             with self._lock:
-                left = self._running.get(invocation.tenant, 1) - 1
-                if left:
-                    self._running[invocation.tenant] = left
-                else:
-                    self._running.pop(invocation.tenant, None)
+                self.counts.release(invocation.tenant)
+
+    def in_flight(self) -> dict[str, int]:
+        """Running executions per tenant on this runner, for the metrics listener."""
+        with self._lock:
+            return self.counts.in_flight()
 
 
 @hookimpl
 def edgehost_admission(ctx: AppContext) -> Admission:
     q = ctx.settings.quotas
-    return Admission(max_concurrent=q.max_concurrent, per_minute=q.per_minute, storage_uri=q.storage)
+    return Admission(
+        max_concurrent=q.max_concurrent,
+        per_minute=q.per_minute,
+        storage_uri=q.storage,
+        counts=shared_counts(Path(ctx.settings.runner.state_dir) / TABLE_FILE),
+    )

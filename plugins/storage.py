@@ -28,8 +28,11 @@ def edgehost_artifact_store(settings: Settings) -> ArtifactStore:
 
 
 def public_api_url(settings: Settings) -> str:
-    """Where runners reach this CP's artifact URLs: the node listener if it is separate, else the API."""
+    """Where runners and developers reach local-store artifact URLs: `artifacts.public_url`, else the API.
+
+    Not the node listener: it demands a node certificate, which developers uploading do not have.
+    """
+    if settings.artifacts.public_url:
+        return settings.artifacts.public_url
     host = settings.api.host if settings.api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    if settings.tls_enabled:
-        return f"https://{host}:{settings.api.node_port}"
-    return f"http://{host}:{settings.api.port}"
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.api.port}"

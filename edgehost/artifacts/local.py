@@ -35,7 +35,13 @@ class LocalArtifactStore:
         path = self._path(key)
         if not path.is_file():
             return None
-        return await asyncio.to_thread(path.read_bytes)
+        return await asyncio.to_thread(self._read, path, max_bytes + 1)
+
+    @staticmethod
+    def _read(path: Path, limit: int) -> bytes:
+        """At most `limit` bytes, so a caller can tell an oversized object without loading all of it."""
+        with path.open("rb") as f:
+            return f.read(limit)
 
     async def write(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, self._path(key), data)

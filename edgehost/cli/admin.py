@@ -9,7 +9,6 @@ import click
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
-from edgehost.db.engine import DatabaseError, close_database, open_database
 from edgehost.plugins import describe
 from edgehost.security.ca import CAError, init_ca, issue_node, issue_server
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
@@ -31,7 +30,18 @@ config_option = click.option(
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="an edgefn dev state folder")
 @config_option
 def token(subject: str, ttl: int, state_dir: Path | None, config_file: Path | None) -> None:
-    """Mint a developer token, signed with a dev state folder's key or auth.signing_key_file."""
+    """Mint a developer token, signed with a dev state folder's key or auth.signing_key_file.
+
+    The subject becomes the owner of the first project it deploys; others get 403 until an owner
+    adds them. Prints the token on stdout, nothing else.
+
+    \b
+    Examples:
+      edgefn token --subject bob --state-dir .edgefn          (for an `edgefn dev`)
+      edgefn token --subject alice --ttl 86400 --config cp.toml  (for `edgefn serve`)
+    """
+    if state_dir is not None and config_file is not None:
+        raise CliError("pass --state-dir or --config, not both", USAGE)
     if state_dir is not None:
         key_file = state_dir / "signing-key.pem"
         if not key_file.exists():
@@ -49,7 +59,14 @@ def token(subject: str, ttl: int, state_dir: Path | None, config_file: Path | No
 
 @click.group()
 def ca() -> None:
-    """A certificate authority for mutual TLS between runners and the control plane."""
+    """A certificate authority for mutual TLS between runners and the control plane.
+
+    \b
+    Examples:
+      edgefn ca init --dir pki
+      edgefn ca server cp.internal --dir pki --also 127.0.0.1
+      edgefn ca issue tokyo-1 --dir pki
+    """
 
 
 def _ca_call(fn: object, *args: object) -> None:
@@ -64,7 +81,7 @@ def _ca_call(fn: object, *args: object) -> None:
 @ca.command("init")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
 def ca_init(directory: Path) -> None:
-    """Create ca.pem and ca.key in DIR."""
+    """Create ca.pem and ca.key in DIR; refuses to overwrite an existing CA (exit status 2)."""
     _ca_call(init_ca, directory)
 
 
@@ -79,15 +96,20 @@ def ca_issue(node_id: str, directory: Path) -> None:
 @ca.command("server")
 @click.argument("hostname")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
-def ca_server(hostname: str, directory: Path) -> None:
+@click.option("--also", multiple=True, metavar="NAME", help="a further DNS name or IP address (repeatable)")
+def ca_server(hostname: str, directory: Path, also: tuple[str, ...]) -> None:
     """Issue server.pem and server.key for the control plane at HOSTNAME."""
-    _ca_call(issue_server, directory, hostname)
+    _ca_call(issue_server, directory, hostname, *also)
 
 
 @click.command("plugins")
 @config_option
 def plugins_cmd(config_file: Path | None) -> None:
-    """List loaded plugins and the hooks each implements."""
+    """List loaded plugins and the hooks each implements.
+
+    Plugins come from the built-in set, the `edgehost` entry-point group and the `plugins`
+    setting. Example: edgefn plugins --config cp.toml
+    """
     ctx = make_context(settings_or_exit(None, config_file=config_file))
     for name, origin, hooks in describe(ctx.pm):
         click.echo(f"{name} ({origin})")
@@ -98,7 +120,12 @@ def plugins_cmd(config_file: Path | None) -> None:
 @click.command()
 @config_option
 def migrate(config_file: Path | None) -> None:
-    """Apply the database migrations to database.url."""
+    """Apply the database migrations to database.url (SQLite or PostgreSQL); safe to run again.
+
+    Example: edgefn migrate --config cp.toml
+    """
+    from edgehost.db.engine import DatabaseError, close_database, open_database  # piccolo: slow to import
+
     settings = settings_or_exit("control-plane", config_file=config_file)
 
     async def run() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from edgehost.cli.errors import CliError
+from edgehost.cli.errors import USAGE, CliError
 
 DEFAULT_API = "http://127.0.0.1:8787"
 CHUNK = 64 * 1024
@@ -17,7 +17,9 @@ CHUNK = 64 * 1024
 def resolve_token(token: str | None) -> str:
     token = token or os.environ.get("EDGEFN_TOKEN", "")
     if not token:
-        raise CliError("no token: pass --token or set EDGEFN_TOKEN (edgefn dev writes one to .edgefn/token)")
+        raise CliError(
+            "no token: pass --token or set EDGEFN_TOKEN (edgefn dev writes one to .edgefn/token)", USAGE
+        )
     return token.strip()
 
 

@@ -5,24 +5,39 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_token
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.status_view import print_status
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project import ProjectError, load_project
 from edgehost.project.apply import apply_project
+
+
+def _api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Reject a malformed URL as a usage error (2) rather than as an unreachable CP (1)."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - parsing the port is part of the check
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s):// URL")
+    return value
+
 
 api_option = click.option(
     "--api",
     default=DEFAULT_API,
     show_default=True,
     envvar="EDGEFN_API",
-    help="the control plane's developer API",
+    callback=_api_url,
+    help="the control plane's developer API [env: EDGEFN_API]",
 )
 token_option = click.option("--token", default=None, help="developer token [env: EDGEFN_TOKEN]")
 
@@ -44,9 +59,15 @@ token_option = click.option("--token", default=None, help="developer token [env:
 def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None:
     """Apply the project file to a control plane: changed artifacts, then routes, then deployments.
 
+    Only artifacts whose SHA-256 or settings differ from what the control plane holds are uploaded;
+    a second run with nothing changed changes nothing. Everything is validated and built before
+    the first request, so a bad project file or guest sends nothing.
+
     \b
-    Exit status: 0 applied, 1 refused by the control plane, 2 bad project file.
-    Example:  edgefn deploy --api http://127.0.0.1:8787 --token "$(cat .edgefn/token)"
+    Exit status: 0 applied, 1 refused by (or cannot reach) the control plane, 2 bad project file.
+    Examples:
+      edgefn deploy --api http://127.0.0.1:8787 --token "$(cat .edgefn/token)"
+      EDGEFN_TOKEN=... edgefn deploy --project site/edgefn.toml --prune
     """
     try:
         project = load_project(project_path)
@@ -62,6 +83,7 @@ def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None
             TransferSpeedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # a bar only for a person watching, never in logs
         ) as bar,
     ):
 
@@ -87,7 +109,13 @@ def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None
 @api_option
 @token_option
 def rollback(function: str, to_version: int, project_name: str | None, api: str, token: str | None) -> None:
-    """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step."""
+    """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.
+
+    \b
+    Examples:
+      edgefn rollback hello --to 1
+      edgefn rollback api --to 7 --project shop --api https://cp.example.com
+    """
     if project_name is None:
         try:
             project_name = load_project(Path(".")).name
@@ -109,42 +137,18 @@ def rollback(function: str, to_version: int, project_name: str | None, api: str,
 @click.command()
 @api_option
 @token_option
-@click.option("--json", "as_json", is_flag=True, help="print the raw status document")
+@click.option("--json", "as_json", is_flag=True, help="print the status document as JSON, for scripts")
 def status(api: str, token: str | None, as_json: bool) -> None:
-    """Functions, versions, deployments and nodes with their states."""
+    """Functions and their versions, deployments per node, and nodes with their last heartbeat.
+
+    \b
+    Examples:
+      edgefn status --token "$(cat .edgefn/token)"
+      edgefn status --json | jq '.nodes[] | select(.status == "offline")'
+    """
     with ApiClient(api, resolve_token(token)) as client:
         doc = client.call("GET", "/v1/status")
     if as_json:
         click.echo(json.dumps(doc, indent=2))
-        return
-    console = Console()
-    for project in doc["projects"]:
-        active = {d["function"]: d for d in project["deployments"]}
-        table = Table(title=f"project {project['project']}")
-        for column in ("function", "version", "state", "sha256", "deployed", "selector"):
-            table.add_column(column)
-        for fn in project["functions"]:
-            for v in fn["versions"]:
-                dep = active.get(fn["name"])
-                live = "yes" if dep and dep["version"] == v["version"] else ""
-                state = v["state"] + (f" ({v['reason']})" if v["reason"] else "")
-                table.add_row(
-                    fn["name"],
-                    str(v["version"]),
-                    state,
-                    v["sha256"][:12],
-                    live,
-                    dep["selector"] if live and dep else "",
-                )
-        console.print(table)
-    nodes = Table(title="nodes")
-    for column in ("node", "status", "labels", "last heartbeat", "functions"):
-        nodes.add_column(column)
-    for node in doc["nodes"]:
-        deployed = ", ".join(
-            f"{d['function_id']} v{d['version']} {d['state']}" + (f" ({d['error']})" if d["error"] else "")
-            for d in node["deployments"]
-        )
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(node["labels"].items()))
-        nodes.add_row(node["node_id"], node["status"], labels, node["last_heartbeat"], deployed)
-    console.print(nodes)
+    else:
+        print_status(doc, Console())

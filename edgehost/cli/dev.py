@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from edgehost.app import build_app
 from edgehost.cli.client import ApiClient
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
@@ -22,14 +21,13 @@ from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
 from edgehost.project import Project, ProjectError, load_project
 from edgehost.project.apply import apply_project
-from edgehost.roles import agent_running, control_plane, runner
 from edgehost.security.ca import init_ca, issue_node
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
-from edgehost.serving import Listener, PortInUse, serve
 
 log = logging.getLogger("edgefn.dev")
 DEV_TOKEN_TTL_S = 30 * 24 * 3600
 WATCH_PERIOD_S = 0.5
+DEBOUNCE_S = 0.2
 
 
 def prepare_state_dir(state_dir: Path, node_id: str) -> dict[str, Path]:
@@ -54,7 +52,8 @@ def prepare_state_dir(state_dir: Path, node_id: str) -> dict[str, Path]:
     }
 
 
-def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str, float], ...]:
+def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str, int, int], ...]:
+    """Modification time and size of the project file and every guest source it names."""
     files = [project_file]
     if project is not None:
         for fn in project.functions:
@@ -62,7 +61,8 @@ def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str
     stamps = []
     for f in files:
         with contextlib.suppress(OSError):
-            stamps.append((str(f), f.stat().st_mtime))
+            stat = f.stat()
+            stamps.append((str(f), stat.st_mtime_ns, stat.st_size))
     return tuple(sorted(stamps))
 
 
@@ -80,6 +80,7 @@ class DevSession:
         except ProjectError as exc:
             click.echo(f"{exc}\nnot applied; fix the file and save it again", err=True)
             return False
+        self.project = project  # watch its sources from now on, even if this version does not build
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
@@ -88,9 +89,9 @@ class DevSession:
         try:
             lines = await asyncio.to_thread(run)
         except (CliError, GuestBuildError) as exc:
-            click.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+            message = exc.message if isinstance(exc, CliError) else str(exc)
+            click.echo(f"error: {message}\nnot applied; still serving the previous version", err=True)
             return False
-        self.project = project
         for line in lines:
             click.echo(f"  {line}", err=True)
         return True
@@ -113,14 +114,24 @@ class DevSession:
         while True:
             await asyncio.sleep(WATCH_PERIOD_S)
             now = _fingerprint(self.project_file, self.project)
-            if now != last:
-                await asyncio.sleep(0.2)  # debounce editors that write in several steps
-                click.echo(f"change detected in {self.project_file.parent}, re-applying")
-                await self.apply()
-                last = _fingerprint(self.project_file, self.project)
+            if now == last:
+                continue
+            while True:  # debounce: editors write in several steps; apply once the files settle
+                await asyncio.sleep(DEBOUNCE_S)
+                settled, now = now, _fingerprint(self.project_file, self.project)
+                if settled == now:
+                    break
+            click.echo(f"change detected in {self.project_file.parent}, re-applying", err=True)
+            await self.apply()
+            last = _fingerprint(self.project_file, self.project)
 
 
 async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
+    # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
+    from edgehost.app import build_app
+    from edgehost.roles import agent_running, control_plane, runner
+    from edgehost.serving import Listener, serve
+
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (
         control_plane(ctx),
@@ -175,6 +186,10 @@ def dev(
 ) -> None:
     """Run the control plane and a runner in one process, serving this project.
 
+    Applies edgefn.toml through the control plane's own API, then watches it and every guest
+    source it names: a saved change is rebuilt and re-applied; a broken one is reported and the
+    previous version keeps serving. Invocation logs go to stdout as JSON lines, the rest to stderr.
+
     \b
     Examples:
       edgefn dev
@@ -206,6 +221,8 @@ def dev(
             "nodes.allow": [node_id],
         },
     )
+    from edgehost.serving import PortInUse
+
     ctx = make_context(settings)
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:

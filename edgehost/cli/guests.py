@@ -14,7 +14,15 @@ from edgehost.guestbuild import GuestBuildError, build_c, load_guest_bytes
 @click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="[default: SOURCE.wasm]")
 def build(source: Path, output: Path | None) -> None:
-    """Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1)."""
+    """Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1).
+
+    Deploy and dev build sources themselves; this is for checking a guest or shipping a .wasm.
+
+    \b
+    Examples:
+      edgefn build functions/hello/hello.wat
+      edgefn build functions/api/api.c -o dist/api.wasm
+    """
     try:
         if source.suffix == ".c":
             out = build_c(source, output)

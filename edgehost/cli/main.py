@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import sys
@@ -10,15 +12,54 @@ from typing import Any
 import click
 
 from edgehost import __version__
-from edgehost.cli.admin import ca, migrate, plugins_cmd, token
-from edgehost.cli.deploy import deploy, rollback, status
-from edgehost.cli.dev import dev
 from edgehost.cli.errors import CliError
-from edgehost.cli.guests import build
-from edgehost.cli.serve import serve
+
+# Imported on first use: the server stack (litestar, piccolo, wasmtime) costs seconds of start-up
+# that `edgefn token` or a typo should not pay.
+COMMANDS = {
+    "init": "edgehost.cli.init:init",
+    "dev": "edgehost.cli.dev:dev",
+    "serve": "edgehost.cli.serve:serve",
+    "deploy": "edgehost.cli.deploy:deploy",
+    "rollback": "edgehost.cli.deploy:rollback",
+    "status": "edgehost.cli.deploy:status",
+    "tail": "edgehost.cli.tail:tail",
+    "token": "edgehost.cli.admin:token",
+    "ca": "edgehost.cli.admin:ca",
+    "plugins": "edgehost.cli.admin:plugins_cmd",
+    "migrate": "edgehost.cli.admin:migrate",
+    "build": "edgehost.cli.guests:build",
+}
+
+
+@functools.cache
+def plugin_commands() -> dict[str, click.Command]:
+    """Sub-commands contributed by plugins through `edgehost_cli_commands`; built-ins win a clash."""
+    from edgehost.plugins import make_plugin_manager
+
+    try:
+        pm = make_plugin_manager()
+    except Exception:  # a broken third-party plugin must not take the whole CLI down
+        return {}
+    found: dict[str, click.Command] = {}
+    for group in pm.hook.edgehost_cli_commands():
+        for command in group or ():
+            if command.name and command.name not in COMMANDS:
+                found.setdefault(command.name, command)
+    return found
 
 
 class EdgefnGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return plugin_commands().get(cmd_name)
+        module, attr = COMMANDS[cmd_name].split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -40,8 +81,11 @@ def cli() -> None:
     """edgefn: WebAssembly HTTP functions on a control plane and edge runners.
 
     \b
-    Start here:   edgefn dev            (serves ./edgefn.toml on :8080)
-    Ship it:      edgefn deploy --api https://cp.example.com
+    Start here:   edgefn init hello-edge && cd hello-edge
+                  edgefn dev            (serves ./edgefn.toml on :8080)
+    Ship it:      edgefn deploy --api https://cp.example.com --token "$EDGEFN_TOKEN"
+    Look:         edgefn status
+    Exit status:  0 done, 1 refused by (or cannot reach) the control plane, 2 bad input
     """
     logging.basicConfig(
         level=os.environ.get("EDGEFN_LOG_LEVEL", "INFO").upper(),
@@ -52,24 +96,5 @@ def cli() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-for command in (dev, serve, deploy, rollback, status, token, ca, plugins_cmd, migrate, build):
-    cli.add_command(command)
-
-
-def _add_plugin_commands() -> None:
-    """Sub-commands contributed by plugins through `edgehost_cli_commands`."""
-    from edgehost.plugins import make_plugin_manager
-
-    try:
-        pm = make_plugin_manager()
-    except Exception:  # a broken third-party plugin must not take the whole CLI down
-        return
-    for group in pm.hook.edgehost_cli_commands():
-        for command in group or ():
-            if command.name not in cli.commands:
-                cli.add_command(command)
-
-
 def main() -> None:
-    _add_plugin_commands()
     cli(prog_name="edgefn")

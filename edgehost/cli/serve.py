@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.roles import agent_running, control_plane, runner
+from edgehost.runner.node import NodeState, Process
+from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
 from edgehost.serving import Listener, PortInUse
 from edgehost.serving import serve as serve_listeners
+from edgehost.settings import worker_count
 
 
 async def _until_signal() -> None:
@@ -28,33 +32,65 @@ async def _until_signal() -> None:
 
 async def run_control_plane(ctx: AppContext) -> None:
     s = ctx.settings
-    listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port)]
-    if s.tls_enabled:
-        ssl = server_ssl_args(s.tls.ca_file, s.tls.cert_file, s.tls.key_file)
-        listeners.append(Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl))
-    async with control_plane(ctx), serve_listeners(listeners):
-        click.echo(
-            f"control plane serving api on {s.api.host}:{s.api.port}"
-            + (f", nodes (mTLS) on {s.api.host}:{s.api.node_port}" if s.tls_enabled else ""),
-            err=True,
-        )
-        await _until_signal()
+    async with control_plane(ctx):  # first: the apps' state holds the services it creates
+        listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port)]
+        if s.tls_enabled:
+            ssl = server_ssl_args(s.tls.ca_file, s.tls.cert_file, s.tls.key_file)
+            listeners.append(Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl))
+        async with serve_listeners(listeners):
+            click.echo(
+                f"control plane serving api on {s.api.host}:{s.api.port}"
+                + (f", nodes (mTLS) on {s.api.host}:{s.api.node_port}" if s.tls_enabled else ""),
+                err=True,
+            )
+            await _until_signal()
+
+
+def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncContextManager[NodeState]:
+    s = ctx.settings
+    return runner(
+        ctx,
+        cp_url=s.runner.control_plane_url,
+        cert_file=Path(s.tls.cert_file),
+        key_file=Path(s.tls.key_file),
+        process=process,
+    )
+
+
+def _metrics_listener(ctx: AppContext) -> Listener:
+    s = ctx.settings.runner
+    return Listener("metrics", build_app("metrics", ctx), s.host, s.metrics_port)
 
 
 async def run_runner(ctx: AppContext) -> None:
+    """`runner.workers = 1`: agent, ingress and metrics in one process and one event loop."""
     s = ctx.settings
-    async with runner(
-        ctx, cp_url=s.runner.control_plane_url, cert_file=Path(s.tls.cert_file), key_file=Path(s.tls.key_file)
-    ):
+    async with _node_runner(ctx, "single"):
         listeners = [
             Listener("ingress", build_app("ingress", ctx), s.runner.host, s.runner.ingress_port),
-            Listener("metrics", build_app("metrics", ctx), s.runner.host, s.runner.metrics_port),
+            _metrics_listener(ctx),
         ]
         async with serve_listeners(listeners), agent_running(ctx):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port}", err=True
             )
             await _until_signal()
+
+
+def run_runner_workers(ctx: AppContext, workers: int) -> None:
+    """`runner.workers > 1`: granian worker processes serve; this process runs the one agent and metrics."""
+    s = ctx.settings
+
+    async def agent(stop: asyncio.Event) -> None:
+        async with _node_runner(ctx, "agent"), serve_listeners([_metrics_listener(ctx)]), agent_running(ctx):
+            click.echo(
+                f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port} "
+                f"with {workers} workers",
+                err=True,
+            )
+            await stop.wait()
+
+    serve_with_workers(s, workers, agent)
 
 
 def _check_runner(ctx: AppContext) -> None:
@@ -84,10 +120,17 @@ def _check_runner(ctx: AppContext) -> None:
 )
 def serve(mode: str, config_file: Path | None) -> None:
     """Serve one role from settings: the control plane, or an edge runner."""
-    ctx = make_context(settings_or_exit(mode, config_file=config_file))
+    settings = settings_or_exit(mode, config_file=config_file)
+    workers = worker_count(settings) if mode == "runner" else 1
+    if workers > 1:
+        ensure_multiprocess_metrics(metrics_dir(settings))
+    ctx = make_context(settings)
     if mode == "runner":
         _check_runner(ctx)
     try:
-        asyncio.run(run_control_plane(ctx) if mode == "control-plane" else run_runner(ctx))
+        if workers > 1:
+            run_runner_workers(ctx, workers)
+        else:
+            asyncio.run(run_control_plane(ctx) if mode == "control-plane" else run_runner(ctx))
     except PortInUse as exc:
         raise CliError(str(exc), USAGE) from None

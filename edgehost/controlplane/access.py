@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgehost.controlplane.conflicts import UNIQUE_VIOLATIONS
 from edgehost.db.tables import Membership, Project
 from edgehost.errors import ApiError
 
@@ -20,13 +21,16 @@ async def project_for(
     if project is None:
         if not create:
             raise ApiError(404, "not_found", f"project {name!r} does not exist")
-        async with Project._meta.db.transaction():
-            project = await Project.select().where(Project.name == name).first()
-            if project is None:
+        try:
+            async with Project._meta.db.transaction():
                 row = Project(name=name)
                 await row.save()
                 await Membership(project=row.id, subject=subject, role="owner").save()
                 return {"id": row.id, "name": name}
+        except UNIQUE_VIOLATIONS:  # another request created it first; its creator owns it
+            project = await Project.select().where(Project.name == name).first()
+            if project is None:
+                raise
     role = (
         await Membership.select(Membership.role)
         .where((Membership.project == project["id"]) & (Membership.subject == subject))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from edgehost.controlplane import access
 from edgehost.controlplane.access import ADMIN, READ, WRITE
 from edgehost.controlplane.schemas import (
+    MAX_VERSION,
+    NAME_PATTERN,
     DeploymentIn,
     FunctionCreate,
     FunctionCreated,
@@ -20,7 +23,13 @@ from edgehost.controlplane.schemas import (
     RoutesPut,
     VersionInfo,
 )
+from edgehost.controlplane.tail import tail
 from edgehost.errors import ApiError
+
+# Path parameters are checked like body fields, so no malformed name or out-of-range number reaches a query.
+ProjectName = Annotated[str, Parameter(pattern=NAME_PATTERN, max_length=63)]
+FunctionName = Annotated[str, Parameter(pattern=NAME_PATTERN, max_length=63)]
+VersionNumber = Annotated[int, Parameter(ge=1, le=MAX_VERSION)]
 
 
 def bearer(request: Request[Any, Any, Any]) -> str:
@@ -31,7 +40,20 @@ def bearer(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
-async def provide_subject(request: Request[Any, Any, Any], state: State) -> str:
+def refusal(exc: Exception) -> ApiError:
+    """The 401/403 of an authentication plugin's refusal (an exception with a `message`).
+
+    Anything else is a fault of the server, re-raised so it is logged and answered 500, never
+    passed off as the caller's bad credential.
+    """
+    message = getattr(exc, "message", None)
+    if not isinstance(message, str):
+        raise exc
+    status = 403 if getattr(exc, "status", 401) == 403 else 401
+    return ApiError(status, "forbidden" if status == 403 else "unauthorized", message)
+
+
+async def provide_caller(request: Request[Any, Any, Any], state: State) -> str:
     """The authenticated developer; every `/v1` call except artifact transfer needs one."""
     ctx = state.ctx
     try:
@@ -40,93 +62,101 @@ async def provide_subject(request: Request[Any, Any, Any], state: State) -> str:
             subject = await subject
     except ApiError:
         raise
-    except Exception as exc:  # AuthError and friends: never leak details beyond the sentence
-        raise ApiError(401, "unauthorized", getattr(exc, "message", None) or str(exc)) from None
+    except Exception as exc:
+        raise refusal(exc) from None
     if not subject:
         raise ApiError(401, "unauthorized", "no authentication plugin accepted the token")
     return str(subject)
 
 
 @get("/projects")
-async def list_projects(subject: str) -> dict[str, Any]:
-    return {"projects": await access.projects_of(subject)}
+async def list_projects(caller: str) -> dict[str, Any]:
+    return {"projects": await access.projects_of(caller)}
 
 
 @post("/projects/{project:str}/members", status_code=200)
-async def add_member(project: str, data: MemberIn, subject: str) -> dict[str, Any]:
-    row = await access.project_for(subject, project, ADMIN)
+async def add_member(project: ProjectName, data: MemberIn, caller: str) -> dict[str, Any]:
+    row = await access.project_for(caller, project, ADMIN)
     await access.add_member(row["id"], data.subject, data.role)
     return {"project": project, "subject": data.subject, "role": data.role}
 
 
 @post("/projects/{project:str}/functions", status_code=201)
-async def create_function(project: str, data: FunctionCreate, subject: str, state: State) -> FunctionCreated:
-    row = await access.project_for(subject, project, WRITE, create=True)
+async def create_function(
+    project: ProjectName, data: FunctionCreate, caller: str, state: State
+) -> FunctionCreated:
+    row = await access.project_for(caller, project, WRITE, create=True)
     return await state.registry.create_version(row, data)
 
 
 @get("/projects/{project:str}/functions")
-async def list_functions(project: str, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, READ)
+async def list_functions(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, READ)
     return {"functions": await state.registry.list_functions(row)}
 
 
 @post("/projects/{project:str}/functions/{name:str}/versions/{version:int}/finalize", status_code=200)
-async def finalize(project: str, name: str, version: int, subject: str, state: State) -> VersionInfo:
-    row = await access.project_for(subject, project, WRITE)
+async def finalize(
+    project: ProjectName, name: FunctionName, version: VersionNumber, caller: str, state: State
+) -> VersionInfo:
+    row = await access.project_for(caller, project, WRITE)
     return await state.registry.finalize(row, name, version)
 
 
 @get("/projects/{project:str}/functions/{name:str}/versions/{version:int}")
-async def get_version(project: str, name: str, version: int, subject: str, state: State) -> VersionInfo:
-    row = await access.project_for(subject, project, READ)
+async def get_version(
+    project: ProjectName, name: FunctionName, version: VersionNumber, caller: str, state: State
+) -> VersionInfo:
+    row = await access.project_for(caller, project, READ)
     return await state.registry.info(await state.registry.version_row(row, name, version))
 
 
 @put("/projects/{project:str}/routes", status_code=200)
-async def replace_routes(project: str, data: RoutesPut, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, WRITE, create=True)
+async def replace_routes(project: ProjectName, data: RoutesPut, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, WRITE, create=True)
     count = await state.deployments.replace_routes(row, data.routes)
     return {"routes": count}
 
 
 @get("/projects/{project:str}/routes")
-async def list_routes(project: str, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, READ)
+async def list_routes(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, READ)
     return {"routes": await state.deployments.list_routes(row)}
 
 
 @post("/projects/{project:str}/deployments", status_code=201)
-async def deploy(project: str, data: DeploymentIn, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, WRITE)
-    return await state.deployments.deploy(row, data, subject)
+async def deploy(project: ProjectName, data: DeploymentIn, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, WRITE)
+    return await state.deployments.deploy(row, data, caller)
 
 
 @get("/projects/{project:str}/deployments")
-async def list_deployments(project: str, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, READ)
+async def list_deployments(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, READ)
     return {"deployments": await state.deployments.list_deployments(row)}
 
 
 @post("/projects/{project:str}/functions/{name:str}/undeploy", status_code=200)
-async def undeploy(project: str, name: str, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, WRITE)
+async def undeploy(project: ProjectName, name: FunctionName, caller: str, state: State) -> dict[str, Any]:
+    row = await access.project_for(caller, project, WRITE)
     await state.deployments.undeploy(row, name)
     return {"function": name, "undeployed": True}
 
 
 @post("/projects/{project:str}/functions/{name:str}/rollback", status_code=200)
-async def rollback(project: str, name: str, data: RollbackIn, subject: str, state: State) -> dict[str, Any]:
-    row = await access.project_for(subject, project, WRITE)
-    return await state.deployments.rollback(row, name, data.to_version, subject)
+async def rollback(
+    project: ProjectName, name: FunctionName, data: RollbackIn, caller: str, state: State
+) -> dict[str, Any]:
+    row = await access.project_for(caller, project, WRITE)
+    return await state.deployments.rollback(row, name, data.to_version, caller)
 
 
 @get("/status")
-async def status(subject: str, state: State) -> dict[str, Any]:
+async def status(caller: str, state: State) -> dict[str, Any]:
     """Functions, versions and deployments of the caller's projects, and every node with its states."""
     projects = []
-    for name in await access.projects_of(subject):
-        row = await access.project_for(subject, name, READ)
+    for name in await access.projects_of(caller):
+        row = await access.project_for(caller, name, READ)
         projects.append(
             {
                 "project": name,
@@ -155,7 +185,8 @@ def developer_router() -> Router:
             undeploy,
             rollback,
             status,
+            tail,
         ],
-        dependencies={"subject": Provide(provide_subject)},
+        dependencies={"caller": Provide(provide_caller)},
         tags=["developer"],
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from piccolo.engine import PostgresEngine
+
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import DeploymentIn, RouteIn
@@ -65,19 +67,13 @@ class Deployments:
                 raise ApiError(
                     422, "unknown_function", f"route {route.path} names unknown function {route.function!r}"
                 )
-        hosts = sorted({r.host for r in routes if r.host != "*"})
-        if hosts:
-            taken = await Route.select(Route.host, Route.project.name).where(
-                Route.host.is_in(hosts) & (Route.project != project["id"])
-            )
-            if taken:
-                owner = taken[0]
-                raise ApiError(
-                    409,
-                    "host_taken",
-                    f"host {owner['host']!r} is used by routes of project {owner['project.name']!r}",
-                )
-        async with Route._meta.db.transaction():
+        hosts = sorted({r.host.lower() for r in routes if r.host != "*"})
+        db = Route._meta.db
+        async with db.transaction():
+            if isinstance(db, PostgresEngine):  # two projects claiming one host at once: one of them waits
+                await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
+            if hosts:
+                await _refuse_taken_hosts(hosts, project)
             await Route.delete().where(Route.project == project["id"])
             for r in routes:
                 await Route(
@@ -123,8 +119,30 @@ class Deployments:
         targets = sorted(n["node_id"] for n in nodes if matcher.matches(n["labels"] or {}))
         return {"function": fn["name"], "version": version, "selector": spec.selector, "nodes": targets}
 
-    async def _activate(self, fn: dict[str, Any], version: int, selector_expr: str, subject: str) -> None:
-        async with Deployment._meta.db.transaction():
+    async def _activate(
+        self,
+        fn: dict[str, Any],
+        version: int,
+        selector_expr: str,
+        subject: str,
+        *,
+        replacing: int | None = None,
+    ) -> None:
+        """Makes `version` the one active deployment of `fn`; with `replacing`, only if that is still active.
+
+        The function row is locked first, so concurrent deploys of one function queue up and exactly one
+        deployment stays active (PostgreSQL would otherwise let both see no conflicting active row).
+        """
+        db = Deployment._meta.db
+        async with db.transaction():
+            if isinstance(db, PostgresEngine):
+                await Function.raw("SELECT id FROM edgefn_function WHERE id = {} FOR UPDATE", fn["id"])
+            if replacing is not None:
+                current = await self._active(fn["id"])
+                if current is None or current["version"] != replacing:
+                    raise ApiError(
+                        409, "conflict", f"the deployment of {fn['name']!r} changed meanwhile; retry"
+                    )
             await Deployment.update({Deployment.active: False}).where(
                 (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
             )
@@ -138,13 +156,13 @@ class Deployments:
     ) -> dict[str, Any]:
         """Undeploys the current version and deploys `to_version` where the current one ran, as one change."""
         fn = await self._function(project, name)
+        version = await self._ready_version(fn, to_version)
         current = await self._active(fn["id"])
         if current is None:
             raise ApiError(409, "not_deployed", f"function {name!r} has no active deployment to roll back")
-        version = await self._ready_version(fn, to_version)
         if version == current["version"]:
             raise ApiError(409, "already_active", f"{name} v{version} is already the deployed version")
-        await self._activate(fn, version, current["selector"], subject)
+        await self._activate(fn, version, current["selector"], subject, replacing=current["version"])
         return {
             "function": name,
             "from_version": current["version"],
@@ -250,6 +268,19 @@ class Deployments:
                 )
         return DesiredState(
             revision=revision, functions=tuple(functions), routes=tuple(routes), blocked_tenants=blocked
+        )
+
+
+async def _refuse_taken_hosts(hosts: list[str], project: dict[str, Any]) -> None:
+    taken = await Route.select(Route.host, Route.project.name).where(
+        Route.host.is_in(hosts) & (Route.project != project["id"])
+    )
+    if taken:
+        owner = taken[0]
+        raise ApiError(
+            409,
+            "host_taken",
+            f"host {owner['host']!r} is used by routes of project {owner['project.name']!r}",
         )
 
 

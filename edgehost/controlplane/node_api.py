@@ -12,7 +12,8 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from edgehost.controlplane.api import bearer
+from edgehost.controlplane.api import bearer, refusal
+from edgehost.controlplane.tail import tail_projects, tail_records
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
 
@@ -26,10 +27,7 @@ async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
     except ApiError:
         raise
     except Exception as exc:
-        status = getattr(exc, "status", 401)
-        raise ApiError(
-            status, "forbidden" if status == 403 else "unauthorized", getattr(exc, "message", str(exc))
-        ) from None
+        raise refusal(exc) from None
     if not node_id:
         raise ApiError(401, "unauthorized", "no authentication plugin accepted the node credential")
     return str(node_id)
@@ -67,7 +65,7 @@ async def report(data: Report, node_id: str, state: State) -> dict[str, Any]:
 def node_router() -> Router:
     return Router(
         path="/v1/node",
-        route_handlers=[heartbeat, watch, report],
+        route_handlers=[heartbeat, watch, report, tail_projects, tail_records],
         dependencies={"node_id": Provide(provide_node_id)},
         tags=["nodes"],
     )

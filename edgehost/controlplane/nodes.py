@@ -5,16 +5,31 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Sum
+from piccolo.querystring import QueryString
 
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.notify import Notifier
 from edgehost.db.tables import ErrorReport, Node, NodeDeployment, Usage
-from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report, instructions_for
+from edgehost.errors import ApiError
+from edgehost.protocol import (
+    CachedFunction,
+    DesiredState,
+    Heartbeat,
+    HeartbeatReply,
+    Report,
+    instructions_for,
+)
 
 log = logging.getLogger("edgefn.cp.nodes")
+# Usage is kept per project name; anything else a runner might send is not a tenant.
+TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def utc_now() -> dt.datetime:
@@ -39,6 +54,7 @@ class Nodes:
 
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
+        _check_fields(beat.functions)
         now = utc_now()
         inventory = msgspec.to_builtins(beat.functions)
         node = await Node.objects().where(Node.node_id == node_id).first()
@@ -57,7 +73,7 @@ class Nodes:
         if beat.cpu_usage:
             await self._add_usage(beat.cpu_usage)
         if came_back:
-            log.info("node online", extra={"node_id": node_id, "labels": beat.labels})
+            log.info("node %s online with labels %s", node_id, beat.labels)
         desired = await self.desired(node_id, dict(beat.labels))
         return HeartbeatReply(
             desired=desired,
@@ -91,6 +107,7 @@ class Nodes:
 
     async def report(self, node_id: str, report: Report) -> None:
         """Stores a runner's deployment report; errors are kept and logged with full context for audit."""
+        _check_fields((report,))
         await self._record_state(node_id, report.function_id, report.version, report.state, report.error)
         if report.state == "cached":
             return
@@ -111,28 +128,54 @@ class Nodes:
             message=report.error,
             context=context,
         ).save()
-        log.error("runner reported an error", extra=context)
+        log.error(
+            "runner reported an error: node_id=%s function_id=%s version=%s timestamp=%s error_message=%s",
+            node_id,
+            report.function_id,
+            report.version,
+            dt.datetime.fromtimestamp(context["timestamp"], dt.UTC).isoformat(),
+            report.error,
+            extra=context,
+        )
 
     async def _add_usage(self, usage: dict[str, float]) -> None:
+        """Adds each tenant's guest CPU seconds to today's total; crossing the quota wakes every node.
+
+        The update is one atomic statement per tenant and totals are sums, so heartbeats of many
+        nodes racing each other (even inserting twin rows) never lose seconds.
+        """
         today = utc_now().date()
-        newly_blocked = False
-        async with Usage._meta.db.transaction():
-            for project, seconds in usage.items():
-                row = await Usage.objects().where((Usage.project == project) & (Usage.day == today)).first()
-                before = row.cpu_seconds if row else 0.0
-                if row is None:
-                    row = Usage(project=project, day=today, cpu_seconds=0.0)
-                row.cpu_seconds = before + max(0.0, float(seconds))
-                await row.save()
-                newly_blocked |= before <= self.cpu_seconds_per_day < row.cpu_seconds
-        if newly_blocked:
+        added = {
+            tenant: float(seconds)
+            for tenant, seconds in usage.items()
+            if TENANT.fullmatch(tenant) and math.isfinite(seconds) and seconds > 0
+        }
+        for tenant, seconds in added.items():
+            this = (Usage.project == tenant) & (Usage.day == today)
+            more = QueryString('"cpu_seconds" + {}', seconds)
+            updated = await Usage.update({Usage.cpu_seconds: more}).where(this).returning(Usage.id)
+            if not updated:
+                await Usage(project=tenant, day=today, cpu_seconds=seconds).save()
+        totals = await self._totals(Usage.project.is_in(list(added))) if added else {}
+        limit = self.cpu_seconds_per_day
+        if any(totals[t] - added[t] <= limit < totals[t] for t in added):
             await self.notifier.bump()
 
-    async def blocked_tenants(self) -> tuple[str, ...]:
-        rows = await Usage.select(Usage.project).where(
-            (Usage.day == utc_now().date()) & (Usage.cpu_seconds > self.cpu_seconds_per_day)
+    async def _totals(self, where: Any = None) -> dict[str, float]:
+        """Today's CPU seconds per tenant, summed over nodes."""
+        today = Usage.day == utc_now().date()
+        rows = (
+            await Usage.select(Usage.project, Sum(Usage.cpu_seconds).as_alias("total"))
+            .where(today if where is None else today & where)
+            .group_by(Usage.project)
         )
-        return tuple(sorted(r["project"] for r in rows))
+        return {r["project"]: float(r["total"]) for r in rows}
+
+    async def blocked_tenants(self) -> tuple[str, ...]:
+        """Tenants past `quotas.cpu_seconds_per_day` today; runners refuse them (429) until UTC midnight."""
+        return tuple(
+            sorted(t for t, total in (await self._totals()).items() if total > self.cpu_seconds_per_day)
+        )
 
     async def sweep_offline(self) -> list[str]:
         """Marks nodes silent for longer than `offline_after_s` offline; they get no new deployments."""
@@ -143,7 +186,7 @@ class Nodes:
         ids = [r["node_id"] for r in stale]
         if ids:
             await Node.update({Node.status: "offline"}).where(Node.node_id.is_in(ids))
-            log.warning("nodes offline", extra={"node_ids": ids})
+            log.warning("nodes offline after %ss of silence: %s", self.offline_after_s, ", ".join(ids))
         return ids
 
     async def sweep_forever(self) -> None:
@@ -179,3 +222,10 @@ class Nodes:
             }
             for n in nodes
         ]
+
+
+def _check_fields(items: Sequence[CachedFunction | Report]) -> None:
+    """A 400 for values the tables cannot hold, before anything is written."""
+    for item in items:
+        if len(item.function_id) > 128 or len(item.state) > 16:
+            raise ApiError(400, "bad_request", f"function_id or state too long in {item.function_id[:128]!r}")

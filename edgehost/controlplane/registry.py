@@ -35,15 +35,13 @@ class Registry:
 
     async def create_version(self, project: dict[str, Any], spec: FunctionCreate) -> FunctionCreated:
         """A new version record for `spec` (creating the function on first use) and its upload URL."""
-        if spec.min_hot_instances > spec.max_hot_instances:
-            raise ApiError(422, "invalid_function", "min_hot_instances must not exceed max_hot_instances")
         fid = function_id_of(project["name"], spec.name)
-        db = Function._meta.db
-        async with db.transaction():
+        await Function.insert(
+            Function(project=project["id"], name=spec.name, function_id=fid, latest_version=0)
+        ).on_conflict(target=Function.function_id, action="DO NOTHING")
+        async with Function._meta.db.transaction():
             fn = await Function.objects().where(Function.function_id == fid).first()
-            if fn is None:
-                fn = Function(project=project["id"], name=spec.name, function_id=fid, latest_version=0)
-                await fn.save()
+            assert fn is not None  # inserted above, by this request or a concurrent one
             rows = await Function.raw(
                 "UPDATE edgefn_function SET latest_version = latest_version + 1 WHERE id = {} "
                 "RETURNING latest_version",
@@ -86,11 +84,17 @@ class Registry:
         row = await self.version_row(project, name, version)
         if row.state == "ready":
             return await self.info(row)
+        # Presigned S3 uploads cannot be size-limited, so the limit is enforced here, reading one byte more.
         data = await self.store.read(row.artifact_key, max_bytes=self.max_upload_bytes)
         if data is None:
             raise ApiError(409, "not_uploaded", f"nothing was uploaded for {name} v{version} yet")
         if len(data) > self.max_upload_bytes:
-            raise ApiError(413, "payload_too_large", f"the module exceeds {self.max_upload_bytes} bytes")
+            raise ApiError(
+                413,
+                "payload_too_large",
+                f"the uploaded module exceeds api.max_upload_bytes ({self.max_upload_bytes} bytes); "
+                "upload a smaller one to the same URL and finalize again",
+            )
         row.sha256 = hashlib.sha256(data).hexdigest()
         row.size_bytes = len(data)
         try:

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length=63)]
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=63)]
+Version = Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 Entrypoint = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$")]
 Pages = Annotated[int, msgspec.Meta(ge=1, le=32768)]
 Millis = Annotated[int, msgspec.Meta(ge=1, le=300_000)]
@@ -17,13 +20,20 @@ Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
 
 
 class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A registration; entrypoint and limits are required (requirement 1.3), pool sizes have defaults."""
+
     name: Name
-    entrypoint: Entrypoint = "handle"
-    memory_pages: Pages = 16
-    max_execution_ms: Millis = 50
+    entrypoint: Entrypoint
+    memory_pages: Pages
+    max_execution_ms: Millis
     min_hot_instances: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 1
     max_hot_instances: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
     http_allow: list[AllowEntry] = []
+
+    def __post_init__(self) -> None:
+        # Raised while decoding, so the request fails as a 400 before any project or record exists.
+        if self.min_hot_instances > self.max_hot_instances:
+            raise ValueError("min_hot_instances must not exceed max_hot_instances")
 
 
 class FunctionCreated(msgspec.Struct, kw_only=True):
@@ -56,7 +66,7 @@ class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: Annotated[str, msgspec.Meta(pattern=r"^/", max_length=1024)]
     methods: list[Method] = []
     function: Name
-    priority: int = 0
+    priority: Annotated[int, msgspec.Meta(ge=-(2**31), le=MAX_VERSION)] = 0
 
 
 class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,12 +75,12 @@ class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
 
 class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     function: Name
-    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    version: Version | None = None
     selector: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] = "true"
 
 
 class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):
-    to_version: Annotated[int, msgspec.Meta(ge=1)]
+    to_version: Version
 
 
 class MemberIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -35,26 +35,44 @@ def _settings(fn: FunctionDef) -> dict[str, Any]:
     }
 
 
-def _latest_ready(versions: list[dict[str, Any]]) -> dict[str, Any] | None:
-    ready = [v for v in versions if v["state"] == "ready"]
-    return max(ready, key=lambda v: v["version"]) if ready else None
+def _reusable(fn: FunctionDef, digest: str, remote: dict[str, Any] | None, deployed: int | None) -> Any:
+    """A ready version with these exact bytes and settings (the deployed one first, then the newest),
+    so an unchanged function is never uploaded again, and reverting a file reuses the old version."""
+    wanted = _settings(fn)
+    same = [
+        v
+        for v in (remote or {}).get("versions", [])
+        if v["state"] == "ready" and v["sha256"] == digest and {k: v[k] for k in wanted} == wanted
+    ]
+    return max(same, key=lambda v: (v["version"] == deployed, v["version"]), default=None)
+
+
+def build_artifacts(project: Project) -> dict[str, bytes]:
+    """Every guest built before the control plane hears anything: a broken source sends nothing."""
+    return {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
 
 
 def apply_project(
     project: Project, client: ApiClient, *, prune: bool = False, progress: Progress | None = None
 ) -> ApplyResult:
+    """Functions (only changed artifacts), then routes, then deployments; raises GuestBuildError
+    before any request when a guest does not build, CliError when the control plane refuses."""
+    artifacts = build_artifacts(project)
     result = ApplyResult()
     base = f"/v1/projects/{project.name}"
     existing = client.call("GET", f"{base}/functions", ok_missing=True) or {"functions": []}
     remote = {f["name"]: f for f in existing["functions"]}
+    active = client.call("GET", f"{base}/deployments", ok_missing=True) or {"deployments": []}
+    deployed = {d["function"]: d for d in active["deployments"]}
     versions: dict[str, int] = {}
     for fn in project.functions:
-        wasm = load_guest_bytes(fn.wasm)
+        wasm = artifacts[fn.name]
         digest = hashlib.sha256(wasm).hexdigest()
-        latest = _latest_ready(remote.get(fn.name, {}).get("versions", []))
-        if latest and latest["sha256"] == digest and {k: latest[k] for k in _settings(fn)} == _settings(fn):
-            versions[fn.name] = latest["version"]
-            result.add(f"= {fn.name} v{latest['version']} unchanged", changed=False)
+        live = deployed.get(fn.name, {}).get("version")
+        same = _reusable(fn, digest, remote.get(fn.name), live)
+        if same:
+            versions[fn.name] = same["version"]
+            result.add(f"= {fn.name} v{same['version']} unchanged", changed=False)
             continue
         created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
         client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
@@ -78,15 +96,16 @@ def apply_project(
         for r in project.routes
     ]
     current = client.call("GET", f"{base}/routes", ok_missing=True) or {"routes": []}
-    if _route_key(current["routes"]) != _route_key(wanted_routes):
+    have, want = _route_keys(current["routes"]), _route_keys(wanted_routes)
+    if have != want:
         client.call("PUT", f"{base}/routes", json={"routes": wanted_routes})
-        for r in wanted_routes:
-            result.add(f"~ route {r['host']}{r['path']} -> {r['function']}", changed=True)
+        for host, path, _, function, _ in sorted(set(want) - set(have)):
+            result.add(f"~ route {host}{path} -> {function}", changed=True)
+        for host, path, _, function, _ in sorted(set(have) - set(want)):
+            result.add(f"- route {host}{path} -> {function}", changed=True)
     else:
-        result.add(f"= {len(wanted_routes)} routes unchanged", changed=False)
+        result.add(f"= {len(want)} routes unchanged", changed=False)
 
-    active = client.call("GET", f"{base}/deployments", ok_missing=True) or {"deployments": []}
-    deployed = {d["function"]: d for d in active["deployments"]}
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
@@ -101,22 +120,20 @@ def apply_project(
         nodes = ", ".join(out["nodes"]) or "no node yet"
         result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes})", changed=True)
 
-    named = {f.name for f in project.functions}
-    extra = sorted(set(remote) - named)
-    for name in extra:
+    # Versions of functions the file no longer names are history; only a live deployment matters.
+    for name in sorted(set(deployed) - {f.name for f in project.functions}):
         if prune:
-            if name in deployed:
-                client.call("POST", f"{base}/functions/{name}/undeploy")
+            client.call("POST", f"{base}/functions/{name}/undeploy")
             result.add(f"- {name} undeployed (not in {project.path.name})", changed=True)
         else:
             result.add(
-                f"? {name} is on the control plane but not in {project.path.name} (left alone; --prune)",
+                f"? {name} is deployed but not in {project.path.name} (left alone; --prune undeploys it)",
                 changed=False,
             )
     return result
 
 
-def _route_key(routes: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _route_keys(routes: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(
         (r["host"], r["path"], tuple(sorted(r["methods"])), r["function"], r["priority"]) for r in routes
     )

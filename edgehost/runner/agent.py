@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,12 +19,13 @@ import msgspec
 import psutil
 
 from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, HeartbeatReply, Report
+from edgehost.runner.statefile import DESIRED_FILE, load_state, save_state
+from edgehost.runner.tail import forward_tail
 from edgehost.security.node_token import sign_node_token
 
 log = logging.getLogger("edgefn.agent")
 
 WATCH_TIMEOUT_S = 25.0
-DESIRED_FILE = "desired.json"
 
 
 class Backoff:
@@ -92,25 +91,11 @@ class ControlPlaneClient:
 
 
 def save_desired(state_dir: Path, desired: DesiredState) -> None:
-    """Atomic, so a crash mid-write leaves the previous state, never a torn file."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".desired-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(msgspec.json.encode(desired))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, state_dir / DESIRED_FILE)
+    save_state(state_dir / DESIRED_FILE, desired)
 
 
 def load_desired(state_dir: Path) -> DesiredState | None:
-    path = state_dir / DESIRED_FILE
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=DesiredState)
-    except FileNotFoundError:
-        return None
-    except msgspec.DecodeError:
-        log.warning("ignoring unreadable %s", path)
-        return None
+    return load_state(state_dir / DESIRED_FILE)
 
 
 class SyncAgent:
@@ -125,6 +110,8 @@ class SyncAgent:
         apply: Callable[[DesiredState], Awaitable[None]],
         inventory: Callable[[], tuple[CachedFunction, ...]],
         drain_usage: Callable[[], dict[str, float]],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
         self.cp = cp
         self.node_id = node_id
@@ -134,6 +121,8 @@ class SyncAgent:
         self._apply = apply
         self._inventory = inventory
         self._drain_usage = drain_usage
+        self._sleep = sleep
+        self._backoff = backoff
         self.revision = -1
         self.connected = asyncio.Event()
         self._unsent_usage: dict[str, float] = {}
@@ -152,7 +141,7 @@ class SyncAgent:
             await asyncio.to_thread(save_desired, self.state_dir, desired)
 
     async def beat_once(self) -> HeartbeatReply:
-        usage = self._unsent_usage
+        usage = dict(self._unsent_usage)
         for tenant, seconds in self._drain_usage().items():
             usage[tenant] = usage.get(tenant, 0.0) + seconds
         self._unsent_usage = {}
@@ -160,7 +149,7 @@ class SyncAgent:
             node_id=self.node_id,
             status="ready",
             cpu_percent=psutil.cpu_percent(interval=None),
-            mem_bytes=psutil.Process().memory_info().rss,
+            mem_bytes=_node_rss(),
             labels=self.labels,
             functions=self._inventory(),
             revision=self.revision,
@@ -176,7 +165,7 @@ class SyncAgent:
         return reply
 
     async def heartbeat_forever(self) -> None:
-        backoff = Backoff()
+        backoff = self._backoff()
         while True:
             try:
                 reply = await self.beat_once()
@@ -184,14 +173,14 @@ class SyncAgent:
                 self.connected.clear()
                 delay = backoff.next()
                 log.warning("control plane unreachable (%s); retrying in %.1fs", _reason(exc), delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
             backoff.reset()
             self.connected.set()
-            await asyncio.sleep(reply.heartbeat_interval_s or self.interval_s)
+            await self._sleep(reply.heartbeat_interval_s or self.interval_s)
 
     async def watch_forever(self) -> None:
-        backoff = Backoff()
+        backoff = self._backoff()
         while True:
             await self.connected.wait()
             try:
@@ -199,7 +188,7 @@ class SyncAgent:
             except Exception as exc:
                 delay = backoff.next()
                 log.info("watch interrupted (%s); retrying in %.1fs", _reason(exc), delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
             backoff.reset()
             if desired is not None and desired.revision != self.revision:
@@ -207,7 +196,19 @@ class SyncAgent:
 
     async def run(self) -> None:
         await self.restore()
-        await asyncio.gather(self.heartbeat_forever(), self.watch_forever())
+        await asyncio.gather(self.heartbeat_forever(), self.watch_forever(), forward_tail(self.cp))
+
+
+def _node_rss() -> int:
+    """The agent's memory plus its ingress workers' (children), the runner's whole footprint."""
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # exited meanwhile
+            continue
+    return total
 
 
 def _reason(exc: Exception) -> str:

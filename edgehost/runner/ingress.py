@@ -1,28 +1,34 @@
 """The edge ingress: match, admit, invoke, answer. This is the per-request path of the product.
 
 It is a raw ASGI callable mounted at `/` of the ingress Litestar app, so every path and
-method belongs to user routes and no framework work is repeated per request. Guests run
-on a thread pool: wasmtime releases the GIL while guest code runs, so a runaway guest
-burns its own deadline on its own thread while the event loop keeps answering others.
+method belongs to user routes and no framework work is repeated per request.
+
+Where a guest runs (docs/runtime.md has the measurements): a hand-off to a thread costs
+several hot invokes, so a function runs inline on the event loop while it proves short.
+A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that wait
+on the network), or whose inline call once took longer than SLOW_INLINE_S, runs on guest
+threads from then on: a runaway burns its deadline there while the loop keeps answering
+(wasmtime releases the GIL while guest code runs). The loop is thus stalled at most once per
+function version, by at most INLINE_MAX_MS.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from time import perf_counter
 from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 
-from edgehost.contracts import Admission, Invocation, Rejection
+from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.runner.node import NodeState
-from edgehost.runtime import GuestRequest, InvokeError
+from edgehost.runtime import GuestRequest, GuestResponse, InvokeError
+from edgehost.runtime.workers import GuestThreads
 
 log = logging.getLogger("edgefn.ingress")
 
@@ -33,6 +39,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
 DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
 PARAM_PREFIX = "x-edgefn-param-"
+INLINE_MAX_MS = 50
+SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
 
 
@@ -61,7 +69,8 @@ class Ingress:
         self.hook = node.ctx.hook
         self.max_body_bytes = max_body_bytes
         self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="guest")
+        self.threads = GuestThreads(threads)
+        self._offloaded: set[tuple[str, int]] = set()  # function versions that proved slow inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,11 +141,8 @@ class Ingress:
             body=body,
         )
         self.hook.edgehost_invocation_started(invocation=inv)
-        loop = asyncio.get_running_loop()
         try:
-            response = await loop.run_in_executor(
-                self.executor, partial(live.pool.invoke, request, request_id=request_id)
-            )
+            response = await self._invoke(live.pool, request, request_id)
         except InvokeError as exc:
             inv.logs = exc.logs
             await self._error(send, inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)
@@ -161,6 +167,18 @@ class Ingress:
         out.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": out})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+
+    async def _invoke(self, pool: InstancePool, request: GuestRequest, request_id: str) -> GuestResponse:
+        spec = pool.spec
+        key = (spec.function_id, spec.version)
+        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
+            return await self.threads.run(partial(pool.invoke, request, request_id=request_id))
+        started = perf_counter()
+        try:
+            return pool.invoke(request, request_id=request_id)
+        finally:
+            if perf_counter() - started > SLOW_INLINE_S:
+                self._offloaded.add(key)
 
     def _finish(self, inv: Invocation) -> None:
         inv.end_timestamp = time.time()
@@ -195,4 +213,4 @@ class Ingress:
         await send({"type": "http.response.body", "body": body})
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.close()

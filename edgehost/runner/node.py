@@ -4,6 +4,11 @@ The ingress reads one immutable `Snapshot` (route table + live functions + block
 per request; the reconciler builds the next snapshot off to the side, with artifacts
 fetched, verified, compiled and warmed, and swaps it in with a single assignment, so a
 request never sees half a deploy.
+
+One class serves the three processes of docs/runner.md: `single` (agent and ingress in one
+process), `agent` (fetches, verifies, caches and compiles, then publishes what is ready for the
+workers; warms no pools) and `worker` (serves what the agent published, from the cache it does
+not own).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
@@ -26,6 +32,7 @@ from edgehost.runtime import FunctionSpec, InvokeError
 log = logging.getLogger("edgefn.runner")
 
 Key = tuple[str, int]
+Process = Literal["single", "agent", "worker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +75,13 @@ class NodeState:
         report: Callable[[Report], Awaitable[None]] | None = None,
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
+        process: Process = "single",
+        publish: Callable[[DesiredState], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.node_id = ctx.settings.runner.node_id
+        self.process = process
+        ctx.services["runner_process"] = process  # the cache plugin: only the owner recovers and evicts
         cache = ctx.hook.edgehost_artifact_cache(ctx=ctx)
         pools = ctx.hook.edgehost_instance_pool(ctx=ctx)
         if cache is None or pools is None:
@@ -82,8 +93,9 @@ class NodeState:
         self.live: dict[Key, LiveFunction] = {}
         self.usage: dict[str, float] = {}
         self._report = report
-        self._http = http
+        self.http = http
         self._retry = retry or RetryPolicy()
+        self._publish = publish
         self._lock = asyncio.Lock()
 
     def add_usage(self, tenant: str, cpu_seconds: float) -> None:
@@ -116,6 +128,10 @@ class NodeState:
             )
             for key in [k for k in self.live if k not in wanted]:
                 await self._take_down(key, remove_artifact=desired.remove_artifacts)
+            if self._publish is not None:
+                ready = tuple(lf.deployment for k, lf in self.live.items() if k in wanted)
+                serving = msgspec.structs.replace(desired, functions=ready, routes=tuple(routes))
+                await asyncio.to_thread(self._publish, serving)
 
     async def _bring_up(self, d: FunctionDeployment) -> LiveFunction | None:
         key = (d.function_id, d.version)
@@ -129,7 +145,10 @@ class NodeState:
             pool = await asyncio.to_thread(
                 self.pools, spec_of(d), wasm, compiled_path, d.min_hot_instances, d.max_hot_instances
             )
-            await asyncio.to_thread(pool.warm)
+            if self.process == "agent":
+                self.pools.discard(pool)  # compiled (and .cwasm written) once here; the workers warm
+            else:
+                await asyncio.to_thread(pool.warm)
         except FetchError as exc:
             await self._fail(d, exc.message, exc)
             return None
@@ -140,6 +159,7 @@ class NodeState:
             log.exception("deploy of %s v%s failed", d.function_id, d.version)
             await self._fail(d, f"{type(exc).__name__}: {exc}", None)
             return None
+        self.cache.pin(d.function_id, d.version)
         self.states[key] = CachedFunction(function_id=d.function_id, version=d.version, state="cached")
         await self._send(
             Report(
@@ -153,17 +173,17 @@ class NodeState:
         return LiveFunction(deployment=d, pool=pool)
 
     async def _fetch(self, d: FunctionDeployment) -> bytes:
-        client = self._http or httpx.AsyncClient(timeout=30.0)
+        client = self.http or httpx.AsyncClient(timeout=30.0)
         try:
             tmp = await fetch_artifact(
                 d.artifact_url,
                 expected_sha256=d.sha256,
-                dest_dir=self.cache.tmp_dir,  # type: ignore[attr-defined]
+                dest_dir=self.cache.tmp_dir,
                 client=client,
                 policy=self._retry,
             )
         finally:
-            if self._http is None:
+            if self.http is None:
                 await client.aclose()
         path = await asyncio.to_thread(self.cache.put, d.function_id, d.version, d.sha256, tmp)
         return await asyncio.to_thread(path.read_bytes)
@@ -189,7 +209,8 @@ class NodeState:
         live = self.live.pop(key)
         self.pools.discard(live.pool)
         self.states.pop(key, None)
-        if remove_artifact:
+        self.cache.unpin(*key)
+        if remove_artifact and self.process != "worker":
             await asyncio.to_thread(self.cache.remove, *key)
 
     async def _send(self, report: Report) -> None:

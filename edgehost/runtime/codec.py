@@ -15,6 +15,7 @@ from .types import GuestRequest
 _U32 = struct.Struct("<I")
 _pack_u32 = _U32.pack
 _unpack_u32 = _U32.unpack_from
+_unpack_2u32 = struct.Struct("<II").unpack_from
 
 
 class WireError(ValueError):
@@ -109,12 +110,46 @@ def encode_response(status: int, headers: list[tuple[str, str]], body: bytes) ->
     return b"".join(parts)
 
 
-def decode_response(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """The per-request parse: no messages built; None when anything is off (the careful parse explains)."""
     try:
-        status = _read_u32(data, 0, "status")
-        if not 100 <= status <= 599:
-            raise WireError(f"status {status} is outside 100..599")
-        headers, pos = _read_headers(data, 4)
-        return status, headers, _read_body(data, pos)
+        status, count = _unpack_2u32(data, 0)
+        if not 100 <= status <= 599 or count * 8 > len(data) - 8:
+            return None
+        pos = 8
+        headers = []
+        for _ in range(count):
+            size = _unpack_u32(data, pos)[0]
+            name = data[pos + 4 : pos + 4 + size]
+            pos += 4 + size
+            size = _unpack_u32(data, pos)[0]
+            value = data[pos + 4 : pos + 4 + size]
+            pos += 4 + size
+            headers.append(
+                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            )
+        size = _unpack_u32(data, pos)[0]
+    except struct.error:  # a length ran past the end, so a later read started beyond it
+        return None
+    pos += 4
+    if pos + size != len(data):
+        return None
+    return status, headers, data[pos:]
+
+
+def _decode_careful(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = _read_u32(data, 0, "status")
+    if not 100 <= status <= 599:
+        raise WireError(f"status {status} is outside 100..599")
+    headers, pos = _read_headers(data, 4)
+    return status, headers, _read_body(data, pos)
+
+
+def decode_response(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    decoded = _decode_fast(data)
+    if decoded is not None:
+        return decoded
+    try:
+        return _decode_careful(data)
     except WireError as exc:
         raise InvokeError("bad_response", f"the guest returned a malformed response: {exc}") from None

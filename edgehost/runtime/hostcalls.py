@@ -59,6 +59,7 @@ class InvocationContext:
         "max_fetch_bytes",
         "request_id",
         "spec",
+        "waited",
     )
 
     def __init__(
@@ -76,6 +77,7 @@ class InvocationContext:
         self.max_fetch_bytes = max_fetch_bytes
         self.logs: list[LogLine] = []
         self.failure: InvokeError | None = None
+        self.waited = 0.0  # seconds host functions spent blocked (not guest CPU)
         self._log_budget = max_log_bytes
         self._partial: dict[str, str] = {}
 
@@ -161,6 +163,7 @@ def _http_fetch(ctx: InvocationContext, caller: wasmtime.Caller, ptr: int, size:
         request = decode_request(ctx.memory(caller).read(ptr, size))
     except (OutOfBounds, WireError):
         return egress.MALFORMED
+    started = time.perf_counter()
     try:
         status, headers, body = egress.fetch(
             request, allow=ctx.spec.http_allow, deadline=ctx.deadline, max_bytes=ctx.max_fetch_bytes
@@ -168,6 +171,8 @@ def _http_fetch(ctx: InvocationContext, caller: wasmtime.Caller, ptr: int, size:
     except egress.FetchRefused as exc:
         ctx.log(0, f"http_fetch {request.method} {request.uri} refused ({exc.code}): {exc}", "log")
         return exc.code
+    finally:
+        ctx.waited += time.perf_counter() - started
     try:
         return ctx.write_guest(caller, encode_response(status, headers, body))
     except GuestAllocFailed:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.caching import ArtifactCache
+from plugins.caching import ArtifactCache, noop
 
 
 class Clock:
@@ -48,7 +48,9 @@ def clock() -> Clock:
 
 
 def make(root: Path, clock: Clock, max_bytes: int = 1 << 20, **kw: Counter) -> ArtifactCache:
-    return ArtifactCache(root, max_bytes=max_bytes, clock=clock, **kw)
+    return ArtifactCache(
+        root, max_bytes=max_bytes, clock=clock, on_hit=kw.get("on_hit", noop), on_miss=kw.get("on_miss", noop)
+    )
 
 
 def test_layout_and_hit(tmp_path: Path, clock: Clock) -> None:

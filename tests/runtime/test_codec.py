@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
 
 from edgehost.runtime import GuestRequest, InvokeError, decode_response, encode_request
-from edgehost.runtime.codec import WireError, decode_request, encode_response
+from edgehost.runtime.codec import WireError, _decode_careful, _decode_fast, decode_request, encode_response
 
 
 def u32(n: int) -> bytes:
@@ -57,3 +58,17 @@ def test_malformed_responses_are_bad_response(data: bytes, fragment: str) -> Non
 def test_malformed_fetch_request_raises_wire_error() -> None:
     with pytest.raises(WireError):
         decode_request(s(b"GET") + u32(7))
+
+
+def test_the_fast_decoder_agrees_with_the_careful_one_on_mangled_responses() -> None:
+    good = encode_response(200, [("a", "b"), ("é", "x")], b"body")
+    rnd = random.Random(7)
+    for _ in range(5000):
+        data = bytearray(good)
+        if rnd.random() < 0.5:
+            data[rnd.randrange(len(data))] = rnd.randrange(256)
+        else:
+            del data[rnd.randrange(len(data)) :]
+        fast = _decode_fast(bytes(data))
+        if fast is not None:
+            assert fast == _decode_careful(bytes(data))

@@ -1,0 +1,160 @@
+"""A real control plane and N runners as `edgefn serve` processes, configured through TOML files.
+
+The CP runs without its mTLS listener (tls.cert_file unset), so nodes call the API port over plain
+HTTP; node tokens are still verified against the CA given in tls.ca_file and nodes.allow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import REPO
+from edgehost.security.ca import init_ca, issue_node
+from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
+from tests.procs import EdgefnProcess
+from tests.services import free_port
+
+
+def ensure_ca(ca_dir: Path, node_ids: list[str]) -> None:
+    """Creates the CA once and issues only missing node certificates (minting 1,000 takes a while)."""
+    if not (ca_dir / "ca.pem").exists():
+        init_ca(ca_dir, common_name="edgefn bench CA")
+    for node_id in node_ids:
+        if not (ca_dir / f"{node_id}.pem").exists():
+            issue_node(ca_dir, node_id)
+
+
+def _toml(data: dict[str, dict[str, object]]) -> str:
+    """Enough TOML for flat tables of strings, numbers and string lists (json literals are valid TOML)."""
+    lines: list[str] = []
+    for table, values in data.items():
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+class NoWatchProcess(EdgefnProcess):
+    """The same `edgefn` command run through bench.nowatch, which leaves the watch long-poll out."""
+
+    def __init__(
+        self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path, name: str
+    ) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path, self.stderr_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+        self._out, self._err = self.stdout_path.open("wb"), self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.nowatch", *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
+            stdout=self._out,
+            stderr=self._err,
+            start_new_session=True,
+        )
+
+
+@dataclass
+class Cluster:
+    root: Path
+    api: str
+    token: str
+    cp: EdgefnProcess
+    runners: list[EdgefnProcess] = field(default_factory=list)
+    ingress: list[str] = field(default_factory=list)
+
+
+def cp_config(root: Path, port: int, *, database_url: str, allow: list[str], interval_s: float) -> Path:
+    path = root / "cp.toml"
+    path.write_text(
+        f'state_dir = "{root / "cp"}"\n'
+        + _toml(
+            {
+                "api": {"host": "127.0.0.1", "port": port},
+                "database": {"url": database_url},
+                "auth": {"signing_key_file": str(root / "signing-key.pem")},
+                "tls": {"ca_file": str(root / "ca" / "ca.pem")},
+                "nodes": {"allow": allow},
+                "heartbeat": {"interval_s": interval_s},
+            }
+        )
+    )
+    return path
+
+
+def runner_config(root: Path, node_id: str, api: str, interval_s: float) -> tuple[Path, int]:
+    port = free_port()
+    path = root / f"{node_id}.toml"
+    path.write_text(
+        _toml(
+            {
+                "runner": {
+                    "node_id": node_id,
+                    "control_plane_url": api,
+                    "host": "127.0.0.1",
+                    "ingress_port": port,
+                    "metrics_port": free_port(),
+                    "state_dir": str(root / node_id / "state"),
+                    "cache_dir": str(root / node_id / "cache"),
+                },
+                "tls": {
+                    "cert_file": str(root / "ca" / f"{node_id}.pem"),
+                    "key_file": str(root / "ca" / f"{node_id}.key"),
+                },
+                "heartbeat": {"interval_s": interval_s},
+            }
+        )
+    )
+    return path, port
+
+
+@contextmanager
+def cluster(
+    root: Path,
+    *,
+    runners: int,
+    database_url: str = "",
+    interval_s: float = 5.0,
+    watch: bool = True,
+    extra_nodes: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Cluster]:
+    """CP plus `runners` runner processes; with watch=False the runners only heartbeat (bench.nowatch)."""
+    node_ids = [f"bench-{i}" for i in range(runners)]
+    ensure_ca(root / "ca", node_ids)
+    key = load_or_create_signing_key(root / "signing-key.pem")
+    token = mint_token(key_pem=key, subject="bench", ttl_s=3600)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    db = database_url or f"sqlite:///{root / 'cp' / 'edgefn.db'}"
+    config = cp_config(
+        root, port, database_url=db, allow=node_ids + (extra_nodes or []), interval_s=interval_s
+    )
+    logs = root / "logs"
+    with ExitStack() as stack:
+        cp = EdgefnProcess(
+            ["serve", "--mode", "control-plane", "--config", str(config)],
+            cwd=root,
+            env=env,
+            log_dir=logs,
+            name="cp",
+        )
+        stack.callback(cp.stop)
+        cp.wait_port(port, 60)
+        result = Cluster(root, api, token, cp)
+        for node_id in node_ids:
+            path, ingress_port = runner_config(root, node_id, api, interval_s)
+            args = ["serve", "--mode", "runner", "--config", str(path)]
+            kind = EdgefnProcess if watch else NoWatchProcess
+            proc = kind(args, cwd=root, env=env, log_dir=logs, name=node_id)
+            stack.callback(proc.stop)
+            result.runners.append(proc)
+            result.ingress.append(f"http://127.0.0.1:{ingress_port}")
+        for proc, url in zip(result.runners, result.ingress, strict=True):
+            proc.wait_port(int(url.rsplit(":", 1)[1]), 60)
+        yield result

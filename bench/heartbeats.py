@@ -1,0 +1,235 @@
+"""CP heartbeat capacity: heartbeats/s one `edgefn serve --mode control-plane` sustains on PostgreSQL.
+
+1,000 simulated nodes, each with its own certificate from the bench CA (cached across runs), send
+back-to-back heartbeats (closed loop) over 100 keep-alive connections: the CP's granian listener accepts
+only 128 connections at once (default backlog/backpressure), so 1,000 sockets would time out. Tokens are
+signed with the real `sign_node_token` before a round starts, so the load generator's core is not spent
+on ECDSA while the CP is measured. Baseline: GET /healthz on the same CP over the same connections,
+rounds alternated: the framework floor that the heartbeat's work (token check, DB writes, desired
+state) adds to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import msgspec
+
+from bench.cluster import cluster, ensure_ca
+from bench.common import REPO, Row, median, say
+from bench.loadgen import roundtrip
+from edgehost.cli.client import ApiClient
+from edgehost.project import load_project
+from edgehost.project.apply import apply_project
+from edgehost.protocol import CachedFunction, Heartbeat, HeartbeatReply
+from edgehost.security.node_token import sign_node_token
+from tests.services import PostgresServer
+
+GOAL = 2000.0
+CACHE = Path(os.environ.get("EDGEFN_BENCH_CACHE", Path(tempfile.gettempdir()) / "edgefn-bench-cache"))
+TOKEN_TTL_S = 300  # the CP's ceiling; tokens are signed up to a round ahead of use
+
+
+def node_ids(n: int) -> list[str]:
+    return [f"sim-{i:04d}" for i in range(n)]
+
+
+def _sign_batch(ca_dir: str, ids: list[str], per_node: int) -> list[list[str]]:
+    out = []
+    for node_id in ids:
+        cert = (Path(ca_dir) / f"{node_id}.pem").read_bytes()
+        key = (Path(ca_dir) / f"{node_id}.key").read_bytes()
+        out.append(
+            [
+                sign_node_token(node_id=node_id, cert_pem=cert, key_pem=key, ttl_s=TOKEN_TTL_S)
+                for _ in range(per_node)
+            ]
+        )
+    return out
+
+
+def sign_tokens(ca_dir: Path, ids: list[str], per_node: int) -> list[list[str]]:
+    """per_node fresh tokens for every node, signed on all cores (each request needs an unused jti)."""
+    workers = os.cpu_count() or 1
+    chunks = [ids[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_sign_batch, [str(ca_dir)] * workers, chunks, [per_node] * workers))
+    by_node = {
+        node_id: tokens
+        for chunk, part in zip(chunks, parts, strict=True)
+        for node_id, tokens in zip(chunk, part, strict=True)
+    }
+    return [by_node[node_id] for node_id in ids]
+
+
+class SimNode:
+    """One simulated runner: its identity and the inventory it reports after learning its desired state."""
+
+    def __init__(self, node_id: str, host: str, port: int) -> None:
+        self.node_id, self.host, self.port = node_id, host, port
+        self.inventory: tuple[CachedFunction, ...] = ()
+        self.revision = 0
+
+    def beat_request(self, token: str) -> bytes:
+        beat = Heartbeat(
+            node_id=self.node_id, labels={"region": "bench"}, functions=self.inventory, revision=self.revision
+        )
+        body = msgspec.json.encode(beat)
+        head = (
+            f"POST /v1/node/heartbeat HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    def learn(self, body: bytes) -> None:
+        reply = msgspec.json.decode(body, type=HeartbeatReply)
+        self.revision = reply.desired.revision
+        self.inventory = tuple(
+            CachedFunction(function_id=f.function_id, version=f.version, state="cached")
+            for f in reply.desired.functions
+        )
+
+
+def health_request(port: int) -> bytes:
+    return f"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+async def _round(
+    port: int, connections: int, work: list[tuple[SimNode, bytes]], max_s: float = 20.0
+) -> tuple[float, list[float], int]:
+    """`connections` keep-alive connections drain the work list (for at most max_s, so a slow CP still
+    finishes); returns (per second, latencies, failures)."""
+    latencies: list[float] = []
+    failures = 0
+    queue = list(reversed(work))
+
+    async def worker() -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue and time.perf_counter() < stop_at:
+                node, request = queue.pop()
+                start = time.perf_counter()
+                try:
+                    status, body = await roundtrip(reader, writer, request)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    failures += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
+                latencies.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    failures += 1
+                elif request.startswith(b"POST") and not node.inventory:
+                    node.learn(body)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    stop_at = start + max_s
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    return (len(work) - len(queue)) / elapsed, sorted(latencies), failures
+
+
+def _pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
+
+
+Sample = tuple[float, float, float, int]
+
+
+async def _drive(
+    port: int, ids: list[str], tokens: list[list[str]], rounds: int, per_round: int, connections: int
+) -> dict[str, list[Sample]]:
+    nodes = [SimNode(node_id, "127.0.0.1", port) for node_id in ids]
+    warm = [(n, n.beat_request(t[0])) for n, t in zip(nodes, tokens, strict=True)]
+    rate, _, failures = await _round(port, connections, warm, max_s=600)  # untimed: all nodes register
+    say(f"heartbeats warm-up: {rate:,.0f}/s, {failures} failures")
+    results: dict[str, list[Sample]] = {"heartbeat": [], "healthz": []}
+    for r in range(rounds):
+        first = 1 + r * per_round
+        # node-major interleaving: one node never has two heartbeats in flight
+        beats = [
+            (n, n.beat_request(t[first + k]))
+            for k in range(per_round)
+            for n, t in zip(nodes, tokens, strict=True)
+        ]
+        health = [(n, health_request(port)) for _ in range(per_round) for n in nodes]
+        order = [("heartbeat", beats), ("healthz", health)]
+        for name, work in order if r % 2 == 0 else list(reversed(order)):
+            rate, lat, failures = await _round(port, connections, work)
+            results[name].append((rate, _pct(lat, 0.5), _pct(lat, 0.99), failures))
+            say(
+                f"heartbeats round {r + 1}/{rounds} {name}: {rate:,.0f}/s p50 {_pct(lat, 0.5):.1f} ms "
+                f"p99 {_pct(lat, 0.99):.1f} ms failures {failures}"
+            )
+    return results
+
+
+def run(nodes: int = 1000, rounds: int = 3, per_round: int = 3, connections: int = 100) -> list[Row]:
+    ids = node_ids(nodes)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    say(f"heartbeats: certificates for {nodes} nodes in {CACHE / 'ca'} (minted once)")
+    ensure_ca(CACHE / "ca", ids)
+    with tempfile.TemporaryDirectory(prefix="edgefn-bench-hb-") as tmp, PostgresServer() as pg:
+        root = Path(tmp)
+        shutil.copytree(CACHE / "ca", root / "ca")
+        with cluster(root, runners=0, database_url=pg.new_database(), extra_nodes=ids, interval_s=30) as c:
+            project = root / "project"
+            (project / "functions" / "hello").mkdir(parents=True)
+            shutil.copy(REPO / "edgefn.toml", project / "edgefn.toml")
+            shutil.copy(
+                REPO / "functions" / "hello" / "hello.wat", project / "functions" / "hello" / "hello.wat"
+            )
+            with ApiClient(c.api, c.token) as client:
+                apply_project(load_project(project), client)
+            say(f"heartbeats: signing {nodes * (1 + rounds * per_round):,} node tokens")
+            tokens = sign_tokens(root / "ca", ids, 1 + rounds * per_round)
+            port = int(c.api.rsplit(":", 1)[1])
+            results = asyncio.run(_drive(port, ids, tokens, rounds, per_round, connections))
+    hb, hz = results["heartbeat"], results["healthz"]
+    rate, base = median([r[0] for r in hb]), median([r[0] for r in hz])
+    failed = sum(r[3] for r in hb)
+    note = (
+        f"{nodes} nodes over {connections} connections, closed loop, PostgreSQL, "
+        f"{rounds}x{per_round} beats/node" + (f", {failed} failed" if failed else "")
+    )
+    return [
+        Row(
+            "cp-heartbeats",
+            "heartbeats/s",
+            rate,
+            "/s",
+            base,
+            "GET /healthz same CP",
+            f">= {GOAL:,.0f}/s",
+            rate >= GOAL,
+            note=note,
+        ),
+        Row(
+            "cp-heartbeats",
+            "heartbeat p50 latency",
+            median([r[1] for r in hb]),
+            "ms",
+            median([r[1] for r in hz]),
+            "GET /healthz",
+            note=f"{connections} in flight",
+        ),
+        Row(
+            "cp-heartbeats",
+            "heartbeat p99 latency",
+            median([r[2] for r in hb]),
+            "ms",
+            median([r[2] for r in hz]),
+            "GET /healthz",
+            note=f"{connections} in flight",
+        ),
+    ]

@@ -1,0 +1,82 @@
+"""`edgefn tail`: stream a project's invocation logs from the runners, through the control plane."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from edgehost.cli.client import ApiClient, resolve_token
+from edgehost.cli.deploy import api_option, token_option
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.project import ProjectError, load_project
+
+
+def pretty(record: dict[str, Any]) -> str:
+    line = (
+        f"{record.get('status', '?')} {record.get('method', '')} {record.get('path', '')} "
+        f"{record.get('function_id', '')} v{record.get('version', '?')} "
+        f"{record.get('duration_ms', 0)}ms {record.get('request_id', '')}"
+    )
+    if record.get("error_code"):
+        line += f"  {record['error_code']}: {record.get('error_message', '')}"
+    for entry in record.get("logs") or ():
+        line += f"\n  [{entry.get('level')}] {entry.get('message')}"
+    return line
+
+
+@click.command()
+@click.argument("function", required=False)
+@click.option("--project", "project_name", default=None, help="project name [default: from ./edgefn.toml]")
+@api_option
+@token_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "pretty"]),
+    default=None,
+    help="one JSON object per line, or a readable line [default: pretty on a terminal, else json]",
+)
+def tail(
+    function: str | None, project_name: str | None, api: str, token: str | None, fmt: str | None
+) -> None:
+    """Stream the invocation logs of a project (or of one FUNCTION) live, until interrupted.
+
+    \b
+    Example:  edgefn tail hello --project demo --token "$(cat .edgefn/token)"
+    """
+    if project_name is None:
+        try:
+            project_name = load_project(Path(".")).name
+        except ProjectError:
+            raise CliError("pass --project NAME or run in a folder with edgefn.toml", USAGE) from None
+    fmt = fmt or ("pretty" if sys.stdout.isatty() else "json")
+    params = {"function": function} if function else {}
+    client = httpx.Client(
+        base_url=api.rstrip("/"),
+        headers={"authorization": f"Bearer {resolve_token(token)}"},
+        timeout=httpx.Timeout(10.0, read=None),  # the stream idles between invocations
+    )
+    try:
+        with client.stream("GET", f"/v1/projects/{project_name}/tail", params=params) as response:
+            if response.is_error:
+                response.read()
+                ApiClient._decode(response)
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue  # keepalive
+                record = json.loads(line)
+                if record.get("event") == "connected":
+                    click.echo(f"tailing {project_name}{f' ({function})' if function else ''}", err=True)
+                    continue
+                click.echo(line if fmt == "json" else pretty(record))
+    except httpx.HTTPError as exc:
+        raise CliError(f"the tail from {api} ended: {exc}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()

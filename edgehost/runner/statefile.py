@@ -1,0 +1,47 @@
+"""Desired-state files under `runner.state_dir`, written atomically so a reader never sees a torn file.
+
+Two files, two readers: `desired.json` is the CP's whole desired state, kept by the agent so a
+runner restarted while the CP is down serves what it had; `serving.json` is what the agent has
+fetched, verified, cached and compiled, which the ingress workers load (see docs/runner.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from edgehost.protocol import DesiredState
+
+log = logging.getLogger("edgefn.runner")
+
+DESIRED_FILE = "desired.json"
+SERVING_FILE = "serving.json"
+
+
+def save_state(path: Path, desired: DesiredState) -> None:
+    """Atomic, so a crash mid-write leaves the previous state, never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgspec.json.encode(desired))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(path: Path) -> DesiredState | None:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=DesiredState)
+    except FileNotFoundError:
+        return None
+    except msgspec.DecodeError:
+        log.warning("ignoring unreadable %s", path)
+        return None

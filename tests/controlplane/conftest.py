@@ -1,0 +1,47 @@
+"""One control plane for the folder (real PostgreSQL, SeaweedFS S3, mTLS), and its PKI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.controlplane.harness import ControlPlane, CpConfig, Pki, control_plane
+from tests.procs import run_cli
+from tests.services import PostgresServer, S3Server
+
+NODES = ("node-a", "node-b", "node-late", "node-off", "node-q1", "node-q2", "node-rb", "node-w", "node-2cp")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    for args in (("init",), ("server", "127.0.0.1")):
+        result = run_cli("ca", *args, "--dir", str(directory))
+        assert result.returncode == 0, result.stderr
+    return Pki(directory)
+
+
+@pytest.fixture(scope="session")
+def cp_config(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, s3_server: S3Server, pki: Pki
+) -> CpConfig:
+    work = tmp_path_factory.mktemp("cp-config")
+    return CpConfig(
+        database_url=postgres.new_database(),
+        s3=s3_server,
+        pki=pki,
+        signing_key=work / "signing.pem",
+        state_dir=work / "state",
+        allow=NODES,
+    )
+
+
+@pytest.fixture(scope="session")
+def cp(cp_config: CpConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    work = tmp_path_factory.mktemp("cp")
+    # The CLI creates the signing key the CP then trusts.
+    minted = run_cli("token", "--config", str(cp_config.write(work / "token.toml", 1, 2)), "--subject", "x")
+    assert minted.returncode == 0, minted.stderr
+    with control_plane(cp_config, work) as server:
+        yield server

@@ -1,0 +1,123 @@
+"""Requirement 8.1-8.3 and 8.5: exact counts after known invocations, multiprocess collection, promtool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.observability.metrics_text import sample
+from tests.observability.projects import project
+from tests.procs import REPO, dev_server, get
+
+PROMTOOL = "/usr/bin/promtool"
+
+
+def promtool_ok(text: str) -> None:
+    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+
+
+def test_counts_after_known_invocations_and_cache_hits_after_restart(tmp_path: Path) -> None:
+    proj = project(tmp_path / "p", "metered", ("hello", "boom", "log"))
+    with dev_server(proj, tmp_path / "logs") as dev:
+        for path, times in (("/hello", 3), ("/boom", 2), ("/log", 1), ("/nowhere", 2)):
+            for _ in range(times):
+                get(f"{dev.ingress}{path}")
+        text = get(f"{dev.metrics}/metrics").text
+    promtool_ok(text)
+    count = "wasm_invoke_count_total"
+    assert sample(text, count, function_id="metered.hello") == 3
+    assert sample(text, count, function_id="metered.boom") == 2
+    assert sample(text, count, function_id="metered.log") == 1
+    assert sample(text, "wasm_invoke_latency_seconds_count", function_id="metered.hello") == 3
+    assert sample(text, "wasm_invoke_errors_total", function_id="metered.boom", error_code="trap") == 2
+    assert sample(text, "wasm_invoke_errors_total", function_id="metered.hello") is None
+    assert (sample(text, "wasm_cache_misses_total"), sample(text, "wasm_cache_hits_total")) == (3, 0)
+    assert sample(text, "edgefn_deployments", state="cached") == 3
+    assert sample(text, "edgefn_sync_connected") == 1
+    assert sample(text, "edgefn_pool_instances", function_id="metered.hello") == 1
+    # A restart finds every artifact in the local cache, verified.
+    with dev_server(proj, tmp_path / "logs2") as dev:
+        text = get(f"{dev.metrics}/metrics").text
+    assert (sample(text, "wasm_cache_misses_total"), sample(text, "wasm_cache_hits_total")) == (0, 3)
+    promtool_ok(text)
+
+
+WRITER = """
+import sys
+from edgehost.contracts import Invocation
+from plugins import metrics
+for i in range(int(sys.argv[1])):
+    inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=1.002,
+                     tenant="t", function_id=sys.argv[2], status=200)
+    if i == 0 and len(sys.argv) > 3:
+        inv.error_code = sys.argv[3]
+    metrics.edgehost_invocation_finished(inv)
+metrics.pool_size_changed(sys.argv[2], 2)
+"""
+READER = "import sys; from plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
+
+
+def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    def python(code: str, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    python(WRITER, "2", "p.fn")
+    python(WRITER, "3", "p.fn", "timeout")
+    python(WRITER, "1", 'we"ird\\\nfn\u00e9\udcff', "trap")
+    text = python(READER)
+    promtool_ok(text)
+    assert sample(text, "wasm_invoke_count_total", function_id="p.fn") == 5
+    assert sample(text, "wasm_invoke_latency_seconds_count", function_id="p.fn") == 5
+    assert sample(text, "wasm_invoke_errors_total", function_id="p.fn", error_code="timeout") == 1
+    assert sample(text, "wasm_invoke_count_total", function_id='we"ird\\\nfn??') == 1
+    # Summed over the writers; a supervisor calls `multiprocess.mark_process_dead` for exited workers.
+    assert sample(text, "edgefn_pool_instances", function_id="p.fn") == 4
+
+
+def test_malformed_label_values_never_break_the_exposition() -> None:
+    from edgehost.contracts import Invocation
+    from plugins import metrics
+
+    hostile = ['a"b', "back\\slash", "new\nline", "\udcff\u2603", "x" * 5000, "", "}{,=#"]
+    for value in hostile:
+        inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=2.0)
+        inv.function_id, inv.error_code = value, value or "trap"
+        metrics.edgehost_invocation_finished(inv)
+        metrics.pool_size_changed(value, 1)
+    text = metrics.exposition().decode()
+    promtool_ok(text)
+    assert sample(text, "wasm_invoke_count_total", function_id="new\nline") == 1
+    assert sample(text, "wasm_invoke_count_total", function_id="x" * 128) == 1
+    assert sample(text, "wasm_invoke_count_total", function_id="unknown") == 1
+
+
+def test_grafana_dashboard_queries_parse_and_name_exported_metrics(tmp_path: Path) -> None:
+    import json
+    import re
+
+    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs = [
+        e.replace("$__rate_interval", "5m").replace("$instance", ".*").replace("$function_id", ".*")
+        for e in exprs
+    ]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "groups:\n- name: dashboard\n  rules:\n"
+        + "".join(f"  - record: dashboard:q{i}\n    expr: {json.dumps(e)}\n" for i, e in enumerate(exprs))
+    )
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    names = set(re.findall(r"\b((?:wasm|edgefn)_[a-z_]+)\{", " ".join(exprs)))
+    sources = (REPO / "plugins" / "metrics.py").read_text() + (REPO / "plugins" / "quotas.py").read_text()
+    for name in names:  # every metric the dashboard reads is one the runner exports
+        assert re.sub(r"_(total|bucket)$", "", name) in sources, name

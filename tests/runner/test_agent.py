@@ -1,0 +1,104 @@
+"""The sync agent against a scripted CP client (unit level): reconnect backoff on an injected clock,
+persisted desired state, and usage that survives a failed heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply
+from edgehost.runner.agent import Backoff, SyncAgent, load_desired, save_desired
+
+
+class ScriptedCP:
+    """Fails `failures` heartbeats, then answers with `desired`."""
+
+    def __init__(self, failures: int, desired: DesiredState) -> None:
+        self.failures = failures
+        self.desired = desired
+        self.beats: list[Heartbeat] = []
+
+    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
+        self.beats.append(beat)
+        if len(self.beats) <= self.failures:
+            raise ConnectionError("refused")
+        return HeartbeatReply(desired=self.desired, heartbeat_interval_s=7.0)
+
+
+class Stop(Exception):
+    pass
+
+
+def make_agent(
+    tmp_path: Path, cp: Any, applied: list[DesiredState], sleeps: list[float], **kw: Any
+) -> SyncAgent:
+    async def apply(desired: DesiredState) -> None:
+        applied.append(desired)
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= kw.pop("stop_after", 4):
+            raise Stop
+
+    return SyncAgent(
+        cp,
+        node_id="n1",
+        labels={"region": "tokyo"},
+        state_dir=tmp_path,
+        interval_s=30.0,
+        apply=apply,
+        inventory=lambda: (),
+        drain_usage=kw.pop("drain_usage", dict),
+        sleep=sleep,
+        backoff=lambda: Backoff(rng=random.Random(1)),
+    )
+
+
+def test_backoff_doubles_to_the_cap_with_jitter_and_resets() -> None:
+    backoff = Backoff(initial=1.0, cap=60.0, rng=random.Random(3))
+    delays = [backoff.next() for _ in range(9)]
+    for delay, base in zip(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60], strict=True):
+        assert 0.8 * base <= delay <= 1.2 * base
+    backoff.reset()
+    assert backoff.next() <= 1.2
+
+
+def test_unreachable_cp_is_retried_with_backoff_then_the_reply_interval_is_used(tmp_path: Path) -> None:
+    desired = DesiredState(revision=3)
+    cp = ScriptedCP(failures=3, desired=desired)
+    applied: list[DesiredState] = []
+    sleeps: list[float] = []
+    agent = make_agent(tmp_path, cp, applied, sleeps)
+    with pytest.raises(Stop):
+        asyncio.run(agent.heartbeat_forever())
+    assert [round(s) for s in sleeps[:3]] == [1, 2, 4]
+    assert sleeps[3] == 7.0  # connected: the CP's heartbeat interval
+    assert applied == [desired]
+    assert agent.connected.is_set()
+    assert load_desired(tmp_path) == desired  # persisted for a restart during an outage
+
+
+def test_usage_of_failed_heartbeats_is_sent_with_the_next(tmp_path: Path) -> None:
+    cp = ScriptedCP(failures=1, desired=DesiredState(revision=1))
+    drains = iter([{"t": 1.0}, {"t": 0.5}])
+    agent = make_agent(tmp_path, cp, [], [], drain_usage=lambda: next(drains, {}), stop_after=2)
+    with pytest.raises(Stop):
+        asyncio.run(agent.heartbeat_forever())
+    assert cp.beats[0].cpu_usage == {"t": 1.0}
+    assert cp.beats[1].cpu_usage == {"t": 1.5}
+
+
+def test_restore_applies_the_persisted_state_before_the_cp_answers(tmp_path: Path) -> None:
+    desired = DesiredState(revision=9, blocked_tenants=("x",))
+    save_desired(tmp_path, desired)
+    applied: list[DesiredState] = []
+    agent = make_agent(tmp_path, ScriptedCP(0, desired), applied, [])
+    asyncio.run(agent.restore())
+    assert applied == [desired]
+    assert agent.revision == 9
+    (tmp_path / "desired.json").write_text("{torn")
+    assert load_desired(tmp_path) is None

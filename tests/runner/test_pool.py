@@ -1,0 +1,115 @@
+"""Hot pools of a real compiled guest: warm-up, reuse, LRU, max size, idle reaping, memory pressure."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import wasmtime
+
+from edgehost.runtime import FunctionSpec, GuestRequest, Instance
+from plugins.pooling import PoolRegistry
+from tests.procs import REPO
+
+WASM = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))
+REQUEST = GuestRequest(method="GET", uri="/", headers=[], body=b"")
+
+
+def spec(name: str = "t.hello") -> FunctionSpec:
+    return FunctionSpec(
+        function_id=name, version=1, entrypoint="handle", memory_pages=16, max_execution_ms=1000
+    )
+
+
+@pytest.fixture
+def registry() -> Iterator[PoolRegistry]:
+    reg = PoolRegistry([], idle_timeout_s=10.0, pressure_percent=80.0)
+    yield reg
+    for pool in list(reg.pools):
+        reg.discard(pool)
+
+
+def test_min_hot_instances_are_warmed_at_deploy(registry: PoolRegistry) -> None:
+    sizes: list[int] = []
+    registry.listeners.append(lambda _fid, size: sizes.append(size))
+    pool = registry(spec(), WASM, None, 3, 8)
+    pool.warm()
+    assert (pool.size, pool.created) == (3, 3)
+    assert sizes[-1] == 3  # what the pool gauge is fed
+
+
+def test_second_request_reuses_the_warm_instance(registry: PoolRegistry) -> None:
+    pool = registry(spec(), WASM, None, 1, 8)
+    pool.warm()
+    for n in range(1, 4):
+        assert pool.invoke(REQUEST, request_id=str(n)).status == 200
+    assert (pool.created, pool.reused, pool.size) == (1, 3, 1)
+
+
+def test_the_most_recently_used_instance_serves_and_the_coldest_is_evicted(registry: PoolRegistry) -> None:
+    pool = registry(spec(), WASM, None, 3, 8)
+    pool.warm()
+    order = list(pool._idle)
+    pool.invoke(REQUEST, request_id="r")
+    assert pool._idle[-1] is order[-1]  # the warmest was taken and put back on top
+    assert pool.evict_one()
+    assert order[0] not in pool._idle and order[0].broken  # the coldest went, destroyed
+
+
+def test_requests_beyond_max_hot_use_transient_instances_and_the_pool_stays_bounded(
+    registry: PoolRegistry,
+) -> None:
+    pool = registry(spec(), WASM, None, 0, 2)
+    started = threading.Barrier(4)
+    original = pool._new
+
+    def slow_new() -> Instance:
+        instance = original()
+        started.wait(10)  # four requests hold four instances at once
+        return instance
+
+    pool._new = slow_new  # type: ignore[method-assign]
+    threads = [
+        threading.Thread(target=pool.invoke, args=(REQUEST,), kwargs={"request_id": str(i)}) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert pool.created == 4
+    assert pool.size == 2  # two kept hot, the rest evicted LRU-first on release
+    assert pool.evicted == 2
+
+
+def test_idle_instances_are_reaped_after_the_timeout(registry: PoolRegistry) -> None:
+    pool = registry(spec(), WASM, None, 2, 8)
+    pool.warm()
+    now = time.monotonic()
+    assert registry.reap(now=now + 5) == 0
+    assert registry.reap(now=now + 11) == 2
+    assert pool.size == 0
+
+
+def test_memory_pressure_evicts_the_nodes_coldest_instances_until_below_the_threshold(
+    registry: PoolRegistry,
+) -> None:
+    cold = registry(spec("t.cold"), WASM, None, 2, 8)
+    cold.warm()
+    hot = registry(spec("t.hot"), WASM, None, 2, 8)
+    hot.warm()
+    hot.invoke(REQUEST, request_id="r")
+    readings = iter([95.0, 90.0, 70.0])
+    assert registry.relieve_pressure(lambda: next(readings)) == 2
+    assert (cold.size, hot.size) == (0, 2)
+    assert registry.relieve_pressure(lambda: 50.0) == 0
+
+
+def test_discard_on_undeploy_destroys_every_instance(registry: PoolRegistry) -> None:
+    pool = registry(spec(), WASM, None, 2, 8)
+    pool.warm()
+    instances = list(pool._idle)
+    registry.discard(pool)
+    assert pool.size == 0 and pool not in registry.pools
+    assert all(i.broken for i in instances)
