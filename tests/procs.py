@@ -100,6 +100,17 @@ class EdgefnProcess:
         self.stop(signal.SIGKILL)
 
 
+def control_plane_process(config: Path, cwd: Path) -> EdgefnProcess:
+    """`edgefn serve --mode control-plane --config CONFIG`, logging under `cwd/logs`."""
+    return EdgefnProcess(
+        ["serve", "--mode", "control-plane", "--config", str(config)],
+        cwd=cwd,
+        env=None,
+        log_dir=cwd / "logs",
+        name="cp",
+    )
+
+
 class DevServer(EdgefnProcess):
     """`edgefn dev` on free ports; `.ingress`, `.api`, `.metrics` are base URLs, `.token` the dev token."""
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cli.helpers import ControlPlane, cp_config
-from tests.procs import EdgefnProcess, run_cli
+from tests.procs import control_plane_process, run_cli
 from tests.services import free_port
 
 
@@ -18,13 +18,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     config = cp_config(directory, port)
     migrated = run_cli("migrate", "--config", str(config))
     assert migrated.returncode == 0, migrated.stderr
-    process = EdgefnProcess(
-        ["serve", "--mode", "control-plane", "--config", str(config)],
-        cwd=directory,
-        env=None,
-        log_dir=directory / "logs",
-        name="cp",
-    )
+    process = control_plane_process(config, directory)
     try:
         process.wait_port(port)
         yield ControlPlane(f"http://127.0.0.1:{port}", config)

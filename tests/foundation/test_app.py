@@ -21,7 +21,7 @@ from edgehost.app import ROLES, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
 from edgehost.settings import load_settings
-from tests.procs import EdgefnProcess
+from tests.procs import control_plane_process
 from tests.services import free_port
 
 
@@ -148,13 +148,7 @@ def test_a_real_control_plane_serves_health_and_openapi(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "cp.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n[api]\nport = {port}\n')
-    cp = EdgefnProcess(
-        ["serve", "--mode", "control-plane", "--config", str(config)],
-        cwd=tmp_path,
-        env=None,
-        log_dir=tmp_path / "logs",
-        name="cp",
-    )
+    cp = control_plane_process(config, tmp_path)
     try:
         cp.wait_port(port, timeout=60)
         base = f"http://127.0.0.1:{port}"

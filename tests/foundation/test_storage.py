@@ -35,7 +35,7 @@ from edgehost.db.tables import (
     Route,
     Usage,
 )
-from tests.procs import REPO, EdgefnProcess, run_cli
+from tests.procs import REPO, control_plane_process, run_cli
 from tests.services import PostgresServer, free_port
 
 MIGRATIONS = sorted(p.stem for p in (REPO / "migrations").glob("edgefn_*.py"))
@@ -283,13 +283,7 @@ def test_a_control_plane_on_each_engine_takes_a_deploy(
     project = tmp_path / "demo"
     shutil.copytree(REPO / "functions" / "hello", project / "functions" / "hello")
     shutil.copy(REPO / "edgefn.toml", project / "edgefn.toml")
-    cp = EdgefnProcess(
-        ["serve", "--mode", "control-plane", "--config", str(config)],
-        cwd=tmp_path,
-        env=None,
-        log_dir=tmp_path / "logs",
-        name="cp",
-    )
+    cp = control_plane_process(config, tmp_path)
     try:
         cp.wait_port(port, timeout=60)
         api = f"http://127.0.0.1:{port}"
