@@ -137,7 +137,7 @@ project = "routes"
 
 [[functions]]
 name = "echo"
-wasm = "echo.wasm"
+wasm = "echo.c"
 
 [[functions]]
 name = "hello"
@@ -165,7 +165,7 @@ function = "echo"
 [[deployments]]
 function = "hello"
 """,
-        {"echo.wasm": (REPO / "functions/echo/echo.wasm").read_bytes(), "hello.wat": HELLO},
+        {"echo.c": (REPO / "functions/echo/echo.c").read_text(), "hello.wat": HELLO},
     )
     s3_cluster.start_cp(["edge"])
     edge = s3_cluster.start_runner("edge", {"region": "x"})
