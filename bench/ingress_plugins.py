@@ -1,7 +1,8 @@
 """What each per-request plugin costs the ingress: `edgefn dev` with one plugin disabled at a time.
 
-Same method as bench/ingress.py (wrk, alternated rounds, the bare baseline in the same run); the
-ratio of each variant to the full runner is that plugin's share of the per-request cost.
+Same method as bench/ingress.py (wrk, alternated rounds, the bare baseline in the same run), in
+server CPU time per request: the difference between a variant and the full runner is what that
+plugin costs each request.
 
 Run: .venv/bin/python -m bench.ingress_plugins [--rounds 3] [--seconds 5]
 """
@@ -28,21 +29,22 @@ VARIANTS: dict[str, list[str]] = {
 def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="edgefn-bench-plugins-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        urls: dict[str, str] = {}
+        targets: dict[str, servers.Target] = {}
         for i, (name, disabled) in enumerate(VARIANTS.items()):
             project = servers.copy_example(root / f"project{i}")
             env = {"EDGEFN_DISABLED_PLUGINS": "[" + ",".join(f'"{p}"' for p in disabled) + "]"}
             dev = stack.enter_context(servers.dev(project, root / f"logs{i}", env))
-            urls[name] = f"{dev.ingress}/hello"
-        urls["baseline"] = stack.enter_context(servers.baseline(root / "logs"))
-        results = alternate(urls, rounds, seconds, connections)
-    full = median([r.rps for r in results["edgefn (all plugins)"]])
-    base = median([r.rps for r in results["baseline"]])
+            targets[name] = servers.Target(f"{dev.ingress}/hello", dev.proc.pid)
+        targets["baseline"] = stack.enter_context(servers.baseline(root / "logs"))
+        results = alternate(targets, rounds, seconds, connections)
+    full = median([r.cpu_us for r in results["edgefn (all plugins)"]])
+    base = median([r.cpu_us for r in results["baseline"]])
     rows = []
     for name in VARIANTS:
-        rps = median([r.rps for r in results[name]])
-        note = f"{rps / base:.2f} of bare Litestar ({base:,.0f} req/s)"
-        rows.append(Row("ingress-plugins", name, rps, "req/s", full, "all plugins", note=note))
+        cpu = median([r.cpu_us for r in results[name]])
+        rps = median([r.load.rps for r in results[name]])
+        note = f"{rps:,.0f} req/s; bare Litestar {base:.0f} µs (ratio {base / cpu:.2f})"
+        rows.append(Row("ingress-plugins", name, cpu, "µs CPU/request", full, "all plugins", note=note))
     return rows
 
 

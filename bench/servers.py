@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import REPO
@@ -38,9 +39,17 @@ def dev(project: Path, log_dir: Path, env: dict[str, str] | None = None) -> Iter
         server.stop()
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server under load: the URL to hit and the process whose CPU time it costs."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def baseline(log_dir: Path) -> Iterator[str]:
-    """The bare Litestar handler as its own process; yields its /hello URL."""
+def baseline(log_dir: Path) -> Iterator[Target]:
+    """The bare Litestar handler as its own process; yields its /hello URL and pid."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / "baseline.log").open("wb") as log:
@@ -54,7 +63,7 @@ def baseline(log_dir: Path) -> Iterator[str]:
         )
         try:
             wait_for_port("127.0.0.1", port, 30)
-            yield f"http://127.0.0.1:{port}/hello"
+            yield Target(f"http://127.0.0.1:{port}/hello", proc.pid)
         finally:
             stop_group(proc)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
@@ -13,6 +13,9 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from edgehost import __version__
 from edgehost.context import AppContext
 from edgehost.errors import EXCEPTION_HANDLERS
+
+if TYPE_CHECKING:
+    from edgehost.runner.mount import DirectIngress
 
 ROLES = ("api", "node", "ingress", "metrics")
 
@@ -51,13 +54,18 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
     return [healthz]
 
 
-def build_app(role: str, ctx: AppContext) -> Litestar:
-    """The Litestar app of `role`: core routes plus every plugin's routes, middleware, lifespan
+def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress:
+    """The ASGI app of `role`: core routes plus every plugin's routes, middleware, lifespan
     tasks and dependencies. `app.state` holds `ctx` and the services in `ctx.services`, also
-    those started after this call (they are copied in when the app starts serving)."""
+    those started after this call (they are copied in when the app starts serving).
+
+    The ingress role answers user traffic without Litestar unless a plugin wraps it
+    (edgehost/runner/mount.py)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     hook = ctx.hook
+    routes = _flat(hook.edgehost_route_handlers(role=role, ctx=ctx))
+    middleware = _flat(hook.edgehost_middleware(role=role, ctx=ctx))
     dependencies: dict[str, Any] = {}
     for provided in hook.edgehost_dependencies(role=role, ctx=ctx):
         dependencies.update(provided or {})
@@ -74,9 +82,9 @@ def build_app(role: str, ctx: AppContext) -> Litestar:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
         app.state.update(ctx.services)
 
-    return Litestar(
-        route_handlers=[*core_handlers(role, ctx), *_flat(hook.edgehost_route_handlers(role=role, ctx=ctx))],
-        middleware=_flat(hook.edgehost_middleware(role=role, ctx=ctx)),
+    app = Litestar(
+        route_handlers=[*core_handlers(role, ctx), *routes],
+        middleware=middleware,
         on_startup=[expose_services],
         lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
         dependencies=dependencies,
@@ -86,3 +94,8 @@ def build_app(role: str, ctx: AppContext) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    if role == "ingress" and not routes and not middleware:
+        from edgehost.runner.mount import DirectIngress
+
+        return DirectIngress(app, ctx.services["ingress"])
+    return app

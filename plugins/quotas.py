@@ -6,7 +6,11 @@ per-process window and says so (log line and metric) instead of failing requests
 probes Redis again at most once a second so an outage costs no connect per request.
 
 Concurrency is per runner, so it must hold across the runner's worker processes: the
-counts live in a small memory-mapped table under `runner.state_dir` (see `SharedCounts`).
+counts live in a small memory-mapped table under `runner.state_dir` (see `SharedCounts`),
+or in a dict when one process serves.
+
+A window hit is O(entries) in memory and a round trip in Redis, so hits are leased in
+batches under load (`LeasedWindow`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge
@@ -29,6 +33,7 @@ from prometheus_client import Counter, Gauge
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
 from edgehost.hookspecs import hookimpl
+from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.quotas")
 
@@ -43,6 +48,9 @@ DEGRADED = Gauge(
 SLOT = "quotas.slot"
 PROBE_INTERVAL_S = 1.0
 TABLE_FILE = "concurrency.table"
+LEASE_S = 0.1
+MAX_LEASE = 64
+LEASE_SHARE = 1000  # a lease is at most 1/LEASE_SHARE of the per-minute limit
 
 
 class LocalCounts:
@@ -59,11 +67,8 @@ class LocalCounts:
         return running
 
     def release(self, tenant: str) -> None:
-        left = self._running.get(tenant, 1) - 1
-        if left > 0:
-            self._running[tenant] = left
-        else:
-            self._running.pop(tenant, None)
+        """Down to 0, not forgotten: the gauge keeps showing a tenant once seen, as SharedCounts does."""
+        self._running[tenant] = max(0, self._running.get(tenant, 1) - 1)
 
     def in_flight(self) -> dict[str, int]:
         return dict(self._running)
@@ -201,25 +206,86 @@ def shared_counts(path: Path) -> SharedCounts:
     return _tables[path]
 
 
+class Lease:
+    """Hits taken from a window ahead of use: `left` of `size` remain until `until` (monotonic)."""
+
+    __slots__ = ("left", "size", "until")
+
+    def __init__(self, left: int, size: int, until: float) -> None:
+        self.left, self.size, self.until = left, size, until
+
+
+class LeasedWindow:
+    """A `limits` moving window consulted once per lease of hits instead of once per request.
+
+    A hit costs the window O(entries) in memory and a round trip in Redis, both per request
+    at full rate. Under load, a process takes several hits at once (`cost=`) and spends
+    them locally. The lease doubles while it is used up within LEASE_S and halves when it
+    is not, so at low rates every request still consults the window (exact), and it never
+    exceeds `max_lease`: hits leased but never used are the only error, at most
+    `max_lease - 1` per process when a tenant's traffic stops, refused early, never late.
+    """
+
+    def __init__(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, max_lease: int) -> None:
+        self.limiter = limiter
+        self.item = item
+        self.max_lease = max_lease
+        self._leases: dict[str, Lease] = {}
+
+    def hit(self, key: str) -> bool:
+        """One hit for `key`; raises what the storage raises when it must be consulted."""
+        now = time.monotonic()
+        lease = self._leases.get(key)
+        size = 1
+        if lease is not None:
+            if now < lease.until:
+                if lease.left:
+                    lease.left -= 1
+                    return True
+                size = min(self.max_lease, lease.size * 2)
+            else:
+                size = max(1, lease.size // 2)
+        allowed = self.limiter.hit(self.item, key, cost=size)
+        if not allowed and size > 1:  # fewer than a lease remain: exact from here on
+            size = 1
+            allowed = self.limiter.hit(self.item, key)
+        if not allowed:
+            self._leases.pop(key, None)
+            return False
+        self._leases[key] = Lease(size - 1, size, now + LEASE_S)
+        return True
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until the oldest hit leaves the window, i.e. until one more request fits."""
+        try:
+            reset = self.limiter.get_window_stats(self.item, key).reset_time
+        except Exception:
+            return 60
+        return min(60, max(1, math.ceil(reset - time.time())))
+
+
 class Admission:
     def __init__(
         self, *, max_concurrent: int, per_minute: int, storage_uri: str, counts: LocalCounts | SharedCounts
     ) -> None:
         self.max_concurrent = max_concurrent
-        self.item = RateLimitItemPerMinute(per_minute)
+        self.per_minute = per_minute
+        item = RateLimitItemPerMinute(per_minute)
+        max_lease = max(1, min(MAX_LEASE, per_minute // LEASE_SHARE))
         self.shared = not storage_uri.startswith("memory://")
         options = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25} if self.shared else {}
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
-        self.local = MovingWindowRateLimiter(MemoryStorage())
+        storage = storage_from_string(storage_uri, **options)
+        self.window = LeasedWindow(MovingWindowRateLimiter(storage), item, max_lease)
+        self.local = LeasedWindow(MovingWindowRateLimiter(MemoryStorage()), item, max_lease)
         self.counts = counts
         self._lock = threading.Lock()
         self._degraded = False
         self._probe_at = 0.0
 
-    def _hit(self, tenant: str) -> tuple[bool, MovingWindowRateLimiter]:
+    def _hit(self, tenant: str) -> tuple[bool, LeasedWindow]:
         if self.shared and (not self._degraded or time.monotonic() >= self._probe_at):
             try:
-                allowed = self.limiter.hit(self.item, tenant)
+                allowed = self.window.hit(tenant)
             except Exception as exc:
                 self._probe_at = time.monotonic() + PROBE_INTERVAL_S
                 if not self._degraded:
@@ -231,10 +297,11 @@ class Admission:
                     log.warning("quota storage is back; the shared window applies again")
                     self._degraded = False
                     DEGRADED.set(0)
-                return allowed, self.limiter
+                return allowed, self.window
         if self.shared:
             FALLBACKS.inc()
-        return self.local.hit(self.item, tenant), self.local
+            return self.local.hit(tenant), self.local
+        return self.window.hit(tenant), self.window
 
     def admit(self, invocation: Invocation) -> Rejection | None:
         tenant = invocation.tenant
@@ -248,24 +315,16 @@ class Admission:
                 [("retry-after", "1")],
             )
         invocation.extra[SLOT] = True
-        allowed, limiter = self._hit(tenant)
+        allowed, window = self._hit(tenant)
         if not allowed:
             self.release(invocation)
             return Rejection(
                 429,
                 "rate_limited",
-                f"the project exceeded {self.item.amount} invocations per minute",
-                [("retry-after", str(self._retry_after(limiter, tenant)))],
+                f"the project exceeded {self.per_minute} invocations per minute",
+                [("retry-after", str(window.retry_after(tenant)))],
             )
         return None
-
-    def _retry_after(self, limiter: MovingWindowRateLimiter, tenant: str) -> int:
-        """Seconds until the oldest hit leaves the window, i.e. until one more request fits."""
-        try:
-            reset = limiter.get_window_stats(self.item, tenant).reset_time
-        except Exception:
-            return 60
-        return min(60, max(1, math.ceil(reset - time.time())))
 
     def release(self, invocation: Invocation) -> None:
         if invocation.extra.pop(SLOT, False):
@@ -281,9 +340,12 @@ class Admission:
 @hookimpl
 def edgehost_admission(ctx: AppContext) -> Admission:
     q = ctx.settings.quotas
+    # One serving process (edgefn dev, a one-worker runner) needs no file locks per request.
+    workers = worker_count(ctx.settings) if ctx.mode == "runner" else 1
+    table = Path(ctx.settings.runner.state_dir) / TABLE_FILE
     return Admission(
         max_concurrent=q.max_concurrent,
         per_minute=q.per_minute,
         storage_uri=q.storage,
-        counts=shared_counts(Path(ctx.settings.runner.state_dir) / TABLE_FILE),
+        counts=shared_counts(table) if workers > 1 else LocalCounts(),
     )

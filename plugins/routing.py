@@ -32,6 +32,8 @@ from edgehost.protocol import RouteSpec
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 _METHOD = re.compile(r"[A-Z]+")
+CACHED_LOOKUPS = 4096
+_UNKNOWN = object()
 
 # Segment ranks: larger is more specific. _END closes an exact route so that `/a` outranks `/a/*`.
 _LITERAL, _PARAM_RANK, _END, _REST = 3, 2, 1, 0
@@ -167,6 +169,7 @@ class RouteTable:
         compiled = sorted((_compile(r) for r in routes), key=lambda kfc: kfc[0])
         self._by_first: dict[str, list[tuple[int, _Compiled]]] = {}
         self._wild: list[tuple[int, _Compiled]] = []  # first segment is {param} or the route is "/*"
+        self._answers: dict[tuple[str, str, str], object] = {}
         for rank, (_, first, c) in enumerate(compiled):
             if first is None:
                 self._wild.append((rank, c))
@@ -176,9 +179,19 @@ class RouteTable:
     def lookup(self, host: str, method: str, path: str) -> Match | tuple[str, ...] | None:
         """The best Match; else the sorted methods allowed on this host and path (405); else None (404).
 
-        `path` is the decoded request path without the query string.
+        `path` is the decoded request path without the query string. A table never changes, so
+        answers are remembered, up to CACHED_LOOKUPS of them (then the memory starts over: paths
+        with `{param}` segments or scans of random paths must not grow it without bound).
         """
-        host = normalize_host(host)
+        key = (host, method, path)
+        found = self._answers.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            if len(self._answers) >= CACHED_LOOKUPS:
+                self._answers.clear()
+            found = self._answers[key] = self._lookup(normalize_host(host), method, path)
+        return found  # type: ignore[return-value]
+
+    def _lookup(self, host: str, method: str, path: str) -> Match | tuple[str, ...] | None:
         method = method.upper()
         first = path[1:].partition("/")[0] if path.startswith("/") else None
         allowed: set[str] = set()

@@ -15,17 +15,18 @@ function version, by at most INLINE_MAX_MS.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
-from time import perf_counter
+from random import getrandbits
+from time import perf_counter, thread_time
 from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
+from edgehost.plugins import per_request_calls
 from edgehost.runner.node import NodeState
 from edgehost.runtime import GuestRequest, GuestResponse, InvokeError
 from edgehost.runtime.workers import GuestThreads
@@ -39,6 +40,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
 DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
 PARAM_PREFIX = "x-edgefn-param-"
+HTTP1 = frozenset({"1.0", "1.1"})
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
@@ -71,16 +73,27 @@ class Ingress:
         self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
         self.threads = GuestThreads(threads)
         self._offloaded: set[tuple[str, int]] = set()  # function versions that proved slow inline
+        self._suspects: set[tuple[str, int]] = set()  # their last inline call took long in wall time
+        self._admit_hooks = per_request_calls(self.hook.edgehost_admit)
+        self._started_hooks = per_request_calls(self.hook.edgehost_invocation_started)
+        self._finished_hooks = per_request_calls(self.hook.edgehost_invocation_finished)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request_id = secrets.token_hex(8)
+        request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = unquote(raw_path.decode("latin-1"))
         method: str = scope["method"]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        host = next((v for k, v in headers if k == "host"), "")
+        host = ""
+        # HTTP/1 framing says whether a body follows; awaiting receive() for none costs a loop turn.
+        has_body = scope.get("http_version", "1.1") not in HTTP1
+        for name, value in headers:
+            if name == "host":
+                host = value
+            elif name == "transfer-encoding" or (name == "content-length" and value != "0"):
+                has_body = True
         inv = Invocation(
             request_id=request_id,
             node_id=self.node.node_id,
@@ -105,7 +118,7 @@ class Ingress:
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
         try:
-            body = await read_body(receive, self.max_body_bytes)
+            body = await read_body(receive, self.max_body_bytes) if has_body else b""
         except PayloadTooLarge:
             await self._reject(
                 send,
@@ -125,8 +138,10 @@ class Ingress:
             )
             return
         rejection = self.admission.admit(inv) if self.admission is not None else None
-        if rejection is None:
-            rejection = self.hook.edgehost_admit(invocation=inv)
+        for admit in self._admit_hooks:  # firstresult: the first plugin to refuse answers
+            if rejection is not None:
+                break
+            rejection = admit(inv)
         if rejection is not None:
             await self._reject(send, inv, rejection)
             return
@@ -140,7 +155,8 @@ class Ingress:
             headers=guest_headers,
             body=body,
         )
-        self.hook.edgehost_invocation_started(invocation=inv)
+        for started in self._started_hooks:
+            started(inv)
         try:
             response = await self._invoke(live.pool, request, request_id)
         except InvokeError as exc:
@@ -173,12 +189,21 @@ class Ingress:
         key = (spec.function_id, spec.version)
         if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
             return await self.threads.run(partial(pool.invoke, request, request_id=request_id))
+        # Wall time flags a slow call cheaply, but a preempted process makes any call look slow:
+        # a suspect's next call is timed in thread CPU time too, which decides.
+        suspect = key in self._suspects
+        cpu = thread_time() if suspect else 0.0
         started = perf_counter()
         try:
             return pool.invoke(request, request_id=request_id)
         finally:
             if perf_counter() - started > SLOW_INLINE_S:
-                self._offloaded.add(key)
+                if suspect and thread_time() - cpu > SLOW_INLINE_S:
+                    self._offloaded.add(key)
+                    log.info("%s v%s runs on guest threads from now on", *key)
+                self._suspects.add(key)
+            elif suspect:
+                self._suspects.discard(key)
 
     def _finish(self, inv: Invocation) -> None:
         inv.end_timestamp = time.time()
@@ -186,10 +211,11 @@ class Ingress:
             self.admission.release(inv)
         if inv.cpu_seconds:
             self.node.add_usage(inv.tenant, inv.cpu_seconds)
-        try:
-            self.hook.edgehost_invocation_finished(invocation=inv)
-        except Exception:  # observers must never turn an answer into a failure
-            log.exception("an invocation_finished hook failed")
+        for finished in self._finished_hooks:
+            try:
+                finished(inv)
+            except Exception:  # observers must never turn an answer into a failure, nor silence others
+                log.exception("an invocation_finished hook failed")
 
     async def _reject(self, send: Send, inv: Invocation, rejection: Rejection) -> None:
         inv.response_headers.extend(rejection.headers)

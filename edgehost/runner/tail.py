@@ -29,14 +29,14 @@ MAX_BUFFERED = 2000
 class TailBuffer:
     def __init__(self, maxlen: int = MAX_BUFFERED) -> None:
         self.projects: frozenset[str] = frozenset()
-        self.records: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self.records: deque[Any] = deque(maxlen=maxlen)
 
-    def offer(self, project: str, record: dict[str, Any]) -> None:
-        """Per request: keeps the record only if its project is being tailed."""
+    def offer(self, project: str, record: Any) -> None:
+        """Per request: keeps the record (anything msgspec encodes) only if its project is being tailed."""
         if project in self.projects:
             self.records.append(record)
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[Any]:
         batch = list(self.records)
         self.records.clear()
         return batch

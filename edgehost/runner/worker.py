@@ -28,6 +28,7 @@ from edgehost.hookspecs import hookimpl
 from edgehost.plugins import make_plugin_manager
 from edgehost.runner.fetcher import artifact_client
 from edgehost.runner.ingress import Ingress
+from edgehost.runner.mount import DirectIngress
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, load_state
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
@@ -110,7 +111,7 @@ class WorkerPlugin:
         return [watch]
 
 
-def create_app() -> Litestar:
+def create_app() -> Litestar | DirectIngress:
     """Granian's factory target, called once in each worker process."""
     logging.basicConfig(
         level=os.environ.get("EDGEFN_LOG_LEVEL", "INFO").upper(),

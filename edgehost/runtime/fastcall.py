@@ -19,20 +19,34 @@ from wasmtime import _ffi as ffi
 
 from .errors import InvokeError
 
+# Calls through `ffi.dll` release the GIL; through `_held` they keep it. Only calls that run guest
+# code must release it (the epoch ticker is a Python thread and must be able to interrupt a
+# runaway). Every release is a chance for another thread to take the GIL and a wait to get it
+# back, which under load cost more than the short accessors themselves.
+_held = ctypes.PyDLL(ffi.dll._name, handle=ffi.dll._handle)
 
-def _proto(name: str, restype: type | None, *argtypes: type) -> Any:
-    fn = ffi.dll[name]
+
+def _proto(name: str, restype: type | None, *argtypes: type, runs_guest: bool = False) -> Any:
+    fn = (ffi.dll if runs_guest else _held)[name]
     fn.restype = restype
     fn.argtypes = list(argtypes)
     return fn
 
 
 _call_unchecked = _proto(
-    "wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p
+    "wasmtime_func_call_unchecked",
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    c_size_t,
+    c_void_p,
+    runs_guest=True,
 )
 _memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 _set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+_memmove = ctypes.PYFUNCTYPE(c_void_p, c_void_p, c_void_p, c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
 _trap_code = _proto("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
 _trap_new = _proto("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
 
@@ -127,4 +141,4 @@ class GuestMemory:
         return ctypes.string_at(self._base(ptr, size), size)
 
     def write(self, ptr: int, data: bytes) -> None:
-        ctypes.memmove(self._base(ptr, len(data)), data, len(data))
+        _memmove(self._base(ptr, len(data)), data, len(data))

@@ -58,6 +58,7 @@ class Instance:
         self._free = RawFunc(self._context, free, 2) if isinstance(free, wasmtime.Func) else None
         self.broken = False
         self.last_used = monotonic()
+        self._ticks = deadline_ticks(compiled.spec.max_execution_ms)
 
     def _exchange(self, payload: bytes) -> bytes:
         alloc = self._alloc
@@ -99,7 +100,7 @@ class Instance:
         )
         payload = encode_request(request)
         bind_context(ctx)
-        set_epoch_deadline(self._context, deadline_ticks(ms))
+        set_epoch_deadline(self._context, self._ticks if deadline_ms is None else deadline_ticks(ms))
         started = perf_counter()
         try:
             data = self._exchange(payload)

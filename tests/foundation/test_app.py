@@ -165,3 +165,53 @@ def test_a_real_control_plane_serves_health_and_openapi(tmp_path: Path) -> None:
         # stop in 10; upstream granian issue #693. Reported to the owner of edgehost/serving.py.
         cp.stop()
     assert "Traceback" not in cp.stderr
+
+
+class LifespanOnly(Contributor):
+    """A plugin that runs a task beside the ingress but does not wrap its traffic."""
+
+    @hookimpl
+    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
+        return []
+
+    @hookimpl
+    def edgehost_middleware(self, role: str, ctx: AppContext) -> list[Any]:
+        return []
+
+
+async def drive_lifespan(app: Any) -> list[str]:
+    """Startup then shutdown, as granian sends them; returns what the app answered."""
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    answered: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        answered.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    return answered
+
+
+@pytest.mark.parametrize("plugin_cls", [LifespanOnly, Contributor])
+async def test_the_ingress_is_served_bare_unless_a_plugin_wraps_it(plugin_cls: type[Contributor]) -> None:
+    seen: list[bytes] = []
+
+    async def ingress(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["raw_path"])  # what the ingress routes on (a mount rewrites `path`)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"guest"})
+
+    plugin = plugin_cls("ingress")
+    ctx = bare_context(plugin)
+    ctx.services["ingress"] = ingress
+    app = build_app("ingress", ctx)
+    wraps = plugin_cls is Contributor
+    assert isinstance(app, Litestar) is wraps
+    assert await drive_lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert plugin.lifespans == ["entered", "exited"]  # plugins' tasks run either way
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge") as client:
+        answer = await client.get("/any/user/path")
+    assert (answer.status_code, answer.text, seen) == (200, "guest", [b"/any/user/path"])
+    assert ("x-stamped" in answer.headers) is wraps  # a plugin's middleware wraps user traffic

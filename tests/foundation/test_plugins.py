@@ -24,6 +24,7 @@ from edgehost.plugins import (
     describe,
     make_plugin_manager,
     missing_roles,
+    per_request_calls,
     short_name,
 )
 from edgehost.settings import load_settings
@@ -296,3 +297,40 @@ def test_plugins_listing_is_json_friendly() -> None:
     """`describe` gives plain strings, so other tools (and `edgefn plugins`) can print it any way."""
     pm = make_plugin_manager(entry_points=False)
     json.dumps(describe(pm))
+
+
+def test_per_request_hooks_are_called_directly_in_pluggys_order_unless_a_wrapper_needs_pluggy() -> None:
+    calls: list[str] = []
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def edgehost_invocation_finished(self, invocation: object) -> None:
+            calls.append(f"first {invocation}")
+
+    class Plain:
+        @hookimpl
+        def edgehost_invocation_finished(self, invocation: object) -> None:
+            calls.append(f"plain {invocation}")
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def edgehost_invocation_finished(self, invocation: object) -> Any:
+            calls.append("wrapped")
+            return (yield)
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(Plain())
+    pm.register(First())
+    direct = per_request_calls(pm.hook.edgehost_invocation_finished)
+    assert len(direct) == 2
+    for call in direct:
+        call("inv")
+    assert calls == ["first inv", "plain inv"]  # the order pluggy itself would call them in
+    assert per_request_calls(pm.hook.edgehost_admit) == []  # nothing to call: no dispatch at all
+
+    pm.register(Wrapper())
+    calls.clear()
+    (dispatch,) = per_request_calls(pm.hook.edgehost_invocation_finished)
+    dispatch("inv")
+    assert calls == ["wrapped", "first inv", "plain inv"]

@@ -1,0 +1,73 @@
+"""The leased moving window: exact at low rates, amortised under load, never admitting past the limit."""
+
+from __future__ import annotations
+
+import pytest
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from plugins import quotas
+from plugins.quotas import LeasedWindow
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(quotas.time, "monotonic", fake)
+    return fake
+
+
+def window(limit: int, max_lease: int) -> tuple[LeasedWindow, MovingWindowRateLimiter]:
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    return LeasedWindow(limiter, RateLimitItemPerMinute(limit), max_lease), limiter
+
+
+def used(limiter: MovingWindowRateLimiter, limit: int, key: str = "t") -> int:
+    return limit - limiter.get_window_stats(RateLimitItemPerMinute(limit), key).remaining
+
+
+def test_a_burst_is_admitted_exactly_up_to_the_limit_with_few_window_hits(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    win, limiter = window(100, 8)
+    calls = 0
+    hit = limiter.hit
+
+    def counting_hit(*args: object, **kwargs: object) -> bool:
+        nonlocal calls
+        calls += 1
+        return hit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limiter, "hit", counting_hit)
+    admitted = [win.hit("t") for _ in range(130)]
+    assert admitted == [True] * 100 + [False] * 30
+    assert used(limiter, 100) == 100
+    assert calls < 60  # 130 requests, most served from leases
+
+
+def test_a_lease_used_up_in_time_grows_and_one_left_unused_shrinks(clock: Clock) -> None:
+    win, limiter = window(10_000, 8)
+    for _ in range(1 + 2 + 4 + 8 + 8):
+        assert win.hit("t")
+    assert used(limiter, 10_000) == 23  # leases of 1, 2, 4, 8, 8: all spent
+    clock.now += quotas.LEASE_S  # the rate dropped: the next lease is halved to 4 (1 used, 3 left)
+    assert win.hit("t") and used(limiter, 10_000) == 27
+    clock.now += quotas.LEASE_S  # those 3 expire unused; the next lease is 2
+    assert win.hit("t") and used(limiter, 10_000) == 29
+
+
+def test_low_limits_are_exact_per_request_and_tenants_do_not_share(clock: Clock) -> None:
+    win, limiter = window(3, 1)
+    assert [win.hit("a") for _ in range(4)] == [True, True, True, False]
+    assert [win.hit("b") for _ in range(3)] == [True, True, True]
+    assert used(limiter, 3, "a") == 3
+    assert 58 <= win.retry_after("a") <= 60

@@ -1,0 +1,73 @@
+"""Where the ingress runs a guest: inline on the loop while it proves short, on guest threads after.
+
+Unit tests with stand-in pools: what is under test is the placement decision, not wasm.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgehost.context import AppContext
+from edgehost.plugins import make_plugin_manager
+from edgehost.runner import ingress as ingress_module
+from edgehost.runner.ingress import Ingress
+from edgehost.runner.node import NodeState
+from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
+from edgehost.settings import load_settings
+
+REQUEST = GuestRequest("GET", "/", [], b"")
+SLOW_S = ingress_module.SLOW_INLINE_S * 3
+
+
+class StandInPool:
+    """Answers after `work(SLOW_S)`, and records which thread ran each call."""
+
+    def __init__(self, work: str) -> None:
+        self.spec = FunctionSpec(function_id=f"t.{work}", version=1)
+        self.work = work
+        self.threads: list[str] = []
+
+    def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
+        self.threads.append(threading.current_thread().name)
+        if self.work == "sleep":  # the process is descheduled: wall time passes, no CPU is used
+            time.sleep(SLOW_S)
+        else:
+            deadline = time.thread_time() + SLOW_S
+            while time.thread_time() < deadline:
+                pass
+        return GuestResponse(200, [], b"", [], 0.0)
+
+
+@pytest.fixture
+def ingress(tmp_path: Path) -> Iterator[Ingress]:
+    settings = load_settings(
+        "runner",
+        overrides={"runner": {"node_id": "n", "state_dir": str(tmp_path), "cache_dir": str(tmp_path)}},
+    )
+    node = NodeState(AppContext(settings=settings, pm=make_plugin_manager(entry_points=False), mode="dev"))
+    served = Ingress(node, max_body_bytes=1024)
+    yield served
+    served.close()
+
+
+async def test_a_guest_that_burns_cpu_moves_to_guest_threads_after_its_second_slow_call(
+    ingress: Ingress,
+) -> None:
+    pool = StandInPool("spin")
+    for _ in range(3):
+        await ingress._invoke(pool, REQUEST, "r")
+    loop_thread = threading.current_thread().name
+    assert pool.threads[:2] == [loop_thread, loop_thread]  # one slow call alone proves nothing
+    assert pool.threads[2] != loop_thread
+
+
+async def test_a_call_that_only_looks_slow_because_the_process_waited_stays_inline(ingress: Ingress) -> None:
+    pool = StandInPool("sleep")
+    for _ in range(4):
+        await ingress._invoke(pool, REQUEST, "r")
+    assert set(pool.threads) == {threading.current_thread().name}
