@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import heartbeats, ingress, ingress_plugins, pool_memory, propagation, soak
+from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
 from bench.common import REPO, Row, machine, say, table
 
 SCRIPTS = ("guest_call", "cold_path", "timeout_precision", "observability")
@@ -22,6 +22,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
     if quick:  # a smoke run of every path in a few minutes; the figures are not for RESULTS.md
         return {
             "ingress": lambda: ingress.run(rounds=2, seconds=2),
+            "ingress-path": lambda: ingress_path.run(requests=2000, rounds=2),
             "ingress-plugins": lambda: ingress_plugins.run(rounds=1, seconds=2),
             "propagation": lambda: propagation.run(deploys=2, interval_s=2),
             "heartbeats": lambda: heartbeats.run(nodes=200, rounds=1, per_round=1),
@@ -30,6 +31,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         }
     return {
         "ingress": ingress.run,
+        "ingress-path": ingress_path.run,
         "ingress-plugins": ingress_plugins.run,
         "propagation": propagation.run,
         "heartbeats": heartbeats.run,

@@ -134,6 +134,10 @@ async def measure(requests: int, rounds: int) -> list[Row]:
     ]
 
 
+def run(requests: int = 20_000, rounds: int = 5) -> list[Row]:
+    return asyncio.run(measure(requests, rounds))
+
+
 def profile(requests: int) -> str:
     with tempfile.TemporaryDirectory(prefix="edgefn-bench-path-") as tmp:
         ingress = hello_ingress(Path(tmp))
@@ -157,7 +161,7 @@ def main() -> None:
     if args.profile:
         print(profile(args.requests), file=sys.stderr)
         return
-    rows = asyncio.run(measure(args.requests, args.rounds))
+    rows = run(args.requests, args.rounds)
     print(f"machine: {machine()}", file=sys.stderr)
     print(table(rows), file=sys.stderr)
 

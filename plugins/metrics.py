@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 from collections import Counter as Tally
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psutil
 from litestar import Response, get
 from litestar.datastructures import State
 from prometheus_client import (
@@ -157,9 +159,19 @@ class LiveState(Collector):
         yield from (created, reused, evicted)
 
 
+def forget_dead_workers(directory: Path) -> None:
+    """Granian respawns a crashed worker without telling anyone: at scrape time, the live gauges of
+    processes that no longer exist are dropped, so a dead worker's hot instances stop counting."""
+    suffixes = {path.stem.rsplit("_", 1)[-1] for path in directory.glob("gauge_live*_*.db")}
+    for pid in (int(suffix) for suffix in suffixes if suffix.isdigit()):
+        if not psutil.pid_exists(pid):
+            multiprocess.mark_process_dead(pid, str(directory))
+
+
 def exposition(live: Collector | None = None) -> bytes:
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
+        forget_dead_workers(Path(directory))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
     else:
@@ -179,9 +191,10 @@ async def metrics(state: State) -> Response[bytes]:
 
 @hookimpl
 def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
-    if role != "metrics":
+    """The /metrics route on the metrics role; pool sizes from whichever processes serve."""
+    if role not in ("metrics", "ingress"):  # ingress workers build only the ingress role
         return []
     node = ctx.services.get("node")
     if node is not None and pool_size_changed not in node.pools.listeners:
         node.pools.listeners.append(pool_size_changed)
-    return [metrics]
+    return [metrics] if role == "metrics" else []

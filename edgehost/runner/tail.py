@@ -3,15 +3,21 @@
 The CP says which projects are tailed through a long-poll (`GET /v1/node/tail`), so a
 runner forwards nothing, and pays one set lookup per request, while nobody tails. Records
 queue in a bounded buffer (the oldest are dropped if the CP is slow) and go to the CP in
-batches (`POST /v1/node/tail`) every `FLUSH_S`. The buffer is per process: it is fed by
-the invocation log plugin in the process that also runs the sync agent.
+batches (`POST /v1/node/tail`) every `FLUSH_S`. The buffer is per process, fed by the
+invocation log plugin; ingress workers of a multi-worker runner hand theirs to the agent
+through `TailRelay`, the same file-based path their CPU usage takes (docs/runner.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -43,9 +49,89 @@ class TailBuffer:
 
 
 TAIL = TailBuffer()
+TAIL_DIR = "tail"
+_PROJECTS = "projects.json"
+_decode_projects = msgspec.json.Decoder(list[str])
 
 
-async def _watch(cp: ControlPlaneClient, buffer: TailBuffer) -> None:
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tail-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class TailRelay:
+    """Tail records between a runner's ingress workers and its agent, as files under `state_dir/tail`.
+
+    The agent publishes which projects are tailed (`projects.json`, replaced atomically); each
+    worker polls it and hands over its records as batch files (`{pid}-{n}.jsonl`, written to a
+    temporary name and renamed), which the agent reads and deletes when it flushes to the CP.
+    Files, not a socket, for the reasons `usage` uses them: no server in the agent, nothing to
+    reconnect when a worker restarts, and a dead worker's last batch still reaches the CP.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._stamp: tuple[int, int] | None = None
+        self._batches = 0
+
+    # The agent's side.
+    def reset(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def publish(self, projects: frozenset[str]) -> None:
+        _write_atomically(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)))
+
+    def collect(self) -> list[Any]:
+        records: list[Any] = []
+        for path in sorted(self.directory.glob("*.jsonl")):
+            with contextlib.suppress(FileNotFoundError):
+                data = path.read_bytes()
+                path.unlink()
+                records.extend(msgspec.json.decode(line) for line in data.splitlines() if line)
+        return records
+
+    # A worker's side.
+    def projects(self) -> frozenset[str] | None:
+        """The tailed projects when the agent published a change since the last call, else None."""
+        try:
+            st = os.stat(self.directory / _PROJECTS)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        try:
+            return frozenset(_decode_projects.decode((self.directory / _PROJECTS).read_bytes()))
+        except (OSError, msgspec.DecodeError):
+            return frozenset()
+
+    def hand_over(self, records: list[Any]) -> None:
+        self._batches += 1
+        lines = b"\n".join(msgspec.json.encode(r) for r in records)
+        _write_atomically(self.directory / f"{os.getpid()}-{self._batches}.jsonl", lines)
+
+
+async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None:
+    """A worker's loop: follow the agent's project list, hand over what was tailed."""
+    while True:
+        await asyncio.sleep(FLUSH_S)
+        try:
+            projects = relay.projects()
+            if projects is not None:
+                buffer.projects = projects
+                if not projects:
+                    buffer.records.clear()
+            if buffer.records:
+                relay.hand_over(buffer.drain())
+        except Exception as exc:  # best effort, like the rest of the tail
+            log.debug("tail relay failed: %s", exc)
+
+
+async def _watch(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | None) -> None:
     delay = 1.0
     while True:
         try:
@@ -68,14 +154,18 @@ async def _watch(cp: ControlPlaneClient, buffer: TailBuffer) -> None:
             buffer.projects = projects
             if not projects:
                 buffer.records.clear()
+            if relay is not None:
+                relay.publish(projects)
 
 
-async def _flush(cp: ControlPlaneClient, buffer: TailBuffer) -> None:
+async def _flush(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | None) -> None:
     while True:
         await asyncio.sleep(FLUSH_S)
-        if not buffer.records:
-            continue
         batch = buffer.drain()
+        if relay is not None and buffer.projects:
+            batch += await asyncio.to_thread(relay.collect)
+        if not batch:
+            continue
         try:
             response = await cp.client.post(
                 "/v1/node/tail",
@@ -87,6 +177,10 @@ async def _flush(cp: ControlPlaneClient, buffer: TailBuffer) -> None:
             log.debug("dropped %d tail records: %s", len(batch), exc)
 
 
-async def forward_tail(cp: ControlPlaneClient, buffer: TailBuffer = TAIL) -> None:
-    """Runs with the sync agent for the life of the runner."""
-    await asyncio.gather(_watch(cp, buffer), _flush(cp, buffer))
+async def forward_tail(
+    cp: ControlPlaneClient, buffer: TailBuffer = TAIL, relay: TailRelay | None = None
+) -> None:
+    """Runs with the sync agent for the life of the runner; `relay` brings the workers' records."""
+    if relay is not None:
+        relay.reset()
+    await asyncio.gather(_watch(cp, buffer, relay), _flush(cp, buffer, relay))

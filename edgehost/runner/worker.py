@@ -4,7 +4,8 @@ Granian starts each worker with `create_app` (a factory target) in a fresh inter
 worker never talks to the CP: it polls `serving.json` under `runner.state_dir` (a `stat` every
 `POLL_S`; the agent replaces the file atomically, so a new inode means new content) and applies it
 from the shared cache, verifying every artifact it reads. Its guest CPU seconds go back to the
-agent through `usage.UsageWriter`. Why files and not a socket: see docs/runner.md.
+agent through `usage.UsageWriter`, and records of tailed projects through `tail.TailRelay`.
+Why files and not a socket: see docs/runner.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from edgehost.runner.ingress import Ingress
 from edgehost.runner.mount import DirectIngress
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, load_state
+from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
 from edgehost.settings import Settings
 
@@ -84,9 +86,10 @@ class ServingWatcher:
 class WorkerPlugin:
     """Runs the watcher for the life of the worker's ingress app (first apply before any request)."""
 
-    def __init__(self, watcher: ServingWatcher, ingress: Ingress) -> None:
+    def __init__(self, watcher: ServingWatcher, ingress: Ingress, tail: TailRelay) -> None:
         self.watcher = watcher
         self.ingress = ingress
+        self.tail = tail
 
     @hookimpl
     def edgehost_lifespan(
@@ -98,11 +101,15 @@ class WorkerPlugin:
         @contextlib.asynccontextmanager
         async def watch(_app: Any) -> AsyncIterator[None]:
             await self.watcher.check_once()
-            task = asyncio.create_task(self.watcher.run(), name="serving-watcher")
+            tasks = [
+                asyncio.create_task(self.watcher.run(), name="serving-watcher"),
+                asyncio.create_task(relay_from_worker(self.tail), name="tail-relay"),
+            ]
             try:
                 yield
             finally:
-                task.cancel()
+                for task in tasks:
+                    task.cancel()
                 self.ingress.close()
                 await self.watcher.node.close()
                 if self.watcher.node.http is not None:
@@ -129,5 +136,5 @@ def create_app() -> Litestar | DirectIngress:
     ingress = Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
     ctx.services.update(node=node, ingress=ingress)
     watcher = ServingWatcher(node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
-    ctx.pm.register(WorkerPlugin(watcher, ingress), name="runner-worker")
+    ctx.pm.register(WorkerPlugin(watcher, ingress, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
     return build_app("ingress", ctx)

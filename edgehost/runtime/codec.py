@@ -18,6 +18,11 @@ _unpack_u32 = _U32.unpack_from
 _unpack_2u32 = struct.Struct("<II").unpack_from
 
 
+# How strings become wire bytes and back; hosts that hold bytes (the ingress) use it too, so the
+# bytes a client sent reach the guest unchanged, and the guest's reach the client.
+TEXT_CODEC = ("utf-8", "surrogateescape")
+
+
 class WireError(ValueError):
     """Malformed wire data; callers map it to their own error kind."""
 

@@ -55,7 +55,14 @@ for i in range(int(sys.argv[1])):
     if i == 0 and len(sys.argv) > 3:
         inv.error_code = sys.argv[3]
     metrics.edgehost_invocation_finished(inv)
-metrics.pool_size_changed(sys.argv[2], 2)
+"""
+# A worker holding 2 hot instances until its stdin closes.
+POOL_HOLDER = """
+import sys
+from plugins import metrics
+metrics.pool_size_changed("p.fn", 2)
+print("held", flush=True)
+sys.stdin.read()
 """
 READER = "import sys; from plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
 
@@ -79,8 +86,28 @@ def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: 
     assert sample(text, "wasm_invoke_latency_seconds_count", function_id="p.fn") == 5
     assert sample(text, "wasm_invoke_errors_total", function_id="p.fn", error_code="timeout") == 1
     assert sample(text, "wasm_invoke_count_total", function_id='we"ird\\\nfn??') == 1
-    # Summed over the writers; a supervisor calls `multiprocess.mark_process_dead` for exited workers.
-    assert sample(text, "edgefn_pool_instances", function_id="p.fn") == 4
+    # Live gauges are summed over the processes alive; a dead worker's instances stop counting.
+    holders = [
+        subprocess.Popen(
+            [sys.executable, "-c", POOL_HOLDER],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for holder in holders:
+            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert sample(python(READER), "edgefn_pool_instances", function_id="p.fn") == 4
+        holders[0].kill()
+        holders[0].wait(10)
+        assert sample(python(READER), "edgefn_pool_instances", function_id="p.fn") == 2
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait(10)
 
 
 def test_malformed_label_values_never_break_the_exposition() -> None:

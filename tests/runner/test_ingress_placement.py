@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
 from edgehost.runner import ingress as ingress_module
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import NodeState
 from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
-from edgehost.settings import load_settings
 
 REQUEST = GuestRequest("GET", "/", [], b"")
 SLOW_S = ingress_module.SLOW_INLINE_S * 3
@@ -41,18 +33,6 @@ class StandInPool:
             while time.thread_time() < deadline:
                 pass
         return GuestResponse(200, [], b"", [], 0.0)
-
-
-@pytest.fixture
-def ingress(tmp_path: Path) -> Iterator[Ingress]:
-    settings = load_settings(
-        "runner",
-        overrides={"runner": {"node_id": "n", "state_dir": str(tmp_path), "cache_dir": str(tmp_path)}},
-    )
-    node = NodeState(AppContext(settings=settings, pm=make_plugin_manager(entry_points=False), mode="dev"))
-    served = Ingress(node, max_body_bytes=1024)
-    yield served
-    served.close()
 
 
 async def test_a_guest_that_burns_cpu_moves_to_guest_threads_after_its_second_slow_call(

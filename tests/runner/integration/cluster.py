@@ -115,15 +115,17 @@ class Cluster:
         runner.start()
         return runner
 
+    def cli(self, *args: str) -> list[str]:
+        """An `edgefn` command line aimed at this cluster's CP as its developer."""
+        return [*args, "--api", self.api, "--token", self.token]
+
     def deploy(self, project: Path, *args: str) -> str:
-        result = run_cli("deploy", "--project", str(project), "--api", self.api, "--token", self.token, *args)
+        result = run_cli(*self.cli("deploy", "--project", str(project), *args))
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
     def status(self) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads(
-            _ok(run_cli("status", "--json", "--api", self.api, "--token", self.token))
-        )
+        doc: dict[str, Any] = json.loads(_ok(run_cli(*self.cli("status", "--json"))))
         return doc
 
     def node_states(self, node_id: str) -> dict[tuple[str, int], dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from minio import Minio
 
-from tests.procs import REPO, run_cli, wait_until, write_project
+from tests.procs import REPO, EdgefnProcess, run_cli, wait_until, write_project
 from tests.runner.integration.cluster import Cluster
 
 HELLO = (REPO / "functions/hello/hello.wat").read_text()
@@ -54,6 +54,10 @@ def test_a_selector_places_the_function_on_the_matching_runner_only(
     wait_until(lambda: s3_cluster.node_states("tokyo").get(("demo.hello", 1), {}).get("state") == "cached")
     # Both workers serve: a dozen fresh connections spread over them, each answers.
     assert {tokyo.get("/hello").status_code for _ in range(12)} == {200}
+    wait_until(  # each worker warmed min_hot_instances = 2; the agent's /metrics sums them
+        lambda: tokyo.metric("edgefn_pool_instances", function_id="demo.hello") == 4.0,
+        what="both workers' hot instances in the pool gauge",
+    )
     assert paris.get("/hello").status_code == 404
     assert s3_cluster.node_states("paris") == {}
     assert (tokyo.cache_dir / "demo.hello" / "1.wasm").is_file()
@@ -61,6 +65,15 @@ def test_a_selector_places_the_function_on_the_matching_runner_only(
     assert not (paris.cache_dir / "demo.hello").exists()
     served = json.loads((tokyo.state_dir / "serving.json").read_text())
     assert [f["function_id"] for f in served["functions"]] == ["demo.hello"]
+    # Only the workers serve, yet a tail sees their invocations: they hand them to the agent.
+    args = s3_cluster.cli("tail", "--project", "demo", "--format", "json")
+    tail = EdgefnProcess(args, cwd=tmp_path, env=None, log_dir=tmp_path / "logs", name="tail")
+    try:
+        wait_until(lambda: "tailing demo" in tail.stderr, what="the tail to connect")
+        wait_until(lambda: tokyo.get("/hello") and tail.stdout, interval=0.2, what="a worker's first line")
+        assert {json.loads(line)["node_id"] for line in tail.stdout.splitlines()} == {"tokyo"}
+    finally:
+        tail.stop()
 
 
 def test_a_tampered_artifact_is_refused_reported_and_never_cached(
@@ -194,18 +207,7 @@ def test_rollback_and_undeploy_swap_routes_and_drain_pools(s3_cluster: Cluster, 
     wait_until(lambda: tokyo.get("/hello").text == "Hello, version two\n", what="v2 serving")
     assert tokyo.metric("edgefn_pool_instances", function_id="demo.hello") == 2.0  # v2 warmed, v1 drained
 
-    rolled = run_cli(
-        "rollback",
-        "hello",
-        "--to",
-        "1",
-        "--project",
-        "demo",
-        "--api",
-        s3_cluster.api,
-        "--token",
-        s3_cluster.token,
-    )
+    rolled = run_cli(*s3_cluster.cli("rollback", "hello", "--to", "1", "--project", "demo"))
     assert rolled.returncode == 0, rolled.stderr
     wait_until(lambda: tokyo.get("/hello").text == "Hello from edgefn!\n", what="v1 serving again")
 
