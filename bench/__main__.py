@@ -10,7 +10,6 @@ import argparse
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
 from bench.common import REPO, Row, machine, say, table
@@ -42,12 +41,8 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
 
 def run_scripts(names: list[str]) -> None:
     for name in names:
-        path = Path(__file__).parent / f"{name}.py"
-        if not path.exists():
-            say(f"{name}: bench/{name}.py not present yet, skipped")
-            continue
-        say(f"{name}: running bench/{name}.py")
-        done = subprocess.run([sys.executable, str(path)], cwd=REPO, env=None, check=False)
+        say(f"{name}: running python -m bench.{name}")
+        done = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=REPO, check=False)
         if done.returncode != 0:
             say(f"{name}: exited {done.returncode}")
 

@@ -7,15 +7,12 @@ HTTP; node tokens are still verified against the CA given in tls.ca_file and nod
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import REPO
+import bench.common  # noqa: F401  (first: it puts the repository on sys.path for `tests.*`)
 from edgehost.security.ca import init_ca, issue_node
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
 from tests.procs import EdgefnProcess
@@ -38,25 +35,6 @@ def _toml(data: dict[str, dict[str, object]]) -> str:
         lines.append(f"[{table}]")
         lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
-
-
-class NoWatchProcess(EdgefnProcess):
-    """The same `edgefn` command run through bench.nowatch, which leaves the watch long-poll out."""
-
-    def __init__(
-        self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path, name: str
-    ) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.stdout_path, self.stderr_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
-        self._out, self._err = self.stdout_path.open("wb"), self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.nowatch", *args],
-            cwd=cwd,
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
-            stdout=self._out,
-            stderr=self._err,
-            start_new_session=True,
-        )
 
 
 @dataclass
@@ -87,7 +65,7 @@ def cp_config(root: Path, port: int, *, database_url: str, allow: list[str], int
     return path
 
 
-def runner_config(root: Path, node_id: str, api: str, interval_s: float) -> tuple[Path, int]:
+def runner_config(root: Path, node_id: str, api: str, interval_s: float, watch: bool) -> tuple[Path, int]:
     port = free_port()
     path = root / f"{node_id}.toml"
     path.write_text(
@@ -106,7 +84,7 @@ def runner_config(root: Path, node_id: str, api: str, interval_s: float) -> tupl
                     "cert_file": str(root / "ca" / f"{node_id}.pem"),
                     "key_file": str(root / "ca" / f"{node_id}.key"),
                 },
-                "heartbeat": {"interval_s": interval_s},
+                "heartbeat": {"interval_s": interval_s, "watch": watch},
             }
         )
     )
@@ -124,7 +102,9 @@ def cluster(
     extra_nodes: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
-    """CP plus `runners` runner processes; with watch=False the runners only heartbeat (bench.nowatch)."""
+    """CP plus `runners` runner processes; with watch=False the runners only heartbeat (`heartbeat.watch`).
+
+    `interval_s` goes to the CP too: its replies set the runners' heartbeat interval."""
     node_ids = [f"bench-{i}" for i in range(runners)]
     ensure_ca(root / "ca", node_ids)
     key = load_or_create_signing_key(root / "signing-key.pem")
@@ -148,10 +128,9 @@ def cluster(
         cp.wait_port(port, 60)
         result = Cluster(root, api, token, cp)
         for node_id in node_ids:
-            path, ingress_port = runner_config(root, node_id, api, interval_s)
+            path, ingress_port = runner_config(root, node_id, api, interval_s, watch)
             args = ["serve", "--mode", "runner", "--config", str(path)]
-            kind = EdgefnProcess if watch else NoWatchProcess
-            proc = kind(args, cwd=root, env=env, log_dir=logs, name=node_id)
+            proc = EdgefnProcess(args, cwd=root, env=env, log_dir=logs, name=node_id)
             stack.callback(proc.stop)
             result.runners.append(proc)
             result.ingress.append(f"http://127.0.0.1:{ingress_port}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -62,11 +63,13 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
     ctx.services.update(
         artifact_store=store, notifier=notifier, registry=registry, deployments=deployments, nodes=nodes
     )
-    sweeper = asyncio.create_task(nodes.sweep_forever(), name="offline-sweep")
+    # What start-up allocated (modules, tables, services) lives as long as the process: frozen, it is
+    # not rescanned by every full collection, which under heartbeat load come every few seconds.
+    gc.freeze()
     try:
-        yield
+        async with nodes.running():
+            yield
     finally:
-        sweeper.cancel()
         await notifier.stop()
         await close_database(engine)
 
@@ -106,6 +109,7 @@ async def runner(
         labels=dict(settings.runner.labels),
         state_dir=state_dir,
         interval_s=settings.heartbeat.interval_s,
+        watch=settings.heartbeat.watch,
         apply=node.apply,
         inventory=node.inventory,
         drain_usage=drain if workers else node.drain_usage,

@@ -15,6 +15,11 @@ from granian.constants import Interfaces
 from granian.server.embed import Server
 
 log = logging.getLogger("edgefn.serving")
+# granian's default: at most this many connections queued, and (one worker) requests in flight.
+DEFAULT_BACKLOG = 128
+# The CP's node routes: every runner holds a watch long-poll open, so a fleet of a thousand
+# needs that many requests in flight on one listener, with room for heartbeats beside them.
+NODE_BACKLOG = 4096
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Listener:
     host: str
     port: int
     ssl: dict[str, Any] = field(default_factory=dict)
+    # Also the backpressure (requests in flight): granian's default would be backlog / workers.
+    backlog: int = DEFAULT_BACKLOG
 
 
 class PortInUse(Exception):
@@ -72,6 +79,8 @@ async def serve(listeners: list[Listener]) -> AsyncIterator[None]:
             interface=Interfaces.ASGI,
             log_enabled=False,
             websockets=False,
+            backlog=listener.backlog,
+            backpressure=listener.backlog,
             **ssl,
         )
         servers.append(server)

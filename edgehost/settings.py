@@ -69,6 +69,8 @@ class Pool(_Section, frozen=True):
 class Heartbeat(_Section, frozen=True):
     interval_s: PositiveFloat = 30.0
     offline_after_s: PositiveFloat = 120.0
+    # Runner: also long-poll the CP's watch for instant changes; false learns them by heartbeat only.
+    watch: bool = True
 
 
 class Database(_Section, frozen=True):

@@ -21,8 +21,13 @@ def _validator(key_file: str, jwks_url: str, issuer: str, audience: str) -> Toke
 
 
 @cache
-def _node_verifier(ca_file: str, allow: tuple[str, ...]) -> NodeTokenVerifier:
-    return NodeTokenVerifier(Path(ca_file).read_bytes(), allow=allow)
+def _node_verifier(ca_file: str) -> NodeTokenVerifier:
+    return NodeTokenVerifier(Path(ca_file).read_bytes())
+
+
+@cache
+def _allowed(allow: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(allow)
 
 
 @hookimpl
@@ -39,4 +44,4 @@ def edgehost_authenticate_node(token: str, ctx: AppContext) -> str:
     ca_file = ctx.settings.tls.ca_file
     if not ca_file:
         raise NodeAuthError(401, "this control plane has no tls.ca_file to verify node certificates with")
-    return _node_verifier(ca_file, tuple(ctx.settings.nodes.allow)).verify(token)
+    return _node_verifier(ca_file).verify(token, _allowed(tuple(ctx.settings.nodes.allow)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import sys
 import threading
 
@@ -67,7 +68,12 @@ class LineBatch:
 
 
 _lines = LineBatch(_sink)
-atexit.register(_lines.flush)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    with contextlib.suppress(ValueError, OSError):  # stdout may already be closed
+        _lines.flush()
 
 
 class GuestLine(msgspec.Struct):

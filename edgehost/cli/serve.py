@@ -17,7 +17,7 @@ from edgehost.roles import agent_running, control_plane, runner
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
-from edgehost.serving import Listener, PortInUse
+from edgehost.serving import DEFAULT_BACKLOG, NODE_BACKLOG, Listener, PortInUse
 from edgehost.serving import serve as serve_listeners
 from edgehost.settings import worker_count
 
@@ -33,10 +33,13 @@ async def _until_signal() -> None:
 async def run_control_plane(ctx: AppContext) -> None:
     s = ctx.settings
     async with control_plane(ctx):  # first: the apps' state holds the services it creates
-        listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port)]
+        # Without mTLS, nodes use the API port, so it takes their watch connections too.
+        api_backlog = DEFAULT_BACKLOG if s.tls_enabled else NODE_BACKLOG
+        listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port, backlog=api_backlog)]
         if s.tls_enabled:
             ssl = server_ssl_args(s.tls.ca_file, s.tls.cert_file, s.tls.key_file)
-            listeners.append(Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl))
+            node = Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl, NODE_BACKLOG)
+            listeners.append(node)
         async with serve_listeners(listeners):
             click.echo(
                 f"control plane serving api on {s.api.host}:{s.api.port}"

@@ -45,7 +45,7 @@ async def heartbeat(data: Heartbeat, node_id: str, state: State) -> HeartbeatRep
 @get("/watch")
 async def watch(node_id: str, state: State, revision: int = 0, timeout: float = 25.0) -> Response[Any]:
     """Answers as soon as the desired state moves past `revision`; 204 when the wait times out."""
-    current = await state.notifier.current()
+    current = await state.notifier.revision()
     if current <= revision:
         current = await state.notifier.wait_beyond(revision, min(max(timeout, 0.0), MAX_WATCH_S))
     if current <= revision:

@@ -1,13 +1,20 @@
-"""Nodes: heartbeats, inventories, reports, the offline sweep and the daily CPU quota."""
+"""Nodes: heartbeats, inventories, reports, the offline sweep and the daily CPU quota.
+
+A heartbeat that brings nothing new costs no query: its desired state comes from the
+`DesiredCache` and its liveness joins the next batched write (see `liveness`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -15,6 +22,8 @@ from piccolo.query.functions.aggregate import Sum
 from piccolo.querystring import QueryString
 
 from edgehost.controlplane.deployments import Deployments
+from edgehost.controlplane.desired_cache import DesiredCache
+from edgehost.controlplane.liveness import FLUSH_S, LivenessBatch, SeenNodes, reverify
 from edgehost.controlplane.notify import Notifier
 from edgehost.db.tables import ErrorReport, Node, NodeDeployment, Usage
 from edgehost.errors import ApiError
@@ -30,6 +39,9 @@ from edgehost.protocol import (
 log = logging.getLogger("edgefn.cp.nodes")
 # Usage is kept per project name; anything else a runner might send is not a tenant.
 TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# A cached desired state is recomputed at least this often, and within a quarter of the artifact
+# URL lifetime, so the presigned URLs it carries leave runners most of that lifetime to fetch.
+DESIRED_MAX_AGE_S = 60.0
 
 
 def utc_now() -> dt.datetime:
@@ -45,35 +57,29 @@ class Nodes:
         interval_s: float,
         offline_after_s: float,
         cpu_seconds_per_day: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.deployments = deployments
         self.notifier = notifier
         self.interval_s = interval_s
         self.offline_after_s = offline_after_s
         self.cpu_seconds_per_day = cpu_seconds_per_day
+        self._seen = SeenNodes(silent_after_s=offline_after_s / 2, clock=clock)
+        self._alive = LivenessBatch()
+        self._desired = DesiredCache(max_age_s=min(DESIRED_MAX_AGE_S, deployments.url_ttl_s / 4))
+        # Tenants found over quota by the last desired-state computation, and for which UTC day.
+        self._known_blocked: tuple[dt.date, frozenset[str]] = (dt.date.min, frozenset())
 
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
         _check_fields(beat.functions)
         now = utc_now()
-        inventory = msgspec.to_builtins(beat.functions)
-        node = await Node.objects().where(Node.node_id == node_id).first()
-        came_back = node is None or node.status != "online"
-        if node is None:
-            node = Node(node_id=node_id)
-        node.labels = dict(beat.labels)
-        node.status = "online"
-        node.last_heartbeat = now
-        node.cpu_percent = beat.cpu_percent
-        node.mem_bytes = beat.mem_bytes
-        node.inventory = inventory
-        await node.save()
-        for item in beat.functions:
-            await self._record_state(node_id, item.function_id, item.version, item.state, item.error)
+        if self._seen.unchanged(node_id, beat.labels, beat.functions):
+            self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
+        else:
+            await self._write_through(node_id, beat, now)
         if beat.cpu_usage:
             await self._add_usage(beat.cpu_usage)
-        if came_back:
-            log.info("node %s online with labels %s", node_id, beat.labels)
         desired = await self.desired(node_id, dict(beat.labels))
         return HeartbeatReply(
             desired=desired,
@@ -81,34 +87,71 @@ class Nodes:
             heartbeat_interval_s=self.interval_s,
         )
 
+    async def _write_through(self, node_id: str, beat: Heartbeat, now: dt.datetime) -> None:
+        """A beat this replica cannot vouch for: what differs from the node's row is written at once
+        (a new node, one coming back online, changed labels or inventory), bare liveness is batched."""
+        previous = self._seen.fresh(node_id)
+        node = await Node.objects().where(Node.node_id == node_id).first().output(load_json=True)
+        came_back = node is None or node.status != "online"
+        inventory = list(msgspec.to_builtins(beat.functions))
+        if node is None or came_back or node.labels != beat.labels or node.inventory != inventory:
+            node = node or Node(node_id=node_id)
+            node.labels = dict(beat.labels)
+            node.status = "online"
+            node.last_heartbeat = now
+            node.cpu_percent = beat.cpu_percent
+            node.mem_bytes = beat.mem_bytes
+            node.inventory = inventory
+            await node.save()
+        else:
+            self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
+        known = previous.functions if previous is not None else ()
+        await self._record_states(node_id, [f for f in beat.functions if f not in known])
+        self._seen.remember(node_id, beat.labels, beat.functions)
+        if came_back:
+            log.info("node %s online with labels %s", node_id, beat.labels)
+
     async def desired(self, node_id: str, labels: dict[str, str] | None = None) -> DesiredState:
         if labels is None:
-            row = await Node.select(Node.labels).where(Node.node_id == node_id).first().output(load_json=True)
-            labels = (row or {}).get("labels") or {}
-        return await self.deployments.desired_for(
-            labels, revision=await self.notifier.current(), blocked=await self.blocked_tenants()
-        )
+            seen = self._seen.fresh(node_id)
+            labels = seen.labels if seen is not None else await self._stored_labels(node_id)
+        revision = await self.notifier.revision()  # before the data it labels, never after
+        key = (utc_now().date(), frozenset(labels.items()))
+        return await self._desired.get(revision, key, partial(self._compute_desired, labels, revision))
 
-    async def _record_state(
-        self, node_id: str, function_id: str, version: int, state: str, error: str
-    ) -> None:
-        where = (
-            (NodeDeployment.node_id == node_id)
-            & (NodeDeployment.function_id == function_id)
-            & (NodeDeployment.version == version)
-        )
-        row = await NodeDeployment.objects().where(where).first()
-        if row is None:
-            row = NodeDeployment(node_id=node_id, function_id=function_id, version=version)
-        elif row.state == state and row.error == error:
+    async def _compute_desired(self, labels: dict[str, str], revision: int) -> DesiredState:
+        blocked = await self.blocked_tenants()
+        self._known_blocked = (utc_now().date(), frozenset(blocked))
+        return await self.deployments.desired_for(labels, revision=revision, blocked=blocked)
+
+    @staticmethod
+    async def _stored_labels(node_id: str) -> dict[str, str]:
+        row = await Node.select(Node.labels).where(Node.node_id == node_id).first().output(load_json=True)
+        return (row or {}).get("labels") or {}
+
+    async def _record_states(self, node_id: str, items: Sequence[CachedFunction | Report]) -> None:
+        """Writes each item's state unless the stored row already says the same; one read for all."""
+        if not items:
             return
-        row.state, row.error, row.updated_at = state, error, utc_now()
-        await row.save()
+        rows = await NodeDeployment.objects().where(
+            (NodeDeployment.node_id == node_id)
+            & NodeDeployment.function_id.is_in(sorted({i.function_id for i in items}))
+        )
+        stored = {(r.function_id, r.version): r for r in rows}
+        for item in items:
+            row = stored.get((item.function_id, item.version))
+            if row is None:
+                row = NodeDeployment(node_id=node_id, function_id=item.function_id, version=item.version)
+            elif row.state == item.state and row.error == item.error:
+                continue
+            row.state, row.error, row.updated_at = item.state, item.error, utc_now()
+            await row.save()
 
     async def report(self, node_id: str, report: Report) -> None:
         """Stores a runner's deployment report; errors are kept and logged with full context for audit."""
         _check_fields((report,))
-        await self._record_state(node_id, report.function_id, report.version, report.state, report.error)
+        await self._record_states(node_id, [report])
+        self._seen.forget(node_id)  # the next heartbeat's inventory is written over this report
         if report.state == "cached":
             return
         context: dict[str, Any] = {
@@ -139,10 +182,13 @@ class Nodes:
         )
 
     async def _add_usage(self, usage: dict[str, float]) -> None:
-        """Adds each tenant's guest CPU seconds to today's total; crossing the quota wakes every node.
+        """Adds each tenant's guest CPU seconds to today's total; going over the quota wakes every node.
 
         The update is one atomic statement per tenant and totals are sums, so heartbeats of many
-        nodes racing each other (even inserting twin rows) never lose seconds.
+        nodes racing each other (even inserting twin rows) never lose seconds. The revision is bumped
+        for a tenant over quota that the last desired state did not block yet, rather than only at
+        the exact crossing, which two racing heartbeats could both step over; a replica whose last
+        computation predates another's bump may bump once more, which is harmless.
         """
         today = utc_now().date()
         added = {
@@ -157,8 +203,9 @@ class Nodes:
             if not updated:
                 await Usage(project=tenant, day=today, cpu_seconds=seconds).save()
         totals = await self._totals(Usage.project.is_in(list(added))) if added else {}
-        limit = self.cpu_seconds_per_day
-        if any(totals[t] - added[t] <= limit < totals[t] for t in added):
+        day, blocked = self._known_blocked
+        known = blocked if day == today else frozenset()
+        if any(totals[t] > self.cpu_seconds_per_day and t not in known for t in added):
             await self.notifier.bump()
 
     async def _totals(self, where: Any = None) -> dict[str, float]:
@@ -196,6 +243,46 @@ class Nodes:
                 await self.sweep_offline()
             except Exception:
                 log.exception("offline sweep failed")
+
+    async def flush_liveness(self) -> None:
+        """Writes the batched liveness. If that fails it is retried with the next batch, and every
+        node's row is read again on its next beat (a sweep may have marked it offline meanwhile)."""
+        try:
+            await self._alive.flush()
+        except Exception:
+            self._seen.forget()
+            log.exception("writing batched heartbeats failed; retrying with the next batch")
+
+    async def reverify(self) -> None:
+        """Checks what this replica trusts about nodes against the database (see `liveness`)."""
+        try:
+            stale = await reverify(self._seen)
+        except Exception:
+            log.exception("checking node rows failed; retrying next period")
+        else:
+            if stale:
+                log.info("%d nodes changed elsewhere; their next heartbeats are written through", stale)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            await self.flush_liveness()
+            await self.reverify()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The offline sweep and the liveness flusher; the last batch is written on the way out."""
+        tasks = [
+            asyncio.create_task(self.sweep_forever(), name="offline-sweep"),
+            asyncio.create_task(self._flush_forever(), name="liveness-flush"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.flush_liveness()
 
     async def list_nodes(self) -> list[dict[str, Any]]:
         nodes = await Node.select().order_by(Node.node_id).output(load_json=True)

@@ -4,6 +4,11 @@ Every change that alters what some node should run bumps one counter in the data
 one process an asyncio condition wakes the watchers; with PostgreSQL a `NOTIFY` reaches
 every CP replica's `LISTEN` connection too, so a node watching replica B learns at once
 of a deploy made through replica A.
+
+While the `LISTEN` connection is up, a replica knows the revision without a query (heartbeats
+read it thousands of times a second). A notification can still be lost (a replica dying between
+its UPDATE and its NOTIFY, or our connection dropping), so every `RESYNC_S` the counter is read
+again and the listener reconnected if needed: that bounds how long a replica can lag.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from edgehost.db.tables import Revision
 
 log = logging.getLogger("edgefn.cp.notify")
 CHANNEL = "edgefn_revision"
+RESYNC_S = 5.0
 
 
 class Notifier:
@@ -26,6 +32,8 @@ class Notifier:
         self._cond = asyncio.Condition()
         self._seen = 0
         self._listener: Any = None
+        self._resync: asyncio.Task[None] | None = None
+        self._dsn = ""
 
     async def start(self) -> None:
         if await Revision.count() == 0:
@@ -33,20 +41,47 @@ class Notifier:
         self._seen = await self.current()
         db = Revision._meta.db
         if isinstance(db, PostgresEngine):
-            import asyncpg
+            self._dsn = db.config["dsn"]
+            await self._listen()
+            self._resync = asyncio.create_task(self._resync_forever(), name="revision-resync")
 
-            self._listener = await asyncpg.connect(db.config["dsn"])
-            await self._listener.add_listener(CHANNEL, self._on_notify)
+    async def _listen(self) -> None:
+        import asyncpg
+
+        self._listener = await asyncpg.connect(self._dsn)
+        await self._listener.add_listener(CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            self._resync = None
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
             self._listener = None
 
     async def current(self) -> int:
+        """The revision in the database."""
         row = await Revision.select(Revision.value).first()
         return int(row["value"]) if row else 0
+
+    async def revision(self) -> int:
+        """The current revision: from memory while notifications arrive, else read from the database."""
+        if self._listener is not None and not self._listener.is_closed():
+            return self._seen
+        await self._advance(await self.current())
+        return self._seen
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_S)
+            try:
+                if self._listener is None or self._listener.is_closed():
+                    log.warning("revision LISTEN connection lost; reconnecting")
+                    await self._listen()
+                await self._advance(await self.current())
+            except Exception:
+                log.exception("revision resync failed")
 
     async def bump(self) -> int:
         """Call after a change commits; returns the new revision."""

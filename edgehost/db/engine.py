@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine import Engine, PostgresEngine, SQLiteEngine
+from piccolo.engine.sqlite import SQLiteTransaction, TransactionType
 from piccolo.table import Table
 
 from edgehost.db import piccolo_conf
@@ -28,13 +29,25 @@ class DatabaseError(Exception):
     """A database URL or migration problem, in one sentence."""
 
 
+class WritingSQLiteEngine(SQLiteEngine):
+    """Transactions take SQLite's write lock when they begin (`BEGIN IMMEDIATE`), waiting for it
+    like any write. Every transaction here reads, then writes; a deferred one would instead fail at
+    once with "database is locked" if another connection wrote in between (e.g. a heartbeat batch).
+    """
+
+    def transaction(
+        self, transaction_type: TransactionType = TransactionType.immediate, allow_nested: bool = True
+    ) -> SQLiteTransaction:
+        return super().transaction(transaction_type=transaction_type, allow_nested=allow_nested)
+
+
 def make_engine(url: str) -> Engine:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteEngine(path=str(path))
+        return WritingSQLiteEngine(path=str(path))
     if parts.scheme in ("postgres", "postgresql"):
         return PostgresEngine(config={"dsn": url}, log_queries=False)
     raise DatabaseError(f"database.url must start with sqlite:/// or postgresql://, got {url!r}")

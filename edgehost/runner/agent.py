@@ -1,9 +1,11 @@
 """The sync agent: one per node, whatever the number of ingress workers.
 
-It heartbeats every `heartbeat.interval_s`, long-polls the watch for instant changes,
-applies what the CP wants, and persists the last desired state under `runner.state_dir`
-so a runner restarted while the CP is down serves what it had. Losing the CP never stops
-serving; the agent reconnects with exponential backoff (1 s doubling to 60 s, jittered).
+It heartbeats every `heartbeat.interval_s` (once the CP has answered, the CP's value from
+its reply: the CP paces its fleet), long-polls the watch for instant changes unless
+`heartbeat.watch` is false, applies what the CP wants, and persists the last desired state
+under `runner.state_dir` so a runner restarted while the CP is down serves what it had.
+Losing the CP never stops serving; the agent reconnects with exponential backoff (1 s
+doubling to 60 s, jittered).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import psutil
 
 from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, HeartbeatReply, Report
 from edgehost.runner.statefile import DESIRED_FILE, load_state, save_state
-from edgehost.runner.tail import forward_tail
-from edgehost.security.node_token import sign_node_token
+from edgehost.runner.tail import TAIL_DIR, TailRelay, forward_tail
+from edgehost.security.node_token import NodeSigner
 
 log = logging.getLogger("edgefn.agent")
 
@@ -43,16 +45,16 @@ class Backoff:
 
 
 class NodeCredentials:
-    """Signs a fresh short-lived token per request with the node's certificate key."""
+    """Signs a fresh short-lived token per request with the node's certificate key (parsed once)."""
 
     def __init__(self, node_id: str, cert_file: Path, key_file: Path) -> None:
         self.node_id = node_id
-        self.cert_pem = cert_file.read_bytes()
-        self.key_pem = key_file.read_bytes()
+        self._signer = NodeSigner(
+            node_id=node_id, cert_pem=cert_file.read_bytes(), key_pem=key_file.read_bytes()
+        )
 
     def headers(self) -> dict[str, str]:
-        token = sign_node_token(node_id=self.node_id, cert_pem=self.cert_pem, key_pem=self.key_pem)
-        return {"authorization": f"Bearer {token}"}
+        return {"authorization": f"Bearer {self._signer.token()}"}
 
 
 class ControlPlaneClient:
@@ -107,6 +109,7 @@ class SyncAgent:
         labels: dict[str, str],
         state_dir: Path,
         interval_s: float,
+        watch: bool = True,
         apply: Callable[[DesiredState], Awaitable[None]],
         inventory: Callable[[], tuple[CachedFunction, ...]],
         drain_usage: Callable[[], dict[str, float]],
@@ -118,6 +121,7 @@ class SyncAgent:
         self.labels = labels
         self.state_dir = state_dir
         self.interval_s = interval_s
+        self.watch = watch
         self._apply = apply
         self._inventory = inventory
         self._drain_usage = drain_usage
@@ -196,7 +200,10 @@ class SyncAgent:
 
     async def run(self) -> None:
         await self.restore()
-        await asyncio.gather(self.heartbeat_forever(), self.watch_forever(), forward_tail(self.cp))
+        loops = [self.heartbeat_forever(), forward_tail(self.cp, relay=TailRelay(self.state_dir / TAIL_DIR))]
+        if self.watch:
+            loops.append(self.watch_forever())
+        await asyncio.gather(*loops)
 
 
 def _node_rss() -> int:

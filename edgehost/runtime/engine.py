@@ -44,17 +44,26 @@ def _tick(engine: wasmtime.Engine) -> None:
 
 
 def get_engine() -> wasmtime.Engine:
-    """Return the shared engine, starting the ticker on first use (and after a fork)."""
-    global _engine, _ticker
-    if _engine is not None and _ticker is not None:
+    """Return the shared engine. Compiling and validating need no ticker (the CP only does those)."""
+    global _engine
+    if _engine is not None:
         return _engine
     with _lock:
         if _engine is None:
             _engine = _build_engine()
-        if _ticker is None:
-            _ticker = threading.Thread(target=_tick, args=(_engine,), name="edgefn-epoch", daemon=True)
-            _ticker.start()
         return _engine
+
+
+def start_ticker() -> None:
+    """Starts the epoch ticker before the first guest code runs in this process (again after a fork)."""
+    global _ticker
+    if _ticker is not None:
+        return
+    engine = get_engine()
+    with _lock:
+        if _ticker is None:
+            _ticker = threading.Thread(target=_tick, args=(engine,), name="edgefn-epoch", daemon=True)
+            _ticker.start()
 
 
 def _forget_ticker() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime._extern import wrap_extern
 
 from .errors import InvokeError
 
@@ -62,6 +63,17 @@ def context_address(store: wasmtime.Store | wasmtime.Caller) -> int:
     address = ctypes.cast(store._context(), c_void_p).value
     assert address is not None
     return address
+
+
+def exported(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Any:
+    """One export by name. `instance.exports()` wraps every export of the module first, a
+    good share of an instantiation's host time when the cold path needs four of them."""
+    item = ffi.wasmtime_extern_t()
+    raw = name.encode()
+    found = ffi.wasmtime_instance_export_get(
+        store._context(), ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item)
+    )
+    return wrap_extern(item) if found else None
 
 
 def set_epoch_deadline(context: int, ticks: int) -> None:

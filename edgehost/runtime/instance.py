@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from time import monotonic, perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import wasmtime
-from wasmtime._instance import InstanceExports
 
 from .codec import decode_response, encode_request
 from .engine import deadline_ticks
 from .errors import InvokeError
-from .fastcall import GuestMemory, OutOfBounds, RawFunc, context_address, set_epoch_deadline
+from .fastcall import GuestMemory, OutOfBounds, RawFunc, context_address, exported, set_epoch_deadline
 from .hostcalls import InvocationContext, bind_context
 from .types import GuestRequest, GuestResponse
 
@@ -22,15 +21,19 @@ _U32_MASK = 0xFFFFFFFF
 _U64_MASK = 0xFFFFFFFFFFFFFFFF
 
 
-def _export(exports: InstanceExports, name: str, kind: type) -> wasmtime.Func | wasmtime.Memory | None:
-    item = exports.get(name)
+def _export(
+    store: wasmtime.Store, instance: wasmtime.Instance, name: str, kind: type
+) -> wasmtime.Func | wasmtime.Memory | None:
+    item: Any = exported(store, instance, name)
     if item is not None and not isinstance(item, kind):
         raise LookupError(f"the export {name} is not a {kind.__name__}")
-    return item  # type: ignore[return-value]
+    return cast("wasmtime.Func | wasmtime.Memory | None", item)
 
 
-def _required(exports: InstanceExports, name: str, kind: type) -> wasmtime.Func | wasmtime.Memory:
-    item = _export(exports, name, kind)
+def _required(
+    store: wasmtime.Store, instance: wasmtime.Instance, name: str, kind: type
+) -> wasmtime.Func | wasmtime.Memory:
+    item = _export(store, instance, name, kind)
     if item is None:
         raise LookupError(f"the module does not export {name}")
     return item
@@ -45,11 +48,10 @@ class Instance:
         self._compiled = compiled  # keeps the host-function callbacks alive
         self._store: wasmtime.Store | None = store
         self._context = context_address(store)
-        exports = instance.exports(store)
-        memory = _required(exports, "memory", wasmtime.Memory)
-        alloc = _required(exports, "edgefn_alloc", wasmtime.Func)
-        entry = _required(exports, compiled.spec.entrypoint, wasmtime.Func)
-        free = _export(exports, "edgefn_free", wasmtime.Func)
+        memory = _required(store, instance, "memory", wasmtime.Memory)
+        alloc = _required(store, instance, "edgefn_alloc", wasmtime.Func)
+        entry = _required(store, instance, compiled.spec.entrypoint, wasmtime.Func)
+        free = _export(store, instance, "edgefn_free", wasmtime.Func)
         assert isinstance(memory, wasmtime.Memory)
         assert isinstance(alloc, wasmtime.Func) and isinstance(entry, wasmtime.Func)
         self._memory = GuestMemory(self._context, memory)

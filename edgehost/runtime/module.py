@@ -11,9 +11,9 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .cache import load_module
-from .engine import deadline_ticks, get_engine
+from .engine import deadline_ticks, get_engine, start_ticker
 from .errors import InvokeError, ValidationError
-from .fastcall import RawFunc, context_address, set_epoch_deadline, trap_failure
+from .fastcall import RawFunc, context_address, exported, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
@@ -91,14 +91,14 @@ class CompiledFunction:
             message = str(wasmtime.WasmtimeError._from_ptr(error)).splitlines()[0]
             raise InvokeError("instantiate_failed", f"the module could not be instantiated: {message}")
         instance = wasmtime.Instance._from_raw(raw)
-        initialize = instance.exports(store).get("_initialize")
+        initialize = exported(store, instance, "_initialize")
         if isinstance(initialize, wasmtime.Func):
             RawFunc(context, initialize, 0).call()
         return instance
 
     def instantiate(self) -> Instance:
         """A fresh instance; start function and _initialize run under the request time limit."""
-        get_engine()  # make sure the epoch ticker runs in this process
+        start_ticker()  # guest code may run from here on: timeouts need the ticker
         store = self._new_store()
         ctx = InvocationContext(
             self.spec, "instantiate", time.monotonic() + self.spec.max_execution_ms / 1000

@@ -5,6 +5,10 @@ not hand it to the app, so the app cannot tell which node is calling. Each node
 request therefore carries a short-lived ES256 JWS signed with the node's
 certificate key, with the certificate in the `x5c` header; the CP checks the
 certificate against its CA, the signature, the node id and the allow-list.
+
+Both sides do the expensive part once per certificate: a node parses its PEMs once
+(`NodeSigner`), and the CP remembers each certificate it has verified (its key and node
+id, until the certificate or the CA expires), so a request costs one signature check.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from cryptography import x509
@@ -37,6 +41,8 @@ _LEEWAY_S = 30
 # Upper bound on remembered token ids; beyond it new tokens are refused rather than
 # forgetting ids early, which would reopen the replay window.
 _MAX_TRACKED_JTI = 100_000
+# Upper bound on remembered verified certificates (one per node, so far above a fleet's size).
+_MAX_TRUSTED_CERTS = 100_000
 # Only ES256; the header limit is raised because x5c carries a whole certificate.
 _REGISTRY = JWSRegistry(algorithms=[_ALG])
 _REGISTRY.max_header_length = 4096
@@ -52,41 +58,73 @@ class NodeAuthError(Exception):
         self.message = message
 
 
+class NodeSigner:
+    """Signs node tokens with a certificate and key parsed once; each token costs one ES256 signature."""
+
+    def __init__(
+        self, *, node_id: str, cert_pem: bytes, key_pem: bytes, audience: str = "edgefn-cp", ttl_s: int = 60
+    ) -> None:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
+            raise ValueError("The node key is not the EC private key of the node certificate.")
+        der = cert.public_bytes(serialization.Encoding.DER)
+        self._header = {"alg": _ALG, "typ": "JWT", "x5c": [base64.b64encode(der).decode()]}
+        self._key = ECKey.import_key(key_pem)
+        self._node_id, self._audience, self._ttl_s = node_id, audience, ttl_s
+
+    def token(self) -> str:
+        """A compact ES256 JWS for one request, with a fresh `jti`."""
+        now = int(time.time())
+        claims = {
+            "sub": self._node_id,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + self._ttl_s,
+            "jti": secrets.token_urlsafe(16),
+        }
+        payload = json.dumps(claims, separators=(",", ":"))
+        return jws.serialize_compact(self._header, payload, self._key, registry=_REGISTRY)
+
+
 def sign_node_token(
     *, node_id: str, cert_pem: bytes, key_pem: bytes, audience: str = "edgefn-cp", ttl_s: int = 60
 ) -> str:
-    """A compact ES256 JWS for one node request, carrying the node certificate in `x5c`."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
-        raise ValueError("The node key is not the EC private key of the node certificate.")
-    now = int(time.time())
-    der = cert.public_bytes(serialization.Encoding.DER)
-    header = {"alg": _ALG, "typ": "JWT", "x5c": [base64.b64encode(der).decode()]}
-    jti = secrets.token_urlsafe(16)
-    claims = {"sub": node_id, "aud": audience, "iat": now, "exp": now + ttl_s, "jti": jti}
-    payload = json.dumps(claims, separators=(",", ":"))
-    return jws.serialize_compact(header, payload, ECKey.import_key(key_pem), registry=_REGISTRY)
+    """One token, parsing the PEMs each time; long-lived callers keep a `NodeSigner` instead."""
+    return NodeSigner(
+        node_id=node_id, cert_pem=cert_pem, key_pem=key_pem, audience=audience, ttl_s=ttl_s
+    ).token()
 
 
 class NodeTokenVerifier:
-    """Verifies node tokens against the CA and the allow-list, refusing replays.
+    """Verifies node tokens against the CA and an allow-list, refusing replays.
 
-    The replay memory is per process: with several granian workers a token could be
-    replayed once per worker within its (short) lifetime.
+    A certificate that passed the chain check is remembered by its `x5c` string with its key and
+    node id until it or the CA expires (at most `_MAX_TRUSTED_CERTS` of them), so the X.509 work is
+    done once per certificate. The signature, the claims, the token's expiry, the replay memory and
+    the allow-list are checked on every request. The replay memory is per process: with several
+    granian workers a token could be replayed once per worker within its (short) lifetime.
     """
 
     def __init__(
-        self, ca_pem: bytes, *, allow: Collection[str], audience: str = "edgefn-cp", max_ttl_s: int = 300
+        self,
+        ca_pem: bytes,
+        *,
+        audience: str = "edgefn-cp",
+        max_ttl_s: int = 300,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = Store(x509.load_pem_x509_certificates(ca_pem))
-        self._allow = frozenset(allow)
+        cas = x509.load_pem_x509_certificates(ca_pem)
+        self._store = Store(cas)
+        self._ca_not_after = min(ca.not_valid_after_utc for ca in cas).timestamp()
         self._audience = audience
         self._max_ttl_s = max_ttl_s
         self._seen = _ReplayCache(_MAX_TRACKED_JTI)
+        self._trusted: dict[str, _Identity] = {}
+        self._clock = clock
 
-    def verify(self, token: str) -> str:
-        """Return the node id the token authenticates, or raise NodeAuthError."""
+    def verify(self, token: str, allow: Collection[str]) -> str:
+        """Return the node id the token authenticates if it is in `allow`, or raise NodeAuthError."""
         try:
             obj = jws.extract_compact(token.encode(), registry=_REGISTRY)
         except (JoseError, ValueError, TypeError):
@@ -94,7 +132,31 @@ class NodeTokenVerifier:
         header = obj.headers()
         if header.get("alg") != _ALG:
             raise NodeAuthError(401, f"node token algorithm must be {_ALG}")
-        cert = self._verified_cert(header.get("x5c"))
+        identity = self._identity(header.get("x5c"))
+        try:
+            valid = jws.validate_compact(obj, identity.key, registry=_REGISTRY)
+        except JoseError:
+            valid = False
+        if not valid:
+            raise NodeAuthError(401, "bad node token signature")
+        claims = self._claims(obj.payload)
+        if identity.node_id is None:
+            raise NodeAuthError(403, "certificate names no node")
+        if claims.sub != identity.node_id:
+            raise NodeAuthError(403, "token subject is not the certificate's node")
+        if identity.node_id not in allow:
+            raise NodeAuthError(403, f"node {identity.node_id!r} is not allowed")
+        self._seen.add((identity.node_id, claims.jti), claims.exp + _LEEWAY_S, self._clock())
+        return identity.node_id
+
+    def _identity(self, x5c: object) -> _Identity:
+        """The key and node id of the one certificate in `x5c`, chain-checked once per certificate."""
+        if not isinstance(x5c, list) or len(x5c) != 1 or not isinstance(x5c[0], str):
+            raise NodeAuthError(401, "node token needs exactly one certificate in x5c")
+        known = self._trusted.get(x5c[0])
+        if known is not None and self._clock() < known.trusted_until:
+            return known
+        cert = self._verified_cert(x5c[0])
         public_key = cert.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
             public_key.curve, ec.SECP256R1
@@ -103,31 +165,20 @@ class NodeTokenVerifier:
         pem = public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        try:
-            valid = jws.validate_compact(obj, ECKey.import_key(pem), registry=_REGISTRY)
-        except JoseError:
-            valid = False
-        if not valid:
-            raise NodeAuthError(401, "bad node token signature")
-        claims = self._claims(obj.payload)
-        node_id = node_id_of(cert)
-        if node_id is None:
-            raise NodeAuthError(403, "certificate names no node")
-        if claims.sub != node_id:
-            raise NodeAuthError(403, "token subject is not the certificate's node")
-        if node_id not in self._allow:
-            raise NodeAuthError(403, f"node {node_id!r} is not allowed")
-        self._seen.add((node_id, claims.jti), claims.exp + _LEEWAY_S, time.time())
-        return node_id
+        until = min(cert.not_valid_after_utc.timestamp(), self._ca_not_after)
+        identity = _Identity(ECKey.import_key(pem), node_id_of(cert), until)
+        if len(self._trusted) >= _MAX_TRUSTED_CERTS:
+            self._trusted.clear()  # rare (certificate churn); they are verified again on next use
+        self._trusted[x5c[0]] = identity
+        return identity
 
-    def _verified_cert(self, x5c: object) -> x509.Certificate:
-        if not isinstance(x5c, list) or len(x5c) != 1 or not isinstance(x5c[0], str):
-            raise NodeAuthError(401, "node token needs exactly one certificate in x5c")
+    def _verified_cert(self, x5c: str) -> x509.Certificate:
         try:
-            cert = x509.load_der_x509_certificate(base64.b64decode(x5c[0], validate=True))
+            cert = x509.load_der_x509_certificate(base64.b64decode(x5c, validate=True))
         except ValueError:
             raise NodeAuthError(401, "malformed certificate in x5c") from None
-        verifier = PolicyBuilder().store(self._store).time(dt.datetime.now(dt.UTC)).build_client_verifier()
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        verifier = PolicyBuilder().store(self._store).time(now).build_client_verifier()
         try:  # also requires the clientAuth extended key usage
             verifier.verify(cert, [])
         except VerificationError as exc:
@@ -159,6 +210,14 @@ class NodeTokenVerifier:
         if parsed.exp - parsed.iat > self._max_ttl_s:
             raise NodeAuthError(401, f"node token lifetime exceeds {self._max_ttl_s}s")
         return parsed
+
+
+class _Identity(NamedTuple):
+    """What a verified certificate proves, and until when (epoch seconds) it may be trusted."""
+
+    key: ECKey
+    node_id: str | None
+    trusted_until: float
 
 
 class _Claims(NamedTuple):

@@ -51,7 +51,8 @@ def test_deploy_targets_matching_online_nodes_and_late_joiners(cp: ControlPlane)
     assert (step.action, step.version, step.memory_pages, step.max_execution_ms) == ("deploy", version, 4, 70)
     assert step.sha256 == hashlib.sha256(HELLO_WASM).hexdigest()
     assert httpx.get(step.artifact_url).content == HELLO_WASM  # a presigned S3 GET
-    assert _node(cp, "node-a")["last_heartbeat"] > before
+    # The heartbeat time of an unchanged node is written with the next batch (every 0.5 s).
+    wait_until(lambda: _node(cp, "node-a")["last_heartbeat"] > before, what="the batched heartbeat time")
     assert "target.fn" not in deployed(paris.heartbeat())
     assert "target.fn" not in deployed(bare.heartbeat())
     # Carried out: nothing left to do.

@@ -25,6 +25,7 @@ FIXED_DEFAULTS: dict[str, Any] = {
     "pool.memory_pressure_percent": 80,
     "heartbeat.interval_s": 30,
     "heartbeat.offline_after_s": 120,
+    "heartbeat.watch": True,
 }
 
 # INTERFACES.md, "For the distributed roles (`edgefn serve`) these keys are fixed too".
@@ -113,6 +114,7 @@ def test_each_mode_reads_its_own_file() -> None:
         ({"EDGEFN_QUOTAS__PER_MINUTE": "5"}, "quotas.per_minute", 5),
         ({"EDGEFN_QUOTAS__STORAGE": "redis://127.0.0.1:6379"}, "quotas.storage", "redis://127.0.0.1:6379"),
         ({"EDGEFN_HEARTBEAT__INTERVAL_S": "2.5"}, "heartbeat.interval_s", 2.5),
+        ({"EDGEFN_HEARTBEAT__WATCH": "false"}, "heartbeat.watch", False),
         ({"EDGEFN_RUNNER__LABELS__region": "tokyo"}, "runner.labels", {"region": "tokyo"}),
         (
             {"EDGEFN_RUNNER__LABELS": '{ region = "tokyo", tier = "Gold" }'},
@@ -184,6 +186,7 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
             {"EDGEFN_HEARTBEAT__INTERVAL_S": "soon"},
             "heartbeat.interval_s must be a positive number, got 'soon'",
         ),
+        ({"EDGEFN_HEARTBEAT__WATCH": "sometimes"}, "heartbeat.watch must be true or false, got 'sometimes'"),
         ({"EDGEFN_ARTIFACTS__BACKEND": "ftp"}, "artifacts.backend must be 'local' or 's3', got 'ftp'"),
         ({"EDGEFN_RUNNER__LABELS": "tokyo"}, "runner.labels must be a table, got 'tokyo'"),
         ({"EDGEFN_PLUGINS": "my_plugin"}, "plugins must be a list, got 'my_plugin'"),

@@ -312,3 +312,20 @@ def test_a_control_plane_on_each_engine_takes_a_deploy(
     assert [(v["function.function_id"], v["state"]) for v in versions] == [("demo.hello", "ready")]
     assert len(versions[0]["sha256"]) == 64
     assert members == [{"project.name": "demo", "subject": "alice", "role": "owner"}]
+
+
+async def test_sqlite_transactions_hold_the_write_lock_from_their_start(tmp_path: Path) -> None:
+    """A read-then-write transaction cannot be overtaken by another writer and fail with "locked"."""
+    import sqlite3
+
+    path = tmp_path / "db" / "edgefn.db"
+    engine = await open_database(f"sqlite:///{path}")
+    try:
+        async with engine.transaction():
+            await Project.select().first()  # only a read so far
+            other = sqlite3.connect(path, timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO edgefn_revision (value) VALUES (1)")
+            other.close()
+    finally:
+        await close_database(engine)

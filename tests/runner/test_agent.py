@@ -40,6 +40,7 @@ def make_agent(
         applied.append(desired)
 
     async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)  # lets the agent's other loops run, as a real sleep would
         sleeps.append(seconds)
         if len(sleeps) >= kw.pop("stop_after", 4):
             raise Stop
@@ -50,6 +51,7 @@ def make_agent(
         labels={"region": "tokyo"},
         state_dir=tmp_path,
         interval_s=30.0,
+        watch=kw.pop("watch", True),
         apply=apply,
         inventory=lambda: (),
         drain_usage=kw.pop("drain_usage", dict),
@@ -102,3 +104,31 @@ def test_restore_applies_the_persisted_state_before_the_cp_answers(tmp_path: Pat
     assert agent.revision == 9
     (tmp_path / "desired.json").write_text("{torn")
     assert load_desired(tmp_path) is None
+
+
+class WatchedCP(ScriptedCP):
+    """Also counts watch long-polls, each answered at once with "no change"."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0, desired=DesiredState(revision=1))
+        self.watches = 0
+
+    async def watch(self, revision: int) -> None:
+        self.watches += 1
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_heartbeat_watch_false_leaves_the_long_poll_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: bool
+) -> None:
+    async def no_tail(_cp: object, **_: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("edgehost.runner.agent.forward_tail", no_tail)
+    cp = WatchedCP()
+    agent = make_agent(tmp_path, cp, [], [], watch=watch, stop_after=3)
+    with pytest.raises(Stop):
+        asyncio.run(agent.run())
+    assert cp.beats
+    assert (cp.watches > 0) is watch

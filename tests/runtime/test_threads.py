@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from edgehost.runtime import GuestRequest, HostFunction, InvokeError, deadline_ticks, get_engine
+from tests.procs import REPO
 
 from .conftest import compile_guest
 
@@ -55,3 +58,36 @@ def test_deadline_ticks_never_fire_early(ms: int) -> None:
 
     assert (deadline_ticks(ms) - 1) * TICK_MS >= ms
     assert (deadline_ticks(ms) - 2) * TICK_MS < ms
+
+
+TICKER_PROBE = """
+import threading
+from edgehost.runtime import (
+    CompiledFunction, FunctionSpec, builtin_host_functions, validate_module, wasm_from_source
+)
+from tests.procs import REPO
+
+def ticking():
+    return any(t.name == "edgefn-epoch" for t in threading.enumerate())
+
+wasm = wasm_from_source((REPO / "functions/hello/hello.wat").read_bytes(), "hello.wat")
+validate_module(wasm, entrypoint="handle", memory_pages=16, host_imports=())
+compiled = CompiledFunction.load(FunctionSpec("t.hello", 1), wasm, host_functions=builtin_host_functions())
+print(ticking())
+compiled.instantiate()
+print(ticking())
+"""
+
+
+def test_the_epoch_ticker_starts_with_the_first_instance_not_with_validation() -> None:
+    """A control plane validates and compiles modules but runs none: it must not tick 200 times a second."""
+    done = subprocess.run(
+        [sys.executable, "-c", TICKER_PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

@@ -10,11 +10,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from edgehost.security import node_token
 from edgehost.security.ca import init_ca, issue_node, issue_server
 from edgehost.security.node_token import NodeAuthError, NodeTokenVerifier, sign_node_token
 from tests.security import forge
 
 NODE = "node-1"
+ALLOW = frozenset({NODE, "node-2"})
 
 
 class Node:
@@ -54,12 +56,12 @@ def node(ca_dir: Path) -> Node:
 
 @pytest.fixture
 def verifier(ca_dir: Path) -> NodeTokenVerifier:
-    return NodeTokenVerifier((ca_dir / "ca.pem").read_bytes(), allow=[NODE, "node-2"])
+    return NodeTokenVerifier((ca_dir / "ca.pem").read_bytes())
 
 
 def _refused(verifier: NodeTokenVerifier, token: str, status: int, reason: str) -> None:
     with pytest.raises(NodeAuthError) as info:
-        verifier.verify(token)
+        verifier.verify(token, ALLOW)
     assert info.value.status == status
     assert reason in info.value.message
 
@@ -69,17 +71,17 @@ def test_valid_token_names_the_node(verifier: NodeTokenVerifier, node: Node) -> 
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header["alg"] == "ES256"
     assert header["x5c"] == [forge.der_b64(node.cert_pem)]
-    assert verifier.verify(token) == NODE
+    assert verifier.verify(token, ALLOW) == NODE
 
 
 def test_tokens_carry_distinct_ids(verifier: NodeTokenVerifier, node: Node) -> None:
-    assert verifier.verify(node.token()) == NODE
-    assert verifier.verify(node.token()) == NODE
+    assert verifier.verify(node.token(), ALLOW) == NODE
+    assert verifier.verify(node.token(), ALLOW) == NODE
 
 
 def test_replayed_token_is_refused(verifier: NodeTokenVerifier, node: Node) -> None:
     token = node.token()
-    assert verifier.verify(token) == NODE
+    assert verifier.verify(token, ALLOW) == NODE
     _refused(verifier, token, 401, "replayed")
 
 
@@ -92,7 +94,7 @@ def test_signing_with_a_key_that_is_not_the_certificates_is_refused(ca_dir: Path
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", "..", "e30.e30.", "!!.??.##"])
 def test_malformed_tokens_are_refused(verifier: NodeTokenVerifier, token: str) -> None:
     with pytest.raises(NodeAuthError) as info:
-        verifier.verify(token)
+        verifier.verify(token, ALLOW)
     assert info.value.status == 401
 
 
@@ -181,7 +183,7 @@ def test_tampered_claims_are_refused(verifier: NodeTokenVerifier, node: Node) ->
 
 def test_forged_token_with_correct_signature_is_accepted(verifier: NodeTokenVerifier, node: Node) -> None:
     """The forge helpers produce tokens the verifier accepts, so the refusals above are for their one flaw."""
-    assert verifier.verify(forge.es256(node.header(), _claims(), node.key_pem)) == NODE
+    assert verifier.verify(forge.es256(node.header(), _claims(), node.key_pem), ALLOW) == NODE
 
 
 def test_wrong_audience_is_refused(verifier: NodeTokenVerifier, node: Node) -> None:
@@ -211,7 +213,7 @@ def test_bad_x5c_is_refused(verifier: NodeTokenVerifier, node: Node, x5c: object
     if x5c is None:
         del header["x5c"]
     with pytest.raises(NodeAuthError) as info:
-        verifier.verify(forge.es256(header, _claims(), node.key_pem))
+        verifier.verify(forge.es256(header, _claims(), node.key_pem), ALLOW)
     assert info.value.status == 401
 
 
@@ -234,3 +236,49 @@ def test_subject_other_than_the_certificates_node_is_forbidden(
     verifier: NodeTokenVerifier, node: Node
 ) -> None:
     _refused(verifier, node.token(node_id="node-2"), 403, "subject")
+
+
+def test_a_certificate_is_chain_checked_once(
+    verifier: NodeTokenVerifier, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[object] = []
+    real = node_token.PolicyBuilder
+
+    def counted() -> object:
+        builds.append(1)
+        return real()
+
+    monkeypatch.setattr(node_token, "PolicyBuilder", counted)
+    for _ in range(3):
+        assert verifier.verify(node.token(), ALLOW) == NODE
+    assert len(builds) == 1
+
+
+def test_a_trusted_certificate_still_needs_a_valid_signature_fresh_claims_and_the_allow_list(
+    ca_dir: Path, verifier: NodeTokenVerifier, node: Node
+) -> None:
+    token = node.token()
+    assert verifier.verify(token, ALLOW) == NODE  # the certificate is now remembered
+    other = _read(issue_node(ca_dir, "node-2"))
+    _refused(verifier, forge.es256(node.header(), _claims(jti="j2"), other.key_pem), 401, "signature")
+    now = int(time.time())
+    expired = forge.es256(node.header(), _claims(iat=now - 600, exp=now - 300, jti="j3"), node.key_pem)
+    _refused(verifier, expired, 401, "expired")
+    _refused(verifier, token, 401, "replayed")
+    with pytest.raises(NodeAuthError) as info:
+        verifier.verify(node.token(), frozenset({"node-2"}))
+    assert info.value.status == 403 and "not allowed" in info.value.message
+
+
+def test_a_remembered_certificate_is_checked_again_once_it_expires(ca_dir: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    short = Node(
+        *forge.leaf(
+            ca_dir, NODE, not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(hours=1)
+        )
+    )
+    clock = [time.time()]
+    verifier = NodeTokenVerifier((ca_dir / "ca.pem").read_bytes(), clock=lambda: clock[0])
+    assert verifier.verify(short.token(), ALLOW) == NODE
+    clock[0] += 2 * 3600
+    _refused(verifier, short.token(), 401, "not trusted")
