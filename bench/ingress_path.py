@@ -22,7 +22,8 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import LiveFunction, NodeState, Snapshot, spec_of
 from edgehost.runtime import wasm_from_source
 from edgehost.settings import load_settings
+from plugins import invocation_log
 
 BODY = b"Hello from edgefn!\n"
 SCOPE: dict[str, Any] = {
@@ -134,8 +136,24 @@ async def measure(requests: int, rounds: int) -> list[Row]:
     ]
 
 
+@contextmanager
+def stdout_discarded() -> Iterator[None]:
+    """The invocation log writes a line per request to fd 1; the bench's table must not drown."""
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        invocation_log.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def run(requests: int = 20_000, rounds: int = 5) -> list[Row]:
-    return asyncio.run(measure(requests, rounds))
+    with stdout_discarded():
+        return asyncio.run(measure(requests, rounds))
 
 
 def profile(requests: int) -> str:
@@ -157,9 +175,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the invocation log writes a line per request
     if args.profile:
-        print(profile(args.requests), file=sys.stderr)
+        with stdout_discarded():
+            report = profile(args.requests)
+        print(report, file=sys.stderr)
         return
     rows = run(args.requests, args.rounds)
     print(f"machine: {machine()}", file=sys.stderr)

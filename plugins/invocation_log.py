@@ -71,7 +71,8 @@ _lines = LineBatch(_sink)
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def flush() -> None:
+    """Writes the queued lines now: at exit, or before whoever owns stdout hands it over."""
     with contextlib.suppress(ValueError, OSError):  # stdout may already be closed
         _lines.flush()
 
