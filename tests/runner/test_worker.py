@@ -75,8 +75,14 @@ def test_worker_serves_what_the_agent_published_and_follows_changes(tmp_path: Pa
         match = node.snapshot.routes.lookup("x", "GET", "/hello")
         assert match is not None and not isinstance(match, tuple)
         assert node.snapshot.functions["demo.hello"].pool.size == 2  # warmed before serving
+        assert node.snapshot.blocked == frozenset()
+        save_state(
+            serving, DesiredState(revision=2, functions=(HELLO,), routes=(ROUTE,), blocked_tenants=("demo",))
+        )
+        assert await watcher.check_once()  # a daily CPU block reaches the workers like a deploy
+        assert node.snapshot.blocked == {"demo"}
         node.add_usage("demo", 0.25)
-        save_state(serving, DesiredState(revision=2, remove_artifacts=True))
+        save_state(serving, DesiredState(revision=3, remove_artifacts=True))
         assert await watcher.check_once()
         assert node.snapshot.routes.lookup("x", "GET", "/hello") is None
         await node.close()
