@@ -23,6 +23,7 @@ import mmap
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -222,19 +223,28 @@ class LeasedWindow:
     at full rate. Under load, a process takes several hits at once (`cost=`) and spends
     them locally. The lease doubles while it is used up within LEASE_S and halves when it
     is not, so at low rates every request still consults the window (exact), and it never
-    exceeds `max_lease`: hits leased but never used are the only error, at most
-    `max_lease - 1` per process when a tenant's traffic stops, refused early, never late.
+    exceeds `max_lease`. The error it brings: hits leased and not used within LEASE_S still
+    count (at most `max_lease - 1` per lease, so a tenant is refused a little early), and a
+    leased hit counts from when it was leased, so it leaves the window up to LEASE_S early.
     """
 
-    def __init__(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, max_lease: int) -> None:
+    def __init__(
+        self,
+        limiter: MovingWindowRateLimiter,
+        item: RateLimitItem,
+        max_lease: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limiter = limiter
         self.item = item
         self.max_lease = max_lease
+        self._clock = clock
         self._leases: dict[str, Lease] = {}
 
     def hit(self, key: str) -> bool:
         """One hit for `key`; raises what the storage raises when it must be consulted."""
-        now = time.monotonic()
+        now = self._clock()
         lease = self._leases.get(key)
         size = 1
         if lease is not None:

@@ -1,15 +1,17 @@
 """The edge ingress: match, admit, invoke, answer. This is the per-request path of the product.
 
-It is a raw ASGI callable mounted at `/` of the ingress Litestar app, so every path and
-method belongs to user routes and no framework work is repeated per request.
+It is a raw ASGI callable: the listener's target itself, or mounted at `/` of the ingress
+Litestar app when a plugin wraps user traffic (edgehost/runner/mount.py). Every path and
+method belongs to user routes.
 
 Where a guest runs (docs/runtime.md has the measurements): a hand-off to a thread costs
 several hot invokes, so a function runs inline on the event loop while it proves short.
 A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that wait
-on the network), or whose inline call once took longer than SLOW_INLINE_S, runs on guest
-threads from then on: a runaway burns its deadline there while the loop keeps answering
-(wasmtime releases the GIL while guest code runs). The loop is thus stalled at most once per
-function version, by at most INLINE_MAX_MS.
+on the network), or whose inline calls took longer than SLOW_INLINE_S twice running, the
+second time in thread CPU time (so a preempted process proves nothing), runs on guest threads
+from then on: a runaway burns its deadline there while the loop keeps answering (wasmtime
+releases the GIL while guest code runs). The loop is thus stalled at most twice per function
+version, by at most INLINE_MAX_MS each.
 """
 
 from __future__ import annotations

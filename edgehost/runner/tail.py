@@ -11,7 +11,6 @@ through `TailRelay`, the same file-based path their CPU usage takes (docs/runner
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -87,10 +86,14 @@ class TailRelay:
     def collect(self) -> list[Any]:
         records: list[Any] = []
         for path in sorted(self.directory.glob("*.jsonl")):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 data = path.read_bytes()
                 path.unlink()
                 records.extend(msgspec.json.decode(line) for line in data.splitlines() if line)
+            except FileNotFoundError:
+                continue
+            except (OSError, msgspec.DecodeError) as exc:  # best effort: drop the batch, keep tailing
+                log.debug("dropped tail batch %s: %s", path.name, exc)
         return records
 
     # A worker's side.

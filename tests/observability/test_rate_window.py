@@ -20,15 +20,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(quotas.time, "monotonic", fake)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
-def window(limit: int, max_lease: int) -> tuple[LeasedWindow, MovingWindowRateLimiter]:
+def window(limit: int, max_lease: int, clock: Clock) -> tuple[LeasedWindow, MovingWindowRateLimiter]:
     limiter = MovingWindowRateLimiter(MemoryStorage())
-    return LeasedWindow(limiter, RateLimitItemPerMinute(limit), max_lease), limiter
+    return LeasedWindow(limiter, RateLimitItemPerMinute(limit), max_lease, clock=clock), limiter
 
 
 def used(limiter: MovingWindowRateLimiter, limit: int, key: str = "t") -> int:
@@ -38,7 +36,7 @@ def used(limiter: MovingWindowRateLimiter, limit: int, key: str = "t") -> int:
 def test_a_burst_is_admitted_exactly_up_to_the_limit_with_few_window_hits(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    win, limiter = window(100, 8)
+    win, limiter = window(100, 8, clock)
     calls = 0
     hit = limiter.hit
 
@@ -55,7 +53,7 @@ def test_a_burst_is_admitted_exactly_up_to_the_limit_with_few_window_hits(
 
 
 def test_a_lease_used_up_in_time_grows_and_one_left_unused_shrinks(clock: Clock) -> None:
-    win, limiter = window(10_000, 8)
+    win, limiter = window(10_000, 8, clock)
     for _ in range(1 + 2 + 4 + 8 + 8):
         assert win.hit("t")
     assert used(limiter, 10_000) == 23  # leases of 1, 2, 4, 8, 8: all spent
@@ -66,7 +64,7 @@ def test_a_lease_used_up_in_time_grows_and_one_left_unused_shrinks(clock: Clock)
 
 
 def test_low_limits_are_exact_per_request_and_tenants_do_not_share(clock: Clock) -> None:
-    win, limiter = window(3, 1)
+    win, limiter = window(3, 1, clock)
     assert [win.hit("a") for _ in range(4)] == [True, True, True, False]
     assert [win.hit("b") for _ in range(3)] == [True, True, True]
     assert used(limiter, 3, "a") == 3

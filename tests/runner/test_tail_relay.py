@@ -30,3 +30,12 @@ def test_reset_drops_what_a_previous_run_left(tmp_path: Path) -> None:
     fresh = TailRelay(tmp_path / "tail")
     fresh.reset()
     assert fresh.collect() == []
+
+
+def test_a_batch_that_cannot_be_read_is_dropped_and_the_rest_arrive(tmp_path: Path) -> None:
+    agent = TailRelay(tmp_path / "tail")
+    agent.reset()
+    (tmp_path / "tail" / "1-1.jsonl").write_bytes(b'{"request_id": "cut')
+    TailRelay(tmp_path / "tail").hand_over([{"request_id": "ok"}])
+    assert [r["request_id"] for r in agent.collect()] == ["ok"]
+    assert list((tmp_path / "tail").glob("*.jsonl")) == []
