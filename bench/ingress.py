@@ -86,23 +86,17 @@ def rows_for(results: dict[str, list[Round]], connections: int) -> list[Row]:
             base_cpu / cpu >= GOAL,
             note=f"{cpu:.0f} vs {base_cpu:.0f} µs server CPU per request",
         ),
-        Row(
-            "ingress",
-            "p50 latency",
-            median([r.load.p50_ms for r in ours]),
-            "ms",
-            median([r.load.p50_ms for r in base]),
-            "bare Litestar",
-            note=note,
-        ),
-        Row(
-            "ingress",
-            "p99 latency",
-            median([r.load.p99_ms for r in ours]),
-            "ms",
-            median([r.load.p99_ms for r in base]),
-            "bare Litestar",
-            note=note,
+        *(
+            Row(
+                "ingress",
+                f"{name} latency",
+                median([getattr(r.load, attr) for r in ours]),
+                "ms",
+                median([getattr(r.load, attr) for r in base]),
+                "bare Litestar",
+                note=note,
+            )
+            for name, attr in (("p50", "p50_ms"), ("p99", "p99_ms"))
         ),
     ]
 

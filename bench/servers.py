@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import REPO
-from tests.procs import DevServer
+from tests.procs import DevServer, serving
 from tests.services import free_port, wait_for_port
 
 
@@ -29,14 +29,8 @@ def copy_example(dest: Path) -> Path:
 NO_RATE_LIMIT = {"EDGEFN_QUOTAS__PER_MINUTE": "1000000000"}
 
 
-@contextmanager
-def dev(project: Path, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[DevServer]:
-    server = DevServer(project, log_dir, {**NO_RATE_LIMIT, **(env or {})})
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+def dev(project: Path, log_dir: Path, env: dict[str, str] | None = None) -> AbstractContextManager[DevServer]:
+    return serving(DevServer(project, log_dir, {**NO_RATE_LIMIT, **(env or {})}))
 
 
 @dataclass(frozen=True)

@@ -283,10 +283,12 @@ class Admission:
         item = RateLimitItemPerMinute(per_minute)
         max_lease = max(1, min(MAX_LEASE, per_minute // LEASE_SHARE))
         self.shared = not storage_uri.startswith("memory://")
-        options = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25} if self.shared else {}
-        storage = storage_from_string(storage_uri, **options)
-        self.window = LeasedWindow(MovingWindowRateLimiter(storage), item, max_lease)
+        # The per-process window: the only one with memory storage, the fallback with Redis.
         self.local = LeasedWindow(MovingWindowRateLimiter(MemoryStorage()), item, max_lease)
+        self.window = self.local
+        if self.shared:
+            storage = storage_from_string(storage_uri, socket_timeout=0.25, socket_connect_timeout=0.25)
+            self.window = LeasedWindow(MovingWindowRateLimiter(storage), item, max_lease)
         self.counts = counts
         self._lock = threading.Lock()
         self._degraded = False
@@ -310,8 +312,7 @@ class Admission:
                 return allowed, self.window
         if self.shared:
             FALLBACKS.inc()
-            return self.local.hit(tenant), self.local
-        return self.window.hit(tenant), self.window
+        return self.local.hit(tenant), self.local
 
     def admit(self, invocation: Invocation) -> Rejection | None:
         tenant = invocation.tenant

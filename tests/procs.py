@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -155,14 +155,29 @@ class DevServer(EdgefnProcess):
         return (self.state_dir / "token").read_text().strip()
 
 
+class Startable(Protocol):
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> Any: ...
+
+
+Ready = TypeVar("Ready", bound=Startable)
+
+
 @contextmanager
-def dev_server(project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[DevServer]:
-    server = DevServer(project_dir, log_dir, env)
+def serving(process: Ready) -> Iterator[Ready]:
+    """Waits until `process` is ready, yields it, and stops it however the block ends."""
     try:
-        server.wait_ready()
-        yield server
+        process.wait_ready()
+        yield process
     finally:
-        server.stop()
+        process.stop()
+
+
+def dev_server(
+    project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None
+) -> AbstractContextManager[DevServer]:
+    return serving(DevServer(project_dir, log_dir, env))
 
 
 def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:

@@ -31,7 +31,7 @@ from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.plugins import per_request_calls
 from edgehost.runner.node import NodeState
 from edgehost.runtime import GuestRequest, GuestResponse, InvokeError
-from edgehost.runtime.codec import TEXT_CODEC
+from edgehost.runtime.codec import TEXT_CODEC  # client bytes <-> guest strings, unchanged both ways
 from edgehost.runtime.workers import GuestThreads
 
 log = logging.getLogger("edgefn.ingress")
@@ -44,7 +44,6 @@ STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "r
 DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
 PARAM_PREFIX = "x-edgefn-param-"
 HTTP1 = frozenset({"1.0", "1.1"})
-WIRE = TEXT_CODEC  # client bytes <-> guest strings, unchanged both ways
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
@@ -89,7 +88,7 @@ class Ingress:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = unquote(raw_path.decode("latin-1"))
         method: str = scope["method"]
-        headers = [(k.decode(*WIRE), v.decode(*WIRE)) for k, v in scope["headers"]]
+        headers = [(k.decode(*TEXT_CODEC), v.decode(*TEXT_CODEC)) for k, v in scope["headers"]]
         host = ""
         # HTTP/1 framing says whether a body follows; awaiting receive() for none costs a loop turn.
         has_body = scope.get("http_version", "1.1") not in HTTP1
@@ -155,7 +154,7 @@ class Ingress:
         guest_headers.extend((PARAM_PREFIX + name, value) for name, value in match.params)
         request = GuestRequest(
             method=method,
-            uri=raw_path.decode(*WIRE) + ("?" + query.decode(*WIRE) if query else ""),
+            uri=raw_path.decode(*TEXT_CODEC) + ("?" + query.decode(*TEXT_CODEC) if query else ""),
             headers=guest_headers,
             body=body,
         )
@@ -177,7 +176,7 @@ class Ingress:
         inv.logs = response.logs
         inv.status = response.status
         out = [
-            (k.encode(*WIRE), v.encode(*WIRE))
+            (k.encode(*TEXT_CODEC), v.encode(*TEXT_CODEC))
             for k, v in response.headers
             if k.lower() not in DROPPED_GUEST_HEADERS
         ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, Heartbeat
 from edgehost.security.dev_tokens import mint_token
 from edgehost.security.node_token import sign_node_token
 from edgehost.security.tls import client_ssl_context
-from tests.procs import REPO, EdgefnProcess, wait_until
+from tests.procs import REPO, EdgefnProcess, serving, wait_until
 from tests.services import S3Server, free_port
 
 # What a registration must name (requirement 1.1), with the example function's values.
@@ -138,14 +138,8 @@ class ControlPlane(EdgefnProcess):
         return NodeClient(self.node, node_id, cert, key, self.config.pki.ca, labels or {})
 
 
-@contextmanager
-def control_plane(config: CpConfig, work: Path, name: str = "cp") -> Iterator[ControlPlane]:
-    cp = ControlPlane(config, work, name)
-    try:
-        cp.wait_ready()
-        yield cp
-    finally:
-        cp.stop()
+def control_plane(config: CpConfig, work: Path, name: str = "cp") -> AbstractContextManager[ControlPlane]:
+    return serving(ControlPlane(config, work, name))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -143,9 +143,8 @@ async def test_the_last_batch_is_written_on_shutdown(cp: Replica) -> None:
     assert (await node_row("n1"))["cpu_percent"] == 77.0
 
 
-async def test_a_failed_flush_is_retried_and_the_rows_are_read_again(
-    cp: Replica, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def fail_one_flush(cp: Replica, monkeypatch: pytest.MonkeyPatch) -> None:
+    """n1 beats twice (the second only batched), then the batch's write fails once."""
     await cp.beat("n1")
     await cp.beat("n1", cpu_percent=5.0)
 
@@ -155,6 +154,12 @@ async def test_a_failed_flush_is_retried_and_the_rows_are_read_again(
     monkeypatch.setattr("edgehost.controlplane.liveness._write", broken)
     await cp.nodes.flush_liveness()  # logged, not raised
     monkeypatch.undo()
+
+
+async def test_a_failed_flush_is_retried_and_the_rows_are_read_again(
+    cp: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fail_one_flush(cp, monkeypatch)
     await Node.update({Node.status: "offline"}).where(Node.node_id == "n1")  # a sweep meanwhile
     await cp.beat("n1", cpu_percent=6.0)
     assert (await node_row("n1"))["status"] == "online"  # re-read, so written through at once
@@ -165,15 +170,7 @@ async def test_a_failed_flush_is_retried_and_the_rows_are_read_again(
 async def test_a_failed_flush_keeps_its_batch_for_the_next(
     cp: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await cp.beat("n1")
-    await cp.beat("n1", cpu_percent=5.0)
-
-    async def broken(_pending: object) -> None:
-        raise ConnectionError("database gone")
-
-    monkeypatch.setattr("edgehost.controlplane.liveness._write", broken)
-    await cp.nodes.flush_liveness()
-    monkeypatch.undo()
+    await fail_one_flush(cp, monkeypatch)
     await cp.nodes.flush_liveness()
     assert (await node_row("n1"))["cpu_percent"] == 5.0
 

@@ -1,12 +1,18 @@
-"""The leased moving window: exact at low rates, amortised under load, never admitting past the limit."""
+"""Admission: the leased moving window (exact at low rates, cheap under load), and where
+concurrency is counted."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from edgehost.context import AppContext
+from edgehost.plugins import make_plugin_manager
+from edgehost.settings import load_settings
 from plugins import quotas
 from plugins.quotas import LeasedWindow
 
@@ -69,3 +75,17 @@ def test_low_limits_are_exact_per_request_and_tenants_do_not_share(clock: Clock)
     assert [win.hit("b") for _ in range(3)] == [True, True, True]
     assert used(limiter, 3, "a") == 3
     assert 58 <= win.retry_after("a") <= 60
+
+
+@pytest.mark.parametrize(
+    ("mode", "workers", "shared"), [("dev", 2, False), ("runner", 1, False), ("runner", 2, True)]
+)
+def test_concurrency_is_counted_across_processes_only_when_several_serve(
+    tmp_path: Path, mode: str, workers: int, shared: bool
+) -> None:
+    settings = load_settings(
+        mode, overrides={"runner": {"workers": workers, "state_dir": str(tmp_path), "node_id": "n"}}
+    )
+    ctx = AppContext(settings=settings, pm=make_plugin_manager(entry_points=False), mode=mode)
+    admission = quotas.edgehost_admission(ctx)
+    assert isinstance(admission.counts, quotas.SharedCounts) is shared
