@@ -9,8 +9,8 @@ Concurrency is per runner, so it must hold across the runner's worker processes:
 counts live in a small memory-mapped table under `runner.state_dir` (see `SharedCounts`),
 or in a dict when one process serves.
 
-A window hit is O(entries) in memory and a round trip in Redis, so hits are leased in
-batches under load (`LeasedWindow`).
+A window hit is a round trip in Redis, so hits are leased in batches under load
+(`edgehost/rate_window.py`, which also holds the per-process window).
 """
 
 from __future__ import annotations
@@ -18,22 +18,21 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import math
 import mmap
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.storage import MemoryStorage, storage_from_string
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge
 
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
 from edgehost.hookspecs import hookimpl
+from edgehost.rate_window import LeasedWindow, memory_limiter
 from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.quotas")
@@ -49,7 +48,6 @@ DEGRADED = Gauge(
 SLOT = "quotas.slot"
 PROBE_INTERVAL_S = 1.0
 TABLE_FILE = "concurrency.table"
-LEASE_S = 0.1
 MAX_LEASE = 64
 LEASE_SHARE = 1000  # a lease is at most 1/LEASE_SHARE of the per-minute limit
 
@@ -207,73 +205,6 @@ def shared_counts(path: Path) -> SharedCounts:
     return _tables[path]
 
 
-class Lease:
-    """Hits taken from a window ahead of use: `left` of `size` remain until `until` (monotonic)."""
-
-    __slots__ = ("left", "size", "until")
-
-    def __init__(self, left: int, size: int, until: float) -> None:
-        self.left, self.size, self.until = left, size, until
-
-
-class LeasedWindow:
-    """A `limits` moving window consulted once per lease of hits instead of once per request.
-
-    A hit costs the window O(entries) in memory and a round trip in Redis, both per request
-    at full rate. Under load, a process takes several hits at once (`cost=`) and spends
-    them locally. The lease doubles while it is used up within LEASE_S and halves when it
-    is not, so at low rates every request still consults the window (exact), and it never
-    exceeds `max_lease`. The error it brings: hits leased and not used within LEASE_S still
-    count (at most `max_lease - 1` per lease, so a tenant is refused a little early), and a
-    leased hit counts from when it was leased, so it leaves the window up to LEASE_S early.
-    """
-
-    def __init__(
-        self,
-        limiter: MovingWindowRateLimiter,
-        item: RateLimitItem,
-        max_lease: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limiter = limiter
-        self.item = item
-        self.max_lease = max_lease
-        self._clock = clock
-        self._leases: dict[str, Lease] = {}
-
-    def hit(self, key: str) -> bool:
-        """One hit for `key`; raises what the storage raises when it must be consulted."""
-        now = self._clock()
-        lease = self._leases.get(key)
-        size = 1
-        if lease is not None:
-            if now < lease.until:
-                if lease.left:
-                    lease.left -= 1
-                    return True
-                size = min(self.max_lease, lease.size * 2)
-            else:
-                size = max(1, lease.size // 2)
-        allowed = self.limiter.hit(self.item, key, cost=size)
-        if not allowed and size > 1:  # fewer than a lease remain: exact from here on
-            size = 1
-            allowed = self.limiter.hit(self.item, key)
-        if not allowed:
-            self._leases.pop(key, None)
-            return False
-        self._leases[key] = Lease(size - 1, size, now + LEASE_S)
-        return True
-
-    def retry_after(self, key: str) -> int:
-        """Seconds until the oldest hit leaves the window, i.e. until one more request fits."""
-        try:
-            reset = self.limiter.get_window_stats(self.item, key).reset_time
-        except Exception:
-            return 60
-        return min(60, max(1, math.ceil(reset - time.time())))
-
-
 class Admission:
     def __init__(
         self, *, max_concurrent: int, per_minute: int, storage_uri: str, counts: LocalCounts | SharedCounts
@@ -284,7 +215,7 @@ class Admission:
         max_lease = max(1, min(MAX_LEASE, per_minute // LEASE_SHARE))
         self.shared = not storage_uri.startswith("memory://")
         # The per-process window: the only one with memory storage, the fallback with Redis.
-        self.local = LeasedWindow(MovingWindowRateLimiter(MemoryStorage()), item, max_lease)
+        self.local = LeasedWindow(memory_limiter(), item, max_lease)
         self.window = self.local
         if self.shared:
             storage = storage_from_string(storage_uri, socket_timeout=0.25, socket_connect_timeout=0.25)

@@ -1,8 +1,9 @@
-"""Admission: the leased moving window (exact at low rates, cheap under load), and where
-concurrency is counted."""
+"""Admission: the moving window (the answers of `limits`' memory storage at O(1) a hit), its
+leases (exact at low rates, cheap under load), and where concurrency is counted."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ from limits.strategies import MovingWindowRateLimiter
 
 from edgehost.context import AppContext
 from edgehost.plugins import make_plugin_manager
+from edgehost.rate_window import LEASE_S, LeasedWindow, MemoryWindow, memory_limiter
 from edgehost.settings import load_settings
 from plugins import quotas
-from plugins.quotas import LeasedWindow
 
 
 class Clock:
@@ -31,12 +32,45 @@ def clock() -> Clock:
 
 
 def window(limit: int, max_lease: int, clock: Clock) -> tuple[LeasedWindow, MovingWindowRateLimiter]:
-    limiter = MovingWindowRateLimiter(MemoryStorage())
+    limiter = memory_limiter()
     return LeasedWindow(limiter, RateLimitItemPerMinute(limit), max_lease, clock=clock), limiter
 
 
 def used(limiter: MovingWindowRateLimiter, limit: int, key: str = "t") -> int:
     return limit - limiter.get_window_stats(RateLimitItemPerMinute(limit), key).remaining
+
+
+def test_the_window_answers_as_limits_memory_storage_does() -> None:
+    """Random costs against a small limit, both storages side by side within one window."""
+    ours, theirs = MemoryWindow(), MemoryStorage()
+    rng = random.Random(7)
+    for _ in range(400):
+        key, limit, amount = rng.choice("ab"), 50, rng.choice((1, 1, 2, 5, 13))
+        assert ours.acquire_entry(key, limit, 60, amount) == theirs.acquire_entry(key, limit, 60, amount)
+        assert ours.get_moving_window(key, limit, 60)[1] == theirs.get_moving_window(key, limit, 60)[1]
+
+
+def test_hits_leave_the_window_after_its_length_and_the_oldest_one_says_when(clock: Clock) -> None:
+    limiter = memory_limiter(clock)
+    item = RateLimitItemPerMinute(3)
+    assert limiter.hit(item, "t", cost=2)
+    clock.now += 30
+    assert limiter.hit(item, "t") and not limiter.hit(item, "t")
+    assert limiter.get_window_stats(item, "t").reset_time == 1000.0 + 60  # the cost-2 hit leaves first
+    clock.now += 30.5  # the first two hits left the window; the third is 30.5 s old
+    assert limiter.hit(item, "t", cost=2) and not limiter.hit(item, "t")
+    assert limiter.get_window_stats(item, "t") == (1030.0 + 60, 0)
+
+
+def test_hits_start_no_expiry_thread() -> None:
+    """`limits`' memory storage starts a timer thread every 10 ms under load; ours expires inline."""
+    storage = MemoryWindow()
+    timer = storage.timer  # the one its constructor starts
+    timer.join()
+    limiter = MovingWindowRateLimiter(storage)
+    for _ in range(100):
+        limiter.hit(RateLimitItemPerMinute(1_000_000), "t", cost=64)
+    assert storage.timer is timer
 
 
 def test_a_burst_is_admitted_exactly_up_to_the_limit_with_few_window_hits(
@@ -63,9 +97,9 @@ def test_a_lease_used_up_in_time_grows_and_one_left_unused_shrinks(clock: Clock)
     for _ in range(1 + 2 + 4 + 8 + 8):
         assert win.hit("t")
     assert used(limiter, 10_000) == 23  # leases of 1, 2, 4, 8, 8: all spent
-    clock.now += quotas.LEASE_S  # the rate dropped: the next lease is halved to 4 (1 used, 3 left)
+    clock.now += LEASE_S  # the rate dropped: the next lease is halved to 4 (1 used, 3 left)
     assert win.hit("t") and used(limiter, 10_000) == 27
-    clock.now += quotas.LEASE_S  # those 3 expire unused; the next lease is 2
+    clock.now += LEASE_S  # those 3 expire unused; the next lease is 2
     assert win.hit("t") and used(limiter, 10_000) == 29
 
 
