@@ -65,7 +65,7 @@ def bench_two_i32() -> None:
     module = wasmtime.Module(get_engine(), (GUESTS / "echo.wat").read_text())
     add = wasmtime.Instance(store, module, []).exports(store)["add"]
     assert isinstance(add, wasmtime.Func)
-    raw = RawFunc(context_address(store), add, 2)
+    raw = RawFunc(context_address(store), add._func, 2)
 
     def fast() -> int:
         raw.vals[0].i32 = 2

@@ -118,14 +118,14 @@ class InvocationContext:
         memory = caller.get("memory")
         if not isinstance(memory, wasmtime.Memory):
             raise InvokeError("trap", "the guest does not export its memory")
-        return GuestMemory(context_address(caller), memory)
+        return GuestMemory(context_address(caller), memory._memory)
 
     def write_guest(self, caller: wasmtime.Caller, data: bytes) -> int:
         """Copy `data` into a buffer from the guest's own edgefn_alloc; returns (ptr << 32) | len."""
         alloc = caller.get("edgefn_alloc")
         if not isinstance(alloc, wasmtime.Func):
             raise InvokeError("trap", "the guest does not export edgefn_alloc")
-        raw = RawFunc(context_address(caller), alloc, 1)
+        raw = RawFunc(context_address(caller), alloc._func, 1)
         raw.vals[0].i32 = len(data)
         raw.call()
         ptr = raw.vals[0].i32 & 0xFFFFFFFF

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic, perf_counter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
 from .codec import decode_response, encode_request
 from .engine import deadline_ticks
 from .errors import InvokeError
-from .fastcall import GuestMemory, OutOfBounds, RawFunc, context_address, exported, set_epoch_deadline
+from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address, set_epoch_deadline
 from .hostcalls import InvocationContext, bind_context
 from .types import GuestRequest, GuestResponse
 
@@ -21,19 +22,8 @@ _U32_MASK = 0xFFFFFFFF
 _U64_MASK = 0xFFFFFFFFFFFFFFFF
 
 
-def _export(
-    store: wasmtime.Store, instance: wasmtime.Instance, name: str, kind: type
-) -> wasmtime.Func | wasmtime.Memory | None:
-    item: Any = exported(store, instance, name)
-    if item is not None and not isinstance(item, kind):
-        raise LookupError(f"the export {name} is not a {kind.__name__}")
-    return cast("wasmtime.Func | wasmtime.Memory | None", item)
-
-
-def _required(
-    store: wasmtime.Store, instance: wasmtime.Instance, name: str, kind: type
-) -> wasmtime.Func | wasmtime.Memory:
-    item = _export(store, instance, name, kind)
+def _required(lookup: Callable[[str], Any], name: str) -> Any:
+    item = lookup(name)
     if item is None:
         raise LookupError(f"the module does not export {name}")
     return item
@@ -48,16 +38,12 @@ class Instance:
         self._compiled = compiled  # keeps the host-function callbacks alive
         self._store: wasmtime.Store | None = store
         self._context = context_address(store)
-        memory = _required(store, instance, "memory", wasmtime.Memory)
-        alloc = _required(store, instance, "edgefn_alloc", wasmtime.Func)
-        entry = _required(store, instance, compiled.spec.entrypoint, wasmtime.Func)
-        free = _export(store, instance, "edgefn_free", wasmtime.Func)
-        assert isinstance(memory, wasmtime.Memory)
-        assert isinstance(alloc, wasmtime.Func) and isinstance(entry, wasmtime.Func)
-        self._memory = GuestMemory(self._context, memory)
-        self._alloc = RawFunc(self._context, alloc, 1)
-        self._entry = RawFunc(self._context, entry, 2)
-        self._free = RawFunc(self._context, free, 2) if isinstance(free, wasmtime.Func) else None
+        exports = Exports(self._context, instance)
+        self._memory = GuestMemory(self._context, _required(exports.memory, "memory"))
+        self._alloc = RawFunc(self._context, _required(exports.func, "edgefn_alloc"), 1)
+        self._entry = RawFunc(self._context, _required(exports.func, compiled.spec.entrypoint), 2)
+        free = exports.func("edgefn_free")
+        self._free = RawFunc(self._context, free, 2) if free is not None else None
         self.broken = False
         self.last_used = monotonic()
         self._ticks = deadline_ticks(compiled.spec.max_execution_ms)

@@ -13,7 +13,7 @@ from wasmtime import _ffi as ffi
 from .cache import load_module
 from .engine import deadline_ticks, get_engine, start_ticker
 from .errors import InvokeError, ValidationError
-from .fastcall import RawFunc, context_address, exported, set_epoch_deadline, trap_failure
+from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
@@ -91,8 +91,8 @@ class CompiledFunction:
             message = str(wasmtime.WasmtimeError._from_ptr(error)).splitlines()[0]
             raise InvokeError("instantiate_failed", f"the module could not be instantiated: {message}")
         instance = wasmtime.Instance._from_raw(raw)
-        initialize = exported(store, instance, "_initialize")
-        if isinstance(initialize, wasmtime.Func):
+        initialize = Exports(context, instance).func("_initialize")
+        if initialize is not None:
             RawFunc(context, initialize, 0).call()
         return instance
 
