@@ -45,7 +45,7 @@ _call_unchecked = _proto(
 )
 _memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
-_set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
 _memmove = ctypes.PYFUNCTYPE(c_void_p, c_void_p, c_void_p, c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
 _trap_code = _proto("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
 _trap_new = _proto("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
@@ -99,10 +99,6 @@ class Exports:
     def memory(self, name: str) -> Any:
         """The memory's `wasmtime_memory_t`, or None when there is no such export."""
         return self._get(name, _MEMORY, "memory")
-
-
-def set_epoch_deadline(context: int, ticks: int) -> None:
-    _set_epoch_deadline(context, ticks)
 
 
 def new_trap(message: str) -> int:

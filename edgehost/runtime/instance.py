@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 
 from .codec import decode_response, encode_request
-from .engine import deadline_ticks
+from .engine import arm_deadline, deadline_ticks
 from .errors import InvokeError
-from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address, set_epoch_deadline
+from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
 from .hostcalls import InvocationContext, bind_context
 from .types import GuestRequest, GuestResponse
 
@@ -88,7 +88,7 @@ class Instance:
         )
         payload = encode_request(request)
         bind_context(ctx)
-        set_epoch_deadline(self._context, self._ticks if deadline_ms is None else deadline_ticks(ms))
+        arm_deadline(self._context, self._ticks if deadline_ms is None else deadline_ticks(ms))
         started = perf_counter()
         try:
             data = self._exchange(payload)

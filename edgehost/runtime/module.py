@@ -11,9 +11,9 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .cache import load_module
-from .engine import deadline_ticks, get_engine, start_ticker
+from .engine import arm_deadline, deadline_ticks, get_engine
 from .errors import InvokeError, ValidationError
-from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
+from .fastcall import Exports, RawFunc, context_address, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
@@ -79,7 +79,7 @@ class CompiledFunction:
 
     def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
         context = context_address(store)
-        set_epoch_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        arm_deadline(context, deadline_ticks(self.spec.max_execution_ms))
         raw = ffi.wasmtime_instance_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         error = ffi.wasmtime_instance_pre_instantiate(
@@ -98,7 +98,6 @@ class CompiledFunction:
 
     def instantiate(self) -> Instance:
         """A fresh instance; start function and _initialize run under the request time limit."""
-        start_ticker()  # guest code may run from here on: timeouts need the ticker
         store = self._new_store()
         ctx = InvocationContext(
             self.spec, "instantiate", time.monotonic() + self.spec.max_execution_ms / 1000

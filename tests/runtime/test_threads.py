@@ -79,15 +79,45 @@ print(ticking())
 """
 
 
-def test_the_epoch_ticker_starts_with_the_first_instance_not_with_validation() -> None:
-    """A control plane validates and compiles modules but runs none: it must not tick 200 times a second."""
+PARKING_PROBE = """
+import threading, time
+from edgehost.runtime import GuestRequest, InvokeError, engine
+from tests.runtime.conftest import compile_guest
+
+request = GuestRequest("GET", "/", [], b"")
+compile_guest("echo").instantiate().invoke(request, request_id="warm")
+ticker = engine._ticker
+for _ in range(200):  # the call's 50 ms deadline has passed well within this
+    if ticker.parked:
+        break
+    time.sleep(0.05)
+print(ticker.parked)
+runaway = compile_guest("loop", max_execution_ms=50).instantiate()
+def run():
+    try:
+        runaway.invoke(request, request_id="spin")
+    except InvokeError as exc:
+        print(exc.code)
+thread = threading.Thread(target=run, daemon=True)
+thread.start()
+thread.join(timeout=10)
+"""
+
+
+def probe(script: str) -> list[str]:
+    """A fresh process: the ticker is one per process, and other tests' deadlines keep it going."""
     done = subprocess.run(
-        [sys.executable, "-c", TICKER_PROBE],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    return done.stdout.split()
+
+
+def test_the_epoch_ticker_starts_with_the_first_instance_not_with_validation() -> None:
+    """A control plane validates and compiles modules but runs none: it must not tick 200 times a second."""
+    assert probe(TICKER_PROBE) == ["False", "True"]
+
+
+def test_the_ticker_parks_when_no_deadline_is_pending_and_wakes_for_the_next() -> None:
+    """Idle, it must not wake 200 times a second; parked, it must still stop a runaway guest."""
+    assert probe(PARKING_PROBE) == ["True", "timeout"]
