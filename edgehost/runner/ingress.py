@@ -86,7 +86,10 @@ class Ingress:
             return
         request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = unquote(raw_path.decode("latin-1"))
+        # For routing and logs only (the guest gets the bytes): UTF-8, raw or percent-encoded.
+        path = raw_path.decode("utf-8", "replace")
+        if "%" in path:
+            path = unquote(path)
         method: str = scope["method"]
         headers = [(k.decode(*TEXT_CODEC), v.decode(*TEXT_CODEC)) for k, v in scope["headers"]]
         host = ""
