@@ -6,7 +6,7 @@ The core talks to plugins only through these, so a third party can replace any b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -64,9 +64,8 @@ class InstancePool(Protocol):
 
 
 class PoolFactory(Protocol):
-    """Makes and retires the pools of a node; owns node-wide concerns such as memory pressure."""
-
-    listeners: list[Callable[[str, int], None]]
+    """Makes and retires the pools of a node; owns node-wide concerns such as memory pressure.
+    Reports pool sizes through `edgehost_pool_size_changed`."""
 
     def __call__(
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int

@@ -134,6 +134,12 @@ def edgehost_artifact_cache_result(function_id: str, hit: bool) -> None:
     """After each lookup of a deployed artifact in the local cache: a verified hit, or a miss."""
 
 
+@hookspec
+def edgehost_pool_size_changed(function_id: str, size: int) -> None:
+    """After a function's hot instances were added or removed: `size` counts all its live versions
+    in this process."""
+
+
 @hookspec(firstresult=True)
 def edgehost_authenticate_developer(token: str, ctx: AppContext) -> str | None:
     """Turns a bearer token into a developer subject, or raises `AuthError` (401)."""

@@ -92,7 +92,8 @@ def edgehost_artifact_cache_result(function_id: str, hit: bool) -> None:
     (CACHE_HITS if hit else CACHE_MISSES).inc()
 
 
-def pool_size_changed(function_id: str, size: int) -> None:
+@hookimpl
+def edgehost_pool_size_changed(function_id: str, size: int) -> None:
     POOL_INSTANCES.labels(_label(function_id)).set(size)
 
 
@@ -191,10 +192,4 @@ async def metrics(state: State) -> Response[bytes]:
 
 @hookimpl
 def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
-    """The /metrics route on the metrics role; pool sizes from whichever processes serve."""
-    if role not in ("metrics", "ingress"):  # ingress workers build only the ingress role
-        return []
-    node = ctx.services.get("node")
-    if node is not None and pool_size_changed not in node.pools.listeners:
-        node.pools.listeners.append(pool_size_changed)
     return [metrics] if role == "metrics" else []

@@ -153,13 +153,18 @@ class PoolRegistry:
     """Every live pool of the node, for idle reaping and node-wide LRU eviction under memory pressure."""
 
     def __init__(
-        self, host_functions: Sequence[HostFunction], *, idle_timeout_s: float, pressure_percent: float
+        self,
+        host_functions: Sequence[HostFunction],
+        *,
+        idle_timeout_s: float,
+        pressure_percent: float,
+        on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
     ):
         self.host_functions = tuple(host_functions)
         self.idle_timeout_s = idle_timeout_s
         self.pressure_percent = pressure_percent
         self.pools: set[HotPool] = set()
-        self.listeners: list[Callable[[str, int], None]] = []
+        self._on_size = on_size
 
     def __call__(
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
@@ -176,10 +181,8 @@ class PoolRegistry:
         pool.close()
 
     def _notify(self, function_id: str, _size: int) -> None:
-        """Listeners get the function's instances over all its live versions, not the last pool's."""
-        total = sum(p.size for p in list(self.pools) if p.spec.function_id == function_id)
-        for listener in self.listeners:
-            listener(function_id, total)
+        """Reports the function's instances over all its live versions, not the last pool's."""
+        self._on_size(function_id, sum(p.size for p in list(self.pools) if p.spec.function_id == function_id))
 
     def reap(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
@@ -221,6 +224,9 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
         host_functions,
         idle_timeout_s=ctx.settings.pool.idle_timeout_s,
         pressure_percent=ctx.settings.pool.memory_pressure_percent,
+        on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
+            function_id=function_id, size=size
+        ),
     )
 
 

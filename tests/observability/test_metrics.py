@@ -60,7 +60,7 @@ for i in range(int(sys.argv[1])):
 POOL_HOLDER = """
 import sys
 from plugins import metrics
-metrics.pool_size_changed("p.fn", 2)
+metrics.edgehost_pool_size_changed("p.fn", 2)
 print("held", flush=True)
 sys.stdin.read()
 """
@@ -119,7 +119,7 @@ def test_malformed_label_values_never_break_the_exposition() -> None:
         inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=2.0)
         inv.function_id, inv.error_code = value, value or "trap"
         metrics.edgehost_invocation_finished(inv)
-        metrics.pool_size_changed(value, 1)
+        metrics.edgehost_pool_size_changed(value, 1)
     text = metrics.exposition().decode()
     promtool_ok(text)
     assert sample(text, "wasm_invoke_count_total", function_id="new\nline") == 1

@@ -31,13 +31,16 @@ def registry() -> Iterator[PoolRegistry]:
         reg.discard(pool)
 
 
-def test_min_hot_instances_are_warmed_at_deploy(registry: PoolRegistry) -> None:
+def test_min_hot_instances_are_warmed_at_deploy() -> None:
     sizes: list[int] = []
-    registry.listeners.append(lambda _fid, size: sizes.append(size))
+    registry = PoolRegistry(
+        [], idle_timeout_s=10.0, pressure_percent=80.0, on_size=lambda _fid, size: sizes.append(size)
+    )
     pool = registry(spec(), WASM, None, 3, 8)
     pool.warm()
     assert (pool.size, pool.created) == (3, 3)
     assert sizes[-1] == 3  # what the pool gauge is fed
+    registry.discard(pool)
 
 
 def test_second_request_reuses_the_warm_instance(registry: PoolRegistry) -> None:
