@@ -10,10 +10,12 @@ import asyncio
 import datetime as dt
 import secrets
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from piccolo.apps.migrations.commands.new import AutoMigrationManager
 from piccolo.apps.migrations.tables import Migration
@@ -90,6 +92,19 @@ async def test_the_migrations_match_the_table_classes() -> None:
     statements = await AutoMigrationManager().get_alter_statements(app_config=APP_CONFIG)
     pending = [s for group in statements for s in group.statements]
     assert pending == []
+
+
+async def test_a_function_has_at_most_one_active_deployment(database: str) -> None:
+    """The database refuses a second active row, whatever path wrote it."""
+    project = Project(name="demo")
+    await project.save()
+    fn = Function(project=project.id, name="hello", function_id="demo.hello", latest_version=2)
+    await fn.save()
+    await Deployment(function=fn.id, version=1, active=False).save()
+    await Deployment(function=fn.id, version=2).save()
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await Deployment(function=fn.id, version=1).save()
+    assert await Deployment.count().where(Deployment.active == True) == 1  # noqa: E712
 
 
 async def test_every_table_of_the_model_inserts_and_selects(database: str) -> None:
