@@ -34,12 +34,18 @@ COMMANDS = {
 
 @functools.cache
 def plugin_commands() -> dict[str, click.Command]:
-    """Sub-commands contributed by plugins through `edgehost_cli_commands`; built-ins win a clash."""
+    """Sub-commands contributed by plugins through `edgehost_cli_commands`; built-ins win a clash.
+
+    Plugins come from entry points and the `plugins` / `disabled_plugins` settings as the
+    environment gives them: a command's own `--config` is read only once the command is chosen.
+    """
     from edgehost.plugins import make_plugin_manager
+    from edgehost.settings import load_settings
 
     try:
-        pm = make_plugin_manager()
-    except Exception:  # a broken third-party plugin must not take the whole CLI down
+        settings = load_settings()
+        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
+    except Exception:  # a broken setting or third-party plugin must not take the whole CLI down
         return {}
     found: dict[str, click.Command] = {}
     for group in pm.hook.edgehost_cli_commands():

@@ -230,6 +230,33 @@ def test_an_entry_point_plugin_can_be_disabled_by_name(tmp_path: Path) -> None:
     assert "fakeplug reporting for duty" not in result.stderr
 
 
+CLI_PLUGIN = """
+import click
+
+from edgehost.hookspecs import hookimpl
+
+
+@click.command("stamp")
+def stamp():
+    \"\"\"Prints a stamp.\"\"\"
+    click.echo("stamped")
+
+
+@hookimpl
+def edgehost_cli_commands():
+    return [stamp]
+"""
+
+
+def test_a_plugin_from_the_setting_adds_a_cli_command(tmp_path: Path) -> None:
+    env = with_path(plugin_dir(tmp_path, "stampcli", CLI_PLUGIN), EDGEFN_PLUGINS='["stampcli"]')
+    assert "stamp" in run_cli("--help", env=env).stdout
+    ran = run_cli("stamp", env=env)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "stamped"), ran.stderr
+    disabled = run_cli("stamp", env={**env, "EDGEFN_DISABLED_PLUGINS": '["stampcli"]'})
+    assert disabled.returncode == 2 and "No such command" in disabled.stderr
+
+
 # In-process: the manager itself.
 
 
