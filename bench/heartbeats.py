@@ -7,14 +7,16 @@ Tokens are signed with the real `NodeSigner` before a round starts, so the load 
 spent on ECDSA while the CP is measured. Untimed warm-up: every node registers, then reports the
 inventory its first reply asked for, so the rounds measure the steady state (including the CP's periodic
 re-verification of each node's row, `liveness.VERIFY_AFTER_S`). Baseline: GET /healthz on the same CP
-over the same connections, rounds alternated: the framework floor that the heartbeat's work (token
-check, DB writes, desired state) adds to. The CP's own CPU time per round is read from /proc too:
+over the same connections, rounds alternated: granian and Litestar answering a constant, the floor the
+heartbeat's work (token check, desired state, batched writes) adds to; heartbeats themselves bypass
+Litestar (`controlplane/heartbeat_front.py`). The CP's own CPU time per round is read from /proc too:
 requests per CP CPU-second say what one CP process sustains on a whole core, which the wall-clock
 rate on a 2-core machine shared with the load generator (and PostgreSQL) cannot show.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -26,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from bench.cluster import cluster, ensure_ca
-from bench.common import REPO, Row, median, say
+from bench.common import REPO, Row, machine, median, say, table
 from bench.loadgen import roundtrip
 from edgehost.cli.client import ApiClient
 from edgehost.project import load_project
@@ -261,3 +263,19 @@ def run(nodes: int = 1000, rounds: int = 3, per_round: int = 3, connections: int
             note=f"{connections} in flight",
         ),
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.heartbeats", description=__doc__)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="heartbeat rounds, each with a /healthz round")
+    parser.add_argument("--per-round", type=int, default=3, help="heartbeats per node in each round")
+    parser.add_argument("--connections", type=int, default=1000)
+    args = parser.parse_args()
+    rows = run(args.nodes, args.rounds, args.per_round, args.connections)
+    print(f"machine: {machine()}")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
@@ -15,6 +15,7 @@ from edgehost.context import AppContext
 from edgehost.errors import EXCEPTION_HANDLERS
 
 if TYPE_CHECKING:
+    from edgehost.controlplane.heartbeat_front import HeartbeatFront
     from edgehost.runner.mount import DirectIngress
 
 ROLES = ("api", "node", "ingress", "metrics")
@@ -54,13 +55,17 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
     return [healthz]
 
 
-def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress:
+@overload
+def build_app(role: Literal["ingress"], ctx: AppContext) -> Litestar | DirectIngress: ...
+@overload
+def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront: ...
+def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront:
     """The ASGI app of `role`: core routes plus every plugin's routes, middleware, lifespan
     tasks and dependencies. `app.state` holds `ctx` and the services in `ctx.services`, also
     those started after this call (they are copied in when the app starts serving).
 
     The ingress role answers user traffic without Litestar unless a plugin wraps it
-    (edgehost/runner/mount.py)."""
+    (edgehost/runner/mount.py); so do the CP roles node heartbeats (controlplane/heartbeat_front.py)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     hook = ctx.hook
@@ -98,4 +103,8 @@ def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress:
         from edgehost.runner.mount import DirectIngress
 
         return DirectIngress(app, ctx.services["ingress"])
+    if role in ("api", "node") and not middleware:
+        from edgehost.controlplane.heartbeat_front import HeartbeatFront
+
+        return HeartbeatFront.around(app, ctx)
     return app

@@ -25,9 +25,21 @@ def _node_verifier(ca_file: str) -> NodeTokenVerifier:
     return NodeTokenVerifier(Path(ca_file).read_bytes())
 
 
-@cache
-def _allowed(allow: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(allow)
+class _AllowSet:
+    """`nodes.allow` as a set, rebuilt when the list changes: comparing the list costs far less than
+    hashing a tuple of the whole fleet's ids (a cache key) on every node request."""
+
+    def __init__(self) -> None:
+        self._list: list[str] = []
+        self._set: frozenset[str] = frozenset()
+
+    def __call__(self, allow: list[str]) -> frozenset[str]:
+        if allow != self._list:
+            self._list, self._set = list(allow), frozenset(allow)
+        return self._set
+
+
+_allowed = _AllowSet()
 
 
 @hookimpl
@@ -44,4 +56,4 @@ def edgehost_authenticate_node(token: str, ctx: AppContext) -> str:
     ca_file = ctx.settings.tls.ca_file
     if not ca_file:
         raise NodeAuthError(401, "this control plane has no tls.ca_file to verify node certificates with")
-    return _node_verifier(ca_file).verify(token, _allowed(tuple(ctx.settings.nodes.allow)))
+    return _node_verifier(ca_file).verify(token, _allowed(ctx.settings.nodes.allow))

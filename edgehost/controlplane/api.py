@@ -33,7 +33,11 @@ VersionNumber = Annotated[int, Parameter(ge=1, le=MAX_VERSION)]
 
 
 def bearer(request: Request[Any, Any, Any]) -> str:
-    header = request.headers.get("authorization", "")
+    return bearer_token(request.headers.get("authorization", ""))
+
+
+def bearer_token(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header value."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send a developer token as 'Authorization: Bearer <token>'")

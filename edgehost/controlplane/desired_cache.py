@@ -45,6 +45,8 @@ class DesiredCache:
                 del self._entries[next(iter(self._entries))]
             if revision == self._newest:
                 self._entries[(revision, key)] = entry
+        elif entry[1].done():  # the steady state: no shield (a future and callbacks) per heartbeat
+            return entry[1].result()
         return await asyncio.shield(entry[1])
 
 

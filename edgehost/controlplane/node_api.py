@@ -12,7 +12,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from edgehost.controlplane.api import bearer, refusal
+from edgehost.context import AppContext
+from edgehost.controlplane.api import bearer_token, refusal
+from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.tail import tail_projects, tail_records
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
@@ -21,9 +23,13 @@ MAX_WATCH_S = 55.0
 
 
 async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
-    ctx = state.ctx
+    return authenticate_node(state.ctx, request.headers.get("authorization", ""))
+
+
+def authenticate_node(ctx: AppContext, authorization: str) -> str:
+    """The node an `Authorization` header value proves, or the ApiError (401/403) refusing it."""
     try:
-        node_id = ctx.hook.edgehost_authenticate_node(token=bearer(request), ctx=ctx)
+        node_id = ctx.hook.edgehost_authenticate_node(token=bearer_token(authorization), ctx=ctx)
     except ApiError:
         raise
     except Exception as exc:
@@ -33,13 +39,20 @@ async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
     return str(node_id)
 
 
+# Most heartbeats never reach this handler: `heartbeat_front` answers them in front of Litestar with
+# `authenticate_node` and `answer_heartbeat` too. It keeps the route's OpenAPI entry and the rest.
 @post("/heartbeat", status_code=200)
 async def heartbeat(data: Heartbeat, node_id: str, state: State) -> HeartbeatReply:
-    if data.node_id != node_id:
+    return await answer_heartbeat(state.nodes, node_id, data)
+
+
+async def answer_heartbeat(nodes: Nodes, node_id: str, beat: Heartbeat) -> HeartbeatReply:
+    """A node may only speak for itself (403); then `Nodes.heartbeat`."""
+    if beat.node_id != node_id:
         raise ApiError(
-            403, "forbidden", f"credential is for node {node_id!r}, heartbeat names {data.node_id!r}"
+            403, "forbidden", f"credential is for node {node_id!r}, heartbeat names {beat.node_id!r}"
         )
-    return await state.nodes.heartbeat(node_id, data)
+    return await nodes.heartbeat(node_id, beat)
 
 
 @get("/watch")

@@ -282,3 +282,54 @@ def test_a_remembered_certificate_is_checked_again_once_it_expires(ca_dir: Path)
     assert verifier.verify(short.token(), ALLOW) == NODE
     clock[0] += 2 * 3600
     _refused(verifier, short.token(), 401, "not trusted")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 660}, "iat"),
+        ({"nbf": int(time.time()) + 600}, "nbf"),
+        ({"nbf": None}, "nbf"),
+        ({"exp": "soon"}, "exp"),
+        ({"exp": float("nan")}, "claims"),  # not even JSON
+        ({"exp": True}, "exp"),
+        ({"sub": ""}, "sub"),
+        ({"sub": 7}, "sub"),
+        ({"jti": ["j"]}, "jti"),
+        ({"iss": 5}, "iss"),
+        ({"aud": ["edgefn-api"]}, "aud"),
+        ({"aud": ["edgefn-cp", 5]}, "aud"),
+        ({"aud": {"edgefn-cp": True}}, "aud"),
+    ],
+)
+def test_claims_joserfcs_registry_refused_are_refused(
+    verifier: NodeTokenVerifier, node: Node, overrides: dict[str, object], reason: str
+) -> None:
+    token = forge.es256(node.header(), _claims(**overrides), node.key_pem)
+    _refused(verifier, token, 401, reason)
+
+
+def test_an_audience_list_naming_the_cp_and_a_past_nbf_are_accepted(
+    verifier: NodeTokenVerifier, node: Node
+) -> None:
+    claims = _claims(aud=["other", "edgefn-cp"], nbf=int(time.time()) - 5, iss="node")
+    assert verifier.verify(forge.es256(node.header(), claims, node.key_pem), ALLOW) == NODE
+
+
+def test_an_unencoded_payload_is_refused(verifier: NodeTokenVerifier, node: Node) -> None:
+    """RFC 7797 (`b64: false`): joserfc accepted it, but no node signs one."""
+    header = {**node.header(), "b64": False, "crit": ["b64"]}
+    _refused(verifier, forge.es256(header, _claims(), node.key_pem), 401, "base64url")
+
+
+def test_a_header_is_remembered_only_once_a_trusted_certificate_signed_it(
+    ca_dir: Path, verifier: NodeTokenVerifier, node: Node
+) -> None:
+    other = _read(issue_node(ca_dir, "node-2"))
+    for n in range(3):  # a stranger's signatures over headers naming a trusted certificate
+        header = {**node.header(), "kid": f"k{n}"}
+        _refused(verifier, forge.es256(header, _claims(jti=f"s{n}"), other.key_pem), 401, "signature")
+    assert not verifier._headers
+    assert verifier.verify(node.token(), ALLOW) == NODE
+    assert len(verifier._headers) == 1
+    _refused(verifier, forge.es256(node.header(), _claims(), other.key_pem), 401, "signature")

@@ -1,0 +1,125 @@
+"""`POST /v1/node/heartbeat` answered in front of Litestar (`heartbeat_front`): the same answers as the
+Litestar route, in the same order (body read and parsed, then the credential, then the fields)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+
+from edgehost.app import build_app
+from edgehost.context import AppContext
+from edgehost.controlplane.heartbeat_front import HeartbeatFront
+from edgehost.hookspecs import hookimpl
+from edgehost.plugins import make_plugin_manager
+from edgehost.protocol import Heartbeat, HeartbeatReply
+from edgehost.settings import load_settings
+from tests.controlplane.harness import ControlPlane, NodeClient, bearer
+
+PATH = "/v1/node/heartbeat"
+
+
+@pytest.fixture
+def node(cp: ControlPlane) -> Iterator[NodeClient]:
+    client = cp.node_client("node-a", labels={"region": "front"})
+    yield client
+    client.close()
+
+
+def post(node: NodeClient, body: bytes, *, token: bool = True, path: str = PATH) -> tuple[int, Any]:
+    headers = bearer(node.token()) if token else {}
+    response = node.http.post(path, content=body, headers=headers)
+    assert response.headers["content-type"] == "application/json"
+    return response.status_code, response.json()
+
+
+def beat(node: NodeClient, **fields: Any) -> bytes:
+    return msgspec.json.encode(Heartbeat(node_id=node.node_id, labels=node.labels, **fields))
+
+
+def test_the_front_answers_like_the_litestar_route(node: NodeClient) -> None:
+    """A trailing slash is not the front's path: Litestar answers it, from the same services."""
+    front, litestar = post(node, beat(node)), post(node, beat(node), path=PATH + "/")
+    assert front[0] == litestar[0] == 200
+    assert front[1] == litestar[1]
+    assert msgspec.convert(front[1], HeartbeatReply).heartbeat_interval_s == 1.0
+
+
+def test_a_body_streamed_in_chunks_is_read_whole(node: NodeClient) -> None:
+    body = beat(node)
+    chunks = iter([body[:7], body[7:]])
+    response = node.http.post(PATH, content=chunks, headers=bearer(node.token()))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "token", "status", "error"),
+    [
+        pytest.param(b"{nope", False, 400, "http_error", id="malformed JSON, before the credential"),
+        pytest.param(b'{"node_id": "node-\xff"}', True, 400, "http_error", id="invalid UTF-8"),
+        pytest.param(b"{}", False, 401, "unauthorized", id="fields are checked after the credential"),
+        pytest.param(b"{}", True, 400, "bad_request", id="a missing field"),
+        pytest.param(b"", True, 400, "bad_request", id="an empty body"),
+        pytest.param(b'{"node_id": 5}', True, 400, "bad_request", id="a field of the wrong type"),
+        pytest.param(b'{"node_id": "node-b"}', True, 403, "forbidden", id="another node's heartbeat"),
+    ],
+)
+def test_refusals_are_json_with_litestars_statuses(
+    node: NodeClient, body: bytes, token: bool, status: int, error: str
+) -> None:
+    answered, payload = post(node, body, token=token)
+    assert (answered, payload["error"]) == (status, error)
+    assert payload["detail"] and "Traceback" not in str(payload)
+
+
+def test_validation_errors_name_the_field_as_litestar_did(node: NodeClient) -> None:
+    status, payload = post(node, b'{"node_id": "node-a", "functions": [{"function_id": "f"}]}')
+    assert status == 400
+    assert payload["detail"] == [
+        {"message": "Object missing required field `version`", "key": "functions[0]", "source": "body"}
+    ]
+    assert post(node, b"{}")[1]["detail"] == [
+        {"message": "Object missing required field `node_id`", "key": "data", "source": "body"}
+    ]
+
+
+def test_numbers_in_strings_are_accepted_as_litestar_did(node: NodeClient) -> None:
+    body = b'{"node_id": "node-a", "labels": {"region": "front"}, "cpu_percent": "12.5"}'
+    assert post(node, body)[0] == 200
+
+
+def test_an_oversized_body_is_413(node: NodeClient) -> None:
+    status, payload = post(node, b'{"node_id": "' + b"a" * 10_000_001 + b'"}')
+    assert (status, payload) == (413, {"error": "payload_too_large", "detail": "Request Entity Too Large"})
+
+
+def test_other_methods_still_reach_litestar(node: NodeClient) -> None:
+    response = node.http.get(PATH, headers=bearer(node.token()))
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+
+
+class Stamp:
+    """A plugin wrapping the node role in middleware, which must then see heartbeats too."""
+
+    @hookimpl
+    def edgehost_middleware(self, role: str, ctx: AppContext) -> list[Any]:
+        async def passthrough(scope: Any, receive: Any, send: Any) -> None:
+            raise AssertionError("never called here")
+
+        return [DefineMiddleware(lambda app: passthrough)] if role == "node" else []
+
+
+def test_the_front_stands_aside_when_a_plugin_adds_middleware() -> None:
+    def context(*plugins: object) -> AppContext:
+        pm = make_plugin_manager(entry_points=False)
+        for plugin in plugins:
+            pm.register(plugin)
+        return AppContext(settings=load_settings("dev"), pm=pm, mode="control-plane")
+
+    assert isinstance(build_app("node", context()), HeartbeatFront)
+    assert isinstance(build_app("node", context(Stamp())), Litestar)
+    assert isinstance(build_app("metrics", context()), Litestar)  # no heartbeat route there
