@@ -13,7 +13,7 @@ import sys
 
 from litestar import Litestar, MediaType, get
 
-from edgehost.serving import Listener, serve
+from edgehost.serving import Listener, run, serve
 
 BODY = "Hello from edgefn!\n"
 
@@ -33,4 +33,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    run(main(int(sys.argv[1])))

@@ -221,11 +221,11 @@ def dev(
             "nodes.allow": [node_id],
         },
     )
-    from edgehost.serving import PortInUse
+    from edgehost.serving import PortInUse, run
 
     ctx = make_context(settings)
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:
-        asyncio.run(run_dev(ctx, project.path, files, ports))
+        run(run_dev(ctx, project.path, files, ports))
     except PortInUse as exc:
         raise CliError(f"{exc}; pick another with --ingress-port/--api-port/--metrics-port", USAGE) from None

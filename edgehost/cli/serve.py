@@ -17,7 +17,7 @@ from edgehost.roles import agent_running, control_plane, runner
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
-from edgehost.serving import DEFAULT_BACKLOG, NODE_BACKLOG, Listener, PortInUse
+from edgehost.serving import DEFAULT_BACKLOG, NODE_BACKLOG, Listener, PortInUse, run
 from edgehost.serving import serve as serve_listeners
 from edgehost.settings import worker_count
 
@@ -134,6 +134,6 @@ def serve(mode: str, config_file: Path | None) -> None:
         if workers > 1:
             run_runner_workers(ctx, workers)
         else:
-            asyncio.run(run_control_plane(ctx) if mode == "control-plane" else run_runner(ctx))
+            run(run_control_plane(ctx) if mode == "control-plane" else run_runner(ctx))
     except PortInUse as exc:
         raise CliError(str(exc), USAGE) from None

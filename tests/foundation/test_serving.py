@@ -49,3 +49,15 @@ async def test_the_node_listener_holds_hundreds_of_requests_in_flight() -> None:
         app.release.set()
         statuses = await asyncio.gather(*requests)
     assert all(s.startswith(b"HTTP/1.1 204") for s in statuses)
+
+
+def test_serving_processes_run_on_uvloop() -> None:
+    """`edgefn dev` and `edgefn serve` run on the loop granian's own workers pick (bench: cheaper)."""
+    import uvloop
+
+    from edgehost.serving import run
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert run(loop_type()) is uvloop.Loop
