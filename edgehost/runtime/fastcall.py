@@ -46,7 +46,6 @@ _call_unchecked = _proto(
 _memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
-_memmove = ctypes.PYFUNCTYPE(c_void_p, c_void_p, c_void_p, c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
 _trap_code = _proto("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
 _trap_new = _proto("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
 _export_get = _proto(
@@ -156,23 +155,33 @@ class RawFunc:
 
 
 class GuestMemory:
-    """Bounds-checked bulk copies in and out of one linear memory (a `wasmtime_memory_t`)."""
+    """Bounds-checked bulk copies in and out of one linear memory (a `wasmtime_memory_t`).
 
-    __slots__ = ("_args", "_memory")
+    Copies slice a memoryview of the whole linear memory instead of calling `string_at` /
+    `memmove` through ctypes (a third of the cost). The view is rebuilt whenever the memory's
+    size changed, which is the only time its mapping can move (memory.grow).
+    """
+
+    __slots__ = ("_args", "_memory", "_size", "_view")
 
     def __init__(self, context: int, memory: Any) -> None:
         self._memory = memory
         self._args = (context, ctypes.addressof(self._memory))
+        self._size = -1
+        self._view = memoryview(bytearray())
 
-    def _base(self, ptr: int, size: int) -> int:
-        # Re-read every time: memory.grow may move or extend the mapping.
-        if ptr < 0 or size < 0 or ptr + size > _memory_size(*self._args):
+    def _span(self, ptr: int, size: int) -> memoryview:
+        length = _memory_size(*self._args)
+        if length != self._size:
+            base = _memory_data(*self._args)
+            array = (ctypes.c_ubyte * length).from_address(base) if length else bytearray()
+            self._view, self._size = memoryview(array).cast("B"), length
+        if ptr < 0 or size < 0 or ptr + size > length:
             raise OutOfBounds(f"[{ptr}, {ptr + size}) lies outside guest memory")
-        base = _memory_data(*self._args)
-        return int(base or 0) + ptr
+        return self._view[ptr : ptr + size]
 
     def read(self, ptr: int, size: int) -> bytes:
-        return ctypes.string_at(self._base(ptr, size), size)
+        return self._span(ptr, size).tobytes()
 
     def write(self, ptr: int, data: bytes) -> None:
-        _memmove(self._base(ptr, len(data)), data, len(data))
+        self._span(ptr, len(data))[:] = data
