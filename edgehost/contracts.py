@@ -51,8 +51,9 @@ class InstancePool(Protocol):
 
     spec: FunctionSpec
 
-    def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
-        """Runs one request on a pooled (or new) instance; raises `InvokeError`."""
+    def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
+        """Runs one request (a `GuestRequest`, or one in the wire format) on a pooled (or new)
+        instance; raises `InvokeError`."""
         ...
 
     def warm(self) -> None:

@@ -83,7 +83,7 @@ class HotPool:
                 self._idle.append(instance)
         self._changed()
 
-    def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
+    def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
         with self._lock:
             instance = self._idle.pop() if self._idle else None
             if instance is not None:

@@ -30,8 +30,8 @@ import msgspec
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.plugins import per_request_calls
 from edgehost.runner.node import NodeState
-from edgehost.runtime import GuestRequest, GuestResponse, InvokeError
-from edgehost.runtime.codec import TEXT_CODEC  # client bytes <-> guest strings, unchanged both ways
+from edgehost.runtime import GuestResponse, InvokeError
+from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.workers import GuestThreads
 
 log = logging.getLogger("edgefn.ingress")
@@ -42,7 +42,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
 DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
-PARAM_PREFIX = "x-edgefn-param-"
+PARAM_PREFIX = b"x-edgefn-param-"
+REQUEST_ID = b"x-request-id"
 HTTP1 = frozenset({"1.0", "1.1"})
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
@@ -91,14 +92,14 @@ class Ingress:
         if "%" in path:
             path = unquote(path)
         method: str = scope["method"]
-        headers = [(k.decode(*TEXT_CODEC), v.decode(*TEXT_CODEC)) for k, v in scope["headers"]]
+        headers: list[tuple[bytes, bytes]] = scope["headers"]  # passed to the guest as they came
         host = ""
         # HTTP/1 framing says whether a body follows; awaiting receive() for none costs a loop turn.
         has_body = scope.get("http_version", "1.1") not in HTTP1
         for name, value in headers:
-            if name == "host":
-                host = value
-            elif name == "transfer-encoding" or (name == "content-length" and value != "0"):
+            if name == b"host":
+                host = value.decode(*TEXT_CODEC)
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 has_body = True
         inv = Invocation(
             request_id=request_id,
@@ -152,14 +153,12 @@ class Ingress:
             await self._reject(send, inv, rejection)
             return
         query = scope.get("query_string", b"")
-        guest_headers = [(k, v) for k, v in headers if not k.startswith(PARAM_PREFIX) and k != "x-request-id"]
-        guest_headers.append(("x-request-id", request_id))
-        guest_headers.extend((PARAM_PREFIX + name, value) for name, value in match.params)
-        request = GuestRequest(
-            method=method,
-            uri=raw_path.decode(*TEXT_CODEC) + ("?" + query.decode(*TEXT_CODEC) if query else ""),
-            headers=guest_headers,
-            body=body,
+        guest_headers = [(k, v) for k, v in headers if not k.startswith(PARAM_PREFIX) and k != REQUEST_ID]
+        guest_headers.append((REQUEST_ID, request_id.encode()))
+        for param, text in match.params:
+            guest_headers.append((PARAM_PREFIX + param.encode(*TEXT_CODEC), text.encode(*TEXT_CODEC)))
+        request = encode_wire_request(
+            method.encode(), raw_path + b"?" + query if query else raw_path, guest_headers, body
         )
         for started in self._started_hooks:
             started(inv)
@@ -185,12 +184,12 @@ class Ingress:
         ]
         self._finish(inv)
         out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers)
-        out.append((b"x-request-id", request_id.encode()))
+        out.append((REQUEST_ID, request_id.encode()))
         out.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": out})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
-    async def _invoke(self, pool: InstancePool, request: GuestRequest, request_id: str) -> GuestResponse:
+    async def _invoke(self, pool: InstancePool, request: bytes, request_id: str) -> GuestResponse:
         spec = pool.spec
         key = (spec.function_id, spec.version)
         if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
@@ -238,7 +237,7 @@ class Ingress:
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers]
         headers += [
             (b"content-type", b"application/json"),
-            (b"x-request-id", inv.request_id.encode()),
+            (REQUEST_ID, inv.request_id.encode()),
             (b"content-length", str(len(body)).encode()),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})

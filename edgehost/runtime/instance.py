@@ -77,8 +77,9 @@ class Instance:
         return data
 
     def invoke(
-        self, request: GuestRequest, *, request_id: str, deadline_ms: int | None = None
+        self, request: GuestRequest | bytes, *, request_id: str, deadline_ms: int | None = None
     ) -> GuestResponse:
+        """Runs one request: a `GuestRequest`, or one already in the wire format."""
         if self.broken or self._store is None:
             raise RuntimeError("this instance is broken or closed and must not be reused")
         compiled = self._compiled
@@ -86,7 +87,7 @@ class Instance:
         ctx = InvocationContext(
             compiled.spec, request_id, monotonic() + ms / 1000, max_fetch_bytes=compiled.max_fetch_bytes
         )
-        payload = encode_request(request)
+        payload = request if isinstance(request, bytes) else encode_request(request)
         bind_context(ctx)
         arm_deadline(self._context, self._ticks if deadline_ms is None else deadline_ticks(ms))
         started = perf_counter()
