@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,22 +43,33 @@ def combined(*sources: Callable[[], dict[str, float]]) -> Callable[[], dict[str,
 
 
 class UsageWriter:
-    """A worker's side: call `add` with what the node drained; it rewrites the file when totals grew."""
+    """A worker's side: call `add` with what the node drained, as often as it likes; the file is
+    rewritten when the totals grew, at most every WRITE_EVERY_S (the agent reads it per heartbeat)."""
 
-    def __init__(self, directory: Path, pid: int | None = None) -> None:
+    WRITE_EVERY_S = 0.25
+
+    def __init__(
+        self, directory: Path, pid: int | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{pid or os.getpid()}.json"
         self.totals: dict[str, float] = {}
+        self._clock = clock
+        self._dirty = False
+        self._written_at = -math.inf
 
     def add(self, usage: dict[str, float]) -> None:
-        if not usage:
-            return
         for tenant, seconds in usage.items():
             self.totals[tenant] = self.totals.get(tenant, 0.0) + seconds
+            self._dirty = True
+        now = self._clock()
+        if not self._dirty or now - self._written_at < self.WRITE_EVERY_S:
+            return
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".usage-")
         with os.fdopen(fd, "wb") as f:
             f.write(msgspec.json.encode(self.totals))
         os.replace(tmp, self.path)
+        self._dirty, self._written_at = False, now
 
 
 class UsageCollector:

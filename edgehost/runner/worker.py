@@ -39,7 +39,7 @@ from edgehost.settings import Settings
 log = logging.getLogger("edgefn.worker")
 
 SETTINGS_ENV = "EDGEHOST_WORKER_SETTINGS"  # not EDGEFN_*: dynaconf would read it as a setting
-POLL_S = 0.25
+POLL_S = 0.05  # a stat; a deploy reaches the workers within this of the agent
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
