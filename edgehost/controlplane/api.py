@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from litestar import Request, Router, get, post, put
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, Parameter
 
 from edgehost.controlplane import access
 from edgehost.controlplane.access import ADMIN, READ, WRITE
@@ -74,12 +74,14 @@ async def provide_caller(request: Request[Any, Any, Any], state: State) -> str:
 
 
 @get("/projects")
-async def list_projects(caller: str) -> dict[str, Any]:
+async def list_projects(caller: NamedDependency[str]) -> dict[str, Any]:
     return {"projects": await access.projects_of(caller)}
 
 
 @post("/projects/{project:str}/members", status_code=200)
-async def add_member(project: ProjectName, data: MemberIn, caller: str) -> dict[str, Any]:
+async def add_member(
+    project: ProjectName, data: JSONBody[MemberIn], caller: NamedDependency[str]
+) -> dict[str, Any]:
     row = await access.project_for(caller, project, ADMIN)
     await access.add_member(row["id"], data.subject, data.role)
     return {"project": project, "subject": data.subject, "role": data.role}
@@ -87,21 +89,25 @@ async def add_member(project: ProjectName, data: MemberIn, caller: str) -> dict[
 
 @post("/projects/{project:str}/functions", status_code=201)
 async def create_function(
-    project: ProjectName, data: FunctionCreate, caller: str, state: State
+    project: ProjectName, data: JSONBody[FunctionCreate], caller: NamedDependency[str], state: State
 ) -> FunctionCreated:
     row = await access.project_for(caller, project, WRITE, create=True)
     return await state.registry.create_version(row, data)
 
 
 @get("/projects/{project:str}/functions")
-async def list_functions(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+async def list_functions(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
     row = await access.project_for(caller, project, READ)
     return {"functions": await state.registry.list_functions(row)}
 
 
 @post("/projects/{project:str}/functions/{name:str}/versions/{version:int}/finalize", status_code=200)
 async def finalize(
-    project: ProjectName, name: FunctionName, version: VersionNumber, caller: str, state: State
+    project: ProjectName,
+    name: FunctionName,
+    version: VersionNumber,
+    caller: NamedDependency[str],
+    state: State,
 ) -> VersionInfo:
     row = await access.project_for(caller, project, WRITE)
     return await state.registry.finalize(row, name, version)
@@ -109,39 +115,51 @@ async def finalize(
 
 @get("/projects/{project:str}/functions/{name:str}/versions/{version:int}")
 async def get_version(
-    project: ProjectName, name: FunctionName, version: VersionNumber, caller: str, state: State
+    project: ProjectName,
+    name: FunctionName,
+    version: VersionNumber,
+    caller: NamedDependency[str],
+    state: State,
 ) -> VersionInfo:
     row = await access.project_for(caller, project, READ)
     return await state.registry.info(await state.registry.version_row(row, name, version))
 
 
 @put("/projects/{project:str}/routes", status_code=200)
-async def replace_routes(project: ProjectName, data: RoutesPut, caller: str, state: State) -> dict[str, Any]:
+async def replace_routes(
+    project: ProjectName, data: JSONBody[RoutesPut], caller: NamedDependency[str], state: State
+) -> dict[str, Any]:
     row = await access.project_for(caller, project, WRITE, create=True)
     count = await state.deployments.replace_routes(row, data.routes)
     return {"routes": count}
 
 
 @get("/projects/{project:str}/routes")
-async def list_routes(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+async def list_routes(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
     row = await access.project_for(caller, project, READ)
     return {"routes": await state.deployments.list_routes(row)}
 
 
 @post("/projects/{project:str}/deployments", status_code=201)
-async def deploy(project: ProjectName, data: DeploymentIn, caller: str, state: State) -> dict[str, Any]:
+async def deploy(
+    project: ProjectName, data: JSONBody[DeploymentIn], caller: NamedDependency[str], state: State
+) -> dict[str, Any]:
     row = await access.project_for(caller, project, WRITE)
     return await state.deployments.deploy(row, data, caller)
 
 
 @get("/projects/{project:str}/deployments")
-async def list_deployments(project: ProjectName, caller: str, state: State) -> dict[str, Any]:
+async def list_deployments(
+    project: ProjectName, caller: NamedDependency[str], state: State
+) -> dict[str, Any]:
     row = await access.project_for(caller, project, READ)
     return {"deployments": await state.deployments.list_deployments(row)}
 
 
 @post("/projects/{project:str}/functions/{name:str}/undeploy", status_code=200)
-async def undeploy(project: ProjectName, name: FunctionName, caller: str, state: State) -> dict[str, Any]:
+async def undeploy(
+    project: ProjectName, name: FunctionName, caller: NamedDependency[str], state: State
+) -> dict[str, Any]:
     row = await access.project_for(caller, project, WRITE)
     await state.deployments.undeploy(row, name)
     return {"function": name, "undeployed": True}
@@ -149,14 +167,18 @@ async def undeploy(project: ProjectName, name: FunctionName, caller: str, state:
 
 @post("/projects/{project:str}/functions/{name:str}/rollback", status_code=200)
 async def rollback(
-    project: ProjectName, name: FunctionName, data: RollbackIn, caller: str, state: State
+    project: ProjectName,
+    name: FunctionName,
+    data: JSONBody[RollbackIn],
+    caller: NamedDependency[str],
+    state: State,
 ) -> dict[str, Any]:
     row = await access.project_for(caller, project, WRITE)
     return await state.deployments.rollback(row, name, data.to_version, caller)
 
 
 @get("/status")
-async def status(caller: str, state: State) -> dict[str, Any]:
+async def status(caller: NamedDependency[str], state: State) -> dict[str, Any]:
     """Functions, versions and deployments of the caller's projects, and every node with its states."""
     projects = []
     for name in await access.projects_of(caller):

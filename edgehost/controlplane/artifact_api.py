@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, put
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from edgehost.errors import ApiError
@@ -23,7 +24,11 @@ def _check(state: State, method: str, key: str, expires: int, signature: str) ->
 
 @put("/artifacts/{key:path}", status_code=200, request_max_body_size=None)
 async def upload(
-    key: str, expires: int, signature: str, request: Request[Any, Any, Any], state: State
+    key: FromPath[str],
+    expires: FromQuery[int],
+    signature: FromQuery[str],
+    request: Request[Any, Any, Any],
+    state: State,
 ) -> dict[str, Any]:
     key = key.lstrip("/")
     store = _check(state, "PUT", key, expires, signature)
@@ -38,7 +43,9 @@ async def upload(
 
 
 @get("/artifacts/{key:path}")
-async def download(key: str, expires: int, signature: str, state: State) -> Response[Any]:
+async def download(
+    key: FromPath[str], expires: FromQuery[int], signature: FromQuery[str], state: State
+) -> Response[Any]:
     key = key.lstrip("/")
     store = _check(state, "GET", key, expires, signature)
     if not store.exists(key):

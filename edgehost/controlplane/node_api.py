@@ -10,7 +10,8 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, JSONBody
 
 from edgehost.context import AppContext
 from edgehost.controlplane.api import bearer_token, refusal
@@ -42,7 +43,7 @@ def authenticate_node(ctx: AppContext, authorization: str) -> str:
 # Most heartbeats never reach this handler: `heartbeat_front` answers them in front of Litestar with
 # `authenticate_node` and `answer_heartbeat` too. It keeps the route's OpenAPI entry and the rest.
 @post("/heartbeat", status_code=200)
-async def heartbeat(data: Heartbeat, node_id: str, state: State) -> HeartbeatReply:
+async def heartbeat(data: JSONBody[Heartbeat], node_id: NamedDependency[str], state: State) -> HeartbeatReply:
     return await answer_heartbeat(state.nodes, node_id, data)
 
 
@@ -56,7 +57,12 @@ async def answer_heartbeat(nodes: Nodes, node_id: str, beat: Heartbeat) -> Heart
 
 
 @get("/watch")
-async def watch(node_id: str, state: State, revision: int = 0, timeout: float = 25.0) -> Response[Any]:
+async def watch(
+    node_id: NamedDependency[str],
+    state: State,
+    revision: FromQuery[int] = 0,
+    timeout: FromQuery[float] = 25.0,
+) -> Response[Any]:
     """Answers as soon as the desired state moves past `revision`; 204 when the wait times out."""
     current = await state.notifier.revision()
     if current <= revision:
@@ -68,7 +74,7 @@ async def watch(node_id: str, state: State, revision: int = 0, timeout: float = 
 
 
 @post("/reports", status_code=202)
-async def report(data: Report, node_id: str, state: State) -> dict[str, Any]:
+async def report(data: JSONBody[Report], node_id: NamedDependency[str], state: State) -> dict[str, Any]:
     if data.node_id != node_id:
         raise ApiError(403, "forbidden", f"credential is for node {node_id!r}, report names {data.node_id!r}")
     await state.nodes.report(node_id, data)

@@ -16,6 +16,8 @@ from typing import Any
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from edgehost.controlplane import access
@@ -92,7 +94,9 @@ async def _lines(hub: TailHub, project: str, function_id: str | None) -> AsyncIt
 
 
 @get("/projects/{project:str}/tail")
-async def tail(project: str, caller: str, state: State, function: str | None = None) -> Stream:
+async def tail(
+    project: FromPath[str], caller: NamedDependency[str], state: State, function: FromQuery[str | None] = None
+) -> Stream:
     """Streams the project's invocation records (NDJSON) as runners report them, until the client leaves."""
     await access.project_for(caller, project, READ)
     function_id = f"{project}.{function}" if function else None
@@ -104,7 +108,9 @@ async def tail(project: str, caller: str, state: State, function: str | None = N
 
 
 @get("/tail")
-async def tail_projects(state: State, node_id: str, known: str = "", timeout: float = 25.0) -> dict[str, Any]:
+async def tail_projects(
+    state: State, node_id: NamedDependency[str], known: FromQuery[str] = "", timeout: FromQuery[float] = 25.0
+) -> dict[str, Any]:
     """Node long-poll: which projects someone tails."""
     wanted = {p for p in known.split(",") if p}
     projects = await hub_of(state).wait_change(wanted, min(max(timeout, 0.0), MAX_WAIT_S))
@@ -112,6 +118,8 @@ async def tail_projects(state: State, node_id: str, known: str = "", timeout: fl
 
 
 @post("/tail", status_code=202)
-async def tail_records(data: TailBatch, state: State, node_id: str) -> dict[str, Any]:
+async def tail_records(
+    data: JSONBody[TailBatch], state: State, node_id: NamedDependency[str]
+) -> dict[str, Any]:
     hub_of(state).publish(data.records)
     return {"accepted": len(data.records)}

@@ -11,7 +11,7 @@ import httpx
 import pluggy
 import pytest
 from litestar import Litestar, Request, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -26,7 +26,7 @@ from tests.services import free_port
 
 
 @get("/contributed")
-async def contributed(greeting: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def contributed(greeting: NamedDependency[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"greeting": greeting, "lifespan": request.app.state.get("lifespan")}
 
 
