@@ -23,6 +23,7 @@ import msgspec
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from edgehost.asgi import PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
 from edgehost.errors import ApiError
@@ -72,7 +73,10 @@ class HeartbeatFront:
             return 500, _error("internal_error", "the server hit an unexpected error; it has been logged")
 
     async def _heartbeat(self, scope: Any, receive: Any) -> bytes:
-        body = await _body(receive, self.max_body_bytes)
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except PayloadTooLarge:
+            raise ApiError(413, "payload_too_large", "Request Entity Too Large") from None
         beat: Heartbeat | None = None
         invalid = "the request body is empty"
         if body:
@@ -89,23 +93,6 @@ class HeartbeatFront:
             raise ApiError(400, "bad_request", [_field_error(invalid)])
         reply = await answer_heartbeat(self.ctx.services["nodes"], node_id, beat)
         return msgspec.json.encode(reply)
-
-
-async def _body(receive: Any, limit: float) -> bytes:
-    """The whole request body; 413 (Litestar's answer) once it grows past `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError(400, "http_error", "client disconnected")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", "Request Entity Too Large")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _header(scope: Any, name: bytes) -> str:

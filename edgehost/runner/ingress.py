@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from random import getrandbits
 from time import perf_counter, thread_time
-from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 
+from edgehost.asgi import PayloadTooLarge, Receive, Scope, Send, read_body
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.plugins import per_request_calls
 from edgehost.runner.node import NodeState
@@ -36,10 +35,6 @@ from edgehost.runtime.workers import GuestThreads
 
 log = logging.getLogger("edgefn.ingress")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
 DROPPED_GUEST_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "x-request-id"})
 PARAM_PREFIX = b"x-edgefn-param-"
@@ -48,25 +43,6 @@ HTTP1 = frozenset({"1.0", "1.1"})
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
-
-
-class PayloadTooLarge(Exception):
-    pass
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 class Ingress:
@@ -183,11 +159,7 @@ class Ingress:
             if k.lower() not in DROPPED_GUEST_HEADERS
         ]
         self._finish(inv)
-        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers)
-        out.append((REQUEST_ID, request_id.encode()))
-        out.append((b"content-length", str(len(response.body)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": out})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+        await self._respond(send, inv, response.status, out, response.body, omit_body=method == "HEAD")
 
     async def _invoke(self, pool: InstancePool, request: bytes, request_id: str) -> GuestResponse:
         spec = pool.spec
@@ -234,14 +206,25 @@ class Ingress:
             inv.error_code, inv.error_message = code, message
             self._finish(inv)
         body = _json.encode({"error": code, "detail": message, "request_id": inv.request_id})
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers]
-        headers += [
-            (b"content-type", b"application/json"),
-            (REQUEST_ID, inv.request_id.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        await self._respond(send, inv, status, [(b"content-type", b"application/json")], body)
+
+    @staticmethod
+    async def _respond(
+        send: Send,
+        inv: Invocation,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        omit_body: bool = False,
+    ) -> None:
+        """Sends an answer with what every answer carries: the plugins' headers, the request id
+        and the length of `body` (also when a HEAD request gets none of it)."""
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in inv.response_headers)
+        headers.append((REQUEST_ID, inv.request_id.encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": b"" if omit_body else body})
 
     def close(self) -> None:
         self.threads.close()
