@@ -93,7 +93,7 @@ def hello_ingress(state_dir: Path) -> Ingress:
     pool = node.pools(spec_of(deployment), wasm, None, 1, 8)
     pool.warm()
     routes = ctx.hook.edgehost_route_table(
-        routes=[RouteSpec(host="*", path="/hello", function_id="demo.hello", project="demo")]
+        routes=[RouteSpec(host="*", path="/hello", function_id="demo.hello", project="demo")], claims=()
     )
     node.snapshot = Snapshot(routes=routes, functions={"demo.hello": LiveFunction(deployment, pool)})
     return Ingress(node, max_body_bytes=settings.runner.max_body_bytes)

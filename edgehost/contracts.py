@@ -42,7 +42,11 @@ class RouteMatch(Protocol):
 
 class RouteLookup(Protocol):
     def lookup(self, host: str, method: str, path: str) -> RouteMatch | tuple[str, ...] | None:
-        """A match; or the allowed methods when only the method differs (405); or None (404)."""
+        """A match; or the allowed methods when only the method differs (405); or None (404).
+
+        `host` is the Host header as sent; `path` the raw request path without the query, its
+        bytes as Latin-1 characters, to be split into segments before any percent-decoding.
+        """
         ...
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RouteLookup,
         RouteSpec,
     )
+    from edgehost.protocol import HostClaim
     from edgehost.runtime import HostFunction
     from edgehost.settings import Settings
 
@@ -86,8 +87,14 @@ def edgehost_artifact_store(settings: Settings) -> ArtifactStore | None:
 
 
 @hookspec(firstresult=True)
-def edgehost_route_table(routes: Sequence[RouteSpec]) -> RouteLookup | None:
-    """Compiles the node's routes into the lookup used on every request; called once per change."""
+def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteLookup | None:
+    """Compiles the node's routes into the lookup used on every request; called once per change.
+
+    `claims` are every project's explicit hosts (also of functions this node does not run): a
+    request for a claimed host must be answered by its project's routes only. A route that cannot
+    be compiled raises (any exception, with a sentence for the developer): the runner then calls
+    this hook per project to find the broken ones and serves every other project.
+    """
 
 
 @hookspec(firstresult=True)

@@ -44,10 +44,21 @@ class RouteSpec(Message):
     priority: int = 0
 
 
+class HostClaim(Message):
+    """An explicit route host (`name` or `*.domain`) and the project whose routes use it."""
+
+    host: str
+    project: str
+
+
 class DesiredState(Message):
+    """`routes` are those of the functions deployed here; `host_claims` name every project's explicit
+    hosts, deployed here or not, so a runner never lets another project answer for them."""
+
     revision: int = 0
     functions: tuple[FunctionDeployment, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
+    host_claims: tuple[HostClaim, ...] = ()
     blocked_tenants: tuple[str, ...] = ()
     remove_artifacts: bool = False
 

@@ -1,20 +1,24 @@
 """The compiled route table: host, path and method to a function, in precedence order.
 
-Matching rules (the `edgefn.toml` `[[routes]]` forms):
+Route syntax is `edgehost/routes.py`'s (the one rule the project file and the CP check too).
+Matching a request:
 
-- Host: an exact name (case-insensitive; the request's port and a trailing dot are ignored),
-  `*.example.com` (any depth of subdomain, never the apex `example.com`), or `*` (any host).
-- Path: `/`-separated segments compared exactly (case-sensitive, a trailing slash counts);
-  `{name}` captures one non-empty segment; a final `/*` matches the rest of the path, including
-  nothing at all, so `/api/*` matches `/api`, `/api/` and `/api/x/y`.
-- Methods: an empty set means any method. A route that allows GET also answers HEAD (RFC 9110
-  §9.3.2), so the `Allow` list then names HEAD too.
+- Host ownership first. A host covered by a project's explicit claim (an exact host, else the
+  longest `*.domain` suffix; the claims include routes of functions not deployed on this node) is
+  answered by that project's routes only, its `*` routes included; any other host by the `*`
+  routes. So no project ever answers a request for another project's host, with its cookies.
+- Path: the raw path is split at `/` first and each segment percent-decoded after, so `%2F`
+  belongs to its segment (`/users/a%2Fb` matches `/users/{id}` with id `a/b`). A `{param}` gets
+  the decoded segment; a segment whose bytes are not UTF-8 or decode to control characters is
+  handed over as sent, percent-encoded. A `/*` matches the rest of the path, including nothing.
+- Methods are compared as sent (RFC 9110 §9.1: case-sensitive); an empty set means any method,
+  and a route that allows GET also answers HEAD (§9.3.2).
 
-Precedence, first difference wins: higher `priority`; then the more specific host (exact >
-`*.domain`, longer domain first > `*`); then the more specific path, compared segment by segment
-(literal > `{param}` > end of an exact route > `/*`); then a fixed tie-break on the route's fields,
-so the outcome never depends on the order routes arrived in. Routes that match host and path but
-not the method are skipped, so routes sharing a path may split its methods between functions.
+Precedence among the candidates, first difference wins: the more specific host (exact >
+`*.domain`, longer domain first > `*`); then the more specific path, segment by segment (literal >
+`{param}` > end of an exact route > `/*`); then higher `priority`; then a fixed tie-break on the
+route's fields, so the outcome never depends on the order routes arrived in. Routes that match
+host and path but not the method are skipped, so routes sharing a path may split its methods.
 
 The table is compiled once per route change and indexed by first path segment: a lookup scans only
 the routes whose first segment is that literal plus those starting with `{param}` or `/*`.
@@ -25,19 +29,30 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote, unquote_to_bytes
 
 from edgehost.hookspecs import hookimpl
-from edgehost.protocol import RouteSpec
+from edgehost.protocol import HostClaim, RouteSpec
+from edgehost.routes import (
+    HostKind,
+    PathPattern,
+    RoutePattern,
+    RouteSyntaxError,
+    normalize_host,
+    parse_host,
+    parse_route,
+)
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-_METHOD = re.compile(r"[A-Z]+")
+# Remembered answers: at most CACHED_LOOKUPS of them, each keyed by at most CACHED_KEY_CHARS of host
+# and path, so a scan with random or huge hosts and paths cannot grow a worker past a few MB.
 CACHED_LOOKUPS = 4096
+CACHED_KEY_CHARS = 512
 _UNKNOWN = object()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PCHAR = "!$&'()*+,;=:@-._~%"  # kept as sent when a segment is percent-encoded for a guest
 
 # Segment ranks: larger is more specific. _END closes an exact route so that `/a` outranks `/a/*`.
 _LITERAL, _PARAM_RANK, _END, _REST = 3, 2, 1, 0
-_HOST_EXACT, _HOST_DOMAIN, _HOST_ANY = 2, 1, 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,126 +78,115 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     route: Route
-    host_kind: int
-    host: str  # exact name, or the ".example.com" suffix of a wildcard-domain host
-    literal: str  # the path of a route without {param} or /*, compared as a plain string
-    pattern: re.Pattern[str] | None  # otherwise the whole path, one group per {param}
-    names: tuple[str, ...]
+    pattern: RoutePattern
     methods: frozenset[str]
 
-    def match_path(self, path: str) -> tuple[tuple[str, str], ...] | None:
-        if self.pattern is None:
-            return () if path == self.literal else None
-        m = self.pattern.fullmatch(path)
-        if m is None:
+    def match_path(self, texts: Sequence[str | None], values: Sequence[str]) -> tuple[str, ...] | None:
+        path = self.pattern.path
+        wanted = path.segments
+        if len(texts) < len(wanted) or (not path.rest and len(texts) != len(wanted)):
             return None
-        return tuple(zip(self.names, m.groups(), strict=True)) if self.names else ()
-
-    def match_host(self, host: str) -> bool:
-        if self.host_kind == _HOST_EXACT:
-            return host == self.host
-        if self.host_kind == _HOST_DOMAIN:
-            return host.endswith(self.host) and len(host) > len(self.host)
-        return True
+        params: list[str] = []
+        for position, segment in enumerate(wanted):
+            if segment is None:
+                if not values[position]:
+                    return None
+                params.append(values[position])
+            elif texts[position] != segment:
+                return None
+        return tuple(params)
 
     def allows(self, method: str) -> bool:
         return not self.methods or method in self.methods
 
 
-def normalize_host(host: str) -> str:
-    """Lower-case, without port or trailing dot: the form host patterns are compared against."""
-    host = host.strip().lower()
-    if host.startswith("["):  # IPv6 literal, "[::1]:8080"
-        return host[: host.find("]") + 1] if "]" in host else host
-    if host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.rstrip(".")
+def request_segments(path: str) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
+    """The raw path's segments for matching (decoded; None where not UTF-8) and as `{param}` values.
+
+    `path` is the request target's path as sent, without the query, its bytes as Latin-1
+    characters (so no byte is lost before the split).
+    """
+    raw = path[1:].split("/") if path.startswith("/") else [path]
+    if "%" not in path and path.isascii():
+        segments = tuple(raw)
+        return segments, segments
+    texts: list[str | None] = []
+    values: list[str] = []
+    for segment in raw:
+        if "%" not in segment and segment.isascii():
+            texts.append(segment)
+            values.append(segment)
+            continue
+        sent = segment.encode("latin-1")
+        try:
+            text: str | None = unquote_to_bytes(sent).decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        texts.append(text)
+        values.append(text if text is not None and not _CONTROL.search(text) else quote(sent, safe=_PCHAR))
+    return tuple(texts), tuple(values)
 
 
 def _compile(route: Route) -> tuple[tuple[object, ...], str | None, _Compiled]:
     """Validate and compile one route: (sort key, literal first segment or None, matcher)."""
-    host = route.host.strip().lower().rstrip(".")
-    if host == "*":
-        host_kind, host_key = _HOST_ANY, ""
-    elif host.startswith("*."):
-        host_kind, host_key = _HOST_DOMAIN, host[1:]
-        if not _HOST.fullmatch(host[2:]):
-            raise ValueError(f"route host {route.host!r} is not a valid wildcard domain")
-    else:
-        host_kind, host_key = _HOST_EXACT, host
-        if not _HOST.fullmatch(host):
-            raise ValueError(f"route host {route.host!r} is not '*', '*.domain' or a host name")
-
-    if not route.path.startswith("/"):
-        raise ValueError(f"route path {route.path!r} must start with '/'")
-    parts = route.path[1:].split("/")
-    rest = parts[-1] == "*"
-    if rest:
-        parts = [] if route.path == "/*" else parts[:-1]
-    segments: list[str | None] = []  # None marks a {param}
-    names: list[str] = []
-    for part in parts:
-        param = _PARAM.fullmatch(part)
-        if param:
-            if param.group(1) in names:
-                raise ValueError(f"route path {route.path!r} repeats parameter {param.group(1)!r}")
-            names.append(param.group(1))
-            segments.append(None)
-        elif any(c in part for c in "{}*"):
-            raise ValueError(
-                f"route path {route.path!r}: '{part}' must be literal, '{{name}}' or a final '*'"
-            )
-        else:
-            segments.append(part)
-
-    methods = frozenset(m.upper() for m in route.methods)
-    if bad := sorted(m for m in methods if not _METHOD.fullmatch(m)):
-        raise ValueError(f"route methods {bad} are not HTTP method names")
-    if "GET" in methods:
-        methods |= {"HEAD"}
-
-    pattern = None
-    if rest or names:
-        regex = "".join("/([^/]+)" if seg is None else "/" + re.escape(seg) for seg in segments)
-        pattern = re.compile(regex + "(?:/.*)?" if rest else regex, re.DOTALL)
-    ranks = tuple(_PARAM_RANK if s is None else _LITERAL for s in segments) + ((_REST,) if rest else (_END,))
+    pattern = parse_route(route.host, route.path, route.methods)
+    methods = pattern.methods | {"HEAD"} if "GET" in pattern.methods else pattern.methods
+    path: PathPattern = pattern.path
+    ranks = tuple(_PARAM_RANK if s is None else _LITERAL for s in path.segments)
+    ranks += (_REST,) if path.rest else (_END,)
     # Sorted ascending, so negate "bigger is better" parts; the tail is the deterministic tie-break.
     key = (
-        -route.priority,
-        -host_kind,
-        -len(host_key),
+        -pattern.host.kind,
+        -len(pattern.host.suffix),
         tuple(-r for r in ranks),
-        host_key,
+        -route.priority,
+        pattern.host.text,
         route.path,
         tuple(sorted(methods)),
         route.function_id,
         route.project,
     )
-    first = segments[0] if segments else None
-    return key, first, _Compiled(route, host_kind, host_key, route.path, pattern, tuple(names), methods)
+    first = path.segments[0] if path.segments and path.segments[0] is not None else None
+    return key, first, _Compiled(route, pattern, methods)
 
 
 class RouteTable:
-    """Routes compiled for lookup; build a new table when the routes change."""
+    """Routes compiled for lookup; build a new table when the routes change.
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    `claims` are further (host pattern, project) claims, of routes whose functions this node does
+    not run, so their hosts stay their owners' here too. Raises `RouteSyntaxError` for a route that
+    breaks the route syntax.
+    """
+
+    def __init__(self, routes: Iterable[Route], claims: Iterable[HostClaim] = ()) -> None:
         compiled = sorted((_compile(r) for r in routes), key=lambda kfc: kfc[0])
         self._by_first: dict[str, list[tuple[int, _Compiled]]] = {}
         self._wild: list[tuple[int, _Compiled]] = []  # first segment is {param} or the route is "/*"
         self._answers: dict[tuple[str, str, str], object] = {}
+        owners: dict[str, set[str]] = {}  # exact host or ".domain" suffix -> claiming projects
         for rank, (_, first, c) in enumerate(compiled):
-            if first is None:
-                self._wild.append((rank, c))
-            else:
-                self._by_first.setdefault(first, []).append((rank, c))
+            (self._wild if first is None else self._by_first.setdefault(first, [])).append((rank, c))
+            if c.pattern.host.kind is not HostKind.ANY:
+                owners.setdefault(c.pattern.host.suffix, set()).add(c.route.project)
+        for claim in claims:
+            try:
+                claimed = parse_host(claim.host)
+            except RouteSyntaxError:  # a claim that is no host pattern covers no request's host
+                continue
+            if claimed.kind is not HostKind.ANY:
+                owners.setdefault(claimed.suffix, set()).add(claim.project)
+        # Overlapping claims of two projects exist only in data older than the CP's ownership rule:
+        # one fixed owner keeps the answer the same on every node.
+        self._owners = {suffix: min(projects) for suffix, projects in owners.items()}
 
     def lookup(self, host: str, method: str, path: str) -> Match | tuple[str, ...] | None:
         """The best Match; else the sorted methods allowed on this host and path (405); else None (404).
 
-        `path` is the decoded request path without the query string. A table never changes, so
-        answers are remembered, up to CACHED_LOOKUPS of them (then the memory starts over: paths
-        with `{param}` segments or scans of random paths must not grow it without bound).
+        `path` is the raw request path, without the query, as Latin-1 characters (see
+        `request_segments`). Answers to short keys are remembered (the table never changes).
         """
+        if len(host) + len(path) > CACHED_KEY_CHARS:
+            return self._lookup(normalize_host(host), method, path)
         key = (host, method, path)
         found = self._answers.get(key, _UNKNOWN)
         if found is _UNKNOWN:
@@ -191,23 +195,41 @@ class RouteTable:
             found = self._answers[key] = self._lookup(normalize_host(host), method, path)
         return found  # type: ignore[return-value]
 
+    def owner(self, host: str) -> str | None:
+        """The project whose claim covers the normalised `host`: exact, else the longest suffix."""
+        owner = self._owners.get(host)
+        if owner is not None or not self._owners:
+            return owner
+        dot = host.find(".", 1)
+        while dot != -1:
+            owner = self._owners.get(host[dot:])
+            if owner is not None:
+                return owner
+            dot = host.find(".", dot + 1)
+        return None
+
     def _lookup(self, host: str, method: str, path: str) -> Match | tuple[str, ...] | None:
-        method = method.upper()
-        first = path[1:].partition("/")[0] if path.startswith("/") else None
+        owner = self.owner(host)
+        texts, values = request_segments(path)
         allowed: set[str] = set()
         best: tuple[int, Match] | None = None
+        first = texts[0] if texts else None
         literal = self._by_first.get(first, ()) if first is not None else ()
         for bucket in (literal, self._wild):
             for rank, c in bucket:
                 if best is not None and rank > best[0]:
                     break
-                if not c.match_host(host):
+                if owner is None:
+                    if c.pattern.host.kind is not HostKind.ANY:
+                        continue
+                elif c.route.project != owner or not c.pattern.host.matches(host):
                     continue
-                params = c.match_path(path)
+                params = c.match_path(texts, values)
                 if params is None:
                     continue
                 if c.allows(method):
-                    best = (rank, Match(c.route, params))
+                    names = c.pattern.path.names
+                    best = (rank, Match(c.route, tuple(zip(names, params, strict=True)) if names else ()))
                     break
                 allowed |= c.methods  # never empty here: a route without methods allows any
         if best is not None:
@@ -216,15 +238,18 @@ class RouteTable:
 
 
 @hookimpl
-def edgehost_route_table(routes: Sequence[RouteSpec]) -> RouteTable:
+def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteTable:
     return RouteTable(
-        Route(
-            host=r.host,
-            path=r.path,
-            methods=frozenset(m.upper() for m in r.methods),
-            function_id=r.function_id,
-            priority=r.priority,
-            project=r.project,
-        )
-        for r in routes
+        (
+            Route(
+                host=r.host,
+                path=r.path,
+                methods=frozenset(r.methods),
+                function_id=r.function_id,
+                priority=r.priority,
+                project=r.project,
+            )
+            for r in routes
+        ),
+        claims,
     )

@@ -208,3 +208,20 @@ def write_project(directory: Path, toml: str, files: Mapping[str, str | bytes] |
         else:
             path.write_text(content)
     return directory
+
+
+def answering_wat(body: str) -> str:
+    """A guest (WAT, guest ABI v1) that answers every request 200 with the ASCII `body`: it tells a
+    test which function answered."""
+
+    def u32(n: int) -> str:
+        return "".join(f"\\{b:02x}" for b in n.to_bytes(4, "little"))
+
+    size = 12 + len(body)
+    return f"""(module
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{u32(200)}{u32(0)}{u32(len(body))}{body}")
+  (func (export "edgefn_alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const {size}))))
+"""

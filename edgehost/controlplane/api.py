@@ -130,7 +130,7 @@ async def replace_routes(
     project: ProjectName, data: JSONBody[RoutesPut], caller: NamedDependency[str], state: State
 ) -> dict[str, Any]:
     row = await access.project_for(caller, project, WRITE, create=True)
-    count = await state.deployments.replace_routes(row, data.routes)
+    count = await state.deployments.replace_routes(row, data.routes, caller)
     return {"routes": count}
 
 

@@ -8,11 +8,13 @@ from typing import Any
 from piccolo.engine import PostgresEngine
 
 from edgehost.contracts import ArtifactStore
+from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import DeploymentIn, RouteIn
 from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
 from edgehost.errors import ApiError
-from edgehost.protocol import DesiredState, FunctionDeployment, RouteSpec
+from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
+from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, first_overlap, parse_route, quoted
 from edgehost.selectors import Selector, SelectorError, compile_selector
 
 
@@ -57,31 +59,36 @@ class Deployments:
             raise ApiError(409, "not_ready", f"{fn['name']} v{version} is {row['state']}, not ready")
         return version
 
-    async def replace_routes(self, project: dict[str, Any], routes: list[RouteIn]) -> int:
-        """Replaces the project's whole route set in one transaction; explicit hosts are exclusive."""
+    async def replace_routes(self, project: dict[str, Any], routes: list[RouteIn], subject: str) -> int:
+        """Replaces the project's whole route set in one transaction, under the ownership rule of
+        `edgehost/routes.py`: 422 for a route that is no route, 409 for one that overlaps another
+        project's claim (named by its host and path; by its project too if `subject` is in both)."""
         functions = {
             fn["name"]: fn["id"] for fn in await Function.select().where(Function.project == project["id"])
         }
+        mine = []
         for route in routes:
             if route.function not in functions:
                 raise ApiError(
                     422, "unknown_function", f"route {route.path} names unknown function {route.function!r}"
                 )
-        hosts = sorted({r.host.lower() for r in routes if r.host != "*"})
+            try:
+                mine.append(parse_route(route.host, route.path, route.methods))
+            except RouteSyntaxError as exc:
+                raise ApiError(422, "bad_route", f"route {route.host} {route.path}: {exc}") from None
         db = Route._meta.db
         async with db.transaction():
             if isinstance(db, PostgresEngine):  # two projects claiming one host at once: one of them waits
                 await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
-            if hosts:
-                await _refuse_taken_hosts(hosts, project)
+            await _refuse_overlaps(mine, project, subject)
             await Route.delete().where(Route.project == project["id"])
-            for r in routes:
+            for r, pattern in zip(routes, mine, strict=True):
                 await Route(
                     project=project["id"],
                     function=functions[r.function],
-                    host=r.host.lower(),
+                    host=pattern.host.text,
                     path=r.path,
-                    methods=sorted({m.upper() for m in r.methods}),
+                    methods=sorted(pattern.methods),
                     priority=r.priority,
                 ).save()
         await self.notifier.bump()
@@ -266,22 +273,45 @@ class Deployments:
                         priority=r["priority"],
                     )
                 )
+        claims = await Route.select(Route.host, Route.project.name).where(Route.host != "*").distinct()
         return DesiredState(
-            revision=revision, functions=tuple(functions), routes=tuple(routes), blocked_tenants=blocked
+            revision=revision,
+            functions=tuple(functions),
+            routes=tuple(routes),
+            host_claims=tuple(HostClaim(host=c["host"], project=c["project.name"]) for c in claims),
+            blocked_tenants=blocked,
         )
 
 
-async def _refuse_taken_hosts(hosts: list[str], project: dict[str, Any]) -> None:
-    taken = await Route.select(Route.host, Route.project.name).where(
-        Route.host.is_in(hosts) & (Route.project != project["id"])
+async def _refuse_overlaps(mine: list[RoutePattern], project: dict[str, Any], subject: str) -> None:
+    rows = await Route.select(Route.host, Route.path, Route.project.name).where(
+        Route.project != project["id"]
     )
-    if taken:
-        owner = taken[0]
+    theirs: list[tuple[RoutePattern, str]] = []
+    for row in rows:
+        try:
+            theirs.append((parse_route(row["host"], row["path"]), row["project.name"]))
+        except RouteSyntaxError:  # stored before the syntax was one rule: it claims what it says
+            continue
+    clash = first_overlap(mine, [pattern for pattern, _ in theirs])
+    if clash is None:
+        return
+    route, other = clash
+    owner = next(name for pattern, name in theirs if pattern is other)
+    whose = f"project {quoted(owner)}" if owner in await projects_of(subject) else "another project"
+    if route.host.kind is HostKind.ANY:
         raise ApiError(
             409,
-            "host_taken",
-            f"host {owner['host']!r} is used by routes of project {owner['project.name']!r}",
+            "path_taken",
+            f'path {quoted(route.path.text)} on host "*" overlaps {quoted(other.path.text)}, which {whose}'
+            ' routes on host "*": there each path belongs to one project',
         )
+    raise ApiError(
+        409,
+        "host_taken",
+        f"host {quoted(route.host.text)} overlaps {quoted(other.host.text)}, which {whose} uses in its"
+        " routes",
+    )
 
 
 def _matches(expr: str, labels: dict[str, str]) -> bool:

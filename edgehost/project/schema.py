@@ -13,11 +13,12 @@ import ipaddress
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgehost.routes import METHODS, RouteSyntaxError, is_host_name, parse_host, parse_path
 from edgehost.selectors import SelectorError, compile_selector
 
 __all__ = [
@@ -79,7 +80,6 @@ class ProjectError(Exception):
 
 
 TOP_LEVEL_KEYS = ("project", "functions", "routes", "deployments")
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 WASM_SUFFIXES = (".wat", ".wasm", ".c")
 MAX_EXECUTION_MS = 300_000
 MAX_MEMORY_PAGES = 32768
@@ -89,10 +89,6 @@ INT32 = (-(2**31), 2**31 - 1)
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_PARAM = re.compile(r"\{[a-z0-9_]+\}")
-_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()+,;=:@%]+")  # RFC 3986 pchar, minus the "*" we reserve
 _NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
 
 
@@ -193,13 +189,10 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
 
 def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
     host = table.text("host", "*").lower()
-    if host != "*" and not _is_host(host.removeprefix("*.")):
-        table.problem(f'host must be "*", a host name or "*.domain", got {_show(host)}')
+    table.syntax(parse_host, host)
     path = table.text("path")
     if table.has_text("path"):
-        problem = _path_problem(path)
-        if problem:
-            table.problem(f"path {_show(path)} {problem}")
+        table.syntax(parse_path, path)
     methods: list[str] = []
     for position, method in table.strings("methods"):
         if method.upper() not in METHODS:
@@ -246,6 +239,13 @@ class _Table:
 
     def problem(self, message: str) -> None:
         self.problems.append(f"{self.label}: {message}")
+
+    def syntax(self, parse: Callable[[str], object], value: str) -> None:
+        """Records the route syntax's refusal of `value` (its sentence names the key) as a problem."""
+        try:
+            parse(value)
+        except RouteSyntaxError as exc:
+            self.problem(str(exc))
 
     def _absent(self, key: str, required: bool) -> bool:
         if key in self.data:
@@ -334,10 +334,6 @@ def _show(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _is_host(host: str) -> bool:
-    return len(host) <= 253 and _HOST.fullmatch(host) is not None
-
-
 def _allow_problem(entry: str) -> str | None:
     """Why an ``http_allow`` entry is unusable, or None: hosts, IP literals and "*.domain" only."""
     try:
@@ -345,7 +341,7 @@ def _allow_problem(entry: str) -> str | None:
         return None
     except ValueError:
         pass
-    if _is_host(entry.removeprefix("*.")):
+    if is_host_name(entry.removeprefix("*.")):
         return None
     kind = 'must be a host name, an IP address or "*.domain"'
     if "://" in entry:
@@ -355,28 +351,3 @@ def _allow_problem(entry: str) -> str | None:
     if ":" in entry:
         return f"{kind}, without a port"
     return kind
-
-
-def _path_problem(path: str) -> str | None:
-    """Why a route path is unusable, or None; see the route syntax in INTERFACES.md."""
-    if not path.startswith("/"):
-        return 'must start with "/"'
-    segments = path[1:].split("/")
-    params: set[str] = set()
-    for position, segment in enumerate(segments, 1):
-        last = position == len(segments)
-        if segment == "":
-            if not last:
-                return "has an empty segment"
-        elif segment == "*":
-            if not last:
-                return 'may use "*" only as its final segment'
-        elif segment.startswith("{") or segment.endswith("}"):
-            if not _PARAM.fullmatch(segment):
-                return f"segment {_show(segment)} must be {{name}} with a name of a-z, 0-9 and '_'"
-            if segment in params:
-                return f"repeats the parameter {segment}"
-            params.add(segment)
-        elif not _LITERAL.fullmatch(segment):
-            return f"segment {_show(segment)} has characters a URL path segment cannot hold literally"
-    return None

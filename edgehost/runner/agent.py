@@ -138,11 +138,18 @@ class SyncAgent:
             log.info("restoring desired state r%s from disk", desired.revision)
             await self._accept(desired, persist=False)
 
-    async def _accept(self, desired: DesiredState, *, persist: bool = True) -> None:
-        await self._apply(desired)
+    async def _accept(self, desired: DesiredState, *, persist: bool = True) -> bool:
+        """Applies `desired`; False when that failed (logged), so the loops retry it later and
+        keep heartbeating and watching: no desired state may stop a node's sync."""
+        try:
+            await self._apply(desired)
+        except Exception:
+            log.exception("could not apply desired state r%s; serving the previous one", desired.revision)
+            return False
         self.revision = desired.revision
         if persist:
             await asyncio.to_thread(save_desired, self.state_dir, desired)
+        return True
 
     async def beat_once(self) -> HeartbeatReply:
         usage = dict(self._unsent_usage)
@@ -194,9 +201,10 @@ class SyncAgent:
                 log.info("watch interrupted (%s); retrying in %.1fs", _reason(exc), delay)
                 await self._sleep(delay)
                 continue
+            if desired is not None and desired.revision != self.revision and not await self._accept(desired):
+                await self._sleep(backoff.next())  # the next heartbeat or watch answer tries again
+                continue
             backoff.reset()
-            if desired is not None and desired.revision != self.revision:
-                await self._accept(desired)
 
     async def run(self) -> None:
         await self.restore()

@@ -86,7 +86,7 @@ class Ingress:
             start_timestamp=time.time(),
         )
         snapshot = self.node.snapshot
-        match = snapshot.routes.lookup(host, method, path)
+        match = snapshot.routes.lookup(host, method, raw_path.decode("latin-1"))  # split before decoding
         if match is None:
             await self._error(send, inv, 404, "not_found", f"no route for {method} {path}", observe=False)
             return

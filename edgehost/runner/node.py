@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
-from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, Report
+from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runtime import FunctionSpec, InvokeError
 
@@ -97,6 +97,8 @@ class NodeState:
         self._retry = retry or RetryPolicy()
         self._publish = publish
         self._lock = asyncio.Lock()
+        self.route_errors: dict[str, str] = {}  # project -> why its latest routes are not applied
+        self._good_routes: dict[str, list[RouteSpec]] = {}  # project -> its routes last applied
 
     def add_usage(self, tenant: str, cpu_seconds: float) -> None:
         self.usage[tenant] = self.usage.get(tenant, 0.0) + cpu_seconds
@@ -106,7 +108,16 @@ class NodeState:
         return usage
 
     def inventory(self) -> tuple[CachedFunction, ...]:
-        return tuple(self.states[k] for k in sorted(self.states))
+        """Each function version's state here; one of a project whose routes failed is an error."""
+        states = []
+        for key in sorted(self.states):
+            state = self.states[key]
+            live = self.live.get(key)
+            reason = self.route_errors.get(live.deployment.project) if live is not None else None
+            if reason is not None and state.state == "cached":
+                state = msgspec.structs.replace(state, state="error", error=_route_error(reason))
+            states.append(state)
+        return tuple(states)
 
     async def apply(self, desired: DesiredState) -> None:
         """Makes the node run exactly `desired`; a failure is reported per function, never stops the rest."""
@@ -119,7 +130,7 @@ class NodeState:
                         self.live[key] = live
             functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
             routes = [r for r in desired.routes if r.function_id in functions]
-            table = self.ctx.hook.edgehost_route_table(routes=routes) or _NoRoutes()
+            table, routes = await self._route_table(routes, desired.host_claims, functions)
             self.snapshot = Snapshot(
                 routes=table,
                 functions=functions,
@@ -132,6 +143,57 @@ class NodeState:
                 ready = tuple(lf.deployment for k, lf in self.live.items() if k in wanted)
                 serving = msgspec.structs.replace(desired, functions=ready, routes=tuple(routes))
                 await asyncio.to_thread(self._publish, serving)
+
+    async def _route_table(
+        self, routes: list[RouteSpec], claims: Sequence[HostClaim], functions: dict[str, LiveFunction]
+    ) -> tuple[RouteLookup, list[RouteSpec]]:
+        """The table of `routes`, and the routes it holds; a project whose routes do not compile
+        (data older than the CP's checks, a plugin's stricter router) keeps its last good routes
+        and is reported, and every other project is applied."""
+        build = self.ctx.hook.edgehost_route_table
+        try:
+            table = build(routes=routes, claims=claims)
+        except Exception:
+            broken: dict[str, str] = {}
+            for project, own in _by_project(routes).items():
+                try:
+                    build(routes=own, claims=claims)
+                except Exception as exc:
+                    broken[project] = _reason(exc)
+            routes = [r for r in routes if r.project not in broken] + [
+                r
+                for project in broken
+                for r in self._good_routes.get(project, ())
+                if r.function_id in functions
+            ]
+            try:
+                table = build(routes=routes, claims=claims)
+            except Exception:  # a router that fails only on the whole set: keep what serves now
+                log.exception("the route table could not be built; the previous one keeps serving")
+                return self.snapshot.routes, [r for own in self._good_routes.values() for r in own]
+        else:
+            broken = {}
+        self._good_routes = {p: own for p, own in _by_project(routes).items()}
+        for project, reason in broken.items():
+            if self.route_errors.get(project) != reason:
+                await self._report_routes(project, reason, functions)
+        self.route_errors = broken
+        return table or _NoRoutes(), routes
+
+    async def _report_routes(self, project: str, reason: str, functions: dict[str, LiveFunction]) -> None:
+        for live in functions.values():
+            d = live.deployment
+            if d.project == project:
+                await self._send(
+                    Report(
+                        node_id=self.node_id,
+                        function_id=d.function_id,
+                        version=d.version,
+                        state="error",
+                        error=_route_error(reason),
+                        timestamp=time.time(),
+                    )
+                )
 
     async def _bring_up(self, d: FunctionDeployment) -> LiveFunction | None:
         key = (d.function_id, d.version)
@@ -232,3 +294,19 @@ class NodeState:
     async def close(self) -> None:
         for key in list(self.live):
             await self._take_down(key, remove_artifact=False)
+
+
+def _by_project(routes: Iterable[RouteSpec]) -> dict[str, list[RouteSpec]]:
+    grouped: dict[str, list[RouteSpec]] = {}
+    for route in routes:
+        grouped.setdefault(route.project, []).append(route)
+    return grouped
+
+
+def _reason(exc: Exception) -> str:
+    """A router's refusal as a sentence: its own message, or the exception's name with it."""
+    return str(exc) if isinstance(exc, ValueError) and str(exc) else f"{type(exc).__name__}: {exc}"
+
+
+def _route_error(reason: str) -> str:
+    return f"the project's new routes are not applied (its previous ones still serve): {reason}"

@@ -52,6 +52,7 @@ def hello_project(directory: Path, name: str, *functions: str) -> Path:
     files = {}
     for fn in functions:
         toml += f'[[functions]]\nname = "{fn}"\nwasm = "{fn}.wat"\n'
-        toml += f'[[routes]]\npath = "/{fn}"\nfunction = "{fn}"\n[[deployments]]\nfunction = "{fn}"\n'
+        # Projects share one CP, and on host "*" each path belongs to one project.
+        toml += f'[[routes]]\npath = "/{name}/{fn}"\nfunction = "{fn}"\n[[deployments]]\nfunction = "{fn}"\n'
         files[f"{fn}.wat"] = HELLO_WAT.replace("Hello from edgefn!", f"Hello from {fn}!")
     return write_project(directory, toml, files)

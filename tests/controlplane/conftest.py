@@ -10,7 +10,18 @@ from tests.controlplane.harness import ControlPlane, CpConfig, Pki, control_plan
 from tests.procs import run_cli
 from tests.services import PostgresServer, S3Server
 
-NODES = ("node-a", "node-b", "node-late", "node-off", "node-q1", "node-q2", "node-rb", "node-w", "node-2cp")
+NODES = (
+    "node-a",
+    "node-b",
+    "node-late",
+    "node-off",
+    "node-q1",
+    "node-q2",
+    "node-rb",
+    "node-w",
+    "node-2cp",
+    "node-claims",
+)
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,12 @@ def test_a_host_belongs_to_one_project(cp: ControlPlane) -> None:
     assert one.http.put("/v1/projects/hosts-one/routes", json={"routes": [route]}).status_code == 200
     clash = two.http.put("/v1/projects/hosts-two/routes", json={"routes": [route]})
     assert clash.status_code == 409
-    assert "shop.example.com" in clash.json()["detail"] and "hosts-one" in clash.json()["detail"]
+    assert "shop.example.com" in clash.json()["detail"] and "hosts-one" not in clash.json()["detail"]
     assert two.http.get("/v1/projects/hosts-two/routes").json() == {"routes": []}
+    # A member of both projects is told which one holds the host.
+    one.http.post("/v1/projects/hosts-one/members", json={"subject": "host-two", "role": "viewer"})
+    clash = two.http.put("/v1/projects/hosts-two/routes", json={"routes": [route]})
+    assert clash.status_code == 409 and 'project "hosts-one"' in clash.json()["detail"]
     # Wildcard hosts belong to no project.
     shared = {"host": "*", "path": "/x", "function": "f"}
     assert two.http.put("/v1/projects/hosts-two/routes", json={"routes": [shared]}).status_code == 200

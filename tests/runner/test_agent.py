@@ -132,3 +132,59 @@ def test_heartbeat_watch_false_leaves_the_long_poll_out(
         asyncio.run(agent.run())
     assert cp.beats
     assert (cp.watches > 0) is watch
+
+
+class WatchingCP(ScriptedCP):
+    """Answers heartbeats with `desired` and every watch with the next of `watched`."""
+
+    def __init__(self, desired: DesiredState, watched: list[DesiredState]) -> None:
+        super().__init__(0, desired)
+        self.watched = watched
+
+    async def watch(self, revision: int) -> DesiredState | None:
+        if self.watched:
+            self.desired = self.watched.pop(0)  # heartbeats answer the newest revision too
+        return self.desired
+
+
+def test_an_apply_that_fails_stops_neither_heartbeats_nor_the_watch(tmp_path: Path) -> None:
+    """A desired state the node cannot apply is logged and retried; the loops go on and the next
+    revision is applied."""
+    broken, fixed = DesiredState(revision=2), DesiredState(revision=3)
+    cp = WatchingCP(broken, [broken, fixed])
+    attempts: list[int] = []
+    sleeps: list[float] = []
+
+    async def apply(desired: DesiredState) -> None:
+        attempts.append(desired.revision)
+        if desired.revision == 2:
+            raise RuntimeError("a bug in applying")
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+        sleeps.append(seconds)
+        if len(sleeps) >= 6:
+            raise Stop
+
+    agent = SyncAgent(
+        cp,
+        node_id="n1",
+        labels={},
+        state_dir=tmp_path,
+        interval_s=30.0,
+        apply=apply,
+        inventory=lambda: (),
+        drain_usage=dict,
+        sleep=sleep,
+        backoff=lambda: Backoff(rng=random.Random(1)),
+    )
+
+    async def main() -> None:
+        await asyncio.gather(agent.heartbeat_forever(), agent.watch_forever())
+
+    with pytest.raises(Stop):
+        asyncio.run(main())
+    assert attempts[:2] == [2, 2] and attempts[-1] == 3  # retried, then the watch's next revision
+    assert agent.revision == 3
+    assert agent.connected.is_set()  # the heartbeat never counted the failure as the CP's
+    assert load_desired(tmp_path) == fixed

@@ -40,7 +40,7 @@ class Recording:
 def serve(ingress: Ingress, path: str) -> Recording:
     pool = Recording()
     routes = ingress.hook.edgehost_route_table(
-        routes=[RouteSpec(host="*", path=path, function_id="t.f", project="t")]
+        routes=[RouteSpec(host="*", path=path, function_id="t.f", project="t")], claims=()
     )
     ingress.node.snapshot = Snapshot(routes=routes, functions={"t.f": LiveFunction(DEPLOYMENT, pool)})
     return pool

@@ -1,4 +1,5 @@
-"""Route table: precedence, host and path forms, 405/404, and a 1,000-route table against brute force."""
+"""Route table: precedence, host ownership, path forms and decoding, 405/404, a bounded cache, and a
+1,000-route table against brute force."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ import random
 
 import pytest
 
-from plugins.routing import Match, Route, RouteTable
+from edgehost.protocol import HostClaim
+from plugins.routing import CACHED_LOOKUPS, Match, Route, RouteTable
 
 
-def r(path: str, fn: str, *, host: str = "*", methods: tuple[str, ...] = (), priority: int = 0) -> Route:
-    return Route(host=host, path=path, methods=frozenset(methods), function_id=fn, priority=priority)
+def r(
+    path: str,
+    fn: str,
+    *,
+    host: str = "*",
+    methods: tuple[str, ...] = (),
+    priority: int = 0,
+    project: str = "",
+) -> Route:
+    return Route(
+        host=host, path=path, methods=frozenset(methods), function_id=fn, priority=priority, project=project
+    )
 
 
 def fn_of(result: Match | tuple[str, ...] | None) -> str:
@@ -18,9 +30,14 @@ def fn_of(result: Match | tuple[str, ...] | None) -> str:
     return result.route.function_id
 
 
-def test_priority_beats_specificity() -> None:
+def test_specificity_beats_priority_and_priority_breaks_ties() -> None:
     table = RouteTable([r("/users/me", "specific"), r("/*", "catchall", priority=10)])
-    assert fn_of(table.lookup("x", "GET", "/users/me")) == "catchall"
+    assert fn_of(table.lookup("x", "GET", "/users/me")) == "specific"
+    assert fn_of(table.lookup("x", "GET", "/other")) == "catchall"
+    table = RouteTable([r("/users/{id}", "low"), r("/users/{name}", "high", priority=1)])
+    assert fn_of(table.lookup("x", "GET", "/users/7")) == "high"
+    table = RouteTable([r("/x", "exact-host", host="a.test"), r("/x", "any-host", priority=1000)])
+    assert fn_of(table.lookup("a.test", "GET", "/x")) == "exact-host"
 
 
 @pytest.mark.parametrize(
@@ -102,12 +119,12 @@ def test_methods_split_between_functions_and_405_lists_allowed() -> None:
     table = RouteTable(
         [
             r("/items", "reader", methods=("GET",), priority=5),
-            r("/items", "writer", methods=("post", "PUT")),
+            r("/items", "writer", methods=("POST", "PUT")),
         ]
     )
     assert fn_of(table.lookup("h", "GET", "/items")) == "reader"
     assert fn_of(table.lookup("h", "HEAD", "/items")) == "reader"  # GET routes answer HEAD
-    assert fn_of(table.lookup("h", "post", "/items")) == "writer"
+    assert fn_of(table.lookup("h", "POST", "/items")) == "writer"
     assert table.lookup("h", "DELETE", "/items") == ("GET", "HEAD", "POST", "PUT")
     assert table.lookup("h", "DELETE", "/nope") is None
 
@@ -140,6 +157,11 @@ def test_tie_break_is_independent_of_input_order() -> None:
         r("/", "f", host="bad host"),
         r("/", "f", host="*.*.com"),
         r("/", "f", methods=("GET POST",)),
+        r("/", "f", methods=("get",)),
+        r("/", "f", host="*.com"),
+        r("/a%zz", "f"),
+        r("/a%FF", "f"),
+        r("/a//b", "f"),
     ],
 )
 def test_invalid_routes_are_refused(route: Route) -> None:
@@ -180,7 +202,7 @@ def _brute_force(routes: list[Route], host: str, method: str, path: str) -> str 
             allowed |= methods
             continue
         ranks = tuple(_segment_kind(s) for s in segs) + ((0,) if rest else (1,))
-        key = (route.priority, hrank, ranks)
+        key = (hrank, ranks, route.priority)
         hits.append((key, route))
     if hits:
         best = max(k for k, _ in hits)
@@ -227,3 +249,87 @@ def test_thousand_routes_agree_with_brute_force() -> None:
         else:
             assert got == expected, (host, method, path)
     assert checked > 500
+
+
+def test_methods_are_case_sensitive() -> None:
+    """RFC 9110 §9.1: `get` is another method than GET, which a route for GET does not take."""
+    table = RouteTable([r("/x", "reader", methods=("GET",)), r("/any", "any")])
+    assert table.lookup("h", "get", "/x") == ("GET", "HEAD")
+    assert fn_of(table.lookup("h", "get", "/any")) == "any"  # a route without methods takes any token
+
+
+@pytest.mark.parametrize(
+    ("raw", "route", "params"),
+    [
+        ("/users/a%2Fb", "/users/{id}", (("id", "a/b"),)),  # %2F stays inside its segment
+        ("/users/caf%C3%A9", "/users/{id}", (("id", "café"),)),
+        ("/users/%FF", "/users/{id}", (("id", "%FF"),)),  # not UTF-8: as sent
+        ("/users/\xff", "/users/{id}", (("id", "%FF"),)),  # a raw byte: percent-encoded
+        ("/users/a%0Ab", "/users/{id}", (("id", "a%0Ab"),)),  # control characters stay encoded
+        ("/users/%41", "/users/{id}", (("id", "A"),)),
+        ("/caf%C3%A9", "/caf%C3%A9", ()),
+        ("/caf\xc3\xa9", "/caf%c3%a9", ()),  # raw UTF-8 bytes match the escaped literal
+        ("/a%2fb", "/a%2Fb", ()),
+    ],
+)
+def test_segments_are_split_before_decoding(
+    raw: str, route: str, params: tuple[tuple[str, str], ...]
+) -> None:
+    match = RouteTable([r(route, "f")]).lookup("h", "GET", raw)
+    assert isinstance(match, Match), (raw, route)
+    assert match.params == params
+
+
+@pytest.mark.parametrize(
+    ("raw", "route"), [("/a%2Fb", "/a/b"), ("/a%2Fb", "/a/{x}"), ("/a/%FF", "/a/%C3%BF")]
+)
+def test_an_encoded_slash_never_separates_segments(raw: str, route: str) -> None:
+    assert RouteTable([r(route, "f")]).lookup("h", "GET", raw) is None
+
+
+def test_a_claimed_host_is_answered_by_its_project_only() -> None:
+    table = RouteTable(
+        [
+            r("/hello", "a-hello", host="shop.example.com", project="a"),
+            r("/a-everywhere", "a-any", project="a"),
+            r("/hello", "b-hello", project="b"),
+            r("/other", "b-other", project="b"),
+        ]
+    )
+    assert fn_of(table.lookup("shop.example.com", "GET", "/hello")) == "a-hello"
+    assert fn_of(table.lookup("shop.example.com", "GET", "/a-everywhere")) == "a-any"
+    assert table.lookup("shop.example.com", "GET", "/other") is None  # b's `*` route: not on a's host
+    assert fn_of(table.lookup("elsewhere.test", "GET", "/hello")) == "b-hello"
+
+
+def test_claims_of_functions_not_deployed_here_keep_their_hosts() -> None:
+    routes = [r("/hello", "b-hello", project="b")]
+    claims = [HostClaim(host="shop.example.com", project="a"), HostClaim(host="*.wild.test", project="a")]
+    table = RouteTable(routes, claims)
+    for host in ("shop.example.com", "x.wild.test", "a.b.wild.test"):
+        assert table.lookup(host, "GET", "/hello") is None, host
+    assert fn_of(table.lookup("wild.test", "GET", "/hello")) == "b-hello"  # the apex is not claimed
+    assert fn_of(RouteTable(routes, [HostClaim(host="bad host", project="a")]).lookup("x", "GET", "/hello"))
+
+
+def test_the_most_specific_claim_owns_a_host() -> None:
+    """Overlapping claims exist only in data older than the CP's rule; the most specific one wins."""
+    table = RouteTable(
+        [
+            r("/", "outer", host="*.example.com", project="a"),
+            r("/", "inner", host="*.in.example.com", project="b"),
+        ]
+    )
+    assert fn_of(table.lookup("x.in.example.com", "GET", "/")) == "inner"
+    assert fn_of(table.lookup("x.example.com", "GET", "/")) == "outer"
+
+
+def test_the_lookup_cache_is_bounded_in_entries_and_key_size() -> None:
+    table = RouteTable([r("/{x}", "f")])
+    for _ in range(50):
+        assert fn_of(table.lookup("h" * 100_000, "GET", "/x"))
+        assert fn_of(table.lookup("h", "GET", "/" + "p" * 100_000))
+    assert not table._answers  # keys longer than routing needs are never remembered
+    for i in range(CACHED_LOOKUPS * 2):
+        table.lookup(f"host{i}", "GET", f"/p{i}")
+    assert len(table._answers) <= CACHED_LOOKUPS

@@ -186,8 +186,14 @@ function = "hello"
     echoed = edge.wait_serving("/users/42/posts/7")
     headers = json.loads(echoed.text.splitlines()[0])["headers"]
     assert headers["x-edgefn-param-id"] == "42" and headers["x-edgefn-param-post"] == "7"
-    # Priority beats the more specific host; the exact host beats `*` only at equal priority.
-    assert edge.get("/users/42/posts/7", headers={"host": "a.example.com"}).text == "Hello from edgefn!\n"
+    # The more specific host wins before path specificity and priority are compared (the deployments
+    # arrive one by one, so hello may come after echo already serves).
+    wait_until(
+        lambda: (
+            edge.get("/users/42/posts/7", headers={"host": "a.example.com"}).text == "Hello from edgefn!\n"
+        ),
+        what="the *.example.com route",
+    )
     assert edge.get("/users/9", headers={"host": "api.example.com"}).text == "Hello from edgefn!\n"
     assert edge.get("/users/9").status_code == 404
     refused = httpx.post(edge.ingress + "/users/42/posts/7", timeout=10)
