@@ -3,10 +3,13 @@ is checked with the runner's own rule, and nodes learn every project's host clai
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
+from edgehost.routes import parse_host, parse_path
+from plugins.routing import Match, Route, RouteTable, edgehost_route_table
 from tests.controlplane.harness import ControlPlane
 
 
@@ -83,3 +86,60 @@ def test_nodes_learn_host_claims_of_functions_they_do_not_run(cp: ControlPlane) 
     claims = {(c.host, c.project) for c in desired.host_claims}
     assert {("claims.example.com", "claims"), ("*.claims.example.org", "claims")} <= claims
     assert not [f for f in desired.functions if f.project == "claims"]  # nothing of it deployed there
+
+
+def test_property_whatever_the_cp_accepts_no_request_reaches_a_project_that_does_not_own_it(
+    cp: ControlPlane,
+) -> None:
+    """Random host and path claims from two projects through the real API (PostgreSQL); the desired
+    state a node then gets is routed with the runner's own router, and every answer must come from
+    the request's owner: the project whose claim covers the host, else the one whose `*` route
+    matches the path (the rule makes it unique)."""
+    rng = random.Random(20261129)
+    devs = {p: cp.developer(f"prop-{p}") for p in ("prop-a", "prop-b")}
+    # A first claim each, so both take part whatever the draws; then random claims, first come first served.
+    held = {"prop-a": [r("*", "/pr/p1")], "prop-b": [r("*", "/pr/p2"), r("b.prop.test", "/pr")]}
+    for project, dev in devs.items():
+        dev.publish(project, "f")
+        assert dev.deploy(project, "f", "suite == 'ownprop'").status_code == 201
+        assert put(dev, project, *held[project]).status_code == 200
+    hosts = ["*", "*", "a.prop.test", "b.prop.test", "*.prop.test", "*.b.prop.test", "x.b.prop.test"]
+    words = ["p1", "p2", "{v}", "{w}"]
+    for _ in range(30):
+        project = rng.choice(list(devs))
+        path = "/pr/" + "/".join(rng.sample(words, rng.randint(0, 2)))
+        path = path.rstrip("/") + ("/*" if rng.random() < 0.3 else "")
+        candidate = r(rng.choice(hosts), path, priority=rng.choice([0, 1000]))
+        answer = put(devs[project], project, *held[project], candidate)
+        assert answer.status_code in (200, 409), answer.text
+        if answer.status_code == 200:
+            held[project].append(candidate)
+    assert sum(len(claims) for claims in held.values()) > 5, held
+
+    desired = cp.node_client("node-claims", labels={"suite": "ownprop"}).heartbeat().desired
+    table = edgehost_route_table(routes=desired.routes, claims=desired.host_claims)
+    claims = [(parse_host(c.host), c.project) for c in desired.host_claims]
+    shared = [(parse_path(s.path), s.project) for s in desired.routes if s.host == "*"]
+    answered: set[str] = set()
+    for _ in range(400):
+        host = rng.choice(
+            ["a.prop.test", "b.prop.test", "q.prop.test", "x.b.prop.test", "y.b.prop.test", "n"]
+        )
+        path = "/pr/" + "/".join(rng.choice(["p1", "p2", "zz"]) for _ in range(rng.randint(0, 3)))
+        found = table.lookup(host, "GET", path)
+        if not isinstance(found, Match) or found.route.project not in devs:
+            continue
+        covering = [(h, p) for h, p in claims if h.matches(host)]
+        if covering:
+            owner = max(covering, key=lambda hp: (hp[0].kind, len(hp[0].suffix)))[1]
+        else:
+            owners = {
+                p
+                for pattern, p in shared
+                if RouteTable([Route("*", pattern.text, frozenset(), "f")]).lookup(host, "GET", path)
+            }
+            assert len(owners) == 1, (host, path, owners)
+            owner = owners.pop()
+        assert found.route.project == owner, (host, path, found.route)
+        answered.add(owner)
+    assert answered == set(devs)  # both projects answered requests, each only its own
