@@ -1,10 +1,14 @@
-"""Function registration: versions, presigned uploads, and finalisation (hash, then validate, then ready)."""
+"""Function registration: versions, presigned uploads, and finalisation (hash, then validate, then ready).
+
+Validation is `validate_module` with the host functions the runners link: `ready` means a runner links
+and instantiates the module.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Collection
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -13,7 +17,7 @@ from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list
 from edgehost.errors import ApiError
-from edgehost.runtime import ValidationError, validate_module
+from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
 
 
 def function_id_of(project: str, name: str) -> str:
@@ -26,10 +30,15 @@ def artifact_key(function_id: str, version: int) -> str:
 
 class Registry:
     def __init__(
-        self, store: ArtifactStore, *, host_imports: Collection[str], url_ttl_s: int, max_upload_bytes: int
+        self,
+        store: ArtifactStore,
+        *,
+        host_functions: Sequence[HostFunction],
+        url_ttl_s: int,
+        max_upload_bytes: int,
     ) -> None:
         self.store = store
-        self.host_imports = frozenset(host_imports)
+        self.host_functions = tuple(host_functions)
         self.url_ttl_s = url_ttl_s
         self.max_upload_bytes = max_upload_bytes
 
@@ -98,13 +107,14 @@ class Registry:
         row.sha256 = hashlib.sha256(data).hexdigest()
         row.size_bytes = len(data)
         try:
-            report = await asyncio.to_thread(
-                validate_module,
-                data,
+            spec = FunctionSpec(
+                row.artifact_key.rsplit("/", 1)[0],
+                version,
                 entrypoint=row.entrypoint,
                 memory_pages=row.memory_pages,
-                host_imports=self.host_imports,
+                max_execution_ms=row.max_execution_ms,
             )
+            report = await asyncio.to_thread(validate_module, data, spec, host_functions=self.host_functions)
         except ValidationError as exc:
             row.state, row.reason = "rejected", exc.message
             await row.save()
