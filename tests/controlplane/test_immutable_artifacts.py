@@ -7,7 +7,6 @@ desired state a node receives in its heartbeat reply.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import threading
@@ -22,46 +21,16 @@ from minio import Minio
 from edgehost.artifacts.signing import UrlSigner
 from edgehost.protocol import FunctionDeployment
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
+from tests.controlplane.conftest import NODE
 from tests.controlplane.harness import (
     HELLO_WASM,
     ControlPlane,
-    CpConfig,
     Developer,
     NodeClient,
-    control_plane,
     variant,
 )
-from tests.procs import run_cli
-from tests.services import PostgresServer
 
-NODE = "node-art"
 LABELS = {"suite": "immutable"}
-
-
-@pytest.fixture(scope="module", params=["s3", "local"])
-def any_cp(
-    request: pytest.FixtureRequest,
-    cp_config: CpConfig,
-    postgres: PostgresServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ControlPlane]:
-    """A CP of this module's own: S3 with PostgreSQL, or SQLite with the `local` artifact folder
-    (URLs the CP signs and serves itself); its node list has this suite's node only."""
-    work = tmp_path_factory.mktemp(f"{request.param}-cp")
-    sqlite = f"sqlite:///{work / 'edgefn.db'}"
-    config = dataclasses.replace(
-        cp_config,
-        database_url=postgres.new_database() if request.param == "s3" else sqlite,
-        state_dir=work / "state",
-        signing_key=work / "signing.pem",
-        allow=(NODE,),
-        backend=request.param,
-    )
-    # The CLI creates the signing key the CP then trusts.
-    minted = run_cli("token", "--config", str(config.write(work / "token.toml", 1, 2)), "--subject", "x")
-    assert minted.returncode == 0, minted.stderr
-    with control_plane(config, work, f"{request.param}-cp") as server:
-        yield server
 
 
 @pytest.fixture
