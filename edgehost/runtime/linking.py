@@ -148,7 +148,7 @@ def _describe_import(ty: object) -> str:
         return f"a table of {ty.element}"
     if isinstance(ty, wasmtime.GlobalType):
         return f"a{' mutable' if ty.mutable else ''} global {ty.content}"
-    return "an import of an unsupported kind"
+    return f"a {type(ty).__name__}"  # a kind wasmtime-py adds later
 
 
 def _check_imports(
