@@ -1,7 +1,8 @@
 """`python -m bench`: every benchmark, then one table of medians, baselines and ratios.
 
 Benchmarks owned by other modules of bench/ that print their own tables (guest call, cold path,
-timeout precision, observability) run first as scripts, unchanged; their output is passed through.
+finalize check, timeout precision, observability) run first as scripts, unchanged; their output is
+passed through.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
 from bench.common import REPO, Row, machine, say, table
 
-SCRIPTS = ("guest_call", "cold_path", "timeout_precision", "observability")
+SCRIPTS = ("guest_call", "cold_path", "finalize_check", "timeout_precision", "observability")
 
 
 def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:

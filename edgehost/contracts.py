@@ -113,6 +113,10 @@ class ArtifactStore(Protocol):
 
     async def write(self, key: str, data: bytes) -> None: ...
 
+    async def delete(self, key: str) -> None:
+        """Removes the object; nothing happens if it does not exist."""
+        ...
+
     def stream(self, key: str) -> AsyncIterator[bytes]: ...
 
 

@@ -27,13 +27,15 @@ from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
+from edgehost.runtime import HostFunction
 from edgehost.security.tls import client_ssl_context
 
 log = logging.getLogger("edgefn")
 
 
-def host_imports(ctx: AppContext) -> set[str]:
-    return {f"{fn.module}.{fn.name}" for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group}
+def host_functions(ctx: AppContext) -> list[HostFunction]:
+    """What the plugins link into guests: registration checks modules against the same list."""
+    return [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +50,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         raise RuntimeError("no artifact store: the storage plugin is disabled and no plugin provides one")
     registry = Registry(
         store,
-        host_imports=host_imports(ctx),
+        host_functions=host_functions(ctx),
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
     )

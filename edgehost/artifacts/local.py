@@ -59,6 +59,9 @@ class LocalArtifactStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         path = self._path(key)
         with path.open("rb") as f:

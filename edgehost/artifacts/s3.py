@@ -76,6 +76,10 @@ class S3ArtifactStore:
         await self._ensure_bucket()
         await asyncio.to_thread(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data))
 
+    async def delete(self, key: str) -> None:
+        await self._ensure_bucket()
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         data = await self.read(key, max_bytes=1 << 31)
         if data is not None:

@@ -1,4 +1,7 @@
-"""Upload and download of local-store artifacts through the URLs the CP signed (no bearer token)."""
+"""Upload and download of local-store artifacts through the URLs the CP signed (no bearer token).
+
+Uploads go through the registry, which refuses them once the version is finalized (409).
+"""
 
 from __future__ import annotations
 
@@ -31,14 +34,14 @@ async def upload(
     state: State,
 ) -> dict[str, Any]:
     key = key.lstrip("/")
-    store = _check(state, "PUT", key, expires, signature)
+    _check(state, "PUT", key, expires, signature)
     limit = state.ctx.settings.api.max_upload_bytes
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise ApiError(413, "payload_too_large", f"artifacts are limited to {limit} bytes")
-    await store.write(key, bytes(body))
+    await state.registry.accept_upload(key, bytes(body))
     return {"key": key, "size": len(body)}
 
 

@@ -1,35 +1,60 @@
-"""Function registration: versions, presigned uploads, and finalisation (hash, then validate, then ready)."""
+"""Function registration: versions, upload URLs, and finalisation (hash, check, then ready).
+
+A version's bytes are immutable once it is ready, whatever its upload URL still allows. The URL
+writes an upload key, `uploads/{function_id}/{version}.wasm`, that nothing serves; finalize reads
+it once, hashes and checks those bytes, and writes the same bytes to a key named by their SHA-256,
+`{function_id}/{version}/{sha256}.wasm`, which no upload URL can reach. The version becomes ready
+in one conditional update, so of two racing finalizes one wins and the other answers what it
+recorded. Runners download only that key: exactly the bytes whose SHA-256 is on the record.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Collection
+import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list
 from edgehost.errors import ApiError
-from edgehost.runtime import ValidationError, validate_module
+from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
+
+log = logging.getLogger("edgefn.registry")
+_UPLOAD_KEY = re.compile(r"^uploads/(?P<function_id>[a-z0-9.-]+)/(?P<version>[0-9]{1,10})\.wasm$")
 
 
 def function_id_of(project: str, name: str) -> str:
     return f"{project}.{name}"
 
 
-def artifact_key(function_id: str, version: int) -> str:
-    return f"{function_id}/{version}.wasm"
+def upload_key(function_id: str, version: int) -> str:
+    """Where a version's upload URL writes; read by finalize only, never served."""
+    return f"uploads/{function_id}/{version}.wasm"
+
+
+def artifact_key(function_id: str, version: int, sha256: str) -> str:
+    """Where a ready version's bytes live: written once, by finalize, named by their digest."""
+    return f"{function_id}/{version}/{sha256}.wasm"
 
 
 class Registry:
     def __init__(
-        self, store: ArtifactStore, *, host_imports: Collection[str], url_ttl_s: int, max_upload_bytes: int
+        self,
+        store: ArtifactStore,
+        *,
+        host_functions: Sequence[HostFunction],
+        url_ttl_s: int,
+        max_upload_bytes: int,
     ) -> None:
         self.store = store
-        self.host_imports = frozenset(host_imports)
+        self.host_functions = tuple(host_functions)
         self.url_ttl_s = url_ttl_s
         self.max_upload_bytes = max_upload_bytes
 
@@ -58,34 +83,28 @@ class Registry:
                 min_hot_instances=spec.min_hot_instances,
                 max_hot_instances=spec.max_hot_instances,
                 http_allow=list(spec.http_allow),
-                artifact_key=artifact_key(fid, version),
+                artifact_key="",
             ).save()
         return FunctionCreated(
             function_id=fid,
             version=version,
-            upload_url=await self.store.upload_url(artifact_key(fid, version), ttl_s=self.url_ttl_s),
+            upload_url=await self.store.upload_url(upload_key(fid, version), ttl_s=self.url_ttl_s),
             finalize_url=f"/v1/projects/{project['name']}/functions/{spec.name}/versions/{version}/finalize",
             expires_in=self.url_ttl_s,
         )
 
     async def version_row(self, project: dict[str, Any], name: str, version: int) -> FunctionVersion:
-        fid = function_id_of(project["name"], name)
-        row = (
-            await FunctionVersion.objects()
-            .where((FunctionVersion.function.function_id == fid) & (FunctionVersion.version == version))
-            .first()
-        )
-        if row is None:
-            raise ApiError(404, "not_found", f"function {name!r} has no version {version}")
-        return row
+        return await self._row_by_id(function_id_of(project["name"], name), version)
 
     async def finalize(self, project: dict[str, Any], name: str, version: int) -> VersionInfo:
-        """Reads the uploaded bytes, records their SHA-256, validates them, and only then marks them ready."""
+        """Reads the uploaded bytes, records their SHA-256, checks them (`validate_module`: what a
+        runner would refuse), and makes them ready; a ready version answers as it is, unread."""
         row = await self.version_row(project, name, version)
+        fid = function_id_of(project["name"], name)
         if row.state == "ready":
-            return await self.info(row)
+            return await self.info(row, function_id=fid)
         # Presigned S3 uploads cannot be size-limited, so the limit is enforced here, reading one byte more.
-        data = await self.store.read(row.artifact_key, max_bytes=self.max_upload_bytes)
+        data = await self.store.read(upload_key(fid, version), max_bytes=self.max_upload_bytes)
         if data is None:
             raise ApiError(409, "not_uploaded", f"nothing was uploaded for {name} v{version} yet")
         if len(data) > self.max_upload_bytes:
@@ -95,32 +114,93 @@ class Registry:
                 f"the uploaded module exceeds api.max_upload_bytes ({self.max_upload_bytes} bytes); "
                 "upload a smaller one to the same URL and finalize again",
             )
-        row.sha256 = hashlib.sha256(data).hexdigest()
-        row.size_bytes = len(data)
+        digest = hashlib.sha256(data).hexdigest()
+        spec = FunctionSpec(
+            fid,
+            version,
+            entrypoint=row.entrypoint,
+            memory_pages=row.memory_pages,
+            max_execution_ms=row.max_execution_ms,
+        )
         try:
-            report = await asyncio.to_thread(
-                validate_module,
-                data,
-                entrypoint=row.entrypoint,
-                memory_pages=row.memory_pages,
-                host_imports=self.host_imports,
-            )
+            report = await asyncio.to_thread(validate_module, data, spec, host_functions=self.host_functions)
         except ValidationError as exc:
-            row.state, row.reason = "rejected", exc.message
-            await row.save()
+            await self._settle(row, state="rejected", reason=exc.message, sha256=digest, size_bytes=len(data))
             raise ApiError(422, "invalid_module", exc.message) from None
-        row.state, row.reason = "ready", ""
-        row.denied_imports = list(report.denied_wasi_imports)  # type: ignore[assignment]
-        await row.save()
-        return await self.info(row)
+        key = artifact_key(fid, version, digest)
+        await self.store.write(key, data)
+        won = await self._settle(
+            row,
+            state="ready",
+            reason="",
+            sha256=digest,
+            size_bytes=len(data),
+            artifact_key=key,
+            denied_imports=list(report.denied_wasi_imports),
+        )
+        row = await self.version_row(project, name, version)
+        if won:
+            await self._discard(upload_key(fid, version))
+        elif row.artifact_key != key:  # a concurrent finalize recorded other bytes first
+            await self._discard(key)
+        return await self.info(row, function_id=fid)
 
-    async def info(self, row: FunctionVersion, *, with_url: bool = False) -> VersionInfo:
-        fid = row.artifact_key.rsplit("/", 1)[0]
-        url = ""
-        if with_url and row.state == "ready":
-            url = await self.store.download_url(row.artifact_key, ttl_s=self.url_ttl_s)
+    async def _settle(self, row: FunctionVersion, **values: Any) -> bool:
+        """Writes `values` unless the version became ready meanwhile; whether it wrote them."""
+        changes: dict[Column | str, Any] = {name: value for name, value in values.items()}
+        written = (
+            await FunctionVersion.update(changes)
+            .where((FunctionVersion.id == row.id) & (FunctionVersion.state != "ready"))
+            .returning(FunctionVersion.id)
+        )
+        return bool(written)
+
+    async def _discard(self, key: str) -> None:
+        """Deletes an object nothing will read again; a failure only leaves it behind."""
+        try:
+            await self.store.delete(key)
+        except Exception:
+            log.warning("could not delete artifact %s from the store", key, exc_info=True)
+
+    async def accept_upload(self, key: str, data: bytes) -> None:
+        """Stores a PUT through an upload URL the CP signed itself (the `local` store).
+
+        Refused with 409 once the version is ready, since its bytes are immutable; also when it
+        became ready with other bytes while this upload was being written (those were not used).
+        Raises ApiError 403 for a key that is not an upload key, 404 for an unknown version.
+        """
+        match = _UPLOAD_KEY.match(key)
+        if match is None:
+            raise ApiError(
+                403, "forbidden", f"{key!r} is not an upload key; finalized artifacts are immutable"
+            )
+        fid, version = match["function_id"], int(match["version"])
+        row = await self._row_by_id(fid, version)
+        if row.state == "ready":
+            raise _immutable(row, fid)
+        await self.store.write(key, data)
+        row = await self._row_by_id(fid, version)
+        if row.state == "ready":  # finalized meanwhile, and its upload key discarded: so is this one
+            await self._discard(key)
+            if row.sha256 != hashlib.sha256(data).hexdigest():
+                raise _immutable(row, fid)
+
+    async def _row_by_id(self, fid: str, version: int) -> FunctionVersion:
+        row = (
+            await FunctionVersion.objects()
+            .where((FunctionVersion.function.function_id == fid) & (FunctionVersion.version == version))
+            .first()
+        )
+        if row is None:
+            raise ApiError(404, "not_found", f"function {fid} has no version {version}")
+        return row
+
+    async def info(self, row: FunctionVersion, *, function_id: str | None = None) -> VersionInfo:
+        if function_id is None:
+            fn = await Function.select(Function.function_id).where(Function.id == row.function).first()
+            function_id = fn["function_id"] if fn else ""
         return VersionInfo(
-            function_id=fid,
+            function_id=function_id,
             version=row.version,
             state=row.state,
             reason=row.reason,
@@ -133,7 +213,6 @@ class Registry:
             max_hot_instances=row.max_hot_instances,
             http_allow=list(json_list(row.http_allow)),
             denied_imports=list(json_list(row.denied_imports)),
-            artifact_url=url,
         )
 
     async def list_functions(self, project: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,7 +228,19 @@ class Registry:
                 {
                     "name": fn["name"],
                     "function_id": fn["function_id"],
-                    "versions": [msgspec.to_builtins(await self.info(v)) for v in versions],
+                    "versions": [
+                        msgspec.to_builtins(await self.info(v, function_id=fn["function_id"]))
+                        for v in versions
+                    ],
                 }
             )
         return out
+
+
+def _immutable(row: FunctionVersion, fid: str) -> ApiError:
+    return ApiError(
+        409,
+        "version_immutable",
+        f"{fid} v{row.version} is finalized (sha256:{row.sha256[:12]}) and its artifact cannot change; "
+        "register a new version for new code",
+    )

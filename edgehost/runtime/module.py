@@ -13,15 +13,32 @@ from wasmtime import _ffi as ffi
 from .cache import load_module
 from .engine import arm_deadline, deadline_ticks, get_engine
 from .errors import InvokeError, ValidationError
-from .fastcall import Exports, RawFunc, context_address, trap_failure
+from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
 from .types import FunctionSpec
-from .validate import require_binary
 
 PAGE_SIZE = 65536
 _MAX_TABLE_ELEMENTS = 100_000
+_WASM_MAGIC = b"\0asm"
+
+
+def require_binary(wasm: bytes) -> None:
+    """wasmtime would silently parse text too; the ABI accepts binaries only."""
+    if not wasm.startswith(_WASM_MAGIC):
+        raise ValidationError("the upload is not a WebAssembly binary (it lacks the \\0asm header)")
+
+
+def compile_module(wasm: bytes, cache_path: Path | None = None) -> tuple[wasmtime.Module, bool]:
+    """The compiled module (from the cache at `cache_path` when it holds this source) and whether it
+    came from the cache; raises ValidationError with wasmtime's first line when it does not compile."""
+    require_binary(wasm)
+    try:
+        return load_module(get_engine(), wasm, cache_path)
+    except wasmtime.WasmtimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValidationError(f"the module is not valid WebAssembly: {first}") from None
 
 
 class CompiledFunction:
@@ -52,19 +69,32 @@ class CompiledFunction:
         cache_path: Path | None = None,
         max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
     ) -> CompiledFunction:
-        require_binary(wasm)
-        engine = get_engine()
-        try:
-            module, from_cache = load_module(engine, wasm, cache_path)
-        except wasmtime.WasmtimeError as exc:
-            raise ValidationError(f"the module does not compile: {str(exc).splitlines()[0]}") from None
-        linked = LinkedFunctions(engine, module, host_functions)
+        module, from_cache = compile_module(wasm, cache_path)
+        return cls.link(
+            spec,
+            module,
+            host_functions=host_functions,
+            from_cache=from_cache,
+            max_fetch_bytes=max_fetch_bytes,
+        )
+
+    @classmethod
+    def link(
+        cls,
+        spec: FunctionSpec,
+        module: wasmtime.Module,
+        *,
+        host_functions: Sequence[HostFunction],
+        from_cache: bool = False,
+        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
+    ) -> CompiledFunction:
+        """Links `module`; raises ValidationError naming the first import no host function satisfies."""
+        linked = LinkedFunctions(get_engine(), module, host_functions)
         try:
             pre = linked.linker.instantiate_pre(module)
-        except wasmtime.WasmtimeError as exc:
-            raise ValidationError(
-                f"the module's imports cannot be linked: {str(exc).splitlines()[0]}"
-            ) from None
+        except wasmtime.WasmtimeError as exc:  # a case LinkedFunctions does not foresee: wasmtime's words
+            chain = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ValidationError(f"the module's imports cannot be linked: {chain}") from None
         return cls(spec, linked, pre, from_cache=from_cache, max_fetch_bytes=max_fetch_bytes)
 
     def _new_store(self) -> wasmtime.Store:
@@ -77,9 +107,8 @@ class CompiledFunction:
         )
         return store
 
-    def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
-        context = context_address(store)
-        arm_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+    def _instantiate_raw(self, store: wasmtime.Store, context: int) -> wasmtime.Instance:
+        """Instantiation proper: the store's limits, segment initialisation, and the start function."""
         raw = ffi.wasmtime_instance_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         error = ffi.wasmtime_instance_pre_instantiate(
@@ -90,11 +119,41 @@ class CompiledFunction:
         if error:
             message = str(wasmtime.WasmtimeError._from_ptr(error)).splitlines()[0]
             raise InvokeError("instantiate_failed", f"the module could not be instantiated: {message}")
-        instance = wasmtime.Instance._from_raw(raw)
+        return wasmtime.Instance._from_raw(raw)
+
+    def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
+        context = context_address(store)
+        arm_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        instance = self._instantiate_raw(store, context)
         initialize = Exports(context, instance).func("_initialize")
         if initialize is not None:
             RawFunc(context, initialize, 0).call()
         return instance
+
+    def check_store_limits(self) -> None:
+        """Instantiates once in a throwaway store with a runner's limits and closes it, calling no
+        export; registration's proof that the module fits (memories, tables, data and element
+        segments). The caller passes a module without a start function, so no guest code runs.
+
+        Raises ValidationError with what wasmtime refused and the limits it was held to.
+        """
+        store = self._new_store()
+        context = context_address(store)
+        # Constant expressions (segment offsets) are compiled code with an epoch check: without a
+        # deadline it would report a time-out. No ticker is started for it (none runs on a control
+        # plane), since no guest code runs.
+        set_epoch_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        try:
+            self._instantiate_raw(store, context)
+        except InvokeError as exc:
+            if exc.code != "instantiate_failed":  # a trap while initialising a data or element segment
+                raise ValidationError(f"the module could not be instantiated: {exc.message}") from None
+            raise ValidationError(
+                f"{exc.message} (a runner allows one memory of at most {self.spec.memory_pages} pages "
+                f"and tables of at most {_MAX_TABLE_ELEMENTS} elements)"
+            ) from None
+        finally:
+            store.close()
 
     def instantiate(self) -> Instance:
         """A fresh instance; start function and _initialize run under the request time limit."""

@@ -1,21 +1,31 @@
-"""Registration-time checks, each failure one sentence the developer can act on."""
+"""Registration-time checks, each failure one sentence the developer can act on.
+
+`validate_module` is what the control plane runs before a version may become `ready`: the ABI's
+module shape, then the runner's own Linker (`CompiledFunction.link`) and one instantiation in a
+store with a runner's limits. So `ready` means a runner links and instantiates the module; only
+the guest's own code (start function, `_initialize`, requests) is left to run there, never here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import wasmtime
 
 from . import wasi
-from .engine import get_engine
 from .errors import ValidationError
+from .hostcalls import HostFunction
+from .linking import describe_signature
+from .module import CompiledFunction, compile_module
+from .types import FunctionSpec
 
 MAX_MEMORY_PAGES = 32768
-_WASM_MAGIC = b"\0asm"
 I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 _Sig = tuple[tuple[wasmtime.ValType, ...], tuple[wasmtime.ValType, ...]]
+_HEADER = 8  # b"\0asm" and the version
+_START_SECTION = 8
 
 
 @dataclass(frozen=True)
@@ -38,63 +48,18 @@ def wasm_from_source(data: bytes, filename: str) -> bytes:
         raise ValidationError(f"{filename} is not valid WebAssembly text: {first}") from None
 
 
-def _describe(sig: _Sig) -> str:
-    params, results = sig
-    return f"({', '.join(map(str, params))}) -> ({', '.join(map(str, results))})"
-
-
 def _check_func(exports: Mapping[str, object], name: str, sig: _Sig, required: bool) -> None:
     ty = exports.get(name)
     if ty is None:
         if required:
-            raise ValidationError(f"the module must export a function {name} {_describe(sig)}")
+            raise ValidationError(f"the module must export a function {name} {describe_signature(sig)}")
         return
     if not isinstance(ty, wasmtime.FuncType) or (tuple(ty.params), tuple(ty.results)) != sig:
-        raise ValidationError(f"the export {name} must be a function {_describe(sig)}")
+        raise ValidationError(f"the export {name} must be a function {describe_signature(sig)}")
 
 
-def require_binary(wasm: bytes) -> None:
-    """wasmtime would silently parse text too; the ABI accepts binaries only."""
-    if not wasm.startswith(_WASM_MAGIC):
-        raise ValidationError("the upload is not a WebAssembly binary (it lacks the \\0asm header)")
-
-
-def _compile(wasm: bytes) -> wasmtime.Module:
-    require_binary(wasm)
-    try:
-        return wasmtime.Module(get_engine(), wasm)
-    except wasmtime.WasmtimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ValidationError(f"the module is not valid WebAssembly: {first}") from None
-
-
-def _check_imports(module: wasmtime.Module, host_imports: Collection[str]) -> tuple[list[str], list[str]]:
-    names: list[str] = []
-    denied: list[str] = []
-    allowed = ", ".join(sorted(host_imports)) or "none"
-    for imp in module.imports:
-        qualname = f"{imp.module}.{imp.name}"
-        names.append(qualname)
-        if not isinstance(imp.type, wasmtime.FuncType):
-            raise ValidationError(
-                f"the module imports {qualname}, which is not a function; import only functions"
-            )
-        if imp.module == wasi.MODULE:
-            if imp.name not in wasi.ALLOWED:
-                denied.append(qualname)
-        elif imp.module != "edgefn" or qualname not in host_imports:
-            raise ValidationError(
-                f"the module imports {qualname}, which the runner does not provide; allowed: {allowed}"
-            )
-    return names, denied
-
-
-def validate_module(
-    wasm: bytes, *, entrypoint: str, memory_pages: int, host_imports: Collection[str]
-) -> ModuleReport:
-    if not 1 <= memory_pages <= MAX_MEMORY_PAGES:
-        raise ValidationError(f"memory_pages must be between 1 and {MAX_MEMORY_PAGES}, not {memory_pages}")
-    module = _compile(wasm)
+def _check_shape(module: wasmtime.Module, *, entrypoint: str, memory_pages: int) -> ModuleReport:
+    """The exports ABI v1 requires ("Module shape") and an initial memory within memory_pages."""
     exports = {exp.name: exp.type for exp in module.exports}
     memory = exports.get("memory")
     if not isinstance(memory, wasmtime.MemoryType):
@@ -109,5 +74,59 @@ def validate_module(
     _check_func(exports, entrypoint, ((I32, I32), (I64,)), required=True)
     _check_func(exports, "edgefn_free", ((I32, I32), ()), required=False)
     _check_func(exports, "_initialize", ((), ()), required=False)
-    imports, denied = _check_imports(module, host_imports)
-    return ModuleReport(initial, tuple(denied), tuple(imports), tuple(exports))
+    imports = tuple(f"{imp.module}.{imp.name}" for imp in module.imports)
+    denied = tuple(
+        f"{imp.module}.{imp.name}"
+        for imp in module.imports
+        if imp.module == wasi.MODULE and imp.name not in wasi.ALLOWED
+    )
+    return ModuleReport(initial, denied, imports, tuple(exports))
+
+
+def _leb128(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 at `pos`: its value and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def without_start(wasm: bytes) -> bytes | None:
+    """The module minus its start section (core spec 5.5.10), or None when it has none.
+
+    Only for a module that compiled: its sections are well-formed. Nothing refers to the start
+    section, so dropping it changes nothing else.
+    """
+    pos = _HEADER
+    while pos < len(wasm):
+        size, body = _leb128(wasm, pos + 1)
+        if wasm[pos] == _START_SECTION:
+            return wasm[:pos] + wasm[body + size :]
+        pos = body + size
+    return None
+
+
+def validate_module(
+    wasm: bytes, spec: FunctionSpec, *, host_functions: Sequence[HostFunction]
+) -> ModuleReport:
+    """Refuses, with a ValidationError, any module a runner with `host_functions` would not link
+    and instantiate under `spec`'s limits (ABI v1, "Module shape", "Host functions", "Limits").
+
+    The instantiation uses the module without its start function: a start function and
+    `_initialize` are guest code, which runs on runners only (a trap or a time-out there answers
+    500 `trap` or 504 `timeout`, as the ABI says), never on the control plane.
+    """
+    if not 1 <= spec.memory_pages <= MAX_MEMORY_PAGES:
+        raise ValidationError(
+            f"memory_pages must be between 1 and {MAX_MEMORY_PAGES}, not {spec.memory_pages}"
+        )
+    module, _ = compile_module(wasm)
+    report = _check_shape(module, entrypoint=spec.entrypoint, memory_pages=spec.memory_pages)
+    stripped = without_start(wasm)
+    probe = module if stripped is None else compile_module(stripped)[0]
+    CompiledFunction.link(spec, probe, host_functions=host_functions).check_store_limits()
+    return report

@@ -122,3 +122,20 @@ def test_refusals_exit_1_with_the_reason(control_plane: ControlPlane, tmp_path: 
     assert "cannot reach the control plane" in unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1
     assert control_plane.versions("owned", owner) == {"hello": [1]}
+
+
+def test_a_module_no_runner_can_link_is_refused_with_the_import_named(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    token = control_plane.token("frank")
+    project = hello_project(tmp_path / "p", "unlinkable", "hello")
+    source = project / "hello.wat"
+    log = '(import "edgefn" "log" (func (param i32 i32)))'  # the ABI's has a level first
+    source.write_text(source.read_text().replace("(module", f"(module {log}", 1))
+    refused = deploy(control_plane, project, token)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert (
+        "the module imports edgefn.log as a function (i32, i32) -> (), "
+        "but the runner provides a function (i32, i32, i32) -> ()"
+    ) in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr

@@ -1,7 +1,8 @@
-"""One control plane for the folder (real PostgreSQL, SeaweedFS S3, mTLS), and its PKI."""
+"""Control planes (real PostgreSQL, SeaweedFS S3, mTLS): one shared, one per storage backend; the PKI."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from tests.controlplane.harness import ControlPlane, CpConfig, Pki, control_plan
 from tests.procs import run_cli
 from tests.services import PostgresServer, S3Server
 
+NODE = "node-art"  # the one node of `any_cp`
 NODES = (
     "node-a",
     "node-b",
@@ -55,4 +57,30 @@ def cp(cp_config: CpConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     minted = run_cli("token", "--config", str(cp_config.write(work / "token.toml", 1, 2)), "--subject", "x")
     assert minted.returncode == 0, minted.stderr
     with control_plane(cp_config, work) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["s3", "local"])
+def any_cp(
+    request: pytest.FixtureRequest,
+    cp_config: CpConfig,
+    postgres: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ControlPlane]:
+    """A CP on each storage backend: S3 with PostgreSQL, or SQLite with the `local` artifact folder
+    (URLs the CP signs and serves itself); its node list has `NODE` only."""
+    work = tmp_path_factory.mktemp(f"{request.param}-cp")
+    sqlite = f"sqlite:///{work / 'edgefn.db'}"
+    config = dataclasses.replace(
+        cp_config,
+        database_url=postgres.new_database() if request.param == "s3" else sqlite,
+        state_dir=work / "state",
+        signing_key=work / "signing.pem",
+        allow=(NODE,),
+        backend=request.param,
+    )
+    # The CLI creates the signing key the CP then trusts.
+    minted = run_cli("token", "--config", str(config.write(work / "token.toml", 1, 2)), "--subject", "x")
+    assert minted.returncode == 0, minted.stderr
+    with control_plane(config, work, f"{request.param}-cp") as server:
         yield server

@@ -26,6 +26,12 @@ PARAMS: dict[str, Any] = {"entrypoint": "handle", "memory_pages": 16, "max_execu
 HELLO_WASM = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))
 
 
+def variant(tag: str) -> bytes:
+    """HELLO_WASM plus a custom section: other bytes, the same valid module."""
+    payload = b"\x04race" + tag.encode()
+    return HELLO_WASM + b"\x00" + bytes([len(payload)]) + payload
+
+
 @dataclass
 class Pki:
     """`edgefn ca` output: the CA, the CP's server certificate, node certificates."""
@@ -59,15 +65,13 @@ class CpConfig:
     offline_after_s: float = 4.0
     cpu_seconds_per_day: float = 10.0
     max_upload_bytes: int = 65536
+    backend: str = "s3"  # or "local": the CP's own folder, behind URLs it signs and serves
 
     def write(self, path: Path, port: int, node_port: int) -> Path:
         allow = ", ".join(f'"{n}"' for n in self.allow)
-        path.write_text(
-            f"""
-state_dir = "{self.state_dir}"
-[database]
-url = "{self.database_url}"
-[artifacts]
+        artifacts = '[artifacts]\nbackend = "local"'
+        if self.backend == "s3":
+            artifacts = f"""[artifacts]
 backend = "s3"
 [artifacts.s3]
 endpoint = "{self.s3.endpoint}"
@@ -76,6 +80,13 @@ secret_key = "{self.s3.secret_key}"
 bucket = "{self.bucket}"
 secure = false
 region = "{self.s3.region}"
+"""
+        path.write_text(
+            f"""
+state_dir = "{self.state_dir}"
+[database]
+url = "{self.database_url}"
+{artifacts}
 [api]
 host = "127.0.0.1"
 port = {port}

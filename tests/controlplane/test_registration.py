@@ -62,8 +62,9 @@ def test_old_versions_stay_in_the_store(cp: ControlPlane, dev: Developer) -> Non
     second = dev.publish("keep", "fn", HELLO_WASM, memory_pages=8)
     assert (first, second) == (1, 2)
     s3 = _s3(cp)
+    digest = hashlib.sha256(HELLO_WASM).hexdigest()
     for version in (first, second):
-        data = s3.get_object(cp.config.bucket, f"keep.fn/{version}.wasm")
+        data = s3.get_object(cp.config.bucket, f"keep.fn/{version}/{digest}.wasm")
         assert data.read() == HELLO_WASM
         data.close()
     versions = dev.http.get("/v1/projects/keep/functions").json()["functions"][0]["versions"]

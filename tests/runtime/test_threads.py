@@ -71,7 +71,7 @@ def ticking():
     return any(t.name == "edgefn-epoch" for t in threading.enumerate())
 
 wasm = wasm_from_source((REPO / "functions/hello/hello.wat").read_bytes(), "hello.wat")
-validate_module(wasm, entrypoint="handle", memory_pages=16, host_imports=())
+validate_module(wasm, FunctionSpec("t.hello", 1), host_functions=builtin_host_functions())
 compiled = CompiledFunction.load(FunctionSpec("t.hello", 1), wasm, host_functions=builtin_host_functions())
 print(ticking())
 compiled.instantiate()

@@ -85,9 +85,9 @@ def test_a_tampered_artifact_is_refused_reported_and_never_cached(
     assert s3 is not None
     bucket = s3_cluster.cp_settings()["artifacts"]["s3"]["bucket"]
     evil = HELLO_V2.encode()
-    Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=False).put_object(
-        bucket, "demo.hello/1.wasm", io.BytesIO(evil), len(evil)
-    )
+    client = Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
+    (stored,) = client.list_objects(bucket, prefix="demo.hello/1/")  # the finalized artifact
+    client.put_object(bucket, str(stored.object_name), io.BytesIO(evil), len(evil))
     tokyo = s3_cluster.start_runner("tokyo", {"region": "tokyo"})
 
     state = wait_until(
