@@ -129,6 +129,6 @@ def log_record(invocation: Invocation) -> InvocationRecord:
 
 @hookimpl
 def edgehost_invocation_finished(invocation: Invocation) -> None:
-    record = log_record(invocation)
-    _lines.add(_encode(record))
-    TAIL.offer(invocation.tenant, record)
+    line = _encode(log_record(invocation))
+    _lines.add(line)
+    TAIL.offer(invocation.tenant, line)
