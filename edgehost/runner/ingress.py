@@ -183,7 +183,7 @@ class Ingress:
                 inv, 500, "internal_error", "the runner failed to answer; the failure is logged"
             )
         finally:
-            if inv.admitted:  # left before _finish (a cancelled task): the slot goes back all the same
+            if inv.admitted:  # the one place the slot goes back, whatever happened after admit
                 self._release(inv)
         await self._respond(send, inv, answer, head=method == "HEAD")
 
@@ -270,7 +270,7 @@ class Ingress:
 
     def _admit(self, inv: Invocation) -> Rejection | None:
         """The built-in admission, then each `edgehost_admit` until one refuses; PluginFailed if one raises.
-        From the first `admit` call on, `inv.admitted` holds until the slot is released."""
+        From the first `admit` call on, `inv.admitted` holds until `__call__` releases the slot."""
         rejection = None
         if self.admission is not None:
             inv.admitted = True
@@ -313,12 +313,10 @@ class Ingress:
                 self._suspects.discard(key)
 
     def _finish(self, inv: Invocation) -> None:
-        """Once per invocation, before its answer is sent: release, usage, the finished observers."""
+        """Once per invocation, before its answer is sent: usage, then the finished observers."""
         if inv.end_timestamp:
             return
         inv.end_timestamp = time.time()
-        if inv.admitted:
-            self._release(inv)
         if inv.cpu_seconds:
             self.node.add_usage(inv.tenant, inv.cpu_seconds)
         for plugin, finished in self._finished_hooks:
@@ -329,7 +327,7 @@ class Ingress:
 
     def _release(self, inv: Invocation) -> None:
         inv.admitted = False
-        if self.admission is not None:
+        if self.admission is not None:  # a raising release is reported; the answer stands
             try:
                 self.admission.release(inv)
             except Exception:
@@ -354,7 +352,7 @@ class Ingress:
     def _error(
         self, inv: Invocation, status: int, code: str, message: str, *, observe: bool = True
     ) -> Answer:
-        """A JSON error answer; `observe` finishes the invocation (log line, metrics, release) first."""
+        """A JSON error answer; `observe` finishes the invocation (log line, metrics) first."""
         inv.status = status
         if observe:
             inv.error_code, inv.error_message = code, message
