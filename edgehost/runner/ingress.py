@@ -75,6 +75,10 @@ HTTP10 = frozenset({"1", "1.0"})
 # are case-sensitive, so `get` is not GET) is looked up as a name no route lists, which only a
 # route taking every method matches.
 UNLISTED_METHOD = "-"
+KNOWN_HOSTS = 1024
+MAX_KNOWN_HOST = 260  # a 253-byte name and a port
+# Statuses and methods whose framing differs from "the body, with its length" (response_framing).
+SPECIAL_FRAMING = frozenset({204, 205, 304})
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
@@ -129,6 +133,7 @@ class Ingress:
         self.threads = GuestThreads(threads)
         self._offloaded: set[tuple[str, int]] = set()  # function versions that proved slow inline
         self._suspects: set[tuple[str, int]] = set()  # their last inline call took long in wall time
+        self._valid_hosts: set[bytes] = set()  # Host values that passed host_ok, at most KNOWN_HOSTS
         self._admit_hooks = per_request_calls(self.hook.edgehost_admit)
         self._started_hooks = per_request_calls(self.hook.edgehost_invocation_started)
         self._finished_hooks = per_request_calls(self.hook.edgehost_invocation_finished)
@@ -168,7 +173,12 @@ class Ingress:
             start_timestamp=time.time(),
         )
         try:
-            problem = request_problem(http_version, method, hosts, host, codings)
+            if hosts == 1 and host in self._valid_hosts and codings is None and method != "CONNECT":
+                problem = None  # the common case, a Host seen valid before: one set lookup
+            else:
+                problem = request_problem(http_version, method, hosts, host, codings)
+                if problem is None and hosts == 1:
+                    self._remember_host(host)
             if problem is None:
                 answer = await self._answer(scope, receive, inv, raw_path, headers, has_body)
             else:
@@ -184,7 +194,11 @@ class Ingress:
             )
         finally:
             if inv.admitted:  # the one place the slot goes back, whatever happened after admit
-                self._release(inv)
+                inv.admitted = False
+                try:
+                    self.admission.release(inv)  # type: ignore[union-attr]  # admitted: there is one
+                except Exception:  # reported; the answer stands
+                    self._report(self._admission_plugin, "edgehost_admission", inv)
         await self._respond(send, inv, answer, head=method == "HEAD")
 
     async def _answer(
@@ -223,7 +237,18 @@ class Ingress:
         if inv.tenant in snapshot.blocked:
             message = "the project used its daily CPU quota"
             return self._reject(inv, Rejection(429, "quota_exceeded", message, [("retry-after", "3600")]))
-        rejection = self._admit(inv)
+        rejection = None
+        admission = self.admission
+        if admission is not None:
+            inv.admitted = True  # from the first admit call on, until __call__ releases the slot
+            try:
+                rejection = admission.admit(inv)
+            except Exception as exc:
+                raise PluginFailed(self._admission_plugin, "edgehost_admission") from exc
+            if rejection is not None and rejection.status not in FINAL_STATUS:
+                raise PluginFailed(self._admission_plugin, "edgehost_admission")
+        if rejection is None and self._admit_hooks:
+            rejection = self._plugin_admit(inv)
         if rejection is not None:
             return self._reject(inv, rejection)
         query = scope.get("query_string", b"")
@@ -252,44 +277,35 @@ class Ingress:
         inv.cpu_seconds = response.cpu_seconds
         inv.logs = response.logs
         inv.status = response.status
-        out = []
-        declared = None
-        for k, v in response.headers:  # valid fields: the codec refused the rest (bad_response)
-            if k.lower() in DROPPED_GUEST_HEADERS:
-                if k.lower() == "content-length":
-                    declared = v.encode(*TEXT_CODEC)
-                continue
-            out.append((k.encode(*TEXT_CODEC), v.encode(*TEXT_CODEC)))
+        out = [  # valid fields: the codec refused the rest (bad_response)
+            (k.encode(*TEXT_CODEC), v.encode(*TEXT_CODEC))
+            for k, v in response.headers
+            if k.lower() not in DROPPED_GUEST_HEADERS
+        ]
         self._finish(inv)
-        return (
-            response.status,
-            out,
-            response.body,
-            declared if declared and content_length_ok(declared) else None,
-        )
+        declared = _declared_length(response.headers) if method == "HEAD" else None
+        return response.status, out, response.body, declared
 
-    def _admit(self, inv: Invocation) -> Rejection | None:
-        """The built-in admission, then each `edgehost_admit` until one refuses; PluginFailed if one raises.
-        From the first `admit` call on, `inv.admitted` holds until `__call__` releases the slot."""
-        rejection = None
-        if self.admission is not None:
-            inv.admitted = True
-            try:
-                rejection = self.admission.admit(inv)
-            except Exception as exc:
-                raise PluginFailed(self._admission_plugin, "edgehost_admission") from exc
-            if rejection is not None and rejection.status not in FINAL_STATUS:
-                raise PluginFailed(self._admission_plugin, "edgehost_admission")
-        for plugin, admit in self._admit_hooks:  # firstresult: the first plugin to refuse answers
-            if rejection is not None:
-                break
+    def _remember_host(self, host: bytes) -> None:
+        """Spares the next request with this Host the pattern match; bounded in entries and bytes
+        (DNS names are at most 253 bytes), forgetting all at once when full."""
+        if len(host) <= MAX_KNOWN_HOST:
+            if len(self._valid_hosts) >= KNOWN_HOSTS:
+                self._valid_hosts.clear()
+            self._valid_hosts.add(host)
+
+    def _plugin_admit(self, inv: Invocation) -> Rejection | None:
+        """Each `edgehost_admit` until one refuses (firstresult); PluginFailed if one raises."""
+        for plugin, admit in self._admit_hooks:
             try:
                 rejection = admit(inv)
             except Exception as exc:
                 raise PluginFailed(plugin, "edgehost_admit") from exc
-            if rejection is not None and rejection.status not in FINAL_STATUS:
-                raise PluginFailed(plugin, "edgehost_admit")
-        return rejection
+            if rejection is not None:
+                if rejection.status not in FINAL_STATUS:
+                    raise PluginFailed(plugin, "edgehost_admit")
+                return rejection
+        return None
 
     async def _invoke(self, pool: InstancePool, request: bytes, request_id: str) -> GuestResponse:
         spec = pool.spec
@@ -324,14 +340,6 @@ class Ingress:
                 finished(inv)
             except Exception:  # observers must never turn an answer into a failure, nor silence others
                 self._report(plugin, "edgehost_invocation_finished", inv)
-
-    def _release(self, inv: Invocation) -> None:
-        inv.admitted = False
-        if self.admission is not None:  # a raising release is reported; the answer stands
-            try:
-                self.admission.release(inv)
-            except Exception:
-                self._report(self._admission_plugin, "edgehost_admission", inv)
 
     def _report(self, plugin: str, hook: str, inv: Invocation) -> None:
         """Logs the exception being handled with the plugin's name and counts it (edgehost_plugin_failed)."""
@@ -372,7 +380,10 @@ class Ingress:
         if inv.response_headers:
             headers.extend(_plugin_fields(inv.response_headers))
         headers.append((REQUEST_ID, inv.request_id.encode()))
-        content, length = response_framing(status, head, body, declared)
+        if head or status in SPECIAL_FRAMING:
+            content, length = response_framing(status, head, body, declared)
+        else:  # the common case, inline
+            content, length = body, str(len(body)).encode()
         if length is not None:
             headers.append((b"content-length", length))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -380,6 +391,12 @@ class Ingress:
 
     def close(self) -> None:
         self.threads.close()
+
+
+def _declared_length(fields: list[tuple[str, str]]) -> bytes | None:
+    """The guest's own Content-Length, if it sent exactly one made of digits (for HEAD)."""
+    values = [v.encode(*TEXT_CODEC) for k, v in fields if k.lower() == "content-length"]
+    return values[0] if len(values) == 1 and content_length_ok(values[0]) else None
 
 
 def _plugin_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

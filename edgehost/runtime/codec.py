@@ -23,6 +23,24 @@ _U32 = struct.Struct("<I")
 _pack_u32 = _U32.pack
 _unpack_u32 = _U32.unpack_from
 _unpack_2u32 = struct.Struct("<II").unpack_from
+# Field names most responses carry: a set lookup spares them the token pattern (RFC 9110 §5.1).
+_COMMON_NAMES = frozenset(
+    {
+        "access-control-allow-origin",
+        "cache-control",
+        "content-encoding",
+        "content-language",
+        "content-type",
+        "etag",
+        "expires",
+        "last-modified",
+        "location",
+        "retry-after",
+        "set-cookie",
+        "vary",
+        "www-authenticate",
+    }
+)
 # A response's header fields as sent (`name: value` and CRLF, 4 bytes per field beyond name and value).
 MAX_HEADER_BYTES = 64 << 10
 _FIELD_OVERHEAD = 4
@@ -148,7 +166,9 @@ def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None
             size = _unpack_u32(data, pos)[0]
             value = data[pos + 4 : pos + 4 + size].decode("utf-8", "surrogateescape")
             pos += 4 + size
-            if not TOKEN(name) or not (value.isprintable() or field_value_ok(value)):
+            if not (name in _COMMON_NAMES or TOKEN(name)) or not (
+                value.isprintable() or field_value_ok(value)
+            ):
                 return None
             headers.append((name, value))
         size = _unpack_u32(data, pos)[0]
