@@ -77,7 +77,7 @@ HTTP10 = frozenset({"1", "1.0"})
 UNLISTED_METHOD = "-"
 KNOWN_HOSTS = 1024
 MAX_KNOWN_HOST = 260  # a 253-byte name and a port
-# Statuses and methods whose framing differs from "the body, with its length" (response_framing).
+# Statuses whose framing differs from "the body, with its length" (response_framing), as HEAD's does.
 SPECIAL_FRAMING = frozenset({204, 205, 304})
 INLINE_MAX_MS = 50
 SLOW_INLINE_S = 0.002
@@ -177,7 +177,7 @@ class Ingress:
                 problem = None  # the common case, a Host seen valid before: one set lookup
             else:
                 problem = request_problem(http_version, method, hosts, host, codings)
-                if problem is None and hosts == 1:
+                if problem is None and host:  # never the empty Host only HTTP/1.0 may send
                     self._remember_host(host)
             if problem is None:
                 answer = await self._answer(scope, receive, inv, raw_path, headers, has_body)

@@ -340,6 +340,16 @@ def test_http10_may_omit_host(wire: DevServer) -> None:
     assert one_response(send(wire, two.encode())).status == 400
 
 
+def test_an_empty_host_accepted_from_http10_is_still_refused_from_http11(wire: DevServer) -> None:
+    """The ingress remembers Host values it found valid; the empty one is valid only before HTTP/1.1."""
+    for _ in range(2):
+        assert (
+            one_response(send(wire, request("GET", "/get-only", host=None, version="HTTP/1.0"))).status == 200
+        )
+        assert one_response(send(wire, request("GET", "/get-only", host=None))).status == 400
+        assert one_response(send(wire, request("GET", "/get-only", host=""))).status == 400
+
+
 def test_an_absolute_form_target_routes_by_its_authority_when_host_is_absent(wire: DevServer) -> None:
     # granian passes the target's authority as Host when no Host line came (RFC 9112 §3.2.2) ...
     answer = one_response(send(wire, request("GET", "http://abs.example/where", host=None)))
