@@ -11,7 +11,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
+from bench import (
+    heartbeats,
+    ingress,
+    ingress_path,
+    ingress_plugins,
+    output_flood,
+    pool_memory,
+    propagation,
+    soak,
+)
 from bench.common import REPO, Row, machine, say, table
 
 SCRIPTS = ("guest_call", "cold_path", "timeout_precision", "observability")
@@ -26,6 +35,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
             "propagation": lambda: propagation.run(deploys=2, interval_s=2),
             "heartbeats": lambda: heartbeats.run(nodes=200, rounds=1, per_round=1),
             "pool-memory": lambda: pool_memory.run(instances=200, rounds=1),
+            "output-flood": lambda: output_flood.run(rounds=1),
             "soak": lambda: soak.run(seconds=10),
         }
     return {
@@ -35,6 +45,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "propagation": propagation.run,
         "heartbeats": heartbeats.run,
         "pool-memory": pool_memory.run,
+        "output-flood": output_flood.run,
         "soak": soak.run,
     }
 
