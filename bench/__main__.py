@@ -12,7 +12,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
+from bench import (
+    heartbeats,
+    ingress,
+    ingress_path,
+    ingress_plugins,
+    output_flood,
+    pool_memory,
+    propagation,
+    soak,
+)
 from bench.common import REPO, Row, machine, say, table
 
 SCRIPTS = ("guest_call", "cold_path", "finalize_check", "timeout_precision", "observability")
@@ -27,6 +36,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
             "propagation": lambda: propagation.run(deploys=2, interval_s=2),
             "heartbeats": lambda: heartbeats.run(nodes=200, rounds=1, per_round=1),
             "pool-memory": lambda: pool_memory.run(instances=200, rounds=1),
+            "output-flood": lambda: output_flood.run(rounds=1),
             "soak": lambda: soak.run(seconds=10),
         }
     return {
@@ -36,6 +46,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "propagation": propagation.run,
         "heartbeats": heartbeats.run,
         "pool-memory": pool_memory.run,
+        "output-flood": output_flood.run,
         "soak": soak.run,
     }
 

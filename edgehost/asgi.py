@@ -14,13 +14,25 @@ class PayloadTooLarge(Exception):
     pass
 
 
+class IncompleteBody(Exception):
+    """The body did not arrive whole: answer 400, and never act on the part that came."""
+
+
 async def read_body(receive: Receive, limit: float) -> bytes:
-    """The whole request body; PayloadTooLarge as soon as it grows past `limit`. A client that
-    disconnects ends the body where it left off (nothing will read the answer)."""
+    """The whole request body; PayloadTooLarge as soon as it grows past `limit`; IncompleteBody
+    unless it arrived whole.
+
+    granian reports every body it could not read to its end as `http.disconnect`, possibly
+    after some `http.request` messages: a malformed chunk-size line or chunk, a body shorter
+    than its Content-Length, a client gone mid-body (docs/runner.md has the experiments). The
+    part that came is never returned: a guest or a handler must not take it for the whole.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
+        if message["type"] != "http.request":
+            raise IncompleteBody
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)

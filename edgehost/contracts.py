@@ -57,7 +57,8 @@ class InstancePool(Protocol):
 
     def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
         """Runs one request (a `GuestRequest`, or one in the wire format) on a pooled (or new)
-        instance; raises `InvokeError`."""
+        instance; raises `InvokeError`. The response is decoded by the runtime's codec, which
+        already refused what HTTP forbids a guest to say (`bad_response`, docs/abi.md)."""
         ...
 
     def warm(self) -> None:
@@ -133,7 +134,9 @@ class Rejection:
 class Admission(Protocol):
     def admit(self, invocation: Invocation) -> Rejection | None: ...
 
-    def release(self, invocation: Invocation) -> None: ...
+    def release(self, invocation: Invocation) -> None:
+        """Called exactly once after every `admit`, whether it admitted, refused or raised."""
+        ...
 
 
 @dataclass(slots=True)

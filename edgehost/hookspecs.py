@@ -4,6 +4,15 @@ Assembly hooks run once when an app is built. Only three hooks run per request
 (`edgehost_admit`, `edgehost_invocation_started`, `edgehost_invocation_finished`), and
 the components a request touches (route table, pool, cache) are chosen once through
 `firstresult` hooks, so the per-request cost of the plugin host stays small.
+
+One policy covers every plugin call on the request path (the three hooks, and the route table's
+`lookup` and the admission's `admit`/`release`): whatever raises, the tenant's admission slot is
+released (the ingress runs everything after `admit` under `try/finally`), the failure is logged
+with the plugin's name and the hook, and counted (`edgehost_plugin_failed`, which the metrics
+plugin turns into `edgefn_plugin_errors_total{plugin,hook}`). A call made before the answer is
+decided answers 500 `{"error": "plugin_failed", "detail": ..., "request_id": ...}` instead; an
+`edgehost_invocation_finished` observer never changes the answer. No plugin fault reaches the
+HTTP server, so no client ever gets its plain-text 500.
 """
 
 from __future__ import annotations
@@ -94,6 +103,9 @@ def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim
     request for a claimed host must be answered by its project's routes only. A route that cannot
     be compiled raises (any exception, with a sentence for the developer): the runner then calls
     this hook per project to find the broken ones and serves every other project.
+
+    Request-path policy (module docstring): a `lookup` that raises answers 500 `plugin_failed`,
+    is logged with the plugin's name and counted under hook `edgehost_route_table`.
     """
 
 
@@ -112,19 +124,35 @@ def edgehost_admission(ctx: AppContext) -> Admission | None:
     """Per-tenant admission (concurrency, rate windows) consulted before every invocation.
 
     Called once per runner; the ingress then calls the returned object directly, so the
-    built-in quotas cost no hook dispatch per request.
+    built-in quotas cost no hook dispatch per request. `release` is called exactly once for
+    every `admit` call, whether it admitted, refused or raised (so it must tolerate releasing
+    what a refused or failed `admit` never took; the built-in marks its slot on the invocation).
+
+    Request-path policy (module docstring): an `admit` that raises, or returns a `Rejection`
+    whose status is not 200..599, answers 500 `plugin_failed`; a `release` that raises is logged
+    and counted but leaves the answer alone. Both count under hook `edgehost_admission`.
     """
 
 
 @hookspec(firstresult=True)
 def edgehost_admit(invocation: Invocation) -> Any:
     """Per request, after built-in admission and before any guest code runs: return a `Rejection`
-    to answer without invoking (a plugin's own policy: geo-blocking, API keys, ...)."""
+    to answer without invoking (a plugin's own policy: geo-blocking, API keys, ...).
+
+    Request-path policy (module docstring): raising, or returning a `Rejection` whose status is
+    not 200..599, answers 500 `plugin_failed` with the request id, logged with this plugin's name,
+    counted, and the admission slot released; later `edgehost_admit` implementations do not run.
+    """
 
 
 @hookspec
 def edgehost_invocation_started(invocation: Invocation) -> None:
-    """Per request, once a route matched and admission passed, just before the guest runs."""
+    """Per request, once a route matched and admission passed, just before the guest runs.
+
+    Request-path policy (module docstring): raising answers 500 `plugin_failed` with the request
+    id instead of running the guest, logged with this plugin's name, counted, and the admission
+    slot released; later implementations do not run.
+    """
 
 
 @hookspec
@@ -132,7 +160,20 @@ def edgehost_invocation_finished(invocation: Invocation) -> None:
     """Per request, after the answer is decided (also for rejections and failures).
 
     Metrics, invocation logs and usage accounting hang here; an implementation may add
-    response headers through `invocation.response_headers`.
+    response headers through `invocation.response_headers` (one that is not a valid field, RFC
+    9110 §5, is dropped and logged).
+
+    Request-path policy (module docstring): raising is logged with this plugin's name and
+    counted; the answer already decided is sent unchanged and the other implementations still run.
+    """
+
+
+@hookspec
+def edgehost_plugin_failed(plugin: str, hook: str, invocation: Invocation) -> None:
+    """After a plugin's call on the request path raised (`hook` names it, `plugin` the plugin, or
+    several comma-separated when pluggy's own dispatch ran them); only on that failure path.
+
+    The metrics plugin counts these. An implementation that raises is logged and ignored.
     """
 
 

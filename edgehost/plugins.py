@@ -109,20 +109,23 @@ def edgehost_startup_problems(ctx: AppContext) -> list[str]:
     return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
 
 
-def per_request_calls(caller: HookCaller) -> list[Callable[[Any], Any]]:
-    """A per-request hook as plain functions of its one argument, in pluggy's call order.
+def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any]]]:
+    """A per-request hook as (plugin name, plain function of its one argument), in pluggy's call order.
 
     pluggy's dispatch costs microseconds per call even when no plugin implements the hook,
     and the ingress calls three hooks per request. Resolved once, when the ingress is built:
     plugins are registered before that. A hook that has a wrapper, or an implementation
-    taking fewer arguments than the spec, keeps pluggy's dispatch as its one function.
+    taking fewer arguments than the spec, keeps pluggy's dispatch as its one function, named
+    after every plugin it may run (pluggy does not say which one raised). The names are what
+    the ingress reports when a call raises (docs/plugins.md, "Per-request hooks").
     """
     impls = caller.get_hookimpls()
     argnames = caller.spec.argnames if caller.spec is not None else ()
     if all(not (impl.hookwrapper or impl.wrapper) and impl.argnames == argnames for impl in impls):
-        return [impl.function for impl in reversed(impls)]
+        return [(impl.plugin_name, impl.function) for impl in reversed(impls)]
     (name,) = argnames
-    return [lambda value: caller(**{name: value})]
+    plugins = ",".join(impl.plugin_name for impl in reversed(impls))
+    return [(plugins, lambda value: caller(**{name: value}))]
 
 
 def make_plugin_manager(

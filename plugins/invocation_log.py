@@ -31,38 +31,43 @@ _sink = structlog.BytesLogger(sys.stdout.buffer)
 
 
 class LineBatch:
-    """Lines written together at most FLUSH_S after the first of them, or once MAX_LINES wait.
+    """Lines written together at most FLUSH_S after the first of them, or once MAX_LINES or
+    MAX_BYTES wait.
 
     Under load that is one write for dozens of requests instead of a write and a flush each; a
-    line reaches standard output at most FLUSH_S late. Called off a loop (a script, a guest
-    thread), a line is written at once with what is queued.
+    line reaches standard output at most FLUSH_S late. A line can be large (64 KiB of guest output,
+    up to six times that once JSON escapes control characters), so the queue is bounded in bytes
+    too. Called off a loop (a script, a guest thread), a line is written at once with what is queued.
     """
 
     FLUSH_S = 0.01
     MAX_LINES = 256
+    MAX_BYTES = 1 << 20
 
     def __init__(self, sink: structlog.BytesLogger) -> None:
         self._sink = sink
         self._lines: list[bytes] = []
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def add(self, line: bytes) -> None:
         with self._lock:
             self._lines.append(line)
-            queued = len(self._lines)
+            self._bytes += len(line)
+            queued, size = len(self._lines), self._bytes
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        if queued == 1:
-            loop.call_later(self.FLUSH_S, self.flush)
-        elif queued >= self.MAX_LINES:
+        if queued >= self.MAX_LINES or size >= self.MAX_BYTES:
             self.flush()
+        elif queued == 1:
+            loop.call_later(self.FLUSH_S, self.flush)
 
     def flush(self) -> None:
         with self._lock:
-            lines, self._lines = self._lines, []
+            lines, self._lines, self._bytes = self._lines, [], 0
         if lines:
             self._sink.msg(b"\n".join(lines))
 
@@ -129,6 +134,6 @@ def log_record(invocation: Invocation) -> InvocationRecord:
 
 @hookimpl
 def edgehost_invocation_finished(invocation: Invocation) -> None:
-    record = log_record(invocation)
-    _lines.add(_encode(record))
-    TAIL.offer(invocation.tenant, record)
+    line = _encode(log_record(invocation))
+    _lines.add(line)
+    TAIL.offer(invocation.tenant, line)

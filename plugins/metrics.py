@@ -52,6 +52,11 @@ LATENCY = Histogram(
 ERRORS = Counter(
     "wasm_invoke_errors", "Failed or rejected invocations, by error code.", ["function_id", "error_code"]
 )
+PLUGIN_ERRORS = Counter(
+    "edgefn_plugin_errors",
+    "Plugin calls on the request path that raised, by plugin and hook.",
+    ["plugin", "hook"],
+)
 CACHE_HITS = Counter("wasm_cache_hits", "Artifacts served from the local cache with a verified hash.")
 CACHE_MISSES = Counter("wasm_cache_misses", "Artifacts missing from, or corrupt in, the local cache.")
 POOL_INSTANCES = Gauge(
@@ -85,6 +90,11 @@ def edgehost_invocation_finished(invocation: Invocation) -> None:
         if error is None:
             error = _error_children[(fid, code)] = ERRORS.labels(_label(fid), _label(code))
         error.inc()
+
+
+@hookimpl
+def edgehost_plugin_failed(plugin: str, hook: str, invocation: Invocation) -> None:
+    PLUGIN_ERRORS.labels(_label(plugin), _label(hook)).inc()
 
 
 @hookimpl

@@ -6,9 +6,10 @@ the listener's target answers exactly that method and path itself, with msgspec 
 `authenticate_node` / `answer_heartbeat` as the Litestar route, and sends everything else (other
 paths and methods, a trailing slash, lifespan) to the app, which keeps the route for those and for
 the OpenAPI document. Statuses and error bodies are Litestar's, in its order: the body is read and
-parsed (413, then 400 `http_error` for malformed JSON) before the credential is checked (401/403),
-and the heartbeat's fields are validated (400 `bad_request`) after it; only a wrongly typed `node_id`
-and invalid UTF-8, which Litestar answered 500, are 400 here. Only installed when no plugin adds
+parsed (413, 400 `bad_request` for a body that did not arrive whole, then 400 `http_error` for
+malformed JSON) before the credential is checked (401/403), and the heartbeat's fields are
+validated (400 `bad_request`) after it; only a wrongly typed `node_id` and invalid UTF-8, which
+Litestar answered 500, are 400 here. Only installed when no plugin adds
 middleware to the role (`edgehost.app.build_app`), as such middleware must see every request.
 """
 
@@ -23,7 +24,7 @@ import msgspec
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from edgehost.asgi import PayloadTooLarge, read_body
+from edgehost.asgi import IncompleteBody, PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
 from edgehost.errors import ApiError
@@ -77,6 +78,8 @@ class HeartbeatFront:
             body = await read_body(receive, self.max_body_bytes)
         except PayloadTooLarge:
             raise ApiError(413, "payload_too_large", "Request Entity Too Large") from None
+        except IncompleteBody:
+            raise ApiError(400, "bad_request", "the request body did not arrive whole") from None
         beat: Heartbeat | None = None
         invalid = "the request body is empty"
         if body:

@@ -1,7 +1,9 @@
 """Live tail, CP side: a per-project fan-out hub between runners and `edgefn tail` clients.
 
 Runners long-poll which projects are tailed and post batches of invocation records; each
-developer stream (`GET /v1/projects/{p}/tail`, NDJSON) gets the records of its project.
+developer stream (`GET /v1/projects/{p}/tail`, NDJSON) gets the records of its project, encoded
+once per record and queued per stream up to MAX_QUEUED_BYTES (a record can carry 64 KiB of guest
+output, so a count of records would not bound the CP's memory): a slow reader loses lines.
 The hub lives in the CP process: with several CP replicas behind one address, a tail sees
 the records posted to its own replica only (documented in docs/observability.md).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,7 +26,7 @@ from litestar.response import Stream
 from edgehost.controlplane import access
 from edgehost.controlplane.access import READ
 
-QUEUE_SIZE = 1000
+MAX_QUEUED_BYTES = 4 << 20
 KEEPALIVE_S = 15.0
 MAX_WAIT_S = 55.0
 
@@ -32,9 +35,38 @@ class TailBatch(msgspec.Struct):
     records: list[dict[str, Any]]
 
 
+class Backlog:
+    """One stream's waiting lines, `(function_id, NDJSON line)`, at most `max_bytes` of them."""
+
+    def __init__(self, max_bytes: int = MAX_QUEUED_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._lines: deque[tuple[str, bytes]] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, function_id: str, line: bytes) -> None:
+        """Queues the line unless the backlog is full: the newest lines are the ones lost."""
+        if self.size + len(line) <= self.max_bytes:
+            self._lines.append((function_id, line))
+            self.size += len(line)
+            self._ready.set()
+
+    async def get(self, timeout: float) -> tuple[str, bytes] | None:
+        """The oldest line, waiting up to `timeout` seconds for one (None if none came)."""
+        if not self._lines:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            if not self._lines:
+                return None
+        function_id, line = self._lines.popleft()
+        self.size -= len(line)
+        return function_id, line
+
+
 class TailHub:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._subscribers: dict[str, set[Backlog]] = {}
         self._changed = asyncio.Event()
 
     def projects(self) -> list[str]:
@@ -45,8 +77,8 @@ class TailHub:
         self._changed = asyncio.Event()
 
     @contextlib.contextmanager
-    def subscribe(self, project: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+    def subscribe(self, project: str) -> Iterator[Backlog]:
+        queue = Backlog()
         queues = self._subscribers.setdefault(project, set())
         queues.add(queue)
         if len(queues) == 1:
@@ -61,9 +93,11 @@ class TailHub:
 
     def publish(self, records: list[dict[str, Any]]) -> None:
         for record in records:
-            for queue in self._subscribers.get(str(record.get("project", "")), ()):
-                with contextlib.suppress(asyncio.QueueFull):  # a slow reader loses lines, not the CP
-                    queue.put_nowait(record)
+            queues = self._subscribers.get(str(record.get("project", "")), ())
+            if queues:
+                line = msgspec.json.encode(record) + b"\n"
+                for queue in queues:
+                    queue.put(str(record.get("function_id", "")), line)
 
     async def wait_change(self, known: set[str], timeout: float) -> list[str]:
         """The tailed projects, as soon as they differ from `known` or after `timeout`."""
@@ -80,17 +114,14 @@ def hub_of(state: State) -> TailHub:
 
 
 async def _lines(hub: TailHub, project: str, function_id: str | None) -> AsyncIterator[bytes]:
-    encode = msgspec.json.encode
     with hub.subscribe(project) as queue:
-        yield encode({"event": "connected", "project": project}) + b"\n"
+        yield msgspec.json.encode({"event": "connected", "project": project}) + b"\n"
         while True:
-            try:
-                record = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
+            item = await queue.get(KEEPALIVE_S)
+            if item is None:
                 yield b"\n"  # lets a vanished client surface as a failed write
-                continue
-            if function_id is None or record.get("function_id") == function_id:
-                yield encode(record) + b"\n"
+            elif function_id is None or item[0] == function_id:
+                yield item[1]
 
 
 @get("/projects/{project:str}/tail")

@@ -1,11 +1,13 @@
 """Live tail, runner side: forward invocation records of the projects someone is tailing to the CP.
 
 The CP says which projects are tailed through a long-poll (`GET /v1/node/tail`), so a
-runner forwards nothing, and pays one set lookup per request, while nobody tails. Records
-queue in a bounded buffer (the oldest are dropped if the CP is slow) and go to the CP in
-batches (`POST /v1/node/tail`) every `FLUSH_S`. The buffer is per process, fed by the
-invocation log plugin; ingress workers of a multi-worker runner hand theirs to the agent
-through `TailRelay`, the same file-based path their CPU usage takes (docs/runner.md).
+runner forwards nothing, and pays one set lookup per request, while nobody tails. Records are
+kept as the JSON lines the invocation log already encoded, in a buffer bounded in bytes
+(MAX_BUFFERED_BYTES; the oldest are dropped if the CP is slow, and a record can carry 64 KiB of
+guest output), and go to the CP in batches (`POST /v1/node/tail`) every `FLUSH_S`. The buffer
+is per process, fed by the invocation log plugin; ingress workers of a multi-worker runner hand
+theirs to the agent through `TailRelay`, the same file-based path their CPU usage takes
+(docs/runner.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 import tempfile
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -28,23 +30,36 @@ log = logging.getLogger("edgefn.tail")
 
 FLUSH_S = 0.1
 WATCH_TIMEOUT_S = 25.0
-MAX_BUFFERED = 2000
+# Per process, and again for what the agent collects from its workers per flush: a batch posted
+# to the CP stays under twice this, within the CP's 10 MB request limit.
+MAX_BUFFERED_BYTES = 4 << 20
 
 
 class TailBuffer:
-    def __init__(self, maxlen: int = MAX_BUFFERED) -> None:
+    """The encoded records of tailed projects, at most `max_bytes` of them (the oldest go first)."""
+
+    def __init__(self, max_bytes: int = MAX_BUFFERED_BYTES) -> None:
         self.projects: frozenset[str] = frozenset()
-        self.records: deque[Any] = deque(maxlen=maxlen)
+        self.records: deque[bytes] = deque()
+        self.size = 0
+        self.max_bytes = max_bytes
 
-    def offer(self, project: str, record: Any) -> None:
-        """Per request: keeps the record (anything msgspec encodes) only if its project is being tailed."""
+    def offer(self, project: str, line: bytes) -> None:
+        """Per request: keeps the record (one encoded JSON object) only if its project is being tailed."""
         if project in self.projects:
-            self.records.append(record)
+            self.records.append(line)
+            self.size += len(line)
+            while self.size > self.max_bytes:
+                self.size -= len(self.records.popleft())
 
-    def drain(self) -> list[Any]:
+    def drain(self) -> list[bytes]:
         batch = list(self.records)
-        self.records.clear()
+        self.clear()
         return batch
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.size = 0
 
 
 TAIL = TailBuffer()
@@ -83,17 +98,28 @@ class TailRelay:
     def publish(self, projects: frozenset[str]) -> None:
         _write_atomically(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)))
 
-    def collect(self) -> list[Any]:
-        records: list[Any] = []
+    def collect(self, max_bytes: int = MAX_BUFFERED_BYTES) -> list[msgspec.Raw]:
+        """The workers' records, each checked to be one JSON value; batches past `max_bytes` (workers
+        outpacing the CP) are deleted unread, as a worker's own buffer drops its oldest."""
+        records: list[msgspec.Raw] = []
         for path in sorted(self.directory.glob("*.jsonl")):
             try:
+                if max_bytes <= 0:
+                    path.unlink()
+                    log.debug("dropped tail batch %s: over %d bytes this flush", path.name, max_bytes)
+                    continue
                 data = path.read_bytes()
                 path.unlink()
-                records.extend(msgspec.json.decode(line) for line in data.splitlines() if line)
+                lines = [line for line in data.splitlines() if line]
+                for line in lines:
+                    msgspec.json.decode(line)
             except FileNotFoundError:
                 continue
             except (OSError, msgspec.DecodeError) as exc:  # best effort: drop the batch, keep tailing
                 log.debug("dropped tail batch %s: %s", path.name, exc)
+                continue
+            max_bytes -= len(data)
+            records.extend(msgspec.Raw(line) for line in lines)
         return records
 
     # A worker's side.
@@ -112,10 +138,10 @@ class TailRelay:
         except (OSError, msgspec.DecodeError):
             return frozenset()
 
-    def hand_over(self, records: list[Any]) -> None:
+    def hand_over(self, records: list[bytes]) -> None:
+        """Writes encoded records (one JSON object each) as the next batch file."""
         self._batches += 1
-        lines = b"\n".join(msgspec.json.encode(r) for r in records)
-        _write_atomically(self.directory / f"{os.getpid()}-{self._batches}.jsonl", lines)
+        _write_atomically(self.directory / f"{os.getpid()}-{self._batches}.jsonl", b"\n".join(records))
 
 
 async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None:
@@ -127,7 +153,7 @@ async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None
             if projects is not None:
                 buffer.projects = projects
                 if not projects:
-                    buffer.records.clear()
+                    buffer.clear()
             if buffer.records:
                 relay.hand_over(buffer.drain())
         except Exception as exc:  # best effort, like the rest of the tail
@@ -156,7 +182,7 @@ async def _watch(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | 
             log.info("tailing %s", ", ".join(sorted(projects)) or "nothing")
             buffer.projects = projects
             if not projects:
-                buffer.records.clear()
+                buffer.clear()
             if relay is not None:
                 relay.publish(projects)
 
@@ -164,7 +190,7 @@ async def _watch(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | 
 async def _flush(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | None) -> None:
     while True:
         await asyncio.sleep(FLUSH_S)
-        batch = buffer.drain()
+        batch: list[msgspec.Raw] = [msgspec.Raw(line) for line in buffer.drain()]
         if relay is not None and buffer.projects:
             batch += await asyncio.to_thread(relay.collect)
         if not batch:

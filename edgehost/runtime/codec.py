@@ -2,12 +2,19 @@
 
 Strings are UTF-8; bytes that are not valid UTF-8 survive a round trip via
 ``surrogateescape`` so a guest can never make decoding itself fail.
+
+A guest's response is also checked against what HTTP lets it say (docs/abi.md): a final status
+(200..599), header names that are RFC 9110 tokens, values without control characters, and at
+most MAX_HEADER_BYTES of header fields. Anything else is a malformed response (`bad_response`),
+so the instance that wrote it is destroyed and no client ever receives it.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
+
+from edgehost.http_rules import FINAL_STATUS, TOKEN, field_value_ok
 
 from .errors import InvokeError
 from .types import GuestRequest
@@ -16,6 +23,27 @@ _U32 = struct.Struct("<I")
 _pack_u32 = _U32.pack
 _unpack_u32 = _U32.unpack_from
 _unpack_2u32 = struct.Struct("<II").unpack_from
+# Field names most responses carry: a set lookup spares them the token pattern (RFC 9110 §5.1).
+_COMMON_NAMES = frozenset(
+    {
+        "access-control-allow-origin",
+        "cache-control",
+        "content-encoding",
+        "content-language",
+        "content-type",
+        "etag",
+        "expires",
+        "last-modified",
+        "location",
+        "retry-after",
+        "set-cookie",
+        "vary",
+        "www-authenticate",
+    }
+)
+# A response's header fields as sent (`name: value` and CRLF, 4 bytes per field beyond name and value).
+MAX_HEADER_BYTES = 64 << 10
+_FIELD_OVERHEAD = 4
 
 
 # How strings become wire bytes and back; hosts that hold bytes (the ingress) use it too, so the
@@ -127,22 +155,27 @@ def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None
     """The per-request parse: no messages built; None when anything is off (the careful parse explains)."""
     try:
         status, count = _unpack_2u32(data, 0)
-        if not 100 <= status <= 599 or count * 8 > len(data) - 8:
+        if status not in FINAL_STATUS or count * 8 > len(data) - 8:
             return None
         pos = 8
         headers = []
         for _ in range(count):
             size = _unpack_u32(data, pos)[0]
-            name = data[pos + 4 : pos + 4 + size]
+            name = data[pos + 4 : pos + 4 + size].decode("utf-8", "surrogateescape")
             pos += 4 + size
             size = _unpack_u32(data, pos)[0]
-            value = data[pos + 4 : pos + 4 + size]
+            value = data[pos + 4 : pos + 4 + size].decode("utf-8", "surrogateescape")
             pos += 4 + size
-            headers.append(
-                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            )
+            if not (name in _COMMON_NAMES or TOKEN(name)) or not (
+                value.isprintable() or field_value_ok(value)
+            ):
+                return None
+            headers.append((name, value))
         size = _unpack_u32(data, pos)[0]
     except struct.error:  # a length ran past the end, so a later read started beyond it
+        return None
+    # The header bytes are the wire bytes less the lengths, status, count and body.
+    if pos - 8 - 8 * count + _FIELD_OVERHEAD * count > MAX_HEADER_BYTES:
         return None
     pos += 4
     if pos + size != len(data):
@@ -150,11 +183,29 @@ def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None
     return status, headers, data[pos:]
 
 
+def _field_problem(name: str, value: str) -> str | None:
+    if not TOKEN(name):
+        return f"the header name {name!r} is not an RFC 9110 token (letters, digits and !#$%&'*+-.^_`|~)"
+    if not field_value_ok(value):
+        return f"the value of header {name!r} holds a control character RFC 9110 §5.5 forbids: {value!r}"
+    return None
+
+
 def _decode_careful(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     status = _read_u32(data, 0, "status")
-    if not 100 <= status <= 599:
-        raise WireError(f"status {status} is outside 100..599")
+    if status not in FINAL_STATUS:
+        raise WireError(f"status {status} is outside 200..599 (a guest gives final responses, never 1xx)")
     headers, pos = _read_headers(data, 4)
+    size = 0
+    for name, value in headers:
+        problem = _field_problem(name, value)
+        if problem is not None:
+            raise WireError(problem)
+        size += len(_raw(name)) + len(_raw(value)) + _FIELD_OVERHEAD
+    if size > MAX_HEADER_BYTES:
+        raise WireError(
+            f"the header fields take {size} bytes, over the {MAX_HEADER_BYTES} a response may have"
+        )
     return status, headers, _read_body(data, pos)
 
 

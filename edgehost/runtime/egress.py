@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import io
 import ipaddress
-import re
 import socket
 import ssl
 import time
@@ -21,11 +20,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
 from urllib.parse import urlsplit
 
+from edgehost.http_rules import TOKEN
+
+from .codec import TEXT_CODEC
 from .types import GuestRequest
 
 DENIED, MALFORMED, NETWORK, TIMEOUT, TOO_LARGE = -1, -2, -3, -4, -5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _CHUNK = 64 << 10
 # getaddrinfo cannot be given a timeout, so it runs here and we stop waiting at the deadline.
@@ -154,16 +155,26 @@ def _header_text(value: str) -> str:
     return value.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
-def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+def _headers(response: http.client.HTTPResponse) -> list[tuple[str, str]]:
+    return [(name.lower(), _header_text(value)) for name, value in response.getheaders()]
+
+
+def _wire_size(headers: list[tuple[str, str]]) -> int:
+    """The bytes the headers take in the response the guest receives (status, count, strings)."""
+    return 8 + sum(8 + len(name.encode()) + len(value.encode(*TEXT_CODEC)) for name, value in headers)
+
+
+def _read_body(response: http.client.HTTPResponse, room: int, max_bytes: int) -> bytes:
+    """The body, if it fits in `room`: what `max_bytes` leaves once the status and headers are counted."""
     declared = response.getheader("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise FetchRefused(TOO_LARGE, f"the response declares {declared} bytes, over {max_bytes}")
+    if room < 0 or (declared and declared.isdigit() and int(declared) > room):
+        raise FetchRefused(TOO_LARGE, f"the response is over the {max_bytes}-byte fetch limit")
     chunks: list[bytes] = []
     total = 0
-    while chunk := response.read(min(_CHUNK, max_bytes + 1 - total)):
+    while chunk := response.read(min(_CHUNK, room + 1 - total)):
         total += len(chunk)
-        if total > max_bytes:
-            raise FetchRefused(TOO_LARGE, f"the response is over {max_bytes} bytes")
+        if total > room:
+            raise FetchRefused(TOO_LARGE, f"the response is over the {max_bytes}-byte fetch limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -176,7 +187,7 @@ def _target(request: GuestRequest) -> tuple[str, int, bool, str]:
         raise FetchRefused(MALFORMED, f"bad URL: {exc}") from None
     if url.scheme not in ("http", "https") or not url.hostname:
         raise FetchRefused(MALFORMED, "the URL must be absolute http:// or https://")
-    if not _TOKEN.fullmatch(request.method):
+    if not TOKEN(request.method):
         raise FetchRefused(MALFORMED, f"bad method {request.method!r}")
     tls = url.scheme == "https"
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
@@ -186,7 +197,11 @@ def _target(request: GuestRequest) -> tuple[str, int, bool, str]:
 def fetch(
     request: GuestRequest, *, allow: Collection[str], deadline: float, max_bytes: int
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Perform one request without following redirects; raises FetchRefused with an ABI code."""
+    """Perform one request without following redirects; raises FetchRefused with an ABI code.
+
+    `max_bytes` bounds the whole response in the wire format (status, headers and body), so the
+    host never holds more than that for a guest; http.client caps the header section itself
+    (100 fields of at most 64 KiB) before anything is counted."""
     host, port, tls, path = _target(request)
     address = _pick_address(host, port, allow, deadline)
     conn = _PinnedConnection(host, port, address, deadline, tls)
@@ -194,12 +209,10 @@ def fetch(
     try:
         conn.request(request.method, path, body=request.body or None, headers=headers)
         response = conn.getresponse()
-        body = _read_body(response, max_bytes)
-        return (
-            response.status,
-            [(name.lower(), _header_text(value)) for name, value in response.getheaders()],
-            body,
-        )
+        fields = _headers(response)
+        # The limit is on the whole response as the guest receives it, headers included.
+        body = _read_body(response, max_bytes - _wire_size(fields) - 4, max_bytes)
+        return response.status, fields, body
     except ValueError as exc:  # http.client refuses bad header names/values before sending
         raise FetchRefused(MALFORMED, str(exc)) from None
     except TimeoutError:

@@ -183,5 +183,13 @@ class GuestMemory:
     def read(self, ptr: int, size: int) -> bytes:
         return self._span(ptr, size).tobytes()
 
+    def read_prefix(self, ptr: int, size: int, limit: int) -> bytes:
+        """The first `limit` bytes of `[ptr, ptr + size)`, which must lie in memory as a whole."""
+        return self._span(ptr, size)[: max(0, limit)].tobytes()
+
+    def check(self, ptr: int, size: int) -> None:
+        """Raises OutOfBounds unless `[ptr, ptr + size)` lies in memory; copies nothing."""
+        self._span(ptr, size)
+
     def write(self, ptr: int, data: bytes) -> None:
         self._span(ptr, len(data))[:] = data

@@ -26,6 +26,8 @@ I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 DEFAULT_MAX_FETCH_BYTES = 1 << 20
 DEFAULT_MAX_LOG_BYTES = 64 << 10
+MAX_LOG_LINES = 1000
+TRUNCATED = " [log output truncated]"
 _LEVELS = range(4)
 _STREAM_LEVELS = {"stdout": 1, "stderr": 2}
 
@@ -48,11 +50,20 @@ class GuestAllocFailed(Exception):
 
 
 class InvocationContext:
-    """State of the one invocation (or instantiation) running on this thread."""
+    """State of the one invocation (or instantiation) running on this thread.
+
+    Guest output (stdout, stderr, `edgefn.log`) is bounded where it is copied out of guest
+    memory: at most `max_log_bytes` bytes (newlines included) and MAX_LOG_LINES lines per
+    invocation. Host functions copy no more than `log_room()` bytes and report what they
+    dropped, so a guest writing gigabytes costs the host a few kilobytes and no time; the
+    first thing dropped marks the last line with TRUNCATED.
+    """
 
     __slots__ = (
-        "_log_budget",
+        "_lines_left",
+        "_log_room",
         "_partial",
+        "_truncated",
         "deadline",
         "failure",
         "logs",
@@ -78,8 +89,10 @@ class InvocationContext:
         self.logs: list[LogLine] = []
         self.failure: InvokeError | None = None
         self.waited = 0.0  # seconds host functions spent blocked (not guest CPU)
-        self._log_budget = max_log_bytes
-        self._partial: dict[str, str] = {}
+        self._log_room = max_log_bytes
+        self._lines_left = MAX_LOG_LINES
+        self._truncated = False
+        self._partial: dict[str, bytearray] = {}
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -89,29 +102,68 @@ class InvocationContext:
         if self.failure is None:
             self.failure = error
 
-    def log(self, level: int, message: str, source: str) -> None:
-        """Append a log line, within a per-invocation byte budget so a chatty guest cannot flood us."""
-        if self._log_budget <= 0:
-            return
-        self._log_budget -= len(message)
-        if self._log_budget <= 0:
-            message = message[: len(message) + self._log_budget] + " [log output truncated]"
-        self.logs.append(LogLine(level, message, source))
+    def log_room(self) -> int:
+        """Bytes of output the log still takes: copy no more than this out of guest memory."""
+        return self._log_room
 
-    def write_stream(self, source: str, text: str) -> None:
-        """Capture stdout/stderr text line by line, holding back an unfinished line."""
-        *lines, rest = (self._partial.get(source, "") + text).split("\n")
-        level = _STREAM_LEVELS[source]
-        for line in lines:
-            self.log(level, line, source)
-        self._partial[source] = rest
+    def log(self, level: int, message: str, source: str) -> None:
+        """A line the host composed (it may quote guest data): bounded like guest output."""
+        raw = message.encode("utf-8", "surrogateescape")
+        self.log_bytes(level, raw[: self._log_room], source, len(raw))
+
+    def log_bytes(self, level: int, raw: bytes, source: str, size: int) -> None:
+        """One whole line of `size` bytes, of which `raw` (at most `log_room()`) was copied."""
+        self._log_room -= len(raw)
+        if raw or size == 0:
+            self._line(level, raw, source)
+        if len(raw) < size:
+            self._truncate(source)
+
+    def write_stream(self, source: str, raw: bytes, size: int) -> None:
+        """`size` bytes written to stdout/stderr, of which `raw` (at most `log_room()`) was copied:
+        captured line by line, an unfinished line held back until its newline or the end."""
+        self._log_room -= len(raw)
+        partial = self._partial.setdefault(source, bytearray())
+        end = raw.rfind(b"\n")
+        if end >= 0:
+            partial += raw[:end]
+            level = _STREAM_LEVELS[source]
+            for line in partial.split(b"\n"):
+                self._line(level, line, source)
+            partial[:] = raw[end + 1 :]
+        else:
+            partial += raw
+        if len(raw) < size:
+            self._flush(source)
+            self._truncate(source)
 
     def flush_streams(self) -> list[LogLine]:
-        partial, self._partial = self._partial, {}
-        for source, rest in partial.items():
-            if rest:
-                self.log(_STREAM_LEVELS[source], rest, source)
+        for source in list(self._partial):
+            self._flush(source)
         return self.logs
+
+    def _flush(self, source: str) -> None:
+        partial = self._partial.pop(source, None)
+        if partial:
+            self._line(_STREAM_LEVELS[source], bytes(partial), source)
+
+    def _line(self, level: int, raw: bytes | bytearray, source: str) -> None:
+        if self._lines_left <= 0:
+            self._truncate(source)
+            return
+        self._lines_left -= 1
+        self.logs.append(LogLine(level, raw.decode("utf-8", "replace"), source))
+
+    def _truncate(self, source: str) -> None:
+        """Something was dropped: nothing more is copied, and the log says so once."""
+        self._log_room = 0
+        if self._truncated:
+            return
+        self._truncated = True
+        if self.logs:
+            self.logs[-1].message += TRUNCATED
+        else:
+            self.logs.append(LogLine(_STREAM_LEVELS.get(source, 1), TRUNCATED.strip(), source))
 
     @staticmethod
     def memory(caller: wasmtime.Caller) -> GuestMemory:
@@ -152,10 +204,10 @@ def current_context() -> InvocationContext:
 
 def _log(ctx: InvocationContext, caller: wasmtime.Caller, level: int, ptr: int, size: int) -> None:
     try:
-        raw = ctx.memory(caller).read(ptr, size)
+        raw = ctx.memory(caller).read_prefix(ptr, size, ctx.log_room())
     except OutOfBounds as exc:
         raise InvokeError("trap", f"edgefn.log was given a buffer outside guest memory: {exc}") from None
-    ctx.log(level if level in _LEVELS else 1, raw.decode("utf-8", "replace"), "log")
+    ctx.log_bytes(level if level in _LEVELS else 1, raw, "log", size)
 
 
 def _http_fetch(ctx: InvocationContext, caller: wasmtime.Caller, ptr: int, size: int) -> int:

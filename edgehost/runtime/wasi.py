@@ -22,6 +22,11 @@ from .hostcalls import I32, I64, HostFunction, InvocationContext
 
 MODULE = "wasi_snapshot_preview1"
 _SUCCESS, _BADF, _INVAL, _SPIPE = 0, 8, 28, 70
+# wasi-libc's IOV_MAX: like POSIX writev, more iovecs in one call is EINVAL.
+_IOV_MAX = 1024
+_U32_MAX = 0xFFFFFFFF
+# random_get fills guest memory in pieces, checking the deadline between them.
+_RANDOM_CHUNK = 64 << 10
 _STREAMS = {1: "stdout", 2: "stderr"}
 _CHARACTER_DEVICE = 2
 _IOVEC = struct.Struct("<II")
@@ -91,7 +96,14 @@ def clock_time_get(ctx: InvocationContext, caller: Caller, clock: int, precision
 
 
 def random_get(ctx: InvocationContext, caller: Caller, buf_ptr: int, size: int) -> int:
-    ctx.memory(caller).write(buf_ptr, os.urandom(size))
+    """Fills the guest's buffer in pieces: the host never holds more than _RANDOM_CHUNK bytes, and
+    a guest asking for gigabytes still stops at its deadline."""
+    memory = ctx.memory(caller)
+    memory.check(buf_ptr, size)
+    for offset in range(0, size, _RANDOM_CHUNK):
+        if ctx.remaining() <= 0:
+            raise InvokeError("timeout", "the guest's random_get outlived its max_execution_ms")
+        memory.write(buf_ptr + offset, os.urandom(min(_RANDOM_CHUNK, size - offset)))
     return _SUCCESS
 
 
@@ -103,19 +115,21 @@ def proc_exit(ctx: InvocationContext, caller: Caller, code: int) -> None:
     raise InvokeError("trap", f"the guest called proc_exit({code}) instead of returning a response")
 
 
-def _iovecs(ctx: InvocationContext, caller: Caller, iovs_ptr: int, count: int) -> list[tuple[int, int]]:
-    raw = ctx.memory(caller).read(iovs_ptr, count * _IOVEC.size)
-    return list(_IOVEC.iter_unpack(raw))
-
-
 def fd_write(ctx: InvocationContext, caller: Caller, fd: int, iovs_ptr: int, count: int, out_ptr: int) -> int:
+    """Captures stdout/stderr into the invocation's log, copying out of guest memory no more than
+    the log still takes (`InvocationContext.log_room`); the rest is written to nowhere, and the
+    guest is told all of it was written so it does not retry."""
     source = _STREAMS.get(fd)
     if source is None:
         return _BADF
+    if count > _IOV_MAX:
+        return _INVAL
     memory = ctx.memory(caller)
-    data = b"".join(memory.read(ptr, size) for ptr, size in _iovecs(ctx, caller, iovs_ptr, count))
-    ctx.write_stream(source, data.decode("utf-8", "replace"))
-    memory.write(out_ptr, _U32.pack(len(data)))
+    written = 0
+    for ptr, size in _IOVEC.iter_unpack(memory.read(iovs_ptr, count * _IOVEC.size)):
+        ctx.write_stream(source, memory.read_prefix(ptr, size, ctx.log_room()), size)
+        written += size
+    memory.write(out_ptr, _U32.pack(min(written, _U32_MAX)))
     return _SUCCESS
 
 

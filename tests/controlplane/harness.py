@@ -206,7 +206,8 @@ class NodeClient:
         self.node_id = node_id
         self.cert_pem, self.key_pem = cert.read_bytes(), key.read_bytes()
         self.labels = labels
-        self.http = httpx.Client(base_url=base, verify=client_ssl_context(ca, cert, key), timeout=30)
+        self.tls = client_ssl_context(ca, cert, key)
+        self.http = httpx.Client(base_url=base, verify=self.tls, timeout=30)
 
     def token(self) -> str:
         return sign_node_token(node_id=self.node_id, cert_pem=self.cert_pem, key_pem=self.key_pem)

@@ -19,6 +19,7 @@ from edgehost.plugins import make_plugin_manager
 from edgehost.protocol import Heartbeat, HeartbeatReply
 from edgehost.settings import load_settings
 from tests.controlplane.harness import ControlPlane, NodeClient, bearer
+from tests.rawhttp import exchange, one_response
 
 PATH = "/v1/node/heartbeat"
 
@@ -95,6 +96,22 @@ def test_numbers_in_strings_are_accepted_as_litestar_did(node: NodeClient) -> No
 def test_an_oversized_body_is_413(node: NodeClient) -> None:
     status, payload = post(node, b'{"node_id": "' + b"a" * 10_000_001 + b'"}')
     assert (status, payload) == (413, {"error": "payload_too_large", "detail": "Request Entity Too Large"})
+
+
+def test_a_body_that_did_not_arrive_whole_is_400_never_read_as_the_part_that_came(
+    cp: ControlPlane, node: NodeClient
+) -> None:
+    """A whole heartbeat in the first chunk, then a malformed chunk-size line: the part that came
+    must not be taken for the body (it parses, and would be answered 200)."""
+    body = beat(node)
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {node.token()}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\nzz\r\n{}\r\n0\r\n\r\n"
+    answer = one_response(exchange(cp.node_port, head.encode() + chunked, tls=node.tls))
+    assert answer.status == 400
+    assert answer.json() == {"error": "bad_request", "detail": "the request body did not arrive whole"}
 
 
 def test_other_methods_still_reach_litestar(node: NodeClient) -> None:

@@ -347,17 +347,19 @@ def test_per_request_hooks_are_called_directly_in_pluggys_order_unless_a_wrapper
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(Plain())
-    pm.register(First())
+    pm.register(Plain(), name="plain")
+    pm.register(First(), name="first")
     direct = per_request_calls(pm.hook.edgehost_invocation_finished)
     assert len(direct) == 2
-    for call in direct:
+    for _, call in direct:
         call("inv")
     assert calls == ["first inv", "plain inv"]  # the order pluggy itself would call them in
+    assert [name for name, _ in direct] == ["first", "plain"]  # named for the ingress's reports
     assert per_request_calls(pm.hook.edgehost_admit) == []  # nothing to call: no dispatch at all
 
-    pm.register(Wrapper())
+    pm.register(Wrapper(), name="wrapper")
     calls.clear()
-    (dispatch,) = per_request_calls(pm.hook.edgehost_invocation_finished)
+    ((names, dispatch),) = per_request_calls(pm.hook.edgehost_invocation_finished)
     dispatch("inv")
     assert calls == ["wrapped", "first inv", "plain inv"]
+    assert sorted(names.split(",")) == ["first", "plain", "wrapper"]  # every plugin it may run

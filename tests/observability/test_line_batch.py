@@ -33,6 +33,16 @@ async def test_a_long_burst_is_written_before_the_timer_fires() -> None:
     assert len(sink.writes) == 1 and sink.writes[0].count(b"\n") == LineBatch.MAX_LINES - 1
 
 
+async def test_large_lines_are_written_once_max_bytes_wait() -> None:
+    sink = Sink()
+    batch = LineBatch(sink)  # type: ignore[arg-type]
+    line = b"x" * (LineBatch.MAX_BYTES // 3 + 1)  # a record with a full guest log, escaped
+    for _ in range(3):
+        batch.add(line)
+    assert len(sink.writes) == 1  # written at the third line, not held for the timer or 256 lines
+    assert sink.writes[0].count(b"\n") == 2
+
+
 def test_off_a_loop_a_line_is_written_at_once() -> None:
     sink = Sink()
     LineBatch(sink).add(b"alone")  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ async def call(ingress: Ingress, raw_path: bytes, **scope: Any) -> list[dict[str
             "http_version": "1.1",
             "method": "GET",
             "raw_path": raw_path,
-            "headers": [],
+            "headers": [(b"host", b"edge")],
             **scope,
         },
         receive,

@@ -6,7 +6,14 @@ import struct
 import pytest
 
 from edgehost.runtime import GuestRequest, InvokeError, decode_response, encode_request
-from edgehost.runtime.codec import WireError, _decode_careful, _decode_fast, decode_request, encode_response
+from edgehost.runtime.codec import (
+    MAX_HEADER_BYTES,
+    WireError,
+    _decode_careful,
+    _decode_fast,
+    decode_request,
+    encode_response,
+)
 
 
 def u32(n: int) -> bytes:
@@ -45,6 +52,15 @@ GOOD = u32(200) + u32(1) + s(b"k") + s(b"v") + s(b"body")
         (u32(200) + u32(0) + u32(10) + b"abc", "body (10 bytes)"),
         (u32(99) + u32(0) + s(b""), "status 99"),
         (u32(600) + u32(0) + s(b""), "status 600"),
+        (u32(100) + u32(0) + s(b""), "status 100 is outside 200..599"),
+        (u32(101) + u32(0) + s(b""), "status 101 is outside 200..599"),
+        (u32(103) + u32(0) + s(b""), "status 103 is outside 200..599"),
+        (u32(200) + u32(1) + s(b"x-a") + s(b"b\r\nx-b: c") + s(b""), "control character"),
+        (u32(200) + u32(1) + s(b"x-a") + s(b"\x00") + s(b""), "control character"),
+        (u32(200) + u32(1) + s(b"x a") + s(b"v") + s(b""), "not an RFC 9110 token"),
+        (u32(200) + u32(1) + s(b"") + s(b"v") + s(b""), "not an RFC 9110 token"),
+        (u32(200) + u32(1) + s(b"x:a") + s(b"v") + s(b""), "not an RFC 9110 token"),
+        (u32(200) + u32(1) + s(b"k") + s(b"v" * MAX_HEADER_BYTES) + s(b""), "over the 65536"),
         (b"\x01\x02", "status runs past"),
     ],
 )
@@ -60,15 +76,26 @@ def test_malformed_fetch_request_raises_wire_error() -> None:
         decode_request(s(b"GET") + u32(7))
 
 
+def test_header_bytes_up_to_the_limit_pass() -> None:
+    value = "v" * (MAX_HEADER_BYTES - len("k") - 4)  # `k: v...` and CRLF, exactly the limit
+    assert decode_response(encode_response(200, [("k", value)], b""))[1] == [("k", value)]
+
+
 def test_the_fast_decoder_agrees_with_the_careful_one_on_mangled_responses() -> None:
-    good = encode_response(200, [("a", "b"), ("é", "x")], b"body")
+    """Whatever the bytes, both parsers accept the same responses (and the careful one explains the rest)."""
+    good = encode_response(200, [("a", "b"), ("x-caf", "caf\u00e9\t ok")], b"body")
     rnd = random.Random(7)
+    accepted = 0
     for _ in range(5000):
         data = bytearray(good)
         if rnd.random() < 0.5:
-            data[rnd.randrange(len(data))] = rnd.randrange(256)
+            data[rnd.randrange(len(data))] = rnd.choice((rnd.randrange(256), 0x0A, 0x7F, 0x20, 0x3A))
         else:
             del data[rnd.randrange(len(data)) :]
-        fast = _decode_fast(bytes(data))
-        if fast is not None:
-            assert fast == _decode_careful(bytes(data))
+        try:
+            careful = _decode_careful(bytes(data))
+        except WireError:
+            careful = None
+        assert _decode_fast(bytes(data)) == careful
+        accepted += careful is not None
+    assert 0 < accepted < 5000  # both kinds were tried

@@ -31,7 +31,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = b"x" * 5000 if self.path == "/big" else f"host={self.headers['Host']}".encode()
+        if self.path == "/fat-headers":  # a small body under 1.2 kB of header fields
+            self.send_response(200)
+            for n in range(20):
+                self.send_header(f"x-fat-{n}", "v" * 50)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
+        body = {"/big": b"x" * 5000, "/fits": b"x" * 800}.get(
+            self.path, f"host={self.headers['Host']}".encode()
+        )
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -92,6 +102,13 @@ def test_redirect_returned_not_followed(port: int) -> None:
 
 def test_too_large(port: int) -> None:
     assert fetch(f"http://127.0.0.1:{port}/big", ("127.0.0.1",)) == (555, b"\x05")
+
+
+def test_the_fetch_limit_counts_the_headers_too(port: int) -> None:
+    """max_fetch_bytes (1000 here) bounds the response as the guest receives it, header fields included."""
+    assert fetch(f"http://127.0.0.1:{port}/fat-headers", ("127.0.0.1",)) == (555, b"\x05")
+    status, body = fetch(f"http://127.0.0.1:{port}/fits", ("127.0.0.1",))
+    assert status == 200 and body.endswith(b"x" * 800)
 
 
 def test_fetch_bounded_by_invocation_deadline(port: int) -> None:

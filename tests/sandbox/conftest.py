@@ -44,6 +44,13 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "fetch": ("fetch.wat", 'http_allow = ["127.0.0.1"]\nmax_execution_ms = 400'),
     "fetch-by-name": ("fetch.wat", 'http_allow = ["localhost"]\nmax_execution_ms = 400'),
     "runaway": ("fetch_then_spin.wat", 'http_allow = ["127.0.0.1"]\nmax_execution_ms = 2000'),
+    **{
+        f"flood-{entry}": (
+            "flood.wat",
+            f'entrypoint = "{entry}"\nmemory_pages = 1025\nmax_execution_ms = 1000',
+        )
+        for entry in ("stdout", "newlines", "log", "iovecs")
+    },
 }
 
 

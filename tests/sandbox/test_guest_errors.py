@@ -11,7 +11,7 @@ from tests.sandbox.conftest import expect_failure, log_record
 @pytest.mark.parametrize("function", ["oob", "bad-status"])
 def test_a_malformed_response_answers_500_bad_response(sandbox: DevServer, function: str) -> None:
     record = expect_failure(sandbox, function, 500, "bad_response")
-    assert ("outside guest memory" if function == "oob" else "outside 100..599") in record["error_message"]
+    assert ("outside guest memory" if function == "oob" else "outside 200..599") in record["error_message"]
 
 
 @pytest.mark.parametrize("call", ["path_open", "sock_accept"])
