@@ -91,7 +91,13 @@ class HotPool:
             self._busy += 1
         try:
             if instance is None:
+                # `max_execution_ms` is the request's wall-clock limit: a cold start (its start
+                # function and `_initialize` included) spends it, rather than getting its own.
+                started = time.monotonic()
                 instance = self._new()
+                spent_ms = int((time.monotonic() - started) * 1000)
+                deadline_ms = max(1, self.spec.max_execution_ms - spent_ms)
+                return instance.invoke(request, request_id=request_id, deadline_ms=deadline_ms)
             return instance.invoke(request, request_id=request_id)
         finally:
             self._release(instance)

@@ -11,7 +11,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .cache import load_module
-from .engine import arm_deadline, deadline_ticks, get_engine
+from .engine import arm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
@@ -79,7 +79,7 @@ class CompiledFunction:
 
     def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
         context = context_address(store)
-        arm_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        arm_deadline(context, self.spec.max_execution_ms)
         raw = ffi.wasmtime_instance_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         error = ffi.wasmtime_instance_pre_instantiate(

@@ -116,3 +116,39 @@ def test_discard_on_undeploy_destroys_every_instance(registry: PoolRegistry) -> 
     registry.discard(pool)
     assert pool.size == 0 and pool not in registry.pools
     assert all(i.broken for i in instances)
+
+
+class SlowStart:
+    """A compiled function whose cold start takes `start_s` on the pool's (fake) clock."""
+
+    def __init__(self, clock: list[float], start_s: float) -> None:
+        self.spec = spec()
+        self.clock = clock
+        self.start_s = start_s
+        self.deadlines: list[int | None] = []
+
+    def instantiate(self) -> SlowStart:
+        self.clock[0] += self.start_s
+        return self
+
+    def invoke(self, request: GuestRequest, *, request_id: str, deadline_ms: int | None = None) -> str:
+        self.deadlines.append(deadline_ms)
+        return "ok"
+
+    broken = False
+    last_used = 0.0
+
+
+def test_a_cold_start_spends_the_requests_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """max_execution_ms is wall-clock per request: a start function must not double it."""
+    import types
+
+    from plugins import pooling
+
+    clock = [0.0]
+    monkeypatch.setattr(pooling, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    compiled = SlowStart(clock, start_s=0.25)
+    pool = pooling.HotPool(compiled, min_hot=0, max_hot=1)  # type: ignore[arg-type]
+    pool.invoke(REQUEST, request_id="cold")
+    pool.invoke(REQUEST, request_id="warm")
+    assert compiled.deadlines == [1000 - 250, None]  # spec(): max_execution_ms = 1000
