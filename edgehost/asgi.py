@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -14,9 +15,21 @@ class PayloadTooLarge(Exception):
     pass
 
 
-async def read_body(receive: Receive, limit: float) -> bytes:
-    """The whole request body; PayloadTooLarge as soon as it grows past `limit`. A client that
-    disconnects ends the body where it left off (nothing will read the answer)."""
+class BodyTimeout(Exception):
+    """The body did not arrive in time (RFC 9110 §15.5.9, 408 Request Timeout)."""
+
+
+async def read_body(receive: Receive, limit: float, timeout_s: float | None = None) -> bytes:
+    """The whole request body; PayloadTooLarge as soon as it grows past `limit`, BodyTimeout when it
+    is not complete `timeout_s` seconds after the call (a total deadline: a client dripping a byte
+    at a time cannot hold the request open either). A client that disconnects ends the body where
+    it left off (nothing will read the answer)."""
+    if timeout_s is not None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await read_body(receive, limit)
+        except TimeoutError:
+            raise BodyTimeout from None
     chunks: list[bytes] = []
     size = 0
     while True:

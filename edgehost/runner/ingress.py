@@ -25,13 +25,14 @@ from urllib.parse import unquote
 
 import msgspec
 
-from edgehost.asgi import PayloadTooLarge, Receive, Scope, Send, read_body
+from edgehost.asgi import BodyTimeout, PayloadTooLarge, Receive, Scope, Send, read_body
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.plugins import per_request_calls
 from edgehost.runner.node import NodeState
 from edgehost.runtime import GuestResponse, InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.workers import GuestThreads
+from edgehost.settings import Runner
 
 log = logging.getLogger("edgefn.ingress")
 
@@ -46,10 +47,29 @@ _json = msgspec.json.Encoder()
 
 
 class Ingress:
-    def __init__(self, node: NodeState, *, max_body_bytes: int, threads: int = 64) -> None:
+    def __init__(
+        self,
+        node: NodeState,
+        *,
+        max_body_bytes: int,
+        max_requests_in_flight: int,
+        body_timeout_s: float,
+        threads: int = 64,
+    ) -> None:
         self.node = node
         self.hook = node.ctx.hook
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        # Requests between their head and their answer in this process, whatever they wait on
+        # (body, guest, client); granian's own limit counts connections, idle ones included.
+        self.in_flight = 0
+        self.max_in_flight = max_requests_in_flight
+        self._overloaded = Rejection(
+            503,
+            "overloaded",
+            f"the runner is serving {max_requests_in_flight} requests already",
+            [("retry-after", "1")],
+        )
         self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
         self.threads = GuestThreads(threads)
         self._offloaded: set[tuple[str, int]] = set()  # function versions that proved slow inline
@@ -58,9 +78,26 @@ class Ingress:
         self._started_hooks = per_request_calls(self.hook.edgehost_invocation_started)
         self._finished_hooks = per_request_calls(self.hook.edgehost_invocation_finished)
 
+    @classmethod
+    def from_settings(cls, node: NodeState, runner: Runner) -> Ingress:
+        """The ingress as the `runner.*` settings bound it."""
+        return cls(
+            node,
+            max_body_bytes=runner.max_body_bytes,
+            max_requests_in_flight=runner.max_requests_in_flight,
+            body_timeout_s=runner.body_timeout_s,
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        self.in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         # For routing and logs only (the guest gets the bytes): UTF-8, raw or percent-encoded.
@@ -100,8 +137,24 @@ class Ingress:
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
+        if self.in_flight > self.max_in_flight:  # shed before reading a body or running a guest
+            await self._reject(send, inv, self._overloaded)
+            return
         try:
-            body = await read_body(receive, self.max_body_bytes) if has_body else b""
+            body = await read_body(receive, self.max_body_bytes, self.body_timeout_s) if has_body else b""
+        except BodyTimeout:
+            # RFC 9110 §15.5.9: the connection is closed, since the rest of the body may still come.
+            await self._reject(
+                send,
+                inv,
+                Rejection(
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive within {self.body_timeout_s:g} s",
+                    [("connection", "close")],
+                ),
+            )
+            return
         except PayloadTooLarge:
             await self._reject(
                 send,
