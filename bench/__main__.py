@@ -11,10 +11,19 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from bench import heartbeats, ingress, ingress_path, ingress_plugins, pool_memory, propagation, soak
+from bench import (
+    heartbeats,
+    hostile_load,
+    ingress,
+    ingress_path,
+    ingress_plugins,
+    pool_memory,
+    propagation,
+    soak,
+)
 from bench.common import REPO, Row, machine, say, table
 
-SCRIPTS = ("guest_call", "cold_path", "timeout_precision", "observability")
+SCRIPTS = ("guest_call", "cold_path", "timeout_precision", "deadline_contention", "observability")
 
 
 def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
@@ -27,6 +36,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
             "heartbeats": lambda: heartbeats.run(nodes=200, rounds=1, per_round=1),
             "pool-memory": lambda: pool_memory.run(instances=200, rounds=1),
             "soak": lambda: soak.run(seconds=10),
+            "hostile-load": lambda: hostile_load.run(rounds=1, seconds=2),
         }
     return {
         "ingress": ingress.run,
@@ -36,6 +46,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "heartbeats": heartbeats.run,
         "pool-memory": pool_memory.run,
         "soak": soak.run,
+        "hostile-load": hostile_load.run,
     }
 
 

@@ -20,7 +20,7 @@ import logging
 import time
 from functools import partial
 from random import getrandbits
-from time import perf_counter, thread_time
+from time import monotonic, perf_counter, thread_time
 from urllib.parse import unquote
 
 import msgspec
@@ -218,7 +218,11 @@ class Ingress:
         spec = pool.spec
         key = (spec.function_id, spec.version)
         if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
-            return await self.threads.run(partial(pool.invoke, request, request_id=request_id))
+            # The limit starts now: waiting for a guest thread spends it too (40 runaways on 2 cores).
+            deadline = monotonic() + spec.max_execution_ms / 1000
+            return await self.threads.run(
+                partial(pool.invoke, request, request_id=request_id, deadline=deadline)
+            )
         # Wall time flags a slow call cheaply, but a preempted process makes any call look slow:
         # a suspect's next call is timed in thread CPU time too, which decides.
         suspect = key in self._suspects

@@ -77,9 +77,9 @@ class CompiledFunction:
         )
         return store
 
-    def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
+    def _run_instantiation(self, store: wasmtime.Store, ms: int) -> wasmtime.Instance:
         context = context_address(store)
-        arm_deadline(context, self.spec.max_execution_ms)
+        arm_deadline(context, ms)
         raw = ffi.wasmtime_instance_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         error = ffi.wasmtime_instance_pre_instantiate(
@@ -96,15 +96,15 @@ class CompiledFunction:
             RawFunc(context, initialize, 0).call()
         return instance
 
-    def instantiate(self) -> Instance:
-        """A fresh instance; start function and _initialize run under the request time limit."""
+    def instantiate(self, deadline_ms: int | None = None) -> Instance:
+        """A fresh instance; start function and _initialize run under the request time limit, or
+        what is left of it (`deadline_ms`)."""
+        ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
         store = self._new_store()
-        ctx = InvocationContext(
-            self.spec, "instantiate", time.monotonic() + self.spec.max_execution_ms / 1000
-        )
+        ctx = InvocationContext(self.spec, "instantiate", time.monotonic() + ms / 1000)
         bind_context(ctx)
         try:
-            instance = self._run_instantiation(store)
+            instance = self._run_instantiation(store, ms)
         except InvokeError as exc:
             error = ctx.failure or exc
             error.logs = ctx.flush_streams()

@@ -14,6 +14,7 @@ short bursts, so guests lose little; idle CPU is theirs whatever their priority.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import os
@@ -40,9 +41,8 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 class GuestThreads:
     """A growing set of daemon threads, at most `max_threads`, fed by one queue."""
 
-    def __init__(self, max_threads: int, name: str = "guest") -> None:
+    def __init__(self, max_threads: int) -> None:
         self._max = max_threads
-        self._name = name
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -57,7 +57,9 @@ class GuestThreads:
                 self._idle -= 1
             elif self._threads < self._max:
                 self._threads += 1
-                threading.Thread(target=self._work, name=f"{self._name}-{self._threads}", daemon=True).start()
+                # Not `threading.Thread.start()`: it waits until the new thread runs, and with
+                # runaways holding both cores that blocked the loop for up to 50 ms a thread.
+                _thread.start_new_thread(self._work, ())
         self._jobs.put((loop, future, fn))
         return future
 

@@ -57,3 +57,19 @@ def test_guest_threads_yield_the_cpu_to_the_loop_that_serves() -> None:
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
     finally:
         threads.close()
+
+
+def test_the_loop_never_waits_for_a_new_guest_thread_to_get_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`threading.Thread.start()` waits until the thread runs: under 40 runaways, 50 ms of a blocked
+    loop per new thread. A thread that is created but never scheduled must not hold up `run`."""
+    from edgehost.runtime import workers
+
+    created: list[object] = []
+    monkeypatch.setattr(workers._thread, "start_new_thread", lambda fn, args: created.append(fn))
+    threads = GuestThreads(2)
+
+    async def main() -> bool:
+        return threads.run(lambda: None).done()
+
+    assert asyncio.run(main()) is False  # queued, and `run` returned
+    assert len(created) == 1
