@@ -6,6 +6,8 @@ first, then sends N requests to a guest that loops forever (tests/guests/loop.wa
 answer from its request's write. The baseline is a hello request on the same server and session.
 The runner's own figure (routing to answer, from the invocation log's `duration_ms`) is shown
 beside it, so time lost before routing (accept, parsing, the event loop) can be told apart.
+Last, the load generator runs on /hello while the most runaways spin, against a quiet run: the
+runner must keep serving normal traffic while its guest threads burn their limits.
 Run: .venv/bin/python -m bench.deadline_contention [--limit-ms 5000] [--rounds 3]
 """
 
@@ -15,12 +17,13 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from bench import servers
 from bench.common import REPO, loadavg, machine, say
-from bench.loadgen import roundtrip
+from bench.loadgen import LoadResult, load, roundtrip
 from tests.procs import write_project
 
 CONCURRENCY = (1, 10, 40)
@@ -80,6 +83,17 @@ async def _answers(port: int, path: str, count: int) -> list[tuple[int, float]]:
             writer.close()
 
 
+def beside_runaways(port: int, url: str, count: int, seconds: int) -> tuple[LoadResult, LoadResult]:
+    """Normal traffic alone, then while `count` runaways spin (the load starts once they run)."""
+    quiet = load(url, seconds, 16)
+    runaways = threading.Thread(target=lambda: asyncio.run(_answers(port, "/runaway", count)))
+    runaways.start()
+    time.sleep(0.5)
+    loud = load(url, seconds, 16)
+    runaways.join()
+    return quiet, loud
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.deadline_contention", description=__doc__)
     parser.add_argument("--limit-ms", type=int, default=5000)
@@ -107,7 +121,12 @@ def main() -> None:
                 wrong = [status for status, _ in answers if status != 504]
                 times = [ms for _, ms in answers]
                 worst = max(times)
-                records = [r for r in dev.json_lines()[logged:] if r.get("function_id") == RUNAWAY]
+                records = []
+                for _ in range(100):  # the log lines reach the file just after the answers
+                    records = [r for r in dev.json_lines()[logged:] if r.get("function_id") == RUNAWAY]
+                    if len(records) >= len(answers):
+                        break
+                    time.sleep(0.05)
                 in_runner = max((r["duration_ms"] for r in records), default=float("nan"))
                 over = (worst - limit) / limit
                 met = over <= GOAL and not wrong
@@ -117,6 +136,16 @@ def main() -> None:
                     f"  {loadavg()}"
                     + (f"  ({len(wrong)} answers not 504: {sorted(set(wrong))})" if wrong else "")
                 )
+            n = CONCURRENCY[-1]
+            quiet, loud = beside_runaways(port, f"{dev.ingress}/hello", n, max(1, min(3, limit // 1600)))
+            print(f"\nhello ({loud.tool} c=16) alone / beside {n} runaways:")
+            for name, attr, unit in (
+                ("req/s", "rps", ""),
+                ("p50", "p50_ms", " ms"),
+                ("p99", "p99_ms", " ms"),
+            ):
+                print(f"  {name:>5}: {getattr(quiet, attr):,.2f}{unit} / {getattr(loud, attr):,.2f}{unit}")
+            print(f"  non-2xx / errors beside them: {loud.non_2xx} / {loud.errors}  (load {loadavg()})")
 
 
 if __name__ == "__main__":
