@@ -99,8 +99,6 @@ class HotPool:
         """`max_execution_ms` is the request's wall-clock limit: the wait for a guest thread (when
         the caller's `deadline` says so), a cold start (its start function included) and the call
         all spend it, rather than each getting its own."""
-        if deadline is None:
-            deadline = time.monotonic() + self.spec.max_execution_ms / 1000
         with self._lock:
             instance = self._idle.pop() if self._idle else None
             if instance is not None:
@@ -108,7 +106,11 @@ class HotPool:
             self._busy += 1
         try:
             if instance is None:
+                if deadline is None:
+                    deadline = time.monotonic() + self.spec.max_execution_ms / 1000
                 instance = self._new(_left_ms(deadline))
+            if deadline is None:  # a warm instance and a limit that starts now: no clock to read
+                return instance.invoke(request, request_id=request_id)
             return instance.invoke(request, request_id=request_id, deadline_ms=_left_ms(deadline))
         finally:
             self._release(instance)

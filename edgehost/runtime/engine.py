@@ -70,28 +70,24 @@ class Ticker(threading.Thread):
         self._wake = threading.Event()
 
     def arm(self, context: int, ms: int) -> None:
-        """Sets the store's epoch deadline `ms` from now and keeps ticking until it passes.
+        """Sets the store's epoch deadline to the first tick due at or after `ms` from now, and
+        keeps ticking until it passes.
 
         Under the lock, so the engine's epoch is `_ticks` while the relative deadline is set
         (`wasmtime_context_set_epoch_deadline` counts from the current epoch; the guest traps
-        once the epoch reaches it).
+        once the epoch reaches it) and no two threads lower `_last_deadline`.
         """
         with self._lock:
-            self._set_deadline(context, self._deadline(ms))
-
-    def _deadline(self, ms: int) -> int:
-        """Ticks from the current epoch to the first tick due at or after `ms` from now (lock held)."""
-        now = self._clock()
-        if self.parked:  # a new grid from now: nothing is owed for the parked time
-            self._grid = (self._ticks, now)
-            self.parked = False
-            self._wake.set()
-        first, start = self._grid
-        due = now + ms * 1_000_000
-        target = first - (-(due - start) // _TICK_NS)  # ceil: never a tick due before the deadline
-        if target > self._last_deadline:
-            self._last_deadline = target
-        return max(1, target - self._ticks)
+            now = self._clock()
+            if self.parked:  # a new grid from now: nothing is owed for the parked time
+                self._grid = (self._ticks, now)
+                self.parked = False
+                self._wake.set()
+            first, start = self._grid
+            target = first - (start - now - ms * 1_000_000) // _TICK_NS  # ceil: no tick due before it
+            if target > self._last_deadline:
+                self._last_deadline = target
+            self._set_deadline(context, max(1, target - self._ticks))
 
     def advance(self) -> int | None:
         """Adds every tick due by now; returns when the next one is due, or None to park."""

@@ -159,7 +159,7 @@ def test_the_wait_a_cold_start_and_the_call_spend_one_time_limit(
     clock[0] += 0.125  # waited for a guest thread
     pool.invoke(REQUEST, request_id="cold", deadline=deadline)
     pool.invoke(REQUEST, request_id="warm")  # no deadline from the caller: the limit starts now
-    assert compiled.deadlines == [("instantiate", 875), ("cold", 625), ("warm", 1000)]
+    assert compiled.deadlines == [("instantiate", 875), ("cold", 625), ("warm", None)]  # None: its own limit
 
 
 def test_a_request_whose_limit_ran_out_waiting_answers_timeout_without_running(
@@ -170,3 +170,11 @@ def test_a_request_whose_limit_ran_out_waiting_answers_timeout_without_running(
         pool.invoke(REQUEST, request_id="late", deadline=clock[0] - 0.001)
     assert info.value.code == "timeout"
     assert compiled.deadlines == []
+
+
+def test_without_a_callers_deadline_the_limit_starts_with_the_call_cold_start_included(
+    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+) -> None:
+    _, compiled, pool = slow_start
+    pool.invoke(REQUEST, request_id="inline")
+    assert compiled.deadlines == [("instantiate", 1000), ("inline", 750)]
