@@ -45,7 +45,7 @@ def hostile(port: int) -> Iterator[None]:
         say(f"hostile clients: {out.strip()}")
 
 
-def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> list[Row]:
+def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="edgefn-bench-hostile-") as tmp:
         root = Path(tmp)
         project = servers.copy_example(root / "project")
