@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from bench import (
     heartbeats,
+    hostile_load,
     ingress,
     ingress_path,
     ingress_plugins,
@@ -24,7 +25,14 @@ from bench import (
 )
 from bench.common import REPO, Row, machine, say, table
 
-SCRIPTS = ("guest_call", "cold_path", "finalize_check", "timeout_precision", "observability")
+SCRIPTS = (
+    "guest_call",
+    "cold_path",
+    "finalize_check",
+    "timeout_precision",
+    "deadline_contention",
+    "observability",
+)
 
 
 def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
@@ -38,6 +46,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
             "pool-memory": lambda: pool_memory.run(instances=200, rounds=1),
             "output-flood": lambda: output_flood.run(rounds=1),
             "soak": lambda: soak.run(seconds=10),
+            "hostile-load": lambda: hostile_load.run(rounds=1, seconds=2),
         }
     return {
         "ingress": ingress.run,
@@ -48,6 +57,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "pool-memory": pool_memory.run,
         "output-flood": output_flood.run,
         "soak": soak.run,
+        "hostile-load": hostile_load.run,
     }
 
 

@@ -2,7 +2,7 @@
 
 1,000 simulated nodes, each with its own certificate from the bench CA (cached across runs), send
 back-to-back heartbeats (closed loop) over 1,000 keep-alive connections, one per node as a real fleet
-holds them (the CP's node routes take 4,096 connections and requests in flight, `serving.NODE_BACKLOG`).
+holds them (the CP's node routes take 4,096 connections, `serving.NODE_CONNECTIONS`).
 Tokens are signed with the real `NodeSigner` before a round starts, so the load generator's core is not
 spent on ECDSA while the CP is measured. Untimed warm-up: every node registers, then reports the
 inventory its first reply asked for, so the rounds measure the steady state (including the CP's periodic

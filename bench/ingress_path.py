@@ -96,7 +96,7 @@ def hello_ingress(state_dir: Path) -> Ingress:
         routes=[RouteSpec(host="*", path="/hello", function_id="demo.hello", project="demo")], claims=()
     )
     node.snapshot = Snapshot(routes=routes, functions={"demo.hello": LiveFunction(deployment, pool)})
-    return Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
+    return Ingress.from_settings(node, settings.runner)
 
 
 async def per_request_us(app: Callable[..., Awaitable[None]], requests: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -18,15 +19,26 @@ class IncompleteBody(Exception):
     """The body did not arrive whole: answer 400, and never act on the part that came."""
 
 
-async def read_body(receive: Receive, limit: float) -> bytes:
-    """The whole request body; PayloadTooLarge as soon as it grows past `limit`; IncompleteBody
-    unless it arrived whole.
+class BodyTimeout(Exception):
+    """The body did not arrive in time (RFC 9110 §15.5.9, 408 Request Timeout)."""
+
+
+async def read_body(receive: Receive, limit: float, timeout_s: float | None = None) -> bytes:
+    """The whole request body; PayloadTooLarge as soon as it grows past `limit`; BodyTimeout when
+    it is not complete `timeout_s` seconds after the call (a total deadline: a client dripping a
+    byte at a time cannot hold the request open either); IncompleteBody unless it arrived whole.
 
     granian reports every body it could not read to its end as `http.disconnect`, possibly
     after some `http.request` messages: a malformed chunk-size line or chunk, a body shorter
     than its Content-Length, a client gone mid-body (docs/runner.md has the experiments). The
     part that came is never returned: a guest or a handler must not take it for the whole.
     """
+    if timeout_s is not None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await read_body(receive, limit)
+        except TimeoutError:
+            raise BodyTimeout from None
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -55,10 +55,15 @@ class InstancePool(Protocol):
 
     spec: FunctionSpec
 
-    def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
+    def invoke(
+        self, request: GuestRequest | bytes, *, request_id: str, deadline: float | None = None
+    ) -> GuestResponse:
         """Runs one request (a `GuestRequest`, or one in the wire format) on a pooled (or new)
         instance; raises `InvokeError`. The response is decoded by the runtime's codec, which
-        already refused what HTTP forbids a guest to say (`bad_response`, docs/abi.md)."""
+        already refused what HTTP forbids a guest to say (`bad_response`, docs/abi.md).
+        `deadline` (`time.monotonic()` seconds) is when the request's `max_execution_ms` runs
+        out, if it started before the call (the wait for a guest thread); without it the limit
+        starts with the call."""
         ...
 
     def warm(self) -> None:

@@ -116,7 +116,7 @@ async def runner(
         inventory=node.inventory,
         drain_usage=drain if workers else node.drain_usage,
     )
-    ingress = None if workers else Ingress(node, max_body_bytes=settings.runner.max_body_bytes)
+    ingress = None if workers else Ingress.from_settings(node, settings.runner)
     ctx.services.update(node=node, agent=agent)
     if ingress is not None:
         ctx.services["ingress"] = ingress

@@ -1,10 +1,17 @@
-"""Granian listeners inside one asyncio loop, so `edgefn dev` runs every role in one process."""
+"""Granian listeners inside one asyncio loop, so `edgefn dev` runs every role in one process.
+
+Every listener speaks HTTP/1.1 only, with a bound on its connections and a deadline for each
+request head (`ConnectionLimits`): with granian's automatic HTTP/2 detection (hyper-util's), a
+client that connects and sends nothing, or only "PRI", is never timed out, since hyper's header
+timeout only starts once a protocol is chosen; and HTTP/2 streams have no header deadline at all.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import resource
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
@@ -12,15 +19,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
+from edgehost.settings import Runner
+
 log = logging.getLogger("edgefn.serving")
-# granian's default: at most this many connections queued, and (one worker) requests in flight.
-DEFAULT_BACKLOG = 128
+# granian's default number of connections a listener serves at once (per process).
+DEFAULT_CONNECTIONS = 128
 # The CP's node routes: every runner holds a watch long-poll open, so a fleet of a thousand
-# needs that many requests in flight on one listener, with room for heartbeats beside them.
-NODE_BACKLOG = 4096
+# needs that many connections on one listener, with room for heartbeats beside them.
+NODE_CONNECTIONS = 4096
+# hyper's default deadline for a request head, idle keep-alive time before it included.
+DEFAULT_HEADER_TIMEOUT_S = 30.0
+# Linux caps a listen backlog at net.core.somaxconn, 4096 by default.
+MAX_BACKLOG = 4096
+# Descriptors a serving process needs beside its connections (files, the CP, the cache, logs).
+SPARE_FILES = 256
 
 
 T = TypeVar("T")
@@ -34,6 +50,52 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one serving process lets its clients hold (docs/runner.md, "Connections and deadlines").
+
+    `max_connections` is granian's `backpressure`: a semaphore each connection holds from accept
+    to close, idle keep-alive time included, so it bounds connections, not requests. Past it,
+    granian stops accepting and new clients wait in the kernel's listen queue. `header_timeout_s`
+    is hyper's `header_read_timeout`: a request head must be complete that long after the
+    connection opened or after its previous answer, so it also closes idle keep-alive connections.
+    """
+
+    max_connections: int = DEFAULT_CONNECTIONS
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+
+    @classmethod
+    def ingress(cls, runner: Runner) -> ConnectionLimits:
+        return cls(runner.max_connections, runner.header_timeout_s)
+
+    def granian_options(self) -> dict[str, Any]:
+        """Keyword arguments for granian's servers (embedded and multi-process alike)."""
+        return {
+            "http": HTTPModes.http1,
+            "backlog": min(self.max_connections, MAX_BACKLOG),
+            "backpressure": self.max_connections,
+            "http1_settings": HTTP1Settings(header_read_timeout=max(1, round(self.header_timeout_s * 1000))),
+        }
+
+
+def ensure_open_files(connections: int) -> None:
+    """Raises this process's soft limit on open files to fit `connections` (and SPARE_FILES), up to
+    the hard limit, which children inherit: at a common soft limit of 1,024, accept() would fail
+    long before `runner.max_connections`. Logs a warning when the hard limit is lower."""
+    needed = connections + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "only %d open files allowed (hard limit), fewer than the %d connections configured need: "
+            "raise the limit (ulimit -n, systemd LimitNOFILE) or lower runner.max_connections",
+            soft,
+            needed,
+        )
+
+
 @dataclass
 class Listener:
     name: str
@@ -41,8 +103,7 @@ class Listener:
     host: str
     port: int
     ssl: dict[str, Any] = field(default_factory=dict)
-    # Also the backpressure (requests in flight): granian's default would be backlog / workers.
-    backlog: int = DEFAULT_BACKLOG
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 class PortInUse(Exception):
@@ -80,6 +141,7 @@ async def serve(listeners: list[Listener]) -> AsyncIterator[None]:
     """Serves every listener until the block exits; all are listening when it is entered."""
     for listener in listeners:
         check_free(listener.host, listener.port)
+    ensure_open_files(sum(listener.limits.max_connections for listener in listeners))
     servers: list[Server] = []
     tasks: list[asyncio.Task[None]] = []
     for listener in listeners:
@@ -91,8 +153,7 @@ async def serve(listeners: list[Listener]) -> AsyncIterator[None]:
             interface=Interfaces.ASGI,
             log_enabled=False,
             websockets=False,
-            backlog=listener.backlog,
-            backpressure=listener.backlog,
+            **listener.limits.granian_options(),
             **ssl,
         )
         servers.append(server)

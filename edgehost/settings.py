@@ -26,6 +26,12 @@ DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, description="a positive integer")]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, description="an integer >= 0")]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0, description="a positive number")]
+# Granian takes these as native integers (connections; milliseconds): bounded, so no value can
+# overflow them at start-up.
+Connections = Annotated[int, msgspec.Meta(ge=1, le=1_000_000, description="an integer from 1 to 1000000")]
+Deadline = Annotated[
+    float, msgspec.Meta(gt=0, le=3600, description="a number of seconds above 0 and at most 3600")
+]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535, description="a port number from 0 to 65535")]
 Percent = Annotated[float, msgspec.Meta(gt=0, le=100, description="a percentage above 0 and at most 100")]
 Mode = Annotated[
@@ -46,6 +52,16 @@ class Quotas(_Section, frozen=True):
 
 class Runner(_Section, frozen=True):
     max_body_bytes: PositiveInt = 1048576
+    # Per ingress process (docs/runner.md, "Connections and deadlines"): open connections,
+    # idle keep-alive ones included (~10 KiB each in granian)...
+    max_connections: Connections = 10000
+    # ...and requests between their head and their answer; one more answers 503 at once.
+    max_requests_in_flight: PositiveInt = 512
+    # A connection's next request head must be complete this long after it opened or after its
+    # previous answer: the slow-header deadline and the idle keep-alive timeout in one (hyper's).
+    header_timeout_s: Deadline = 30.0
+    # The whole body must have arrived this long after its head; otherwise 408.
+    body_timeout_s: Deadline = 30.0
     node_id: str = ""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     control_plane_url: str = ""

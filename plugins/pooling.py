@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,9 +32,18 @@ from edgehost.runtime import (
     GuestResponse,
     HostFunction,
     Instance,
+    InvokeError,
 )
 
 log = logging.getLogger("edgefn.pool")
+
+
+def _left_ms(deadline: float) -> int:
+    """Milliseconds until `deadline` (rounded up, so a trap is never early); InvokeError once past."""
+    left = math.ceil((deadline - time.monotonic()) * 1000)
+    if left <= 0:
+        raise InvokeError("timeout", "the request's time limit ran out before its guest could run")
+    return left
 
 
 class HotPool:
@@ -69,8 +79,8 @@ class HotPool:
         with self._lock:
             return self._idle[0].last_used if self._idle else None
 
-    def _new(self) -> Instance:
-        instance = self.compiled.instantiate()
+    def _new(self, deadline_ms: int | None = None) -> Instance:
+        instance = self.compiled.instantiate(deadline_ms)
         with self._lock:
             self.created += 1
         return instance
@@ -83,7 +93,12 @@ class HotPool:
                 self._idle.append(instance)
         self._changed()
 
-    def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
+    def invoke(
+        self, request: GuestRequest | bytes, *, request_id: str, deadline: float | None = None
+    ) -> GuestResponse:
+        """`max_execution_ms` is the request's wall-clock limit: the wait for a guest thread (when
+        the caller's `deadline` says so), a cold start (its start function included) and the call
+        all spend it, rather than each getting its own."""
         with self._lock:
             instance = self._idle.pop() if self._idle else None
             if instance is not None:
@@ -91,8 +106,12 @@ class HotPool:
             self._busy += 1
         try:
             if instance is None:
-                instance = self._new()
-            return instance.invoke(request, request_id=request_id)
+                if deadline is None:
+                    deadline = time.monotonic() + self.spec.max_execution_ms / 1000
+                instance = self._new(_left_ms(deadline))
+            if deadline is None:  # a warm instance and a limit that starts now: no clock to read
+                return instance.invoke(request, request_id=request_id)
+            return instance.invoke(request, request_id=request_id, deadline_ms=_left_ms(deadline))
         finally:
             self._release(instance)
 

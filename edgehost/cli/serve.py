@@ -17,7 +17,7 @@ from edgehost.roles import agent_running, control_plane, runner
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
-from edgehost.serving import DEFAULT_BACKLOG, NODE_BACKLOG, Listener, PortInUse, run
+from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, PortInUse, run
 from edgehost.serving import serve as serve_listeners
 from edgehost.settings import worker_count
 
@@ -34,11 +34,12 @@ async def run_control_plane(ctx: AppContext) -> None:
     s = ctx.settings
     async with control_plane(ctx):  # first: the apps' state holds the services it creates
         # Without mTLS, nodes use the API port, so it takes their watch connections too.
-        api_backlog = DEFAULT_BACKLOG if s.tls_enabled else NODE_BACKLOG
-        listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port, backlog=api_backlog)]
+        nodes = ConnectionLimits(NODE_CONNECTIONS)
+        api = ConnectionLimits() if s.tls_enabled else nodes
+        listeners = [Listener("api", build_app("api", ctx), s.api.host, s.api.port, limits=api)]
         if s.tls_enabled:
             ssl = server_ssl_args(s.tls.ca_file, s.tls.cert_file, s.tls.key_file)
-            node = Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl, NODE_BACKLOG)
+            node = Listener("node", build_app("node", ctx), s.api.host, s.api.node_port, ssl, nodes)
             listeners.append(node)
         async with serve_listeners(listeners):
             click.echo(
@@ -70,7 +71,13 @@ async def run_runner(ctx: AppContext) -> None:
     s = ctx.settings
     async with _node_runner(ctx, "single"):
         listeners = [
-            Listener("ingress", build_app("ingress", ctx), s.runner.host, s.runner.ingress_port),
+            Listener(
+                "ingress",
+                build_app("ingress", ctx),
+                s.runner.host,
+                s.runner.ingress_port,
+                limits=ConnectionLimits.ingress(s.runner),
+            ),
             _metrics_listener(ctx),
         ]
         async with serve_listeners(listeners), agent_running(ctx):

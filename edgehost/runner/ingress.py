@@ -26,12 +26,12 @@ import logging
 import time
 from functools import partial
 from random import getrandbits
-from time import perf_counter, thread_time
+from time import monotonic, perf_counter, thread_time
 from urllib.parse import unquote
 
 import msgspec
 
-from edgehost.asgi import IncompleteBody, PayloadTooLarge, Receive, Scope, Send, read_body
+from edgehost.asgi import BodyTimeout, IncompleteBody, PayloadTooLarge, Receive, Scope, Send, read_body
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
 from edgehost.http_rules import (
     FINAL_STATUS,
@@ -47,6 +47,7 @@ from edgehost.runner.node import NodeState
 from edgehost.runtime import GuestResponse, InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.workers import GuestThreads
+from edgehost.settings import Runner
 
 log = logging.getLogger("edgefn.ingress")
 
@@ -120,10 +121,29 @@ def request_problem(
 
 
 class Ingress:
-    def __init__(self, node: NodeState, *, max_body_bytes: int, threads: int = 64) -> None:
+    def __init__(
+        self,
+        node: NodeState,
+        *,
+        max_body_bytes: int,
+        max_requests_in_flight: int,
+        body_timeout_s: float,
+        threads: int = 64,
+    ) -> None:
         self.node = node
         self.hook = node.ctx.hook
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        # Requests between their head and their answer in this process, whatever they wait on
+        # (body, guest, client); granian's own limit counts connections, idle ones included.
+        self.in_flight = 0
+        self.max_in_flight = max_requests_in_flight
+        self._overloaded = Rejection(
+            503,
+            "overloaded",
+            f"the runner is serving {max_requests_in_flight} requests already",
+            [("retry-after", "1")],
+        )
         self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
         self._admission_plugin = plugin_of(self.admission)
         self.threads = GuestThreads(threads)
@@ -134,9 +154,26 @@ class Ingress:
         self._started_hooks = per_request_calls(self.hook.edgehost_invocation_started)
         self._finished_hooks = per_request_calls(self.hook.edgehost_invocation_finished)
 
+    @classmethod
+    def from_settings(cls, node: NodeState, runner: Runner) -> Ingress:
+        """The ingress as the `runner.*` settings bound it."""
+        return cls(
+            node,
+            max_body_bytes=runner.max_body_bytes,
+            max_requests_in_flight=runner.max_requests_in_flight,
+            body_timeout_s=runner.body_timeout_s,
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        self.in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         # For routing and logs only (the guest gets the bytes): UTF-8, raw or percent-encoded.
@@ -222,8 +259,14 @@ class Ingress:
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
+        if self.in_flight > self.max_in_flight:  # shed before reading a body or running a guest
+            return self._reject(inv, self._overloaded)
         try:
-            body = await read_body(receive, self.max_body_bytes) if has_body else b""
+            body = await read_body(receive, self.max_body_bytes, self.body_timeout_s) if has_body else b""
+        except BodyTimeout:
+            # RFC 9110 §15.5.9: the connection is closed, since the rest of the body may still come.
+            message = f"the request body did not arrive within {self.body_timeout_s:g} s"
+            return self._reject(inv, Rejection(408, "request_timeout", message, [("connection", "close")]))
         except PayloadTooLarge:
             message = f"request bodies are limited to {self.max_body_bytes} bytes"
             return self._reject(inv, Rejection(413, "payload_too_large", message))
@@ -307,7 +350,11 @@ class Ingress:
         spec = pool.spec
         key = (spec.function_id, spec.version)
         if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
-            return await self.threads.run(partial(pool.invoke, request, request_id=request_id))
+            # The limit starts now: waiting for a guest thread spends it too (40 runaways on 2 cores).
+            deadline = monotonic() + spec.max_execution_ms / 1000
+            return await self.threads.run(
+                partial(pool.invoke, request, request_id=request_id, deadline=deadline)
+            )
         # Wall time flags a slow call cheaply, but a preempted process makes any call look slow:
         # a suspect's next call is timed in thread CPU time too, which decides.
         suspect = key in self._suspects

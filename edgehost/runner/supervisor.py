@@ -25,7 +25,7 @@ from granian.server import MPServer
 
 from edgehost.runner.usage import USAGE_DIR, UsageCollector
 from edgehost.runner.worker import settings_env
-from edgehost.serving import check_free
+from edgehost.serving import ConnectionLimits, check_free, ensure_open_files
 from edgehost.settings import Settings
 
 log = logging.getLogger("edgefn.runner")
@@ -92,6 +92,8 @@ def serve_with_workers(settings: Settings, workers: int, agent: AgentMain) -> No
     r = settings.runner
     check_free(r.host, r.ingress_port)
     check_free(r.host, r.metrics_port)
+    limits = ConnectionLimits.ingress(r)
+    ensure_open_files(limits.max_connections)  # inherited by the workers, each holding that many
     UsageCollector(Path(r.state_dir) / USAGE_DIR).reset()  # before any worker can write
     os.environ.update(settings_env(settings))
     multiprocessing.set_start_method("spawn", force=True)
@@ -103,6 +105,7 @@ def serve_with_workers(settings: Settings, workers: int, agent: AgentMain) -> No
         workers=workers,
         factory=True,
         websockets=False,
+        **limits.granian_options(),
         respawn_failed_workers=True,
         log_level=LogLevels.warning,
     )

@@ -1,7 +1,7 @@
 """WebAssembly guest runtime: validation, compilation, instances and host functions (ABI v1)."""
 
 from .codec import decode_response, encode_request
-from .engine import deadline_ticks, get_engine
+from .engine import get_engine
 from .errors import ERROR_CODES, InvokeError, ValidationError
 from .hostcalls import HostFunction, InvocationContext, builtin_host_functions
 from .instance import Instance
@@ -23,7 +23,6 @@ __all__ = [
     "ModuleReport",
     "ValidationError",
     "builtin_host_functions",
-    "deadline_ticks",
     "decode_response",
     "encode_request",
     "get_engine",

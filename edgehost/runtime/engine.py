@@ -1,21 +1,26 @@
 """The process-wide wasmtime Engine and its epoch ticker.
 
-Timeouts use epoch interruption: a daemon thread bumps the engine epoch every
-TICK_MS while a deadline is pending, and each store's deadline is a number of
-ticks. Epoch checks are far cheaper for guest code than fuel metering.
+Timeouts use epoch interruption: a daemon thread keeps the engine epoch at the number of TICK_MS
+periods elapsed on the monotonic clock while a deadline is pending, and each store's deadline is
+the epoch of the first tick due at or after its wall-clock deadline. Epoch checks are far cheaper
+for guest code than fuel metering.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 import wasmtime
 
-from .fastcall import set_epoch_deadline
+from .fastcall import increment_epoch, set_epoch_deadline
 
 TICK_MS = 5
+_TICK_NS = TICK_MS * 1_000_000
 _lock = threading.Lock()
 _engine: wasmtime.Engine | None = None
 _ticker: Ticker | None = None
@@ -30,60 +35,81 @@ def _build_engine() -> wasmtime.Engine:
 
 
 class Ticker(threading.Thread):
-    """Bumps the engine epoch every TICK_MS while some deadline is pending, and parks otherwise.
+    """Keeps the engine epoch at the ticks elapsed in wall-clock time while a deadline is pending.
 
-    Ticks run on a fixed grid: sleeping one period per tick would drift by each wake-up's
-    lateness (~0.3 ms per tick here, +12 ms on a 200 ms limit). After a stall it resumes, never
-    bursts: a burst of ticks would interrupt guests early. A wake-up costs ~50 µs of CPU on a
-    virtual machine, so an idle runner parks the ticker instead of paying it 200 times a second.
+    `max_execution_ms` is a wall-clock limit, so the epoch follows the clock, not the wake-ups
+    this thread happens to get: tick k is due at a fixed time on a grid of TICK_MS, and each
+    wake-up adds every tick that fell due since the last one. A wake-up that comes late (other
+    threads hold the CPU or the GIL: 40 runaway guests on 2 cores) delays a trap by that much,
+    but no longer costs ticks; before, each late wake-up lost time and 5 s deadlines trapped
+    after up to 10 s. A deadline is the epoch of the first tick due at or after it, so catching
+    up never traps a guest early. While no deadline is pending the ticker parks (a wake-up
+    costs ~50 µs of CPU on a virtual machine); the deadline that wakes it starts a new grid at
+    its own time, so parked time is never owed.
+
+    `increment` (the engine's epoch), `set_deadline` (a store's, relative to the epoch) and
+    `clock` (nanoseconds) are injectable, so the arithmetic is tested without wasmtime or a
+    real clock; `run` sleeps for real.
     """
 
-    def __init__(self, engine: wasmtime.Engine) -> None:
+    def __init__(
+        self,
+        increment: Callable[[], None],
+        set_deadline: Callable[[int, int], None] = set_epoch_deadline,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         super().__init__(name="edgefn-epoch", daemon=True)
-        self._engine = engine
-        self._period = TICK_MS / 1000
-        self._ticks = 0  # epochs this ticker added; it is the only thread that adds any
+        self._increment = increment
+        self._set_deadline = set_deadline
+        self._clock = clock
+        self._lock = threading.Lock()  # the epoch, the grid and the deadlines change together
+        self._ticks = 0  # epochs this ticker added: the engine's epoch (it is the only thread adding)
+        self._grid = (0, clock())  # (tick e0, its due time): tick k is due at t0 + (k - e0) * TICK
         self._last_deadline = 0  # the tick by which every deadline set so far has passed
-        self._deadline_lock = threading.Lock()
-        self.parked = False
+        self.parked = True
         self._wake = threading.Event()
 
-    def demand(self, ticks: int) -> None:
-        """A deadline `ticks` from now was just set: tick at least until it passes.
+    def arm(self, context: int, ms: int) -> None:
+        """Sets the store's epoch deadline to the first tick due at or after `ms` from now, and
+        keeps ticking until it passes.
 
-        Counted in ticks, not seconds: a ticker held up (the GIL, a busy host) must still
-        reach the deadline's epoch before it parks. The +1 covers a tick under way.
+        Under the lock, so the engine's epoch is `_ticks` while the relative deadline is set
+        (`wasmtime_context_set_epoch_deadline` counts from the current epoch; the guest traps
+        once the epoch reaches it) and no two threads lower `_last_deadline`.
         """
-        deadline = self._ticks + ticks + 1
-        with self._deadline_lock:  # two guest threads must not lower it
-            if deadline > self._last_deadline:
-                self._last_deadline = deadline
-        # Written before `parked` is read, while `_park` writes `parked` before reading the
-        # deadline: under the GIL one of the two sees the other, so no deadline goes unticked.
-        if self.parked:
-            self._wake.set()
+        with self._lock:
+            now = self._clock()
+            if self.parked:  # a new grid from now: nothing is owed for the parked time
+                self._grid = (self._ticks, now)
+                self.parked = False
+                self._wake.set()
+            first, start = self._grid
+            target = first - (start - now - ms * 1_000_000) // _TICK_NS  # ceil: no tick due before it
+            if target > self._last_deadline:
+                self._last_deadline = target
+            self._set_deadline(context, max(1, target - self._ticks))
 
-    def _park(self) -> None:
-        self.parked = True
-        if self._ticks > self._last_deadline:
-            self._wake.wait()
-        self._wake.clear()
-        self.parked = False
+    def advance(self) -> int | None:
+        """Adds every tick due by now; returns when the next one is due, or None to park."""
+        with self._lock:
+            first, start = self._grid
+            due = first + (self._clock() - start) // _TICK_NS
+            for _ in range(due - self._ticks):
+                self._increment()
+            self._ticks = max(self._ticks, due)
+            if self._ticks >= self._last_deadline:
+                self.parked = True
+                return None
+            return start + (self._ticks + 1 - first) * _TICK_NS
 
     def run(self) -> None:
-        due = time.monotonic()
         while True:
-            due += self._period
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                due = time.monotonic()
-            self._engine.increment_epoch()
-            self._ticks += 1
-            if self._ticks > self._last_deadline:
-                self._park()
-                due = time.monotonic()
+            self._wake.wait()
+            self._wake.clear()
+            while (next_due := self.advance()) is not None:
+                delay = next_due - self._clock()
+                if delay > 0:
+                    time.sleep(delay / 1e9)
 
 
 def get_engine() -> wasmtime.Engine:
@@ -103,15 +129,15 @@ def _start_ticker() -> Ticker:
     engine = get_engine()
     with _lock:
         if _ticker is None:
-            _ticker = Ticker(engine)
+            address = ctypes.cast(engine.ptr(), ctypes.c_void_p).value
+            _ticker = Ticker(partial(increment_epoch, address))
             _ticker.start()
         return _ticker
 
 
-def arm_deadline(context: int, ticks: int) -> None:
-    """Sets a store's deadline before guest code runs in it, and keeps the ticker going until then."""
-    set_epoch_deadline(context, ticks)
-    (_ticker or _start_ticker()).demand(ticks)
+def arm_deadline(context: int, ms: int) -> None:
+    """Sets a store's deadline `ms` from now, before guest code runs in it; the ticker runs until then."""
+    (_ticker or _start_ticker()).arm(context, ms)
 
 
 def _forget_ticker() -> None:
@@ -121,12 +147,3 @@ def _forget_ticker() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_ticker)
-
-
-def deadline_ticks(ms: int) -> int:
-    """Ticks such that the trap fires no earlier than `ms` and at most ~2 ticks later.
-
-    The first tick arrives anywhere within one period of setting the deadline,
-    hence the extra tick.
-    """
-    return max(1, -(-ms // TICK_MS)) + 1

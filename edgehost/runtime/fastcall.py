@@ -46,6 +46,9 @@ _call_unchecked = _proto(
 _memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+# An atomic add in the engine: with the GIL held, a ticker catching up after a stall adds every
+# missed tick in one go instead of waiting for the GIL again after each.
+increment_epoch = _proto("wasmtime_engine_increment_epoch", None, c_void_p)
 _trap_code = _proto("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
 _trap_new = _proto("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
 _export_get = _proto(

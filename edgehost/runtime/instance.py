@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 
 from .codec import decode_response, encode_request
-from .engine import arm_deadline, deadline_ticks
+from .engine import arm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
 from .hostcalls import InvocationContext, bind_context
@@ -46,7 +46,6 @@ class Instance:
         self._free = RawFunc(self._context, free, 2) if free is not None else None
         self.broken = False
         self.last_used = monotonic()
-        self._ticks = deadline_ticks(compiled.spec.max_execution_ms)
 
     def _exchange(self, payload: bytes) -> bytes:
         alloc = self._alloc
@@ -89,7 +88,7 @@ class Instance:
         )
         payload = request if isinstance(request, bytes) else encode_request(request)
         bind_context(ctx)
-        arm_deadline(self._context, self._ticks if deadline_ms is None else deadline_ticks(ms))
+        arm_deadline(self._context, ms)
         started = perf_counter()
         try:
             data = self._exchange(payload)

@@ -11,7 +11,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .cache import load_module
-from .engine import arm_deadline, deadline_ticks, get_engine
+from .engine import arm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
@@ -21,6 +21,7 @@ from .types import FunctionSpec
 
 PAGE_SIZE = 65536
 _MAX_TABLE_ELEMENTS = 100_000
+_NO_TICKER_DEADLINE = 1 << 32  # epochs ahead: unreachable where no ticker advances the epoch
 _WASM_MAGIC = b"\0asm"
 
 
@@ -121,9 +122,9 @@ class CompiledFunction:
             raise InvokeError("instantiate_failed", f"the module could not be instantiated: {message}")
         return wasmtime.Instance._from_raw(raw)
 
-    def _run_instantiation(self, store: wasmtime.Store) -> wasmtime.Instance:
+    def _run_instantiation(self, store: wasmtime.Store, ms: int) -> wasmtime.Instance:
         context = context_address(store)
-        arm_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        arm_deadline(context, ms)
         instance = self._instantiate_raw(store, context)
         initialize = Exports(context, instance).func("_initialize")
         if initialize is not None:
@@ -140,9 +141,9 @@ class CompiledFunction:
         store = self._new_store()
         context = context_address(store)
         # Constant expressions (segment offsets) are compiled code with an epoch check: without a
-        # deadline it would report a time-out. No ticker is started for it (none runs on a control
-        # plane), since no guest code runs.
-        set_epoch_deadline(context, deadline_ticks(self.spec.max_execution_ms))
+        # deadline it would report a time-out. No ticker runs on a control plane, so the epoch
+        # stays where it is and any deadline ahead of it holds; no guest code runs.
+        set_epoch_deadline(context, _NO_TICKER_DEADLINE)
         try:
             self._instantiate_raw(store, context)
         except InvokeError as exc:
@@ -155,15 +156,15 @@ class CompiledFunction:
         finally:
             store.close()
 
-    def instantiate(self) -> Instance:
-        """A fresh instance; start function and _initialize run under the request time limit."""
+    def instantiate(self, deadline_ms: int | None = None) -> Instance:
+        """A fresh instance; start function and _initialize run under the request time limit, or
+        what is left of it (`deadline_ms`)."""
+        ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
         store = self._new_store()
-        ctx = InvocationContext(
-            self.spec, "instantiate", time.monotonic() + self.spec.max_execution_ms / 1000
-        )
+        ctx = InvocationContext(self.spec, "instantiate", time.monotonic() + ms / 1000)
         bind_context(ctx)
         try:
-            instance = self._run_instantiation(store)
+            instance = self._run_instantiation(store, ms)
         except InvokeError as exc:
             error = ctx.failure or exc
             error.logs = ctx.flush_streams()

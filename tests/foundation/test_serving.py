@@ -1,14 +1,17 @@
-"""Listeners: a node listener holds a whole fleet's watch long-polls at once."""
+"""Listeners: a node listener holds a whole fleet's watch long-polls at once; every listener bounds
+the time a connection may take to send a request head, silent and idle ones included."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
-from edgehost.serving import NODE_BACKLOG, Listener, serve
+from edgehost.serving import NODE_CONNECTIONS, SPARE_FILES, ConnectionLimits, Listener, serve
 from tests.services import free_port
 
-PARKED = 300  # above granian's default of 128 requests in flight per listener
+PARKED = 300  # above granian's default of 128 connections per listener
 
 
 class Parking:
@@ -43,7 +46,7 @@ async def _request(port: int) -> bytes:
 
 async def test_the_node_listener_holds_hundreds_of_requests_in_flight() -> None:
     app, port = Parking(), free_port()
-    async with serve([Listener("node", app, "127.0.0.1", port, backlog=NODE_BACKLOG)]):
+    async with serve([Listener("node", app, "127.0.0.1", port, limits=ConnectionLimits(NODE_CONNECTIONS))]):
         requests = [asyncio.create_task(_request(port)) for _ in range(PARKED)]
         await asyncio.wait_for(app.all_in.wait(), 60)  # with 128 in flight at most, never set
         app.release.set()
@@ -61,3 +64,67 @@ def test_serving_processes_run_on_uvloop() -> None:
         return type(asyncio.get_running_loop())
 
     assert run(loop_type()) is uvloop.Loop
+
+
+class Answering(Parking):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release.set()
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server closes the connection (EOF); bounded so a broken build fails, not hangs."""
+    try:
+        return await asyncio.wait_for(reader.read(), 30) == b""
+    except TimeoutError:
+        return False
+
+
+async def test_every_listener_closes_silent_and_idle_connections_after_the_header_timeout() -> None:
+    """HTTP/1 only: with granian's HTTP/2 detection a connection that sends nothing is never closed."""
+    port = free_port()
+    limits = ConnectionLimits(header_timeout_s=0.2)
+    async with serve([Listener("api", Answering(), "127.0.0.1", port, limits=limits)]):
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        preface = await asyncio.open_connection("127.0.0.1", port)
+        preface[1].write(b"PRI")  # the start of HTTP/2's connection preface
+        idle = await asyncio.open_connection("127.0.0.1", port)
+        idle[1].write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert (await idle[0].readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 204")
+        assert await _closed_by_server(silent[0])
+        assert await _closed_by_server(preface[0])
+        assert await _closed_by_server(idle[0])
+        for _, writer in (silent, preface, idle):
+            writer.close()
+
+
+OPEN_FILES_PROBE = """
+import logging, resource, sys
+from edgehost.serving import ensure_open_files
+logging.basicConfig(stream=sys.stdout, format="%(message)s")
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, int(sys.argv[1])))
+ensure_open_files(int(sys.argv[2]))
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+def _open_files_after(hard: int, connections: int) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_FILES_PROBE, str(hard), str(connections)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_the_open_files_limit_is_raised_for_the_configured_connections() -> None:
+    """At a soft limit of 1,024 (common), accept() would fail long before runner.max_connections."""
+    assert _open_files_after(hard=8192, connections=4000) == [str(4000 + SPARE_FILES)]
+
+
+def test_a_hard_limit_below_the_connections_is_reported() -> None:
+    *warning, soft = _open_files_after(hard=1000, connections=4000)
+    assert soft == "1000"
+    assert "runner.max_connections" in warning[0]

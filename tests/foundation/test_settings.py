@@ -43,6 +43,14 @@ SERVE_DEFAULTS: dict[str, Any] = {
     "runner.state_dir": "/var/lib/edgefn",
 }
 
+# The ingress's bounds on connections and the time a client may take (docs/runner.md).
+INGRESS_DEFAULTS: dict[str, Any] = {
+    "runner.max_connections": 10000,
+    "runner.max_requests_in_flight": 512,
+    "runner.header_timeout_s": 30,
+    "runner.body_timeout_s": 30,
+}
+
 # Keys INTERFACES.md names without a default: they must exist (empty until set).
 SERVE_KEYS_WITHOUT_DEFAULT = [
     "artifacts.s3.endpoint",
@@ -86,7 +94,7 @@ def test_fixed_keys_have_their_interfaces_defaults(mode: str | None) -> None:
 @pytest.mark.parametrize("mode", ["control-plane", "runner"])
 def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     settings = load_settings(mode)
-    for key, default in SERVE_DEFAULTS.items():
+    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS}.items():
         assert value(settings, key) == default, key
     for key in SERVE_KEYS_WITHOUT_DEFAULT:
         value(settings, key)  # exists
@@ -194,6 +202,26 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
             {"EDGEFN_DATABASE__URL": "mysql://db/edgefn"},
             "database.url must be a sqlite:/// or postgresql:// URL, got 'mysql://db/edgefn'",
         ),
+        (
+            {"EDGEFN_RUNNER__MAX_CONNECTIONS": "0"},
+            "runner.max_connections must be an integer from 1 to 1000000, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_CONNECTIONS": "100000000000000000000"},
+            "runner.max_connections must be an integer from 1 to 1000000, got 100000000000000000000",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_REQUESTS_IN_FLIGHT": "many"},
+            "runner.max_requests_in_flight must be a positive integer, got 'many'",
+        ),
+        (
+            {"EDGEFN_RUNNER__HEADER_TIMEOUT_S": "0"},
+            "runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__BODY_TIMEOUT_S": "1e30"},
+            "runner.body_timeout_s must be a number of seconds above 0 and at most 3600, got 1e+30",
+        ),
         ({"EDGEFN_QUOTAS__PER_MINUT": "5"}, "quotas.per_minut is not a known setting"),
         ({"EDGEFN_FROBNICATE": "1"}, "frobnicate is not a known setting"),
         ({"EDGEFN_MODE": "banana"}, "mode must be one of control-plane, runner, dev, got 'banana'"),
@@ -248,6 +276,10 @@ def test_serve_stops_on_a_bad_env_value_with_one_line_naming_the_key() -> None:
         ("[quotas]\nper_minute = 1.5\n", "error: quotas.per_minute must be a positive integer, got 1.5"),
         ("[runner]\nlabels = [1, 2]\n", "error: runner.labels must be a table, got [1, 2]"),
         ("[cache]\nmax_byte = 1\n", "error: cache.max_byte is not a known setting"),
+        (
+            "[runner]\nheader_timeout_s = -1\n",
+            "error: runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got -1",
+        ),
     ],
 )
 def test_serve_stops_on_a_bad_config_file(tmp_path: Path, toml: str, message: str) -> None:

@@ -18,9 +18,16 @@ from edgehost.settings import load_settings
 def ingress(tmp_path: Path) -> Iterator[Ingress]:
     settings = load_settings(
         "runner",
-        overrides={"runner": {"node_id": "n", "state_dir": str(tmp_path), "cache_dir": str(tmp_path)}},
+        overrides={
+            "runner": {
+                "node_id": "n",
+                "state_dir": str(tmp_path),
+                "cache_dir": str(tmp_path),
+                "max_body_bytes": 1024,
+            }
+        },
     )
     node = NodeState(AppContext(settings=settings, pm=make_plugin_manager(entry_points=False), mode="dev"))
-    served = Ingress(node, max_body_bytes=1024)
+    served = Ingress.from_settings(node, settings.runner)
     yield served
     served.close()

@@ -24,7 +24,9 @@ class StandInPool:
         self.work = work
         self.threads: list[str] = []
 
-    def invoke(self, request: GuestRequest, *, request_id: str) -> GuestResponse:
+    def invoke(
+        self, request: GuestRequest, *, request_id: str, deadline: float | None = None
+    ) -> GuestResponse:
         self.threads.append(threading.current_thread().name)
         if self.work == "sleep":  # the process is descheduled: wall time passes, no CPU is used
             time.sleep(SLOW_S)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from collections.abc import Iterator
 
 import pytest
 import wasmtime
 
-from edgehost.runtime import FunctionSpec, GuestRequest, Instance
+from edgehost.runtime import FunctionSpec, GuestRequest, Instance, InvokeError
+from plugins import pooling
 from plugins.pooling import PoolRegistry
 from tests.procs import REPO
 
@@ -68,8 +70,8 @@ def test_requests_beyond_max_hot_use_transient_instances_and_the_pool_stays_boun
     started = threading.Barrier(4)
     original = pool._new
 
-    def slow_new() -> Instance:
-        instance = original()
+    def slow_new(deadline_ms: int | None = None) -> Instance:
+        instance = original(deadline_ms)
         started.wait(10)  # four requests hold four instances at once
         return instance
 
@@ -116,3 +118,63 @@ def test_discard_on_undeploy_destroys_every_instance(registry: PoolRegistry) -> 
     registry.discard(pool)
     assert pool.size == 0 and pool not in registry.pools
     assert all(i.broken for i in instances)
+
+
+class SlowStart:
+    """A compiled function whose cold start takes `start_s` on the pool's (fake) clock."""
+
+    def __init__(self, clock: list[float], start_s: float) -> None:
+        self.spec = spec()
+        self.clock = clock
+        self.start_s = start_s
+        self.deadlines: list[tuple[str, int | None]] = []
+
+    def instantiate(self, deadline_ms: int | None = None) -> SlowStart:
+        self.deadlines.append(("instantiate", deadline_ms))
+        self.clock[0] += self.start_s
+        return self
+
+    def invoke(self, request: GuestRequest, *, request_id: str, deadline_ms: int | None = None) -> str:
+        self.deadlines.append((request_id, deadline_ms))
+        return "ok"
+
+    broken = False
+    last_used = 0.0
+
+
+@pytest.fixture
+def slow_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[float], SlowStart, pooling.HotPool]]:
+    clock = [0.0]
+    monkeypatch.setattr(pooling, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    compiled = SlowStart(clock, start_s=0.25)
+    yield clock, compiled, pooling.HotPool(compiled, min_hot=0, max_hot=1)  # type: ignore[arg-type]
+
+
+def test_the_wait_a_cold_start_and_the_call_spend_one_time_limit(
+    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+) -> None:
+    """max_execution_ms is wall-clock per request: a start function or a queue must not add to it."""
+    clock, compiled, pool = slow_start
+    deadline = clock[0] + 1.0  # spec(): max_execution_ms = 1000, counted from the hand-off
+    clock[0] += 0.125  # waited for a guest thread
+    pool.invoke(REQUEST, request_id="cold", deadline=deadline)
+    pool.invoke(REQUEST, request_id="warm")  # no deadline from the caller: the limit starts now
+    assert compiled.deadlines == [("instantiate", 875), ("cold", 625), ("warm", None)]  # None: its own limit
+
+
+def test_a_request_whose_limit_ran_out_waiting_answers_timeout_without_running(
+    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+) -> None:
+    clock, compiled, pool = slow_start
+    with pytest.raises(InvokeError) as info:
+        pool.invoke(REQUEST, request_id="late", deadline=clock[0] - 0.001)
+    assert info.value.code == "timeout"
+    assert compiled.deadlines == []
+
+
+def test_without_a_callers_deadline_the_limit_starts_with_the_call_cold_start_included(
+    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+) -> None:
+    _, compiled, pool = slow_start
+    pool.invoke(REQUEST, request_id="inline")
+    assert compiled.deadlines == [("instantiate", 1000), ("inline", 750)]

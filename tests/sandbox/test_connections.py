@@ -1,0 +1,182 @@
+"""Idle, silent, slow and stalled clients cannot lock others out of a real `edgefn dev` ingress.
+
+Two servers: a patient one (long deadlines) proves that hundreds of such clients, far above the
+128 connections the ingress used to serve, are held while a new client is answered; a strict one
+(1 s deadlines, few connections and requests in flight) proves they are timed out, and what each
+one gets. No timing is asserted: deadlines only bound how long a test waits for what must happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.procs import DevServer, dev_server, write_project
+from tests.rawconn import WAIT_S, clients, closed_by_server, hello, read_response, request, send, still_open
+from tests.sandbox.conftest import error_count, guest_files, log_record, project_toml
+
+FUNCTIONS = {"hello": ("hello.wat", ""), "echo": ("echo.wat", "")}
+MANY = 300  # well above the 128 connections the ingress used to serve
+PATIENT_IN_FLIGHT = MANY + 20
+STRICT = {
+    "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "1",
+    "EDGEFN_RUNNER__BODY_TIMEOUT_S": "1",
+    "EDGEFN_RUNNER__MAX_CONNECTIONS": "40",
+}
+
+
+def _dev(tmp: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[DevServer]:
+    root = tmp.mktemp(name)
+    project = write_project(root / "sandbox", project_toml(FUNCTIONS), guest_files(FUNCTIONS))
+    with dev_server(project, root / "logs", env) as dev:
+        yield dev
+    shutil.rmtree(project / ".edgefn", ignore_errors=True)
+
+
+def port(dev: DevServer) -> int:
+    return dev.ports["ingress"]
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    env = {
+        "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "600",
+        "EDGEFN_RUNNER__BODY_TIMEOUT_S": "600",
+        "EDGEFN_RUNNER__MAX_REQUESTS_IN_FLIGHT": str(PATIENT_IN_FLIGHT),
+    }
+    yield from _dev(tmp_path_factory, "patient", env)
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    yield from _dev(tmp_path_factory, "strict", STRICT)
+
+
+# --- hundreds of held clients, and a new one is answered at once -----------------------------------
+
+
+async def test_hundreds_of_idle_keep_alive_clients_do_not_lock_out_a_new_one(patient: DevServer) -> None:
+    async with clients(port(patient), MANY, request("GET", "/hello"), answered=True) as idle:
+        assert await hello(port(patient)) == 200
+        assert still_open(idle)
+        reader, writer = idle[0]  # and they are kept alive, not dropped
+        writer.write(request("GET", "/hello"))
+        assert (await read_response(reader))[0] == 200
+
+
+async def test_hundreds_of_silent_connections_do_not_lock_out_a_new_one(patient: DevServer) -> None:
+    async with clients(port(patient), MANY, b"") as silent:
+        assert await hello(port(patient)) == 200
+        assert still_open(silent)
+
+
+async def test_hundreds_of_slow_header_senders_do_not_lock_out_a_new_one(patient: DevServer) -> None:
+    async with clients(port(patient), MANY, b"GET /hello HTTP/1.1\r\nhos") as slow:
+        assert await hello(port(patient)) == 200
+        assert still_open(slow)
+        for reader, writer in slow[:3]:  # held open, so the rest of their heads is still read
+            writer.write(b"t: 127.0.0.1\r\n\r\n")
+            assert (await read_response(reader))[0] == 200
+
+
+async def test_hundreds_of_stalled_uploads_do_not_lock_out_a_new_one(patient: DevServer) -> None:
+    async with clients(port(patient), MANY, request("POST", "/echo", b"first half", length=20)) as stalled:
+        assert await hello(port(patient)) == 200
+        assert still_open(stalled)
+        for reader, writer in stalled[:3]:
+            writer.write(b"second half")
+            status, _, body = await read_response(reader)
+            assert status == 200
+            assert body.endswith(b"first halfsecond hal")  # echo.wat returns what it got
+
+
+async def test_past_the_requests_in_flight_limit_a_new_request_answers_503_at_once(
+    patient: DevServer,
+) -> None:
+    async with clients(port(patient), PATIENT_IN_FLIGHT, request("POST", "/echo", b"x", length=2)) as stalled:
+        for _ in range(WAIT_S * 10):  # until the server has read every stalled head
+            reader, writer = await send(port(patient), request("GET", "/hello"))
+            status, headers, body = await read_response(reader)
+            writer.close()
+            if status != 200:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 503
+        assert headers["retry-after"] == "1"
+        assert json.loads(body)["error"] == "overloaded"
+        record = log_record(patient, headers["x-request-id"])
+        assert (record["error_code"], record["status"]) == ("overloaded", 503)
+        assert error_count(patient, "hello", "overloaded") >= 1
+        for _, writer in stalled:  # their bodies complete: every one is answered, none dropped
+            writer.write(b"y")
+        assert {(await read_response(reader))[0] for reader, _ in stalled} == {200}
+    assert await hello(port(patient)) == 200
+
+
+# --- and the strict deadlines end them --------------------------------------------------------------
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(strict: DevServer) -> None:
+    async with clients(port(strict), 1, request("GET", "/hello"), answered=True) as idle:
+        assert await closed_by_server(idle[0][0])
+
+
+async def test_a_silent_connection_is_closed_after_the_header_timeout(strict: DevServer) -> None:
+    async with clients(port(strict), 1, b"") as silent:
+        assert await closed_by_server(silent[0][0])
+
+
+async def test_a_client_dripping_its_head_is_closed_after_the_header_timeout(strict: DevServer) -> None:
+    """The deadline is for the whole head: a byte now and then does not extend it."""
+    head = request("GET", "/hello")
+    async with clients(port(strict), 1, head[:1]) as (conn, *_):
+        reader, writer = conn
+
+        async def drip() -> None:
+            for byte in head[1:-2]:  # never the final CRLF
+                await asyncio.sleep(0.1)
+                writer.write(bytes([byte]))
+
+        dripping = asyncio.create_task(drip())
+        assert await closed_by_server(reader)
+        dripping.cancel()
+
+
+@pytest.mark.parametrize("drip", [False, True], ids=["stalled", "dripping"])
+async def test_an_upload_not_complete_within_the_body_timeout_answers_408(
+    strict: DevServer, drip: bool
+) -> None:
+    before = error_count(strict, "echo", "request_timeout")
+    async with clients(port(strict), 1, request("POST", "/echo", b"x", length=1000)) as (conn, *_):
+        reader, writer = conn
+
+        async def more() -> None:
+            while drip:
+                await asyncio.sleep(0.1)
+                writer.write(b"x")
+
+        dripping = asyncio.create_task(more())
+        status, headers, body = await read_response(reader)
+        dripping.cancel()
+        assert status == 408
+        assert headers["connection"] == "close"  # RFC 9110 §15.5.9: the rest of the body may follow
+        answer = json.loads(body)
+        assert answer["error"] == "request_timeout"
+        assert answer["request_id"] == headers["x-request-id"]
+        assert await closed_by_server(reader)
+    record = log_record(strict, headers["x-request-id"])
+    assert (record["error_code"], record["status"]) == ("request_timeout", 408)
+    assert error_count(strict, "echo", "request_timeout") == before + 1
+    assert await hello(port(strict)) == 200
+
+
+async def test_at_max_connections_a_new_client_is_served_once_idle_ones_time_out(strict: DevServer) -> None:
+    """runner.max_connections is what granian holds; idle keep-alive time counts against it."""
+    limit = int(STRICT["EDGEFN_RUNNER__MAX_CONNECTIONS"])
+    async with clients(port(strict), limit, request("GET", "/hello"), answered=True) as idle:
+        assert await hello(port(strict)) == 200
+        assert not still_open(idle)  # it got in only when the header timeout closed an idle one
