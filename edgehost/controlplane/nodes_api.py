@@ -32,7 +32,10 @@ SelectorParam = Annotated[
 ]
 StateParam = Annotated[
     node_feed.State | None,
-    Parameter(description="online (in the feed), draining (alive, left out by an operator) or offline"),
+    Parameter(
+        query="state",  # `state` is Litestar's own keyword argument
+        description="online (in the feed), draining (alive, left out by an operator) or offline",
+    ),
 ]
 NodeId = Annotated[str, Parameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 
@@ -58,10 +61,10 @@ def _selector(expr: str | None) -> Selector | None:
 
 @get("/")
 async def list_nodes(
-    operator: NamedDependency[str], state: StateParam = None, selector: SelectorParam = None
+    operator: NamedDependency[str], node_state: StateParam = None, selector: SelectorParam = None
 ) -> NodeList:
     """Every node (or those in `state`, whose labels match `selector`), with what each serves."""
-    return NodeList(await node_feed.list_nodes(state, _selector(selector)))
+    return NodeList(await node_feed.list_nodes(node_state, _selector(selector)))
 
 
 @get("/targets", media_type=MediaType.TEXT)

@@ -59,9 +59,11 @@ class CpConfig:
     offline_after_s: float = 4.0
     cpu_seconds_per_day: float = 10.0
     max_upload_bytes: int = 65536
+    operators: Sequence[str] = ()
 
     def write(self, path: Path, port: int, node_port: int) -> Path:
         allow = ", ".join(f'"{n}"' for n in self.allow)
+        operators = ", ".join(f'"{n}"' for n in self.operators)
         path.write_text(
             f"""
 state_dir = "{self.state_dir}"
@@ -89,6 +91,7 @@ key_file = "{self.pki.dir / "server.key"}"
 allow = [{allow}]
 [auth]
 signing_key_file = "{self.signing_key}"
+operators = [{operators}]
 [heartbeat]
 interval_s = 1
 offline_after_s = {self.offline_after_s}
