@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from litestar import MediaType, Request, Router, get, post
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 
 from edgehost.controlplane import node_feed
 from edgehost.controlplane.api import provide_caller
@@ -25,19 +25,19 @@ log = logging.getLogger("edgefn.cp.nodes")
 
 SelectorParam = Annotated[
     str | None,
-    Parameter(
+    QueryParameter(
         max_length=4096,
         description="CEL over node labels, as in `[[deployments]]`, e.g. `region == 'tokyo'`",
     ),
 ]
 StateParam = Annotated[
     node_feed.State | None,
-    Parameter(
-        query="state",  # `state` is Litestar's own keyword argument
+    QueryParameter(
+        name="state",  # `state` is Litestar's own keyword argument
         description="online (in the feed), draining (alive, left out by an operator) or offline",
     ),
 ]
-NodeId = Annotated[str, Parameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+NodeId = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 
 
 async def provide_operator(request: Request[Any, Any, Any], state: State) -> str:
