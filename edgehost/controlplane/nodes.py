@@ -266,9 +266,12 @@ class Nodes:
         A replica sweeps only once it has itself been up for `offline_after_s`: after a control
         plane outage, runners back off for up to a minute before they beat again, and marking the
         whole fleet offline meanwhile would empty every load balancer following the feed."""
+        flipped = await self._flip_silent() if self._clock() - self._started >= self.offline_after_s else []
+        self.state_counts = await count_states()
+        return flipped
+
+    async def _flip_silent(self) -> list[str]:
         now = utc_now()
-        if self._clock() - self._started < self.offline_after_s:
-            return []  # nobody could reach this replica before it started: silence is not yet news
         cutoff = now - dt.timedelta(seconds=self.offline_after_s)
         flipped = (
             await Node.update({Node.status: "offline"})
@@ -285,7 +288,6 @@ class Nodes:
                 self.offline_after_s,
                 extra={"node_id": row["node_id"], "last_heartbeat": last.isoformat()},
             )
-        self.state_counts = await count_states()
         return [r["node_id"] for r in flipped]
 
     async def sweep_forever(self) -> None:

@@ -355,6 +355,7 @@ async def test_the_offline_transition_is_logged_once_per_node_with_its_last_hear
     silent_since = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     await Node.update({Node.last_heartbeat: silent_since}).where(Node.node_id.is_in(["n1", "n2"]))
     assert await cp.nodes.sweep_offline() == []  # up for less than offline_after_s: no verdict yet
+    assert cp.nodes.state_counts == {"online": 3, "offline": 0, "draining": 0}  # but counted
     cp.now[0] += OFFLINE_AFTER_S
     with caplog.at_level(logging.WARNING, logger="edgefn.cp.nodes"):
         assert sorted(await cp.nodes.sweep_offline()) == ["n1", "n2"]
