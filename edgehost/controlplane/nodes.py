@@ -90,7 +90,6 @@ class Nodes:
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
         _check_fields(beat.functions)
-        _check_urls(beat)
         now = utc_now()
         if self._seen.unchanged(node_id, beat):
             self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
@@ -108,7 +107,9 @@ class Nodes:
     async def _write_through(self, node_id: str, beat: Heartbeat, now: dt.datetime) -> None:
         """A beat this replica cannot vouch for: what differs from the node's row is written at once
         (a new node, one coming back online, changed labels, inventory or URLs), bare liveness is
-        batched. `draining` is the operator's and never written here."""
+        batched. `draining` is the operator's and never written here. URLs are checked here: an
+        unchanged beat carries those this replica already took."""
+        _check_urls(beat)
         previous = self._seen.fresh(node_id)
         node = await Node.objects().where(Node.node_id == node_id).first().output(load_json=True)
         came_back = node is None or node.status != "online"
