@@ -75,7 +75,7 @@ def feed_table(nodes: list[dict[str, Any]], now: datetime) -> Table:
     """`edgefn nodes`: the node feed as an operator reads it."""
     table = Table(title="nodes", title_justify="left")
     for column in ("node", "state", "public url", "labels", "last heartbeat", "functions"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("node", "state"))  # what scripts grep for stays whole
     for node in nodes:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(node["labels"].items()))
         serving = sum(d["state"] == "cached" for d in node["deployments"])

@@ -1,10 +1,10 @@
 """What each node last told this CP replica, and its "still alive" writes coalesced into batches.
 
 A heartbeat that changes nothing meaningful (same labels, inventory and advertised URLs, the node
-online) only
-moves `last_heartbeat`, `cpu_percent` and `mem_bytes`. Those wait in a `LivenessBatch` and reach
-the database as one statement for all nodes every `FLUSH_S`; anything else is written through
-(and a beat this replica has no entry for reads the node's rows and writes only what differs).
+online) only moves `last_heartbeat`, `cpu_percent` and `mem_bytes`. Those wait in a
+`LivenessBatch` and reach the database as one statement for all nodes every `FLUSH_S`; anything
+else is written through (and a beat this replica has no entry for reads the node's rows and
+writes only what differs).
 
 Staleness bounds, with several replicas on one database:
 - `last_heartbeat` lags a beat by at most `FLUSH_S` plus one statement, far below

@@ -102,10 +102,15 @@ def test_the_feed_follows_runners_that_stop_return_and_drain(cluster: Cluster, t
     assert [line for line in cluster.cp.stderr.splitlines() if "node paris offline" in line] == logged
 
 
+@pytest.mark.parametrize("cluster", ["sqlite"], indirect=True)  # the drain's storage is engine-neutral
 def test_a_drained_runner_stays_out_of_the_feed_across_a_restart(cluster: Cluster) -> None:
     cluster.start_cp(["tokyo"], heartbeat={"offline_after_s": OFFLINE_AFTER_S}, auth={"operators": ["dev"]})
-    tokyo = cluster.start_runner("tokyo", {"region": "tokyo"})
-    wait_until(lambda: targets(cluster) == [f"127.0.0.1:{tokyo.ingress_port}"], what="tokyo in the targets")
+    # Behind a proxy the load balancer reaches it at another address: what `runner.public_url` says.
+    tokyo = cluster.start_runner(
+        "tokyo", {"region": "tokyo"}, runner={"public_url": "https://tokyo.edge.example"}
+    )
+    wait_until(lambda: targets(cluster) == ["tokyo.edge.example:443"], what="tokyo in the targets")
+    assert scraped(cluster) == [f"127.0.0.1:{tokyo.metrics_port}"]  # runner.metrics_url left to its default
     assert run_cli(*cluster.cli("drain", "tokyo")).returncode == 0
     tokyo.stop()
     tokyo.start()
