@@ -36,8 +36,9 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
     if role == "api":
         from edgehost.controlplane.api import developer_router
         from edgehost.controlplane.artifact_api import artifact_router
+        from edgehost.controlplane.nodes_api import nodes_router
 
-        handlers = [healthz, developer_router(), artifact_router()]
+        handlers = [healthz, developer_router(), nodes_router(), artifact_router()]
         if not ctx.settings.tls_enabled:  # no separate mTLS listener: nodes use the API port
             from edgehost.controlplane.node_api import node_router
 

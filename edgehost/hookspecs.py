@@ -194,6 +194,13 @@ def edgehost_authenticate_developer(token: str, ctx: AppContext) -> str | None:
 
 
 @hookspec(firstresult=True)
+def edgehost_authorize_operator(subject: str, ctx: AppContext) -> bool | None:
+    """Whether an authenticated developer `subject` holds the operator role: reading the node feed,
+    draining and undraining nodes. The built-in answer is membership of `auth.operators`; a plugin
+    may answer from its identity provider's groups first (None leaves the decision to the next)."""
+
+
+@hookspec(firstresult=True)
 def edgehost_authenticate_node(token: str, ctx: AppContext) -> str | None:
     """Turns a node credential into a node id, or raises `NodeAuthError` (401/403)."""
 

@@ -79,6 +79,10 @@ class Heartbeat(Message):
     functions: tuple[CachedFunction, ...] = ()
     revision: int = 0
     cpu_usage: dict[str, float] = {}  # tenant -> guest CPU seconds since the previous heartbeat
+    # Where the node's ingress and metrics listener are reached (`runner.public_url`, `runner.metrics_url`),
+    # for the CP's node feed; runners that predate them send neither.
+    public_url: str = ""
+    metrics_url: str = ""
 
 
 class Instruction(Message):

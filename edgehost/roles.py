@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from edgehost.addresses import advertised
 from edgehost.context import AppContext
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
@@ -29,6 +30,7 @@ from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
 from edgehost.security.tls import client_ssl_context
+from edgehost.settings import Runner as RunnerSettings
 
 log = logging.getLogger("edgefn")
 
@@ -76,6 +78,15 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         await close_database(engine)
 
 
+def advertised_urls(settings: RunnerSettings, cp_url: str) -> tuple[str, str]:
+    """The ingress and metrics URLs the runner reports with its heartbeats (`runner.public_url`,
+    `runner.metrics_url`, or what it binds); may resolve the CP's host name, so off the loop."""
+    return (
+        advertised(settings.public_url, settings.host, settings.ingress_port, cp_url),
+        advertised(settings.metrics_url, settings.host, settings.metrics_port, cp_url),
+    )
+
+
 def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
     tls = ctx.settings.tls
     verify: object = True
@@ -105,6 +116,8 @@ async def runner(
         publish=partial(save_state, state_dir / SERVING_FILE) if workers else None,
     )
     drain = combined(node.drain_usage, UsageCollector(state_dir / USAGE_DIR).drain)
+    public_url, metrics_url = await asyncio.to_thread(advertised_urls, settings.runner, cp_url)
+    log.info("runner %s reports ingress %s, metrics %s", settings.runner.node_id, public_url, metrics_url)
     agent = SyncAgent(
         cp,
         node_id=settings.runner.node_id,
@@ -115,6 +128,8 @@ async def runner(
         apply=node.apply,
         inventory=node.inventory,
         drain_usage=drain if workers else node.drain_usage,
+        public_url=public_url,
+        metrics_url=metrics_url,
     )
     ingress = None if workers else Ingress.from_settings(node, settings.runner)
     ctx.services.update(node=node, agent=agent)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 import msgspec
 from dynaconf import Dynaconf
 
+from edgehost.addresses import AddressError, check_url
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 MODES = ("control-plane", "runner", "dev")
 # `EDGEFN_*` variables that belong to the CLI (`--token`, `--api`, debugging), not to the settings:
@@ -71,6 +73,10 @@ class Runner(_Section, frozen=True):
     workers: NonNegativeInt = 0
     cache_dir: str = "/var/cache/wasm"
     state_dir: str = "/var/lib/edgefn"
+    # What the runner reports to the CP for its node feed; empty means http://{host}:{ingress_port}
+    # and http://{host}:{metrics_port}, a wildcard host replaced (edgehost/addresses.py).
+    public_url: str = ""
+    metrics_url: str = ""
 
 
 class Cache(_Section, frozen=True):
@@ -134,6 +140,8 @@ class Auth(_Section, frozen=True):
     jwks_url: str = ""
     issuer: str = "edgefn"
     audience: str = "edgefn"
+    # Subjects that may read the node feed and drain nodes (the operator role), besides developers.
+    operators: list[str] = msgspec.field(default_factory=list)
 
 
 class Settings(_Section, frozen=True):
@@ -233,10 +241,19 @@ def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(settings: Settings) -> None:
-    """Rules that span more than a type: a URL scheme the engines understand."""
+    """Rules that span more than a type: a URL scheme the engines understand, advertised URLs."""
     url = settings.database.url
     if url and not url.startswith(DATABASE_SCHEMES):
         raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")
+    for key in ("public_url", "metrics_url"):
+        value = getattr(settings.runner, key)
+        try:
+            if value:
+                check_url(value)
+        except AddressError as exc:
+            raise SettingsError(
+                f"runner.{key} must be an http(s):// URL with a host, got {value!r}: {exc}"
+            ) from None
 
 
 def load_settings(

@@ -1,4 +1,5 @@
-"""Built-in plugin: developer JWTs (signing key or JWKS) and node credentials (x5c, CA, allow-list)."""
+"""Built-in plugin: developer JWTs (signing key or JWKS), the operator role (`auth.operators`) and
+node credentials (x5c, CA, allow-list)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def edgehost_authenticate_developer(token: str, ctx: AppContext) -> Any:
         raise AuthError("this control plane has no auth.signing_key_file or auth.jwks_url configured")
     # A coroutine: JWKS refreshes do network I/O, which must stay off the event loop.
     return _validator(auth.signing_key_file, auth.jwks_url, auth.issuer, auth.audience).avalidate(token)
+
+
+@hookimpl
+def edgehost_authorize_operator(subject: str, ctx: AppContext) -> bool:
+    return subject in ctx.settings.auth.operators
 
 
 @hookimpl

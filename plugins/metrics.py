@@ -1,4 +1,5 @@
-"""Built-in plugin: Prometheus metrics for invocations, the cache, the pools, sync and quotas.
+"""Built-in plugin: Prometheus metrics for invocations, the cache, the pools, sync, quotas and (on
+the control plane's API port) nodes by state.
 
 Per-request metrics (requirement 8) are prometheus-client counters and a histogram updated
 in the `invocation_finished` hook. With several worker processes, `PROMETHEUS_MULTIPROC_DIR`
@@ -62,7 +63,7 @@ CACHE_MISSES = Counter("wasm_cache_misses", "Artifacts missing from, or corrupt 
 POOL_INSTANCES = Gauge(
     "edgefn_pool_instances", "Hot instances per function.", ["function_id"], multiprocess_mode="livesum"
 )
-SERVICES = ("node", "agent", "ingress")
+SERVICES = ("node", "agent", "ingress", "nodes")
 
 
 def _label(value: str | None) -> str:
@@ -115,7 +116,17 @@ class LiveState(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Metric]:
-        node, agent, ingress = (self.services.get(name) for name in SERVICES)
+        node, agent, ingress, fleet = (self.services.get(name) for name in SERVICES)
+        counts = getattr(fleet, "state_counts", None)
+        if counts:
+            nodes = GaugeMetricFamily(
+                "edgefn_nodes",
+                "Nodes known to the control plane by feed state, as of its last offline sweep.",
+                labels=["state"],
+            )
+            for state, count in sorted(counts.items()):
+                nodes.add_metric([state], count)
+            yield nodes
         if agent is not None:
             yield GaugeMetricFamily(
                 "edgefn_sync_connected",
@@ -202,4 +213,5 @@ async def metrics(state: State) -> Response[bytes]:
 
 @hookimpl
 def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
-    return [metrics] if role == "metrics" else []
+    """A runner's metrics listener; the control plane's developer API too (`edgefn_nodes`)."""
+    return [metrics] if role in ("metrics", "api") else []

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole check, on a fresh Debian machine as root with only Python 3.11 (or any machine where it
-# ran before): installs the real services the tests start (PostgreSQL, Redis, promtool) and the
-# venv with the test extra, then runs ruff, mypy and pytest. All three always run, so one report
-# shows every failure; the exit status is non-zero if any failed. Extra arguments go to pytest.
+# ran before): installs the real services the tests start (PostgreSQL, Redis, promtool, nginx,
+# HAProxy) and the venv with the test extra, then runs ruff, mypy and pytest. All three always run,
+# so one report shows every failure; the exit status is non-zero if any failed. Extra arguments go
+# to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh
@@ -13,6 +14,9 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v promtool >/dev/null || missing+=(prometheus)
+# The node feed's consumers: real proxies read the target files its documented loop writes.
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 apt_install "${missing[@]}"
 ensure_venv test
 

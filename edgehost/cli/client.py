@@ -39,9 +39,17 @@ class ApiClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def call(self, method: str, path: str, *, json: Any = None, ok_missing: bool = False) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        ok_missing: bool = False,
+    ) -> Any:
         try:
-            response = self.http.request(method, path, json=json)
+            response = self.http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach the control plane at {self.api}: {exc}") from None
         if ok_missing and response.status_code == 404:

@@ -26,6 +26,8 @@ from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
 
 log = logging.getLogger("edgefn.dev")
 DEV_TOKEN_TTL_S = 30 * 24 * 3600
+# The subject of the token `edgefn dev` writes: its own developer, also an operator of its one node.
+DEV_SUBJECT = "developer"
 WATCH_PERIOD_S = 0.5
 DEBOUNCE_S = 0.2
 
@@ -36,7 +38,7 @@ def prepare_state_dir(state_dir: Path, node_id: str) -> dict[str, Path]:
     key_file = state_dir / "signing-key.pem"
     key = load_or_create_signing_key(key_file)
     token_file = state_dir / "token"
-    token_file.write_text(mint_token(key_pem=key, subject="developer", ttl_s=DEV_TOKEN_TTL_S) + "\n")
+    token_file.write_text(mint_token(key_pem=key, subject=DEV_SUBJECT, ttl_s=DEV_TOKEN_TTL_S) + "\n")
     token_file.chmod(0o600)
     ca_dir = state_dir / "ca"
     if not (ca_dir / "ca.pem").exists():
@@ -216,13 +218,15 @@ def dev(
         "runner.ingress_port": ingress_port,
         "runner.metrics_port": metrics_port,
     }
-    node_id = settings_or_exit("dev", overrides=overrides).runner.node_id
+    base = settings_or_exit("dev", overrides=overrides)
+    node_id = base.runner.node_id
     files = prepare_state_dir(state_dir, node_id)
     settings = settings_or_exit(
         "dev",
         overrides={
             **overrides,
             "auth.signing_key_file": str(files["key"]),
+            "auth.operators": [*base.auth.operators, DEV_SUBJECT],
             "tls.ca_file": str(files["ca"]),
             "nodes.allow": [node_id],
         },

@@ -1,4 +1,4 @@
-"""Rich tables for `edgefn status`: what a developer reads to see what runs where, and why not."""
+"""Rich tables for `edgefn status` and `edgefn nodes`: what runs where, and why not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STATE_STYLE = {"ready": "green", "cached": "green", "online": "green", "error": "red", "rejected": "red"}
+STATE_STYLE = {
+    "ready": "green",
+    "cached": "green",
+    "online": "green",
+    "error": "red",
+    "rejected": "red",
+    "offline": "red",
+}
 
 
 def _styled(state: str) -> str:
@@ -61,6 +68,25 @@ def nodes_table(nodes: list[dict[str, Any]], now: datetime) -> Table:
     for node in nodes:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(node["labels"].items()))
         table.add_row(node["node_id"], _styled(node["status"]), labels, _ago(node["last_heartbeat"], now))
+    return table
+
+
+def feed_table(nodes: list[dict[str, Any]], now: datetime) -> Table:
+    """`edgefn nodes`: the node feed as an operator reads it."""
+    table = Table(title="nodes", title_justify="left")
+    for column in ("node", "state", "public url", "labels", "last heartbeat", "functions"):
+        table.add_column(column, no_wrap=column in ("node", "state"))  # what scripts grep for stays whole
+    for node in nodes:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(node["labels"].items()))
+        serving = sum(d["state"] == "cached" for d in node["deployments"])
+        table.add_row(
+            node["node_id"],
+            _styled(node["state"]),
+            node["public_url"] or "(not reported)",
+            labels,
+            _ago(node["last_heartbeat"], now),
+            str(serving),
+        )
     return table
 
 

@@ -1,9 +1,10 @@
 """What each node last told this CP replica, and its "still alive" writes coalesced into batches.
 
-A heartbeat that changes nothing meaningful (same labels, same inventory, the node online) only
-moves `last_heartbeat`, `cpu_percent` and `mem_bytes`. Those wait in a `LivenessBatch` and reach
-the database as one statement for all nodes every `FLUSH_S`; anything else is written through
-(and a beat this replica has no entry for reads the node's rows and writes only what differs).
+A heartbeat that changes nothing meaningful (same labels, inventory and advertised URLs, the node
+online) only moves `last_heartbeat`, `cpu_percent` and `mem_bytes`. Those wait in a
+`LivenessBatch` and reach the database as one statement for all nodes every `FLUSH_S`; anything
+else is written through (and a beat this replica has no entry for reads the node's rows and
+writes only what differs).
 
 Staleness bounds, with several replicas on one database:
 - `last_heartbeat` lags a beat by at most `FLUSH_S` plus one statement, far below
@@ -32,7 +33,7 @@ import msgspec
 from piccolo.engine import PostgresEngine
 
 from edgehost.db.tables import Node, NodeDeployment
-from edgehost.protocol import CachedFunction
+from edgehost.protocol import CachedFunction, Heartbeat
 
 FLUSH_S = 0.5
 VERIFY_AFTER_S = 30.0
@@ -48,10 +49,12 @@ WHERE n.node_id = v.node_id AND n.last_heartbeat < v.at
 
 @dataclass
 class Seen:
-    """A node's labels and inventory as this replica last wrote them; times in monotonic seconds."""
+    """A node's labels, inventory and advertised URLs as this replica last wrote them; times in
+    monotonic seconds."""
 
     labels: dict[str, str]
     functions: tuple[CachedFunction, ...]
+    urls: tuple[str, str]  # public_url, metrics_url
     verify_at: float
     beat_at: float
 
@@ -77,17 +80,25 @@ class SeenNodes:
             return None
         return seen
 
-    def unchanged(self, node_id: str, labels: dict[str, str], functions: tuple[CachedFunction, ...]) -> bool:
+    def unchanged(self, node_id: str, beat: Heartbeat) -> bool:
         """True, noting the beat, if the node is known here and this beat changes nothing but liveness."""
         seen = self.fresh(node_id)
-        if seen is None or seen.labels != labels or seen.functions != functions:
+        if (
+            seen is None
+            or seen.labels != beat.labels
+            or seen.functions != beat.functions
+            or seen.urls != (beat.public_url, beat.metrics_url)
+        ):
             return False
         seen.beat_at = self._clock()
         return True
 
-    def remember(self, node_id: str, labels: dict[str, str], functions: tuple[CachedFunction, ...]) -> None:
+    def remember(self, node_id: str, beat: Heartbeat) -> None:
         now = self._clock()
-        self._nodes[node_id] = Seen(dict(labels), functions, verify_at=self._next_check(now), beat_at=now)
+        urls = (beat.public_url, beat.metrics_url)
+        self._nodes[node_id] = Seen(
+            dict(beat.labels), beat.functions, urls, verify_at=self._next_check(now), beat_at=now
+        )
 
     def _next_check(self, now: float) -> float:
         return now + self._verify_after_s * random.uniform(0.5, 1.0)
@@ -122,7 +133,7 @@ async def reverify(seen: SeenNodes, limit: int = VERIFY_BATCH) -> int:
         return 0
     ids = list(due)
     nodes = await (
-        Node.select(Node.node_id, Node.status, Node.labels, Node.inventory)
+        Node.select(Node.node_id, Node.status, Node.labels, Node.inventory, Node.public_url, Node.metrics_url)
         .where(Node.node_id.is_in(ids))
         .output(load_json=True)
     )
@@ -138,6 +149,7 @@ async def reverify(seen: SeenNodes, limit: int = VERIFY_BATCH) -> int:
             row is not None
             and row["status"] == "online"
             and row["labels"] == entry.labels
+            and (row["public_url"], row["metrics_url"]) == entry.urls
             and row["inventory"] == list(msgspec.to_builtins(entry.functions))
             and all(
                 states.get((node_id, f.function_id, f.version)) == (f.state, f.error) for f in entry.functions

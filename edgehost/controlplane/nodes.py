@@ -21,9 +21,11 @@ import msgspec
 from piccolo.query.functions.aggregate import Sum
 from piccolo.querystring import QueryString
 
+from edgehost.addresses import AddressError, host_port
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.desired_cache import DesiredCache
 from edgehost.controlplane.liveness import FLUSH_S, LivenessBatch, SeenNodes, reverify
+from edgehost.controlplane.node_feed import count_states
 from edgehost.controlplane.notify import Notifier
 from edgehost.db.tables import ErrorReport, Node, NodeDeployment, Usage
 from edgehost.errors import ApiError
@@ -39,6 +41,17 @@ from edgehost.protocol import (
 log = logging.getLogger("edgefn.cp.nodes")
 # Usage is kept per project name; anything else a runner might send is not a tenant.
 TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# What a heartbeat writes of a node's row: all but the operator's `draining`.
+HEARTBEAT_COLUMNS = (
+    Node.labels,
+    Node.status,
+    Node.last_heartbeat,
+    Node.cpu_percent,
+    Node.mem_bytes,
+    Node.inventory,
+    Node.public_url,
+    Node.metrics_url,
+)
 # A cached desired state is recomputed at least this often, and within a quarter of the artifact
 # URL lifetime, so the presigned URLs it carries leave runners most of that lifetime to fetch.
 DESIRED_MAX_AGE_S = 60.0
@@ -64,17 +77,21 @@ class Nodes:
         self.interval_s = interval_s
         self.offline_after_s = offline_after_s
         self.cpu_seconds_per_day = cpu_seconds_per_day
+        self._clock = clock
+        self._started = clock()
         self._seen = SeenNodes(silent_after_s=offline_after_s / 2, clock=clock)
         self._alive = LivenessBatch()
         self._desired = DesiredCache(max_age_s=min(DESIRED_MAX_AGE_S, deployments.url_ttl_s / 4))
         # Tenants found over quota by the last desired-state computation, and for which UTC day.
         self._known_blocked: tuple[dt.date, frozenset[str]] = (dt.date.min, frozenset())
+        # Nodes per feed state as of the last sweep, for the `edgefn_nodes` gauge.
+        self.state_counts: dict[str, int] = {}
 
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
         _check_fields(beat.functions)
         now = utc_now()
-        if self._seen.unchanged(node_id, beat.labels, beat.functions):
+        if self._seen.unchanged(node_id, beat):
             self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
         else:
             await self._write_through(node_id, beat, now)
@@ -89,12 +106,21 @@ class Nodes:
 
     async def _write_through(self, node_id: str, beat: Heartbeat, now: dt.datetime) -> None:
         """A beat this replica cannot vouch for: what differs from the node's row is written at once
-        (a new node, one coming back online, changed labels or inventory), bare liveness is batched."""
+        (a new node, one coming back online, changed labels, inventory or URLs), bare liveness is
+        batched. `draining` is the operator's and never written here. URLs are checked here: an
+        unchanged beat carries those this replica already took."""
+        _check_urls(beat)
         previous = self._seen.fresh(node_id)
         node = await Node.objects().where(Node.node_id == node_id).first().output(load_json=True)
         came_back = node is None or node.status != "online"
         inventory = list(msgspec.to_builtins(beat.functions))
-        if node is None or came_back or node.labels != beat.labels or node.inventory != inventory:
+        if (
+            node is None
+            or came_back
+            or node.labels != beat.labels
+            or node.inventory != inventory
+            or (node.public_url, node.metrics_url) != (beat.public_url, beat.metrics_url)
+        ):
             node = node or Node(node_id=node_id)
             node.labels = dict(beat.labels)
             node.status = "online"
@@ -102,14 +128,17 @@ class Nodes:
             node.cpu_percent = beat.cpu_percent
             node.mem_bytes = beat.mem_bytes
             node.inventory = inventory
-            await node.save()
+            node.public_url = beat.public_url
+            node.metrics_url = beat.metrics_url
+            await node.save(HEARTBEAT_COLUMNS)
         else:
             self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
         known = previous.functions if previous is not None else ()
         await self._record_states(node_id, [f for f in beat.functions if f not in known])
-        self._seen.remember(node_id, beat.labels, beat.functions)
+        self._seen.remember(node_id, beat)
         if came_back:
-            log.info("node %s online with labels %s", node_id, beat.labels)
+            where = beat.public_url or "no URL"
+            log.info("node %s online with labels %s at %s", node_id, beat.labels, where)
 
     async def desired(self, node_id: str, labels: dict[str, str] | None = None) -> DesiredState:
         if labels is None:
@@ -224,21 +253,47 @@ class Nodes:
             sorted(t for t, total in (await self._totals()).items() if total > self.cpu_seconds_per_day)
         )
 
+    @property
+    def sweep_interval_s(self) -> float:
+        """How often the offline sweep runs: a silent node leaves the node feed at most this long
+        after `offline_after_s`."""
+        return min(5.0, self.offline_after_s / 4)
+
     async def sweep_offline(self) -> list[str]:
-        """Marks nodes silent for longer than `offline_after_s` offline; they get no new deployments."""
-        cutoff = utc_now() - dt.timedelta(seconds=self.offline_after_s)
-        stale = await Node.select(Node.node_id).where(
-            (Node.status == "online") & (Node.last_heartbeat < cutoff)
+        """Marks nodes silent for longer than `offline_after_s` offline; they get no new deployments
+        and leave the node feed. One statement flips and returns them, so with several replicas
+        sweeping, each transition is logged by exactly one, once, with the node's last heartbeat.
+
+        A replica sweeps only once it has itself been up for `offline_after_s`: after a control
+        plane outage, runners back off for up to a minute before they beat again, and marking the
+        whole fleet offline meanwhile would empty every load balancer following the feed."""
+        flipped = await self._flip_silent() if self._clock() - self._started >= self.offline_after_s else []
+        self.state_counts = await count_states()
+        return flipped
+
+    async def _flip_silent(self) -> list[str]:
+        now = utc_now()
+        cutoff = now - dt.timedelta(seconds=self.offline_after_s)
+        flipped = (
+            await Node.update({Node.status: "offline"})
+            .where((Node.status == "online") & (Node.last_heartbeat < cutoff))
+            .returning(Node.node_id, Node.last_heartbeat)
         )
-        ids = [r["node_id"] for r in stale]
-        if ids:
-            await Node.update({Node.status: "offline"}).where(Node.node_id.is_in(ids))
-            log.warning("nodes offline after %ss of silence: %s", self.offline_after_s, ", ".join(ids))
-        return ids
+        for row in sorted(flipped, key=lambda r: r["node_id"]):
+            last = row["last_heartbeat"]
+            log.warning(
+                "node %s offline: last heartbeat %s, %.1fs ago (heartbeat.offline_after_s = %s)",
+                row["node_id"],
+                last.isoformat(),
+                (now - last).total_seconds(),
+                self.offline_after_s,
+                extra={"node_id": row["node_id"], "last_heartbeat": last.isoformat()},
+            )
+        return [r["node_id"] for r in flipped]
 
     async def sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(min(5.0, self.offline_after_s / 4))
+            await asyncio.sleep(self.sweep_interval_s)
             try:
                 await self.sweep_offline()
             except Exception:
@@ -272,6 +327,8 @@ class Nodes:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The offline sweep and the liveness flusher; the last batch is written on the way out."""
+        self._started = self._clock()
+        self.state_counts = await count_states()
         tasks = [
             asyncio.create_task(self.sweep_forever(), name="offline-sweep"),
             asyncio.create_task(self._flush_forever(), name="liveness-flush"),
@@ -309,6 +366,17 @@ class Nodes:
             }
             for n in nodes
         ]
+
+
+def _check_urls(beat: Heartbeat) -> None:
+    """A 400 for an advertised URL the node feed could not turn into a `host:port` target."""
+    for key in ("public_url", "metrics_url"):
+        value = getattr(beat, key)
+        try:
+            if value:
+                host_port(value)
+        except AddressError as exc:
+            raise ApiError(400, "bad_request", f"{key} {value[:200]!r}: {exc}") from None
 
 
 def _check_fields(items: Sequence[CachedFunction | Report]) -> None:

@@ -98,11 +98,16 @@ class Node(Table, tablename="edgefn_node"):
     id: Serial  # the implicit primary key, typed for mypy
     node_id = Varchar(length=63, unique=True, index=True)
     labels = JSON(default={})
-    status = Varchar(length=16, default="online")  # online | offline
+    status = Varchar(length=16, default="online")  # online | offline: liveness, from heartbeats
     last_heartbeat = Timestamptz(default=TimestamptzNow())
     cpu_percent = Float(default=0.0)
     mem_bytes = BigInt(default=0)  # a runner's RSS passes 2 GiB; PostgreSQL integer would overflow
     inventory = JSON(default=[])
+    # Where its ingress and /metrics are reached, as the node reports them ("" from older runners).
+    public_url = Varchar(length=2048, default="")
+    metrics_url = Varchar(length=2048, default="")
+    # An operator's `edgefn drain`: kept across restarts and offline spells until `edgefn undrain`.
+    draining = Boolean(default=False)
 
 
 class NodeDeployment(Table, tablename="edgefn_node_deployment"):

@@ -113,6 +113,8 @@ class SyncAgent:
         apply: Callable[[DesiredState], Awaitable[None]],
         inventory: Callable[[], tuple[CachedFunction, ...]],
         drain_usage: Callable[[], dict[str, float]],
+        public_url: str = "",
+        metrics_url: str = "",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
@@ -125,6 +127,8 @@ class SyncAgent:
         self._apply = apply
         self._inventory = inventory
         self._drain_usage = drain_usage
+        self.public_url = public_url
+        self.metrics_url = metrics_url
         self._sleep = sleep
         self._backoff = backoff
         self.revision = -1
@@ -165,6 +169,8 @@ class SyncAgent:
             functions=self._inventory(),
             revision=self.revision,
             cpu_usage=usage,
+            public_url=self.public_url,
+            metrics_url=self.metrics_url,
         )
         try:
             reply = await self.cp.heartbeat(beat)

@@ -23,7 +23,12 @@ NODES = (
     "node-w",
     "node-2cp",
     "node-claims",
+    "node-feed-1",
+    "node-feed-2",
 )
+# The subjects of `auth.operators`: the node feed's tests, and the API fuzzer (so it reaches the
+# operator routes' handlers, not only their 403).
+OPERATORS = ("ops", "fuzz-owner")
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,7 @@ def cp_config(
         signing_key=work / "signing.pem",
         state_dir=work / "state",
         allow=NODES,
+        operators=OPERATORS,
     )
 
 

@@ -66,9 +66,11 @@ class CpConfig:
     cpu_seconds_per_day: float = 10.0
     max_upload_bytes: int = 65536
     backend: str = "s3"  # or "local": the CP's own folder, behind URLs it signs and serves
+    operators: Sequence[str] = ()
 
     def write(self, path: Path, port: int, node_port: int) -> Path:
         allow = ", ".join(f'"{n}"' for n in self.allow)
+        operators = ", ".join(f'"{n}"' for n in self.operators)
         artifacts = '[artifacts]\nbackend = "local"'
         if self.backend == "s3":
             artifacts = f"""[artifacts]
@@ -100,6 +102,7 @@ key_file = "{self.pki.dir / "server.key"}"
 allow = [{allow}]
 [auth]
 signing_key_file = "{self.signing_key}"
+operators = [{operators}]
 [heartbeat]
 interval_s = 1
 offline_after_s = {self.offline_after_s}

@@ -50,6 +50,14 @@ def test_the_front_answers_like_the_litestar_route(node: NodeClient) -> None:
     assert msgspec.convert(front[1], HeartbeatReply).heartbeat_interval_s == 1.0
 
 
+@pytest.mark.parametrize("url", ["http://10.0.0.9:8080", "ftp://10.0.0.9"])
+def test_the_front_and_the_route_treat_advertised_urls_alike(node: NodeClient, url: str) -> None:
+    body = beat(node, public_url=url, metrics_url="http://10.0.0.9:9090")
+    front, litestar = post(node, body), post(node, body, path=PATH + "/")
+    assert front == litestar
+    assert front[0] == (200 if url.startswith("http:") else 400)
+
+
 def test_a_body_streamed_in_chunks_is_read_whole(node: NodeClient) -> None:
     body = beat(node)
     chunks = iter([body[:7], body[7:]])

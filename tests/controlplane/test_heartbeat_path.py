@@ -4,6 +4,7 @@ when the cached desired state is recomputed (including after a deploy through an
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import DeploymentIn
 from edgehost.db.engine import close_database, open_database
 from edgehost.db.tables import Function, FunctionVersion, Node, NodeDeployment, Project, Usage
+from edgehost.errors import ApiError
 from edgehost.protocol import CachedFunction, Heartbeat, HeartbeatReply
 from tests.services import PostgresServer
 
@@ -189,6 +191,7 @@ async def test_a_node_back_from_offline_is_online_at_once(cp: Replica) -> None:
     await cp.beat("n1")
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=OFFLINE_AFTER_S * 2)
     await Node.update({Node.last_heartbeat: long_ago}).where(Node.node_id == "n1")
+    cp.now[0] += OFFLINE_AFTER_S  # the replica has been up long enough to sweep
     assert await cp.nodes.sweep_offline() == ["n1"]
     cp.now[0] += OFFLINE_AFTER_S / 2  # silent here that long: the sweep may have marked it offline
     await cp.beat("n1")
@@ -303,3 +306,62 @@ async def test_a_deploy_through_another_replica_invalidates_the_cached_desired_s
     await a.deployments.undeploy(project, "f")
     await b.notifier.wait_beyond((await a.notifier.revision()) - 1, 30)
     assert (await b.beat("n1")).desired.functions == ()
+
+
+async def test_changed_urls_are_written_at_once(cp: Replica) -> None:
+    await cp.beat("n1", public_url="http://10.0.0.1:8080", metrics_url="http://10.0.0.1:9090")
+    await cp.beat("n1", public_url="http://10.0.0.1:8080", metrics_url="http://10.0.0.1:9090")
+    await cp.beat("n1", public_url="https://edge-1.example.com", metrics_url="http://10.0.0.1:9090")
+    row = await node_row("n1")
+    assert (row["public_url"], row["metrics_url"]) == ("https://edge-1.example.com", "http://10.0.0.1:9090")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("public_url", "ftp://10.0.0.1"),
+        ("public_url", "http://"),
+        ("public_url", "http://host:99999"),
+        ("public_url", "http://a b:80"),
+        ("metrics_url", "10.0.0.1:9090"),
+        ("metrics_url", "http://" + "a" * 2048),
+    ],
+)
+async def test_a_url_no_target_can_be_made_of_is_refused(cp: Replica, field: str, value: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        await cp.beat("n1", **{field: value})
+    assert refused.value.status == 400 and field in str(refused.value.detail)
+    assert await Node.count() == 0  # nothing written
+
+
+async def test_a_drain_survives_every_write_a_heartbeat_makes(cp: Replica) -> None:
+    await cp.beat("n1")
+    await Node.update({Node.draining: True}).where(Node.node_id == "n1")  # `edgefn drain`
+    await cp.beat("n1", labels={"region": "moved"})  # written through
+    cp.nodes._seen.forget()
+    await Node.update({Node.status: "offline"}).where(Node.node_id == "n1")
+    await cp.beat("n1")  # back online, written through
+    await cp.beat("n1", cpu_percent=3.0)
+    await cp.nodes.flush_liveness()  # batched
+    row = await node_row("n1")
+    assert row["status"] == "online" and row["draining"] is True
+
+
+async def test_the_offline_transition_is_logged_once_per_node_with_its_last_heartbeat(
+    cp: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    for node_id in ("n1", "n2", "n3"):
+        await cp.beat(node_id)
+    silent_since = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    await Node.update({Node.last_heartbeat: silent_since}).where(Node.node_id.is_in(["n1", "n2"]))
+    assert await cp.nodes.sweep_offline() == []  # up for less than offline_after_s: no verdict yet
+    assert cp.nodes.state_counts == {"online": 3, "offline": 0, "draining": 0}  # but counted
+    cp.now[0] += OFFLINE_AFTER_S
+    with caplog.at_level(logging.WARNING, logger="edgefn.cp.nodes"):
+        assert sorted(await cp.nodes.sweep_offline()) == ["n1", "n2"]
+        assert await cp.nodes.sweep_offline() == []  # already offline: nothing flips, nothing logged
+    lines = [r.getMessage() for r in caplog.records if "offline" in r.getMessage()]
+    assert len(lines) == 2
+    for node_id, line in zip(("n1", "n2"), sorted(lines), strict=True):
+        assert line.startswith(f"node {node_id} offline: last heartbeat 2026-01-02T03:04:05+00:00")
+    assert cp.nodes.state_counts == {"online": 1, "offline": 2, "draining": 0}

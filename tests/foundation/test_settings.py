@@ -41,6 +41,9 @@ SERVE_DEFAULTS: dict[str, Any] = {
     "runner.metrics_port": 9090,
     "runner.cache_dir": "/var/cache/wasm",
     "runner.state_dir": "/var/lib/edgefn",
+    "runner.public_url": "",  # empty: http://{runner.host}:{runner.ingress_port} (edgehost/addresses.py)
+    "runner.metrics_url": "",
+    "auth.operators": [],
 }
 
 # The ingress's bounds on connections and the time a client may take (docs/runner.md).
@@ -222,6 +225,17 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
             {"EDGEFN_RUNNER__BODY_TIMEOUT_S": "1e30"},
             "runner.body_timeout_s must be a number of seconds above 0 and at most 3600, got 1e+30",
         ),
+        (
+            {"EDGEFN_RUNNER__PUBLIC_URL": "edge-1:8080"},
+            "runner.public_url must be an http(s):// URL with a host, got 'edge-1:8080': "
+            "not an http:// or https:// URL",
+        ),
+        (
+            {"EDGEFN_RUNNER__METRICS_URL": "http://edge 1:9090"},
+            "runner.metrics_url must be an http(s):// URL with a host, got 'http://edge 1:9090': "
+            "holds spaces or control characters",
+        ),
+        ({"EDGEFN_AUTH__OPERATORS": "alice"}, "auth.operators must be a list, got 'alice'"),
         ({"EDGEFN_QUOTAS__PER_MINUT": "5"}, "quotas.per_minut is not a known setting"),
         ({"EDGEFN_FROBNICATE": "1"}, "frobnicate is not a known setting"),
         ({"EDGEFN_MODE": "banana"}, "mode must be one of control-plane, runner, dev, got 'banana'"),

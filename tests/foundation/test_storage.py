@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import secrets
 import shutil
 import sqlite3
@@ -17,11 +18,21 @@ from typing import Any
 
 import asyncpg
 import pytest
+from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.commands.new import AutoMigrationManager
 from piccolo.apps.migrations.tables import Migration
+from piccolo.engine import PostgresEngine
 from piccolo.table import Table
 
-from edgehost.db.engine import DatabaseError, close_database, describe_url, migrate, open_database
+from edgehost.db.engine import (
+    DatabaseError,
+    bind,
+    close_database,
+    describe_url,
+    make_engine,
+    migrate,
+    open_database,
+)
 from edgehost.db.piccolo_app import APP_CONFIG
 from edgehost.db.tables import (
     TABLES,
@@ -83,6 +94,31 @@ async def test_migrations_apply_then_reapply_as_a_no_op(database_url: str) -> No
     try:
         assert await Migration.count().where(Migration.app_name == "edgefn") == len(MIGRATIONS)
         assert await Project.select(Project.name) == [{"name": "kept"}]
+    finally:
+        await close_database(engine)
+
+
+async def test_nodes_of_an_older_schema_get_the_feeds_columns(database_url: str) -> None:
+    """A control plane upgraded in place: nodes written before the node feed are online, not
+    drained, and without URLs (so listed, never a target) until they report them."""
+    engine = make_engine(database_url)
+    bind(engine)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=2)
+    try:
+        before_feed = next(m for m in MIGRATIONS if m > "edgefn_2026_11_27t11")
+        old_id = importlib.import_module(f"migrations.{before_feed}").ID
+        assert (await run_forwards(app_name="edgefn", migration_id=old_id)).success
+        await Node.raw(
+            "INSERT INTO edgefn_node (node_id, labels, status, last_heartbeat, cpu_percent, mem_bytes,"
+            " inventory) VALUES ('old-1', CAST({} AS json), 'online', {}, 0, 0, CAST({} AS json))",
+            "{}",
+            dt.datetime.now(dt.UTC),
+            "[]",
+        )
+        await migrate()
+        row = await Node.select(Node.public_url, Node.metrics_url, Node.draining).first()
+        assert row == {"public_url": "", "metrics_url": "", "draining": False}
     finally:
         await close_database(engine)
 

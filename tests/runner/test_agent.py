@@ -142,6 +142,8 @@ class WatchingCP(ScriptedCP):
         self.watched = watched
 
     async def watch(self, revision: int) -> DesiredState | None:
+        # A real long-poll waits on the network; one that never yields would starve the heartbeat.
+        await asyncio.sleep(0)
         if self.watched:
             self.desired = self.watched.pop(0)  # heartbeats answer the newest revision too
         return self.desired

@@ -32,7 +32,7 @@ class Deadlines:
 async def test_a_threaded_guests_limit_starts_when_the_ingress_hands_it_over(ingress: Ingress) -> None:
     pool = Deadlines()
     routes = ingress.hook.edgehost_route_table(
-        routes=[RouteSpec(host="*", path="/", function_id="t.f", project="t")]
+        routes=[RouteSpec(host="*", path="/", function_id="t.f", project="t")], claims=()
     )
     deployment = msgspec.structs.replace(DEPLOYMENT, max_execution_ms=LIMIT_MS)
     ingress.node.snapshot = Snapshot(routes=routes, functions={"t.f": LiveFunction(deployment, pool)})

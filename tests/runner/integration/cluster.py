@@ -45,11 +45,13 @@ def _ok(result: Any) -> str:
 class Cluster:
     """Owns every process it starts; `close()` stops them all."""
 
-    def __init__(self, root: Path, s3: S3Server | None = None) -> None:
+    def __init__(self, root: Path, s3: S3Server | None = None, database_url: str = "") -> None:
         self.root = root
         self.ca = root / "ca"
         self.logs = root / "logs"
         self.s3 = s3
+        self.database_url = database_url  # SQLite in the CP's state folder when empty
+        self.cp_sections: Mapping[str, Mapping[str, Any]] = {}
         self.stack = ExitStack()
         _ok(run_cli("ca", "init", "--dir", str(self.ca)))
         _ok(run_cli("ca", "server", "127.0.0.1", "--dir", str(self.ca)))
@@ -74,7 +76,7 @@ class Cluster:
                     "region": self.s3.region,
                 },
             }
-        return {
+        settings: dict[str, Any] = {
             "state_dir": str(self.root / "cp"),
             "api": {"host": "127.0.0.1", "port": self.api_port, "node_port": self.node_port},
             "tls": {
@@ -87,9 +89,16 @@ class Cluster:
             "heartbeat": {"interval_s": HEARTBEAT_S, "offline_after_s": 30},
             "artifacts": artifacts,
         }
+        if self.database_url:
+            settings["database"] = {"url": self.database_url}
+        for name, values in self.cp_sections.items():
+            settings[name] = {**settings.get(name, {}), **values}
+        return settings
 
-    def start_cp(self, allow: list[str]) -> None:
+    def start_cp(self, allow: list[str], **sections: Mapping[str, Any]) -> None:
+        """Starts the CP; `sections` (e.g. `heartbeat={"offline_after_s": 3}`) stay for restarts."""
         self.allowed = allow
+        self.cp_sections = sections or self.cp_sections
         self.cp_config.write_text(toml(self.cp_settings()))
         self.token = _ok(run_cli("token", "--subject", "dev", "--config", str(self.cp_config))).strip()
         self.cp = EdgefnProcess(
@@ -223,8 +232,8 @@ class Runner:
         return response
 
 
-def clusters(root: Path, s3: S3Server | None = None) -> Iterator[Cluster]:
-    cluster = Cluster(root, s3)
+def clusters(root: Path, s3: S3Server | None = None, database_url: str = "") -> Iterator[Cluster]:
+    cluster = Cluster(root, s3, database_url)
     try:
         yield cluster
     finally:
