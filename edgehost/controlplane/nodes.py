@@ -26,7 +26,6 @@ from edgehost.controlplane.desired_cache import DesiredCache
 from edgehost.controlplane.liveness import FLUSH_S, LivenessBatch, SeenNodes, reverify
 from edgehost.controlplane.notify import Notifier
 from edgehost.db.tables import ErrorReport, Node, NodeDeployment, Usage
-from edgehost.errors import ApiError
 from edgehost.protocol import (
     CachedFunction,
     DesiredState,
@@ -72,7 +71,6 @@ class Nodes:
 
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
-        _check_fields(beat.functions)
         now = utc_now()
         if self._seen.unchanged(node_id, beat.labels, beat.functions):
             self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
@@ -149,7 +147,6 @@ class Nodes:
 
     async def report(self, node_id: str, report: Report) -> None:
         """Stores a runner's deployment report; errors are kept and logged with full context for audit."""
-        _check_fields((report,))
         await self._record_states(node_id, [report])
         self._seen.forget(node_id)  # the next heartbeat's inventory is written over this report
         if report.state == "cached":
@@ -309,10 +306,3 @@ class Nodes:
             }
             for n in nodes
         ]
-
-
-def _check_fields(items: Sequence[CachedFunction | Report]) -> None:
-    """A 400 for values the tables cannot hold, before anything is written."""
-    for item in items:
-        if len(item.function_id) > 128 or len(item.state) > 16:
-            raise ApiError(400, "bad_request", f"function_id or state too long in {item.function_id[:128]!r}")
