@@ -24,7 +24,7 @@ HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9
 AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
 Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
 Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
-Selector = Annotated[
+SelectorExpr = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
@@ -100,7 +100,7 @@ class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
 class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     function: Name
     version: Version | None = None
-    selector: Selector = "true"
+    selector: SelectorExpr = "true"
 
 
 class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):
