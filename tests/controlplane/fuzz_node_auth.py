@@ -1,10 +1,10 @@
-"""schemathesis hooks (SCHEMATHESIS_HOOKS) for fuzzing the node operations: a node token per request.
+"""schemathesis hooks (SCHEMATHESIS_HOOKS) for fuzzing the node operations: a node token per test case.
 
 The control plane refuses a node token it has seen before (replay), so a static `Authorization`
-header would pass once. The auth provider gives each case a token signed with the node's key from
-the test CA in `EDGEFN_FUZZ_NODE_DIR` (`{dir}/{node}.pem`, `{dir}/{node}.key`); `before_call` signs a
-new one whenever a case goes out again with a token already sent. Credentials schemathesis sets on
-purpose (none, or an invalid one, to check authentication is enforced) are left alone.
+header would pass once. This auth provider, never cached, signs a new token for every case with the
+node's key from the test CA in `EDGEFN_FUZZ_NODE_DIR` (`{dir}/{node}.pem`, `{dir}/{node}.key`).
+Credentials schemathesis sets on purpose (none, or an invalid one, to check that authentication is
+enforced) are its own.
 """
 
 from __future__ import annotations
@@ -24,31 +24,12 @@ _signer = NodeSigner(
     cert_pem=(_dir / f"{NODE_ID}.pem").read_bytes(),
     key_pem=(_dir / f"{NODE_ID}.key").read_bytes(),
 )
-_signed: set[str] = set()
-_sent: set[str] = set()
-
-
-def _fresh() -> str:
-    value = f"Bearer {_signer.token()}"
-    _signed.add(value)
-    return value
 
 
 @schemathesis.auth(refresh_interval=None)
 class NodeToken:
     def get(self, case: Any, context: Any) -> str:
-        return NODE_ID
+        return _signer.token()
 
     def set(self, case: Any, data: str, context: Any) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": _fresh()}
-
-
-@schemathesis.hook
-def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    token = (case.headers or {}).get("Authorization")
-    if token not in _signed:
-        return
-    if token in _sent:
-        token = _fresh()
-        case.headers = {**case.headers, "Authorization": token}
-    _sent.add(token)
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
