@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, Router, get
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
 
-from edgehost import __version__
 from edgehost.context import AppContext
 from edgehost.errors import EXCEPTION_HANDLERS
+from edgehost.json_body import JsonRequest
 
 if TYPE_CHECKING:
     from edgehost.controlplane.heartbeat_front import HeartbeatFront
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 ROLES = ("api", "node", "ingress", "metrics")
 
 
-@get("/healthz", media_type=MediaType.JSON, tags=["health"])
+@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this role serves")
 async def healthz(state: State) -> dict[str, Any]:
     """200 once the role serves; the runner's `/healthz` lives on the metrics port, never on the ingress."""
     return {"status": "ok", "mode": state.ctx.mode}
@@ -29,6 +28,24 @@ async def healthz(state: State) -> dict[str, Any]:
 
 def _flat(groups: Iterable[Sequence[Any] | None]) -> list[Any]:
     return [item for group in groups if group for item in group]
+
+
+def fresh_options(handler: Any) -> Any:
+    """`handler`; a Router loses the OPTIONS handlers Litestar added while its routes were registered
+    one by one, so the app adds one per path that lists all of the path's methods in `Allow`.
+
+    Litestar 2 builds that handler when a path's first route is registered and keeps it when another
+    method joins the path, so `OPTIONS` would list only the first (litestar issue #4169, fixed in 3).
+    """
+    if isinstance(handler, Router):
+        for route in handler.routes:
+            if isinstance(route, HTTPRoute):
+                route.route_handlers = [h for h in route.route_handlers if not _default_options(h)]
+    return handler
+
+
+def _default_options(handler: Any) -> bool:
+    return bool(getattr(handler.fn, "__qualname__", "").startswith("HTTPRoute.create_options_handler."))
 
 
 def core_handlers(role: str, ctx: AppContext) -> list[Any]:
@@ -77,24 +94,22 @@ def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | Heartbea
         dependencies.update(provided or {})
     openapi = None
     if role == "api":
-        openapi = OpenAPIConfig(
-            title="edgefn control plane",
-            version=__version__,
-            path="/schema",
-            render_plugins=[JsonRenderPlugin()],
-        )
+        from edgehost.controlplane.openapi import openapi_config
+
+        openapi = openapi_config()
 
     def expose_services(app: Litestar) -> None:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
         app.state.update(ctx.services)
 
     app = Litestar(
-        route_handlers=[*core_handlers(role, ctx), *routes],
+        route_handlers=[fresh_options(h) for h in (*core_handlers(role, ctx), *routes)],
         middleware=middleware,
         on_startup=[expose_services],
         lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JsonRequest,
         openapi_config=openapi,
         state=State({"ctx": ctx, **ctx.services}),
         logging_config=None,

@@ -7,7 +7,17 @@ that take the node from what it reported to what it should run.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+# What a node reports must fit the CP's tables (edgefn_node, edgefn_node_deployment); the bounds are
+# checked when the CP decodes a message and published in its OpenAPI document.
+FunctionId = Annotated[str, msgspec.Meta(max_length=128)]
+DeploymentState = Annotated[str, msgspec.Meta(max_length=16)]
+VersionNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+UnixSeconds = Annotated[float, msgspec.Meta(ge=0, le=253_402_300_799)]  # datetime ends in the year 9999
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -64,9 +74,9 @@ class DesiredState(Message):
 
 
 class CachedFunction(Message):
-    function_id: str
-    version: int
-    state: str  # "cached", "fetching", "error"
+    function_id: FunctionId
+    version: VersionNumber
+    state: DeploymentState  # "cached", "fetching", "error"
     error: str = ""
 
 
@@ -74,7 +84,7 @@ class Heartbeat(Message):
     node_id: str
     status: str = "ready"
     cpu_percent: float = 0.0
-    mem_bytes: int = 0
+    mem_bytes: Bytes = 0
     labels: dict[str, str] = {}
     functions: tuple[CachedFunction, ...] = ()
     revision: int = 0
@@ -105,11 +115,11 @@ class Report(Message):
     """A runner's account of one deployment: `cached`, or an error with what went wrong."""
 
     node_id: str
-    function_id: str
-    version: int
-    state: str
+    function_id: FunctionId
+    version: VersionNumber
+    state: DeploymentState
     error: str = ""
-    timestamp: float = 0.0
+    timestamp: UnixSeconds = 0.0
     expected_sha256: str = ""
     actual_sha256: str = ""
 

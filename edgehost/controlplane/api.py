@@ -12,6 +12,7 @@ from litestar.params import JSONBody, Parameter
 
 from edgehost.controlplane import access
 from edgehost.controlplane.access import ADMIN, READ, WRITE
+from edgehost.controlplane.openapi import refusals
 from edgehost.controlplane.schemas import (
     MAX_VERSION,
     NAME_PATTERN,
@@ -36,11 +37,11 @@ def bearer(request: Request[Any, Any, Any]) -> str:
     return bearer_token(request.headers.get("authorization", ""))
 
 
-def bearer_token(header: str) -> str:
-    """The token of an `Authorization: Bearer <token>` header value."""
+def bearer_token(header: str, kind: str = "developer") -> str:
+    """The token of an `Authorization: Bearer <token>` header value; 401 naming the `kind` of token."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "send a developer token as 'Authorization: Bearer <token>'")
+        raise ApiError(401, "unauthorized", f"send a {kind} token as 'Authorization: Bearer <token>'")
     return token.strip()
 
 
@@ -73,12 +74,18 @@ async def provide_caller(request: Request[Any, Any, Any], state: State) -> str:
     return str(subject)
 
 
-@get("/projects")
+@get("/projects", tags=["projects"], summary="List the projects the caller belongs to")
 async def list_projects(caller: NamedDependency[str]) -> dict[str, Any]:
     return {"projects": await access.projects_of(caller)}
 
 
-@post("/projects/{project:str}/members", status_code=200)
+@post(
+    "/projects/{project:str}/members",
+    status_code=200,
+    tags=["projects"],
+    summary="Add a member to a project, or change their role",
+    responses=refusals(404),
+)
 async def add_member(
     project: ProjectName, data: JSONBody[MemberIn], caller: NamedDependency[str]
 ) -> dict[str, Any]:
@@ -87,7 +94,14 @@ async def add_member(
     return {"project": project, "subject": data.subject, "role": data.role}
 
 
-@post("/projects/{project:str}/functions", status_code=201)
+@post(
+    "/projects/{project:str}/functions",
+    status_code=201,
+    tags=["functions"],
+    summary="Register a new version of a function and get its upload URL",
+    description="Creates the project (owned by the caller) and the function on first use.",
+    responses=refusals(422),
+)
 async def create_function(
     project: ProjectName, data: JSONBody[FunctionCreate], caller: NamedDependency[str], state: State
 ) -> FunctionCreated:
@@ -95,13 +109,25 @@ async def create_function(
     return await state.registry.create_version(row, data)
 
 
-@get("/projects/{project:str}/functions")
+@get(
+    "/projects/{project:str}/functions",
+    tags=["functions"],
+    summary="List a project's functions and their versions",
+    responses=refusals(404),
+)
 async def list_functions(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
     row = await access.project_for(caller, project, READ)
     return {"functions": await state.registry.list_functions(row)}
 
 
-@post("/projects/{project:str}/functions/{name:str}/versions/{version:int}/finalize", status_code=200)
+@post(
+    "/projects/{project:str}/functions/{name:str}/versions/{version:int}/finalize",
+    status_code=200,
+    tags=["functions"],
+    summary="Validate an uploaded version and make it ready",
+    description="Idempotent: a version that is ready already is answered as it is.",
+    responses=refusals(404, 409, 413, 422),
+)
 async def finalize(
     project: ProjectName,
     name: FunctionName,
@@ -113,7 +139,12 @@ async def finalize(
     return await state.registry.finalize(row, name, version)
 
 
-@get("/projects/{project:str}/functions/{name:str}/versions/{version:int}")
+@get(
+    "/projects/{project:str}/functions/{name:str}/versions/{version:int}",
+    tags=["functions"],
+    summary="Get one version of a function",
+    responses=refusals(404),
+)
 async def get_version(
     project: ProjectName,
     name: FunctionName,
@@ -125,7 +156,13 @@ async def get_version(
     return await state.registry.info(await state.registry.version_row(row, name, version))
 
 
-@put("/projects/{project:str}/routes", status_code=200)
+@put(
+    "/projects/{project:str}/routes",
+    status_code=200,
+    tags=["routes"],
+    summary="Replace all of a project's routes",
+    responses=refusals(409, 422),
+)
 async def replace_routes(
     project: ProjectName, data: JSONBody[RoutesPut], caller: NamedDependency[str], state: State
 ) -> dict[str, Any]:
@@ -134,13 +171,25 @@ async def replace_routes(
     return {"routes": count}
 
 
-@get("/projects/{project:str}/routes")
+@get(
+    "/projects/{project:str}/routes",
+    tags=["routes"],
+    summary="List a project's routes",
+    responses=refusals(404),
+)
 async def list_routes(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
     row = await access.project_for(caller, project, READ)
     return {"routes": await state.deployments.list_routes(row)}
 
 
-@post("/projects/{project:str}/deployments", status_code=201)
+@post(
+    "/projects/{project:str}/deployments",
+    status_code=201,
+    tags=["deployments"],
+    summary="Deploy a version of a function to the nodes a selector matches",
+    description="Without `version`, the newest ready one. Replaces the function's active deployment.",
+    responses=refusals(404, 409, 422),
+)
 async def deploy(
     project: ProjectName, data: JSONBody[DeploymentIn], caller: NamedDependency[str], state: State
 ) -> dict[str, Any]:
@@ -148,7 +197,12 @@ async def deploy(
     return await state.deployments.deploy(row, data, caller)
 
 
-@get("/projects/{project:str}/deployments")
+@get(
+    "/projects/{project:str}/deployments",
+    tags=["deployments"],
+    summary="List a project's active deployments",
+    responses=refusals(404),
+)
 async def list_deployments(
     project: ProjectName, caller: NamedDependency[str], state: State
 ) -> dict[str, Any]:
@@ -156,7 +210,13 @@ async def list_deployments(
     return {"deployments": await state.deployments.list_deployments(row)}
 
 
-@post("/projects/{project:str}/functions/{name:str}/undeploy", status_code=200)
+@post(
+    "/projects/{project:str}/functions/{name:str}/undeploy",
+    status_code=200,
+    tags=["deployments"],
+    summary="Stop serving a function everywhere",
+    responses=refusals(404),
+)
 async def undeploy(
     project: ProjectName, name: FunctionName, caller: NamedDependency[str], state: State
 ) -> dict[str, Any]:
@@ -165,7 +225,13 @@ async def undeploy(
     return {"function": name, "undeployed": True}
 
 
-@post("/projects/{project:str}/functions/{name:str}/rollback", status_code=200)
+@post(
+    "/projects/{project:str}/functions/{name:str}/rollback",
+    status_code=200,
+    tags=["deployments"],
+    summary="Deploy an earlier version where the current one runs, in one change",
+    responses=refusals(404, 409),
+)
 async def rollback(
     project: ProjectName,
     name: FunctionName,
@@ -177,7 +243,11 @@ async def rollback(
     return await state.deployments.rollback(row, name, data.to_version, caller)
 
 
-@get("/status")
+@get(
+    "/status",
+    tags=["status"],
+    summary="Functions, deployments and routes of the caller's projects, and every node",
+)
 async def status(caller: NamedDependency[str], state: State) -> dict[str, Any]:
     """Functions, versions and deployments of the caller's projects, and every node with its states."""
     projects = []
@@ -214,5 +284,5 @@ def developer_router() -> Router:
             tail,
         ],
         dependencies={"caller": Provide(provide_caller)},
-        tags=["developer"],
+        security=[{"developer": []}],
     )

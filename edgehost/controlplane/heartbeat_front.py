@@ -2,22 +2,19 @@
 
 Through Litestar a heartbeat spent more CPU in routing, dependency injection, signature models, the
 exception middleware and response objects than in its own work (bench/RESULTS.md, cp-heartbeats), so
-the listener's target answers exactly that method and path itself, with msgspec and the same
-`authenticate_node` / `answer_heartbeat` as the Litestar route, and sends everything else (other
-paths and methods, a trailing slash, lifespan) to the app, which keeps the route for those and for
-the OpenAPI document. Statuses and error bodies are Litestar's, in its order: the body is read and
-parsed (413, 400 `bad_request` for a body that did not arrive whole, then 400 `http_error` for
-malformed JSON) before the credential is checked (401/403), and the heartbeat's fields are
-validated (400 `bad_request`) after it; only a wrongly typed `node_id` and invalid UTF-8, which
-Litestar answered 500, are 400 here. Only installed when no plugin adds
-middleware to the role (`edgehost.app.build_app`), as such middleware must see every request.
+the listener's target answers exactly that method and path itself, with the same body decoder
+(`json_body.decode`), `authenticate_node`, `answer_heartbeat` and error rendering (`errors.render`)
+as the Litestar route, and sends everything else (other paths and methods, a trailing slash,
+lifespan) to the app, which keeps the route for those and for the OpenAPI document. Statuses and
+error bodies are the route's, in its order: the body is read and decoded (413, 400 also for a body
+that did not arrive whole, then 400) before the credential is checked (401/403). Only installed
+when no plugin adds middleware to the role (`edgehost.app.build_app`), as such middleware must see
+every request.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import re
 from typing import Any
 
 import msgspec
@@ -27,13 +24,12 @@ from litestar.routes import HTTPRoute
 from edgehost.asgi import IncompleteBody, PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
-from edgehost.errors import ApiError
+from edgehost.errors import ApiError, render
+from edgehost.json_body import decode
 from edgehost.protocol import Heartbeat
 
 PATH = "/v1/node/heartbeat"
-log = logging.getLogger("edgefn.api")
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-_FIELD_PATH = re.compile(r"`\$\.(.+)`$")  # where msgspec says a field error is, as Litestar reads it
+_JSON = (b"content-type", b"application/json")
 
 
 class HeartbeatFront:
@@ -56,22 +52,17 @@ class HeartbeatFront:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
-            status, body = await self._answer(scope, receive)
-            headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+            try:
+                status, headers, body = 200, [_JSON], await self._heartbeat(scope, receive)
+            except Exception as exc:  # every refusal and fault in the API's error shape
+                status, extra, error = render(exc, "POST", PATH)
+                headers = [_JSON, *((k.encode(), v.encode("latin-1")) for k, v in extra.items())]
+                body = msgspec.json.encode(error)
+            headers.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         else:
             await self.app(scope, receive, send)
-
-    async def _answer(self, scope: Any, receive: Any) -> tuple[int, bytes]:
-        """Status and JSON body; errors as `edgehost.errors` renders them, never a traceback."""
-        try:
-            return 200, await self._heartbeat(scope, receive)
-        except ApiError as exc:
-            return exc.status, _error(exc.error, exc.detail)
-        except Exception:
-            log.exception("unhandled error on POST %s", PATH)
-            return 500, _error("internal_error", "the server hit an unexpected error; it has been logged")
 
     async def _heartbeat(self, scope: Any, receive: Any) -> bytes:
         try:
@@ -80,20 +71,8 @@ class HeartbeatFront:
             raise ApiError(413, "payload_too_large", "Request Entity Too Large") from None
         except IncompleteBody:
             raise ApiError(400, "bad_request", "the request body did not arrive whole") from None
-        beat: Heartbeat | None = None
-        invalid = "the request body is empty"
-        if body:
-            try:
-                beat = msgspec.json.decode(body, type=Heartbeat, strict=False)
-            except msgspec.ValidationError as exc:
-                invalid = str(exc)
-            except msgspec.DecodeError as exc:
-                raise ApiError(400, "http_error", str(exc)) from None
-            except UnicodeDecodeError:  # Litestar answered this one 500
-                raise ApiError(400, "http_error", "JSON is malformed: invalid UTF-8") from None
+        beat: Heartbeat = decode(body, Heartbeat)
         node_id = authenticate_node(self.ctx, _header(scope, b"authorization"))
-        if beat is None:
-            raise ApiError(400, "bad_request", [_field_error(invalid)])
         reply = await answer_heartbeat(self.ctx.services["nodes"], node_id, beat)
         return msgspec.json.encode(reply)
 
@@ -103,14 +82,3 @@ def _header(scope: Any, name: bytes) -> str:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return ""
-
-
-def _field_error(message: str) -> dict[str, str]:
-    """A validation error in Litestar's shape: the message, the field it is about, `source: body`."""
-    where = _FIELD_PATH.search(message)
-    key = where.group(1) if where else "data"
-    return {"message": message.split(" - ", 1)[0], "key": key, "source": "body"}
-
-
-def _error(error: str, detail: Any) -> bytes:
-    return msgspec.json.encode({"error": error, "detail": detail})

@@ -11,16 +11,16 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 
 from edgehost.context import AppContext
 from edgehost.controlplane.api import bearer_token, refusal
 from edgehost.controlplane.nodes import Nodes
+from edgehost.controlplane.schemas import MAX_WAIT_S, WaitSeconds
 from edgehost.controlplane.tail import tail_projects, tail_records
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
-
-MAX_WATCH_S = 55.0
 
 
 async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
@@ -30,7 +30,7 @@ async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
 def authenticate_node(ctx: AppContext, authorization: str) -> str:
     """The node an `Authorization` header value proves, or the ApiError (401/403) refusing it."""
     try:
-        node_id = ctx.hook.edgehost_authenticate_node(token=bearer_token(authorization), ctx=ctx)
+        node_id = ctx.hook.edgehost_authenticate_node(token=bearer_token(authorization, "node"), ctx=ctx)
     except ApiError:
         raise
     except Exception as exc:
@@ -42,7 +42,7 @@ def authenticate_node(ctx: AppContext, authorization: str) -> str:
 
 # Most heartbeats never reach this handler: `heartbeat_front` answers them in front of Litestar with
 # `authenticate_node` and `answer_heartbeat` too. It keeps the route's OpenAPI entry and the rest.
-@post("/heartbeat", status_code=200)
+@post("/heartbeat", status_code=200, summary="Report a node's state and get what it should run")
 async def heartbeat(data: JSONBody[Heartbeat], node_id: NamedDependency[str], state: State) -> HeartbeatReply:
     return await answer_heartbeat(state.nodes, node_id, data)
 
@@ -56,24 +56,31 @@ async def answer_heartbeat(nodes: Nodes, node_id: str, beat: Heartbeat) -> Heart
     return await nodes.heartbeat(node_id, beat)
 
 
-@get("/watch")
+@get(
+    "/watch",
+    summary="Wait until the desired state moves past a revision",
+    responses={
+        200: ResponseSpec(DesiredState, description="The node's desired state, newer than `revision`"),
+        204: ResponseSpec(None, description="The wait timed out; nothing changed"),
+    },
+)
 async def watch(
     node_id: NamedDependency[str],
     state: State,
     revision: FromQuery[int] = 0,
-    timeout: FromQuery[float] = 25.0,
+    timeout: WaitSeconds = 25.0,
 ) -> Response[Any]:
     """Answers as soon as the desired state moves past `revision`; 204 when the wait times out."""
     current = await state.notifier.revision()
     if current <= revision:
-        current = await state.notifier.wait_beyond(revision, min(max(timeout, 0.0), MAX_WATCH_S))
+        current = await state.notifier.wait_beyond(revision, min(max(timeout, 0.0), MAX_WAIT_S))
     if current <= revision:
         return Response(None, status_code=204)
     desired: DesiredState = await state.nodes.desired(node_id)
     return Response(desired, status_code=200)
 
 
-@post("/reports", status_code=202)
+@post("/reports", status_code=202, summary="Report how one deployment went on a node")
 async def report(data: JSONBody[Report], node_id: NamedDependency[str], state: State) -> dict[str, Any]:
     if data.node_id != node_id:
         raise ApiError(403, "forbidden", f"credential is for node {node_id!r}, report names {data.node_id!r}")
@@ -87,4 +94,5 @@ def node_router() -> Router:
         route_handlers=[heartbeat, watch, report, tail_projects, tail_records],
         dependencies={"node_id": Provide(provide_node_id)},
         tags=["nodes"],
+        security=[{"node": []}],
     )

@@ -89,7 +89,6 @@ class Nodes:
 
     async def heartbeat(self, node_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Records the node's health and inventory, then answers with what it should run."""
-        _check_fields(beat.functions)
         now = utc_now()
         if self._seen.unchanged(node_id, beat):
             self._alive.add(node_id, now, beat.cpu_percent, beat.mem_bytes)
@@ -178,7 +177,6 @@ class Nodes:
 
     async def report(self, node_id: str, report: Report) -> None:
         """Stores a runner's deployment report; errors are kept and logged with full context for audit."""
-        _check_fields((report,))
         await self._record_states(node_id, [report])
         self._seen.forget(node_id)  # the next heartbeat's inventory is written over this report
         if report.state == "cached":
@@ -377,10 +375,3 @@ def _check_urls(beat: Heartbeat) -> None:
                 host_port(value)
         except AddressError as exc:
             raise ApiError(400, "bad_request", f"{key} {value[:200]!r}: {exc}") from None
-
-
-def _check_fields(items: Sequence[CachedFunction | Report]) -> None:
-    """A 400 for values the tables cannot hold, before anything is written."""
-    for item in items:
-        if len(item.function_id) > 128 or len(item.state) > 16:
-            raise ApiError(400, "bad_request", f"function_id or state too long in {item.function_id[:128]!r}")

@@ -1,10 +1,17 @@
-"""Request and response bodies of the developer API; msgspec validates them before any handler runs."""
+"""Request and response bodies of the developer API; msgspec validates them before any handler runs.
+
+The OpenAPI document describes them with msgspec's own JSON Schema (controlplane/openapi.py), so
+what it says is what is checked; a struct that forbids unknown fields says `additionalProperties: false`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import msgspec
+from litestar.params import Parameter
+
+from edgehost.errors import ApiError
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
@@ -17,10 +24,26 @@ HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9
 AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
 Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
 Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
+SelectorExpr = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=4096,
+        description="A CEL expression over the node's labels; one that does not parse is a 422.",
+        examples=["true", "region == 'tokyo'", "region in ['tokyo', 'osaka'] && tier == 'edge'"],
+    ),
+]
+MAX_WAIT_S = 55.0  # the longest a long-poll (`watch`, the tail projects) waits
+WaitSeconds = Annotated[
+    float, Parameter(description=f"How long to wait, in seconds; clamped to 0..{MAX_WAIT_S:g}.")
+]
 
 
 class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A registration; entrypoint and limits are required (requirement 1.3), pool sizes have defaults."""
+    """A new version of a function: entrypoint and limits are required, the hot-pool sizes have
+    defaults; `min_hot_instances` above `max_hot_instances` is a 422."""
+
+    # Entrypoint and limits have no defaults on purpose: every registration names them (requirement 1.3).
 
     name: Name
     entrypoint: Entrypoint
@@ -31,9 +54,10 @@ class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     http_allow: list[AllowEntry] = []
 
     def __post_init__(self) -> None:
-        # Raised while decoding, so the request fails as a 400 before any project or record exists.
+        # Raised while decoding, so the request fails before any project or record exists; a 422, as
+        # the body matches its schema (which cannot compare two fields) but contradicts itself.
         if self.min_hot_instances > self.max_hot_instances:
-            raise ValueError("min_hot_instances must not exceed max_hot_instances")
+            raise ApiError(422, "invalid_limits", "min_hot_instances must not exceed max_hot_instances")
 
 
 class FunctionCreated(msgspec.Struct, kw_only=True):
@@ -76,7 +100,7 @@ class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
 class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     function: Name
     version: Version | None = None
-    selector: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] = "true"
+    selector: SelectorExpr = "true"
 
 
 class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):

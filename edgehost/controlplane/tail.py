@@ -25,10 +25,11 @@ from litestar.response import Stream
 
 from edgehost.controlplane import access
 from edgehost.controlplane.access import READ
+from edgehost.controlplane.openapi import refusals
+from edgehost.controlplane.schemas import MAX_WAIT_S, WaitSeconds
 
 MAX_QUEUED_BYTES = 4 << 20
 KEEPALIVE_S = 15.0
-MAX_WAIT_S = 55.0
 
 
 class TailBatch(msgspec.Struct):
@@ -124,7 +125,12 @@ async def _lines(hub: TailHub, project: str, function_id: str | None) -> AsyncIt
                 yield item[1]
 
 
-@get("/projects/{project:str}/tail")
+@get(
+    "/projects/{project:str}/tail",
+    tags=["status"],
+    summary="Stream a project's invocation records as they happen (NDJSON)",
+    responses=refusals(404),
+)
 async def tail(
     project: FromPath[str], caller: NamedDependency[str], state: State, function: FromQuery[str | None] = None
 ) -> Stream:
@@ -138,9 +144,9 @@ async def tail(
     )
 
 
-@get("/tail")
+@get("/tail", summary="Wait until the set of tailed projects differs from `known`")
 async def tail_projects(
-    state: State, node_id: NamedDependency[str], known: FromQuery[str] = "", timeout: FromQuery[float] = 25.0
+    state: State, node_id: NamedDependency[str], known: FromQuery[str] = "", timeout: WaitSeconds = 25.0
 ) -> dict[str, Any]:
     """Node long-poll: which projects someone tails."""
     wanted = {p for p in known.split(",") if p}
@@ -148,7 +154,7 @@ async def tail_projects(
     return {"projects": projects}
 
 
-@post("/tail", status_code=202)
+@post("/tail", status_code=202, summary="Post invocation records to the live tails")
 async def tail_records(
     data: JSONBody[TailBatch], state: State, node_id: NamedDependency[str]
 ) -> dict[str, Any]:

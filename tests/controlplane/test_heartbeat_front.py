@@ -1,5 +1,5 @@
 """`POST /v1/node/heartbeat` answered in front of Litestar (`heartbeat_front`): the same answers as the
-Litestar route, in the same order (body read and parsed, then the credential, then the fields)."""
+Litestar route, in the same order (body read and decoded, then the credential)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def post(node: NodeClient, body: bytes, *, token: bool = True, path: str = PATH)
     return response.status_code, response.json()
 
 
+def beat_of(node_id: str) -> bytes:
+    return msgspec.json.encode(Heartbeat(node_id=node_id))
+
+
 def beat(node: NodeClient, **fields: Any) -> bytes:
     return msgspec.json.encode(Heartbeat(node_id=node.node_id, labels=node.labels, **fields))
 
@@ -68,21 +72,30 @@ def test_a_body_streamed_in_chunks_is_read_whole(node: NodeClient) -> None:
 @pytest.mark.parametrize(
     ("body", "token", "status", "error"),
     [
-        pytest.param(b"{nope", False, 400, "http_error", id="malformed JSON, before the credential"),
-        pytest.param(b'{"node_id": "node-\xff"}', True, 400, "http_error", id="invalid UTF-8"),
-        pytest.param(b"{}", False, 401, "unauthorized", id="fields are checked after the credential"),
+        pytest.param(b"{nope", False, 400, "bad_request", id="malformed JSON, before the credential"),
+        pytest.param(b'{"node_id": "node-\xff"}', True, 400, "bad_request", id="invalid UTF-8"),
+        pytest.param(b"{}", False, 400, "bad_request", id="fields are checked before the credential"),
+        pytest.param(beat_of("node-a"), False, 401, "unauthorized", id="no credential"),
         pytest.param(b"{}", True, 400, "bad_request", id="a missing field"),
         pytest.param(b"", True, 400, "bad_request", id="an empty body"),
         pytest.param(b'{"node_id": 5}', True, 400, "bad_request", id="a field of the wrong type"),
+        pytest.param(
+            b'{"node_id": "node-a", "cpu_percent": "12.5"}', True, 400, "bad_request", id="a string number"
+        ),
+        pytest.param(
+            b'{"node_id": "node-a", "node_id": "node-a"}', True, 400, "bad_request", id="a repeated key"
+        ),
         pytest.param(b'{"node_id": "node-b"}', True, 403, "forbidden", id="another node's heartbeat"),
     ],
 )
-def test_refusals_are_json_with_litestars_statuses(
-    node: NodeClient, body: bytes, token: bool, status: int, error: str
+@pytest.mark.parametrize("path", [PATH, PATH + "/"], ids=["front", "litestar"])
+def test_refusals_are_the_same_json_on_both_paths(
+    node: NodeClient, body: bytes, token: bool, status: int, error: str, path: str
 ) -> None:
-    answered, payload = post(node, body, token=token)
+    answered, payload = post(node, body, token=token, path=path)
     assert (answered, payload["error"]) == (status, error)
     assert payload["detail"] and "Traceback" not in str(payload)
+    assert payload == post(node, body, token=token, path=PATH + "/" if path == PATH else PATH)[1]
 
 
 def test_validation_errors_name_the_field_as_litestar_did(node: NodeClient) -> None:
@@ -96,9 +109,9 @@ def test_validation_errors_name_the_field_as_litestar_did(node: NodeClient) -> N
     ]
 
 
-def test_numbers_in_strings_are_accepted_as_litestar_did(node: NodeClient) -> None:
-    body = b'{"node_id": "node-a", "labels": {"region": "front"}, "cpu_percent": "12.5"}'
-    assert post(node, body)[0] == 200
+def test_an_integral_number_is_an_integer(node: NodeClient) -> None:
+    body = b'{"node_id": "node-a", "labels": {"region": "front"}, "mem_bytes": 1048576.0, "cpu_percent": 12}'
+    assert post(node, body)[0] == post(node, body, path=PATH + "/")[0] == 200
 
 
 def test_an_oversized_body_is_413(node: NodeClient) -> None:

@@ -144,6 +144,31 @@ def test_an_unknown_role_is_refused() -> None:
     assert ROLES == ("api", "node", "ingress", "metrics")
 
 
+@get("/fails")
+async def fails() -> None:
+    raise RuntimeError("secret internals")
+
+
+class Failing:
+    @hookimpl
+    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
+        return [fails]
+
+
+@pytest.mark.parametrize("role", ["api", "metrics"])
+def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
+    role: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(build_app(role, bare_context(Failing()))) as client:
+        response = client.get("/fails")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "detail": "the server hit an unexpected error; it has been logged",
+    }
+    assert "unhandled error on GET /fails" in caplog.text and "secret internals" in caplog.text
+
+
 def test_a_real_control_plane_serves_health_and_openapi(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "cp.toml"
