@@ -18,6 +18,9 @@ DeploymentState = Annotated[str, msgspec.Meta(max_length=16)]
 VersionNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 UnixSeconds = Annotated[float, msgspec.Meta(ge=0, le=253_402_300_799)]  # datetime ends in the year 9999
+# An advertised http(s) URL, or "" from a runner that predates them; the CP checks the rest (a host
+# and port it can list as a target) and answers 422 for what this pattern cannot say.
+AdvertisedUrl = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^\s/?#]+([/?#]\S*)?)?$", max_length=2048)]
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -91,8 +94,8 @@ class Heartbeat(Message):
     cpu_usage: dict[str, float] = {}  # tenant -> guest CPU seconds since the previous heartbeat
     # Where the node's ingress and metrics listener are reached (`runner.public_url`, `runner.metrics_url`),
     # for the CP's node feed; runners that predate them send neither.
-    public_url: str = ""
-    metrics_url: str = ""
+    public_url: AdvertisedUrl = ""
+    metrics_url: AdvertisedUrl = ""
 
 
 class Instruction(Message):

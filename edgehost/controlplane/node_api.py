@@ -17,6 +17,7 @@ from litestar.params import FromQuery, JSONBody
 from edgehost.context import AppContext
 from edgehost.controlplane.api import bearer_token, refusal
 from edgehost.controlplane.nodes import Nodes
+from edgehost.controlplane.openapi import refusals
 from edgehost.controlplane.schemas import MAX_WAIT_S, WaitSeconds
 from edgehost.controlplane.tail import tail_projects, tail_records
 from edgehost.errors import ApiError
@@ -42,7 +43,12 @@ def authenticate_node(ctx: AppContext, authorization: str) -> str:
 
 # Most heartbeats never reach this handler: `heartbeat_front` answers them in front of Litestar with
 # `authenticate_node` and `answer_heartbeat` too. It keeps the route's OpenAPI entry and the rest.
-@post("/heartbeat", status_code=200, summary="Report a node's state and get what it should run")
+@post(
+    "/heartbeat",
+    status_code=200,
+    summary="Report a node's state and get what it should run",
+    responses=refusals(422),
+)
 async def heartbeat(data: JSONBody[Heartbeat], node_id: NamedDependency[str], state: State) -> HeartbeatReply:
     return await answer_heartbeat(state.nodes, node_id, data)
 

@@ -367,11 +367,12 @@ class Nodes:
 
 
 def _check_urls(beat: Heartbeat) -> None:
-    """A 400 for an advertised URL the node feed could not turn into a `host:port` target."""
+    """A 422 for an advertised URL that fits the protocol's pattern but that the node feed could not
+    turn into a `host:port` target."""
     for key in ("public_url", "metrics_url"):
         value = getattr(beat, key)
         try:
             if value:
                 host_port(value)
         except AddressError as exc:
-            raise ApiError(400, "bad_request", f"{key} {value[:200]!r}: {exc}") from None
+            raise ApiError(422, "bad_url", f"{key} {value[:200]!r}: {exc}") from None

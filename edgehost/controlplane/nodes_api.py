@@ -18,6 +18,7 @@ from litestar.params import PathParameter, QueryParameter
 from edgehost.controlplane import node_feed
 from edgehost.controlplane.api import provide_caller
 from edgehost.controlplane.node_feed import NodeInfo, NodeList, TargetGroup
+from edgehost.controlplane.openapi import refusals
 from edgehost.errors import ApiError
 from edgehost.selectors import Selector, SelectorError, compile_selector
 
@@ -59,7 +60,11 @@ def _selector(expr: str | None) -> Selector | None:
         raise ApiError(422, "bad_selector", str(exc)) from None
 
 
-@get("/")
+@get(
+    "/",
+    summary="List the nodes, their state and what each serves",
+    responses=refusals(422),
+)
 async def list_nodes(
     operator: NamedDependency[str], node_state: StateParam = None, selector: SelectorParam = None
 ) -> NodeList:
@@ -67,7 +72,12 @@ async def list_nodes(
     return NodeList(await node_feed.list_nodes(node_state, _selector(selector)))
 
 
-@get("/targets", media_type=MediaType.TEXT)
+@get(
+    "/targets",
+    media_type=MediaType.TEXT,
+    summary="The online nodes' ingress addresses, one host:port a line",
+    responses=refusals(422),
+)
 async def node_targets(operator: NamedDependency[str], selector: SelectorParam = None) -> str:
     """The ingress `host:port` of each online, non-draining node, one a line, for file-based
     discovery (HAProxy, nginx, Envoy). Empty when no node is online."""
@@ -75,7 +85,11 @@ async def node_targets(operator: NamedDependency[str], selector: SelectorParam =
     return node_feed.target_lines(nodes)
 
 
-@get("/prometheus-sd")
+@get(
+    "/prometheus-sd",
+    summary="Prometheus http_sd_config targets: the running nodes' metrics listeners",
+    responses=refusals(422),
+)
 async def prometheus_sd(operator: NamedDependency[str], selector: SelectorParam = None) -> list[TargetGroup]:
     """Prometheus `http_sd_config` JSON: the metrics listener of every running node (online or
     draining: a draining runner still serves, so it is still watched)."""
@@ -95,14 +109,24 @@ async def _drain(node_id: str, draining: bool, operator: str) -> NodeInfo:
     return node
 
 
-@post("/{node_id:str}/drain", status_code=200)
+@post(
+    "/{node_id:str}/drain",
+    status_code=200,
+    summary="Leave a node out of the feed while it keeps serving",
+    responses=refusals(404),
+)
 async def drain(node_id: NodeId, operator: NamedDependency[str]) -> NodeInfo:
     """Leaves the node out of the feed and target lists; it keeps serving and receiving deployments
     until stopped. Kept across restarts until undrained. Idempotent."""
     return await _drain(node_id, True, operator)
 
 
-@post("/{node_id:str}/undrain", status_code=200)
+@post(
+    "/{node_id:str}/undrain",
+    status_code=200,
+    summary="Put a drained node back in the feed",
+    responses=refusals(404),
+)
 async def undrain(node_id: NodeId, operator: NamedDependency[str]) -> NodeInfo:
     """Puts a drained node back in the feed (once it is online). Idempotent."""
     return await _drain(node_id, False, operator)
@@ -115,4 +139,5 @@ def nodes_router() -> Router:
         dependencies={"operator": Provide(provide_operator)},
         cache_control=CacheControlHeader(no_store=True),
         tags=["operator"],
+        security=[{"developer": []}],
     )

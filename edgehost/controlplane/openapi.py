@@ -40,12 +40,12 @@ MEANING = {
     "a value of the wrong type or out of range, duplicate keys in a JSON object, malformed JSON.",
     401: "No credential, or one that is invalid or expired.",
     403: "The credential is valid but may not do this.",
-    404: "The project, function or version named in the path does not exist.",
+    404: "The project, function, version or node named in the path does not exist.",
     409: "The request conflicts with the current state: retry after the state changes.",
     413: "The body, or the uploaded module, is larger than this control plane accepts.",
     422: "The request matches this document but breaks a rule it cannot express: "
-    "a selector that does not parse, limits that contradict each other, a reference to a function "
-    "that does not exist, a module that fails validation.",
+    "a selector that does not parse (also in a query), limits that contradict each other, a reference "
+    "to a function that does not exist, a module that fails validation.",
     500: "The server hit an unexpected error; it was logged, the body never carries a stack trace.",
 }
 
@@ -71,6 +71,7 @@ TAGS = [
     Tag(name="deployments", description="Which version runs where"),
     Tag(name="status", description="What runs where, and live invocation logs"),
     Tag(name="nodes", description="The node protocol: heartbeats, desired state, reports"),
+    Tag(name="operator", description="The online-node feed and drains (the operator role)"),
     Tag(name="health", description="Liveness"),
 ]
 

@@ -290,7 +290,7 @@ def test_every_path_answers_methods_it_lacks_405_with_allow(dev: DevServer, docu
     lists the same methods."""
     with client(dev) as http:
         for path, item in document["paths"].items():
-            url = path.format(project="fuzz", name="hello", version=1)
+            url = path.format(project="fuzz", name="hello", version=1, node_id="no-such-node")
             documented = {method.upper() for method in item} | {"OPTIONS"}
             for method in sorted(set(METHODS) - documented):
                 response = http.request(method, url)
