@@ -182,18 +182,8 @@ class NodeState:
 
     async def _report_routes(self, project: str, reason: str, functions: dict[str, LiveFunction]) -> None:
         for live in functions.values():
-            d = live.deployment
-            if d.project == project:
-                await self._send(
-                    Report(
-                        node_id=self.node_id,
-                        function_id=d.function_id,
-                        version=d.version,
-                        state="error",
-                        error=_route_error(reason),
-                        timestamp=time.time(),
-                    )
-                )
+            if live.deployment.project == project:
+                await self._report_state(live.deployment, "error", _route_error(reason))
 
     async def _bring_up(self, d: FunctionDeployment) -> LiveFunction | None:
         key = (d.function_id, d.version)
@@ -223,15 +213,7 @@ class NodeState:
             return None
         self.cache.pin(d.function_id, d.version)
         self.states[key] = CachedFunction(function_id=d.function_id, version=d.version, state="cached")
-        await self._send(
-            Report(
-                node_id=self.node_id,
-                function_id=d.function_id,
-                version=d.version,
-                state="cached",
-                timestamp=time.time(),
-            )
-        )
+        await self._report_state(d, "cached")
         return LiveFunction(deployment=d, pool=pool)
 
     async def _fetch(self, d: FunctionDeployment) -> bytes:
@@ -254,13 +236,18 @@ class NodeState:
         self.states[(d.function_id, d.version)] = CachedFunction(
             function_id=d.function_id, version=d.version, state="error", error=message
         )
+        await self._report_state(d, "error", message, exc)
+
+    async def _report_state(
+        self, d: FunctionDeployment, state: str, error: str = "", exc: FetchError | None = None
+    ) -> None:
         await self._send(
             Report(
                 node_id=self.node_id,
                 function_id=d.function_id,
                 version=d.version,
-                state="error",
-                error=message,
+                state=state,
+                error=error,
                 timestamp=time.time(),
                 expected_sha256=(exc.expected_sha256 or "") if exc else "",
                 actual_sha256=(exc.actual_sha256 or "") if exc else "",
