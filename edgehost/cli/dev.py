@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from edgehost.cli.client import ApiClient
+from edgehost.cli.dev_state import remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
@@ -154,21 +155,31 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
             session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
             await session.apply()
             await session.wait_until_serving()
-            host = ctx.settings.runner.host
-            click.echo(
-                f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
-                f"metrics http://{host}:{ports['metrics']}/metrics\n"
-                f'  token in {files["token"]} (edgefn deploy --token "$(cat {files["token"]})")',
-                err=True,
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            watcher = asyncio.create_task(session.watch())
-            await stop.wait()
-            watcher.cancel()
-            click.echo("edgefn dev stopping", err=True)
+            state_dir = files["token"].parent
+            write_api(state_dir, api_url)
+            try:
+                click.echo(ready_message(ctx.settings.runner.host, ports, api_url, files["token"]), err=True)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                watcher = asyncio.create_task(session.watch())
+                await stop.wait()
+                watcher.cancel()
+                click.echo("edgefn dev stopping", err=True)
+            finally:
+                remove_api(state_dir)
+
+
+def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path) -> str:
+    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it."""
+    return (
+        f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
+        f"metrics http://{host}:{ports['metrics']}/metrics\n"
+        f"  in this project's folder, edgefn deploy/status/tail/rollback find this API and its token "
+        f"({token_file}) by themselves;\n"
+        f'  from elsewhere: edgefn status --api {api_url} --token "$(cat {token_file})"'
+    )
 
 
 @click.command()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import httpx
 
-from edgehost.cli.client import ApiClient, resolve_token
+from edgehost.cli.client import ApiClient, resolve_target
 from edgehost.cli.deploy import api_option, token_option
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.project import ProjectError, load_project
@@ -42,12 +42,14 @@ def pretty(record: dict[str, Any]) -> str:
     help="one JSON object per line, or a readable line [default: pretty on a terminal, else json]",
 )
 def tail(
-    function: str | None, project_name: str | None, api: str, token: str | None, fmt: str | None
+    function: str | None, project_name: str | None, api: str | None, token: str | None, fmt: str | None
 ) -> None:
     """Stream the invocation logs of a project (or of one FUNCTION) live, until interrupted.
 
     \b
-    Example:  edgefn tail hello --project demo --token "$(cat .edgefn/token)"
+    Examples:
+      edgefn tail hello             (in the folder of a project whose `edgefn dev` runs)
+      edgefn tail hello --project demo --api https://cp.example.com --token "$EDGEFN_TOKEN"
     """
     if project_name is None:
         try:
@@ -56,9 +58,10 @@ def tail(
             raise CliError("pass --project NAME or run in a folder with edgefn.toml", USAGE) from None
     fmt = fmt or ("pretty" if sys.stdout.isatty() else "json")
     params = {"function": function} if function else {}
+    api, token = resolve_target(api, token)
     client = httpx.Client(
         base_url=api.rstrip("/"),
-        headers={"authorization": f"Bearer {resolve_token(token)}"},
+        headers={"authorization": f"Bearer {token}"},
         timeout=httpx.Timeout(10.0, read=None),  # the stream idles between invocations
     )
     try:
