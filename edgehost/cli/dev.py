@@ -69,6 +69,11 @@ def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str
     return tuple(sorted(stamps))
 
 
+def routed_not_deployed(project: Project) -> list[str]:
+    """Functions some route names but no [[deployments]] table does: a silent 404 otherwise."""
+    return sorted({r.function for r in project.routes} - {d.function for d in project.deployments})
+
+
 class DevSession:
     def __init__(self, ctx: AppContext, project_file: Path, token: str, api_url: str) -> None:
         self.ctx = ctx
@@ -84,6 +89,12 @@ class DevSession:
             click.echo(f"{exc}\nnot applied; fix the file and save it again", err=True)
             return False
         self.project = project  # watch its sources from now on, even if this version does not build
+        for name in routed_not_deployed(project):
+            click.echo(
+                f'warning: {name} is routed but deployed nowhere, so its routes answer 404; add '
+                f'[[deployments]] function = "{name}" to {self.project_file.name}',
+                err=True,
+            )
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:

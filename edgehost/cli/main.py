@@ -18,6 +18,7 @@ from edgehost.cli.errors import CliError
 # that `edgefn token` or a typo should not pay.
 COMMANDS = {
     "init": "edgehost.cli.init:init",
+    "add": "edgehost.cli.add:add",
     "dev": "edgehost.cli.dev:dev",
     "serve": "edgehost.cli.serve:serve",
     "deploy": "edgehost.cli.deploy:deploy",
