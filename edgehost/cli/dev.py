@@ -91,7 +91,7 @@ class DevSession:
         self.project = project  # watch its sources from now on, even if this version does not build
         for name in routed_not_deployed(project):
             click.echo(
-                f'warning: {name} is routed but deployed nowhere, so its routes answer 404; add '
+                f"warning: {name} is routed but deployed nowhere, so its routes answer 404; add "
                 f'[[deployments]] function = "{name}" to {self.project_file.name}',
                 err=True,
             )

@@ -28,11 +28,14 @@ function = "{name}"
 selector = "true"                   # every node; e.g. "region == 'tokyo'"
 """
 
-PROJECT_TOML = """\
+PROJECT_TOML = (
+    """\
 # The project file: see docs/project-file.md for every key.
 project = "{project}"
 
-""" + FUNCTION_TOML
+"""
+    + FUNCTION_TOML
+)
 
 # The body is a NUL-terminated string placed right after the response head, so editing the greeting
 # needs no byte counting: `handle` measures it and writes its length into the head.
