@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -206,19 +207,32 @@ def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Pa
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)
 @click.option(
+    "--log-format",
+    type=click.Choice(["pretty", "json"]),
+    default=None,
+    help="invocation logs as a readable line or one JSON object per line "
+    "[default: pretty on a terminal, else json]",
+)
+@click.option(
     "--state-dir",
     type=click.Path(path_type=Path),
     default=None,
     help="where dev keeps its database, artifacts, cache and token [default: PROJECT/.edgefn]",
 )
 def dev(
-    project_path: Path, ingress_port: int, api_port: int, metrics_port: int, state_dir: Path | None
+    project_path: Path,
+    ingress_port: int,
+    api_port: int,
+    metrics_port: int,
+    log_format: str | None,
+    state_dir: Path | None,
 ) -> None:
     """Run the control plane and a runner in one process, serving this project.
 
     Applies edgefn.toml through the control plane's own API, then watches it and every guest
     source it names: a saved change is rebuilt and re-applied; a broken one is reported and the
-    previous version keeps serving. Invocation logs go to stdout as JSON lines, the rest to stderr.
+    previous version keeps serving. Invocation logs go to stdout, one readable line each on a
+    terminal and one JSON object per line otherwise (--log-format); the rest goes to stderr.
 
     \b
     Examples:
@@ -256,6 +270,11 @@ def dev(
     from edgehost.serving import PortInUse, run
 
     ctx = make_context(settings)
+    if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
+        from edgehost.cli.invocation_view import PrettySink
+        from plugins import invocation_log
+
+        invocation_log.set_sink(PrettySink(sys.stdout))
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:
         run(run_dev(ctx, project.path, files, ports))

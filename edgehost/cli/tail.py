@@ -5,28 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
+from rich.console import Console
 
 from edgehost.cli.client import ApiClient, resolve_target
 from edgehost.cli.deploy import api_option, token_option
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.invocation_view import render
 from edgehost.project import ProjectError, load_project
-
-
-def pretty(record: dict[str, Any]) -> str:
-    line = (
-        f"{record.get('status', '?')} {record.get('method', '')} {record.get('path', '')} "
-        f"{record.get('function_id', '')} v{record.get('version', '?')} "
-        f"{record.get('duration_ms', 0)}ms {record.get('request_id', '')}"
-    )
-    if record.get("error_code"):
-        line += f"  {record['error_code']}: {record.get('error_message', '')}"
-    for entry in record.get("logs") or ():
-        line += f"\n  [{entry.get('level')}] {entry.get('message')}"
-    return line
 
 
 @click.command()
@@ -57,6 +45,7 @@ def tail(
         except ProjectError:
             raise CliError("pass --project NAME or run in a folder with edgefn.toml", USAGE) from None
     fmt = fmt or ("pretty" if sys.stdout.isatty() else "json")
+    console = Console(highlight=False, soft_wrap=True)
     params = {"function": function} if function else {}
     api, token = resolve_target(api, token)
     client = httpx.Client(
@@ -76,7 +65,10 @@ def tail(
                 if record.get("event") == "connected":
                     click.echo(f"tailing {project_name}{f' ({function})' if function else ''}", err=True)
                     continue
-                click.echo(line if fmt == "json" else pretty(record))
+                if fmt == "json":
+                    click.echo(line)
+                else:
+                    console.print(render(record))
     except httpx.HTTPError as exc:
         raise CliError(f"the tail from {api} ended: {exc}") from None
     except KeyboardInterrupt:

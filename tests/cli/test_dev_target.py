@@ -6,12 +6,13 @@ default address, or to no token, would fail.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from edgehost.cli.dev_state import find_state_dir
-from tests.procs import EdgefnProcess, dev_server, run_cli, wait_until
+from tests.procs import EdgefnProcess, dev_server, get, run_cli, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +33,18 @@ def test_commands_in_the_project_folder_need_no_token_or_api(tmp_path: Path) -> 
         assert status.returncode == 0, status.stderr
         assert '"hello"' in status.stdout
 
-        tail = EdgefnProcess(["tail", "hello"], cwd=project, env=None, log_dir=tmp_path / "logs", name="tail")
+        tail = EdgefnProcess(
+            ["tail", "hello", "--format", "pretty"],
+            cwd=project,
+            env=None,
+            log_dir=tmp_path / "logs",
+            name="tail",
+        )
         try:
             wait_until(lambda: "tailing proj (hello)" in tail.stderr or tail.proc.poll() is not None, 30)
             assert tail.proc.poll() is None, tail.stderr
+            assert get(f"{dev.ingress}/hello").status_code == 200
+            wait_until(lambda: re.search(r"^\d\d:\d\d:\d\d 200 GET /hello  hello v1 ", tail.stdout, re.M))
         finally:
             tail.stop()
 
