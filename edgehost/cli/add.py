@@ -32,9 +32,11 @@ from edgehost.project.schema import _NAME, _NAME_RULE  # the project file's own 
     help="edgefn.toml, or the folder holding it",
 )
 def add(name: str, template: str, project_path: Path) -> None:
-    """Add function NAME: writes functions/NAME/NAME.wat (or .c) answering "Hello from NAME!",
-    and appends its [[functions]], [[routes]] (path /NAME) and [[deployments]] (every node)
-    tables to edgefn.toml. A running `edgefn dev` serves it at once.
+    """Add function NAME: its source, a route /NAME and a deployment, in one step.
+
+    Writes functions/NAME/NAME.wat (or .c) answering "Hello from NAME!" and appends its
+    [[functions]], [[routes]] (path /NAME) and [[deployments]] (every node) tables to
+    edgefn.toml. A running `edgefn dev` serves it at once.
 
     Refuses (exit status 2, nothing written) a NAME that is not a valid function name, or whose
     function, route or source file already exists.
