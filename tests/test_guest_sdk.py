@@ -1,7 +1,7 @@
 """The example guests and the C SDK, run through a minimal ABI v1 harness.
 
 The harness uses raw wasmtime-py rather than edgehost.runtime so these tests pin
-the guests to ABI.md itself, independent of the runner's implementation.
+the guests to the guest ABI (docs/abi.md) itself, independent of the runner's implementation.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Response:
 
 
 def decode_response(data: bytes) -> Response:
-    """Strict per ABI.md: trailing bytes or a bad status are malformed."""
+    """Strict per the guest ABI (docs/abi.md): trailing bytes or a bad status are malformed."""
     r = _Reader(data)
     status = r.u32()
     headers = [(r.string().decode(), r.string().decode()) for _ in range(r.u32())]
