@@ -10,6 +10,7 @@ import click
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.init import FUNCTION_TOML, TEMPLATES, write_guest
+from edgehost.cli.project_file import open_project
 from edgehost.project import ProjectError, load_project
 from edgehost.project.schema import _NAME, _NAME_RULE  # the project file's own rule for names
 
@@ -48,10 +49,7 @@ def add(name: str, template: str, project_path: Path) -> None:
     """
     if not _NAME.fullmatch(name):
         raise CliError(f"{name!r} cannot name a function: a name is {_NAME_RULE}", USAGE)
-    try:
-        project = load_project(project_path)
-    except ProjectError as exc:
-        raise CliError(str(exc), USAGE) from None
+    project = open_project(project_path)
     if any(fn.name == name for fn in project.functions):
         raise CliError(f'{project.path} already has a function named "{name}"', USAGE)
     taken = [r for r in project.routes if r.host == "*" and r.path == f"/{name}"]

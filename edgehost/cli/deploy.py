@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_target
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.project_file import open_project
 from edgehost.cli.status_view import print_status
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project import ProjectError, load_project
@@ -76,10 +77,7 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
       edgefn deploy --api http://127.0.0.1:8787 --token "$(cat .edgefn/token)"
       EDGEFN_TOKEN=... edgefn deploy --project site/edgefn.toml --prune
     """
-    try:
-        project = load_project(project_path)
-    except ProjectError as exc:
-        raise CliError(str(exc), USAGE) from None
+    project = open_project(project_path)
     console = Console(stderr=True)
     with (
         ApiClient(*resolve_target(api, token, project_path)) as client,

@@ -18,6 +18,7 @@ import click
 from edgehost.cli.client import ApiClient
 from edgehost.cli.dev_state import remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.project_file import open_project
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
@@ -240,10 +241,7 @@ def dev(
       edgefn dev --project examples/api --ingress-port 3000
       curl localhost:8080/hello
     """
-    try:
-        project = load_project(project_path)
-    except ProjectError as exc:
-        raise CliError(str(exc), USAGE) from None
+    project = open_project(project_path)
     state_dir = (state_dir or project.path.parent / ".edgefn").resolve()
     overrides = {
         "state_dir": str(state_dir),

@@ -17,6 +17,18 @@ from edgehost.cli.invocation_view import render
 from edgehost.project import ProjectError, load_project
 
 
+def require_function(api: str, token: str, project: str, function: str) -> None:
+    """Refuses (exit 2) a FUNCTION the project does not have, rather than tailing it silently."""
+    with ApiClient(api, token) as client:
+        doc = client.call("GET", f"/v1/projects/{project}/functions", ok_missing=True)
+    names = sorted(f["name"] for f in (doc or {}).get("functions", ()))
+    if doc is None:
+        raise CliError(f'the control plane at {api} has no project "{project}"', USAGE)
+    if function not in names:
+        has = f"its functions: {', '.join(names)}" if names else "it has no function yet"
+        raise CliError(f'project "{project}" has no function "{function}" ({has})', USAGE)
+
+
 @click.command()
 @click.argument("function", required=False)
 @click.option("--project", "project_name", default=None, help="project name [default: from ./edgefn.toml]")
@@ -48,6 +60,8 @@ def tail(
     console = Console(highlight=False, soft_wrap=True)
     params = {"function": function} if function else {}
     api, token = resolve_target(api, token)
+    if function:
+        require_function(api, token, project_name, function)
     client = httpx.Client(
         base_url=api.rstrip("/"),
         headers={"authorization": f"Bearer {token}"},

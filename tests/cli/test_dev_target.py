@@ -77,3 +77,26 @@ def test_a_nested_project_does_not_borrow_its_parents_dev(tmp_path: Path) -> Non
     (inner / "edgefn.toml").write_text('project = "inner"\n')
     assert find_state_dir(inner / "src") is None
     assert find_state_dir(tmp_path) == tmp_path / ".edgefn"
+
+
+def test_tail_of_a_function_the_project_lacks_says_so(tmp_path: Path) -> None:
+    assert run_cli("init", "proj", cwd=tmp_path).returncode == 0
+    project = tmp_path / "proj"
+    with dev_server(project, tmp_path / "logs"):
+        result = run_cli("tail", "nosuchfn", cwd=project, timeout=30)
+        assert result.returncode == 2
+        assert (
+            result.stderr.strip() == 'error: project "proj" has no function "nosuchfn" (its functions: hello)'
+        )
+        other = run_cli("tail", "hello", "--project", "elsewhere", cwd=project, timeout=30)
+        assert other.returncode == 2 and 'no project "elsewhere"' in other.stderr, other.stderr
+
+
+def test_dev_without_a_project_file_suggests_init(tmp_path: Path) -> None:
+    for command in (["dev"], ["deploy", "--token", "t"], ["add", "api"]):
+        result = run_cli(*command, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            f"error: no edgefn.toml in {tmp_path.resolve()}: create a project there with `edgefn init`, "
+            "or point --project at an existing one"
+        )
