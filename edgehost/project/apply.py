@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgehost.cli.client import ApiClient
+from edgehost.cli.errors import CliError
 from edgehost.guestbuild import load_guest_bytes
 from edgehost.project.schema import FunctionDef, Project
 
@@ -74,9 +75,12 @@ def apply_project(
             versions[fn.name] = same["version"]
             result.add(f"= {fn.name} v{same['version']} unchanged", changed=False)
             continue
-        created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
-        client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
-        info = client.call("POST", created["finalize_url"])
+        try:
+            created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
+            client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
+            info = client.call("POST", created["finalize_url"])
+        except CliError as exc:  # with several functions, say whose module was refused
+            raise CliError(f"function {fn.name}: {exc.message}", exc.status) from None
         versions[fn.name] = info["version"]
         denied = (
             f" (imports denied WASI calls: {', '.join(info['denied_imports'])})"

@@ -135,6 +135,7 @@ def test_a_module_no_runner_can_link_is_refused_with_the_import_named(
     refused = deploy(control_plane, project, token)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert (
+        "function hello: the control plane refused (422 invalid_module): "
         "the module imports edgefn.log as a function (i32, i32) -> (), "
         "but the runner provides a function (i32, i32, i32) -> ()"
     ) in refused.stderr
