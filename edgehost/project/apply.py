@@ -48,6 +48,15 @@ def _reusable(fn: FunctionDef, digest: str, remote: dict[str, Any] | None, deplo
     return max(same, key=lambda v: (v["version"] == deployed, v["version"]), default=None)
 
 
+def _undone_rollback(live: dict[str, Any] | None, remote: dict[str, Any] | None, version: int) -> str:
+    """A note when the deployed version is older than the newest ready one, as a rollback leaves
+    it, and this deploy replaces it: a deploy after a rollback should not undo it unnoticed."""
+    ready = [v["version"] for v in (remote or {}).get("versions", []) if v["state"] == "ready"]
+    if live is None or not ready or live["version"] >= max(ready) or live["version"] == version:
+        return ""
+    return f"; replaces v{live['version']}, undoing the rollback to it"
+
+
 def build_artifacts(project: Project) -> dict[str, bytes]:
     """Every guest built before the control plane hears anything: a broken source sends nothing."""
     return {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
@@ -122,7 +131,8 @@ def apply_project(
             json={"function": dep.function, "version": version, "selector": dep.selector},
         )
         nodes = ", ".join(out["nodes"]) or "no node yet"
-        result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes})", changed=True)
+        undone = _undone_rollback(now, remote.get(dep.function), version)
+        result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes}{undone})", changed=True)
 
     # Versions of functions the file no longer names are history; only a live deployment matters.
     for name in sorted(set(deployed) - {f.name for f in project.functions}):

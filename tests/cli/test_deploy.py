@@ -76,7 +76,13 @@ def test_status_and_rollback(control_plane: ControlPlane, tmp_path: Path) -> Non
 
     # The file still says v2's bytes: deploying again brings v2 back without a new upload.
     redeploy = deploy(control_plane, project, token)
-    assert "= hello v2 unchanged" in redeploy.stdout and "+ deploy hello v2" in redeploy.stdout
+    assert "= hello v2 unchanged" in redeploy.stdout
+    assert (
+        "+ deploy hello v2 where true (no node yet; replaces v1, undoing the rollback to it)"
+        in redeploy.stdout
+    )
+    again = deploy(control_plane, project, token)  # nothing rolled back any more: no note
+    assert "undoing" not in again.stdout and "nothing changed" in again.stdout
     assert control_plane.versions("rolls", token) == {"hello": [1, 2]}
 
 
