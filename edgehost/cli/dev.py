@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from edgehost.cli.client import ApiClient
-from edgehost.cli.dev_state import remove_api, write_api
+from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.project_file import open_project
 from edgehost.cli.settings_loader import make_context, settings_or_exit
@@ -171,7 +171,10 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
             state_dir = files["token"].parent
             write_api(state_dir, api_url)
             try:
-                click.echo(ready_message(ctx.settings.runner.host, ports, api_url, files["token"]), err=True)
+                found = find_state_dir(project_file) == state_dir  # False with a --state-dir elsewhere
+                click.echo(
+                    ready_message(ctx.settings.runner.host, ports, api_url, files["token"], found), err=True
+                )
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -184,15 +187,21 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
                 remove_api(state_dir)
 
 
-def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path) -> str:
-    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it."""
-    return (
+def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path, found: bool) -> str:
+    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it
+    (`found`: whether commands run in the project's folder find its state folder by themselves)."""
+    text = (
         f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
         f"metrics http://{host}:{ports['metrics']}/metrics\n"
-        f"  in this project's folder, edgefn deploy/status/tail/rollback find this API and its token "
-        f"({token_file}) by themselves;\n"
-        f'  from elsewhere: edgefn status --api {api_url} --token "$(cat {token_file})"'
     )
+    if found:
+        text += (
+            "  in this project's folder, edgefn deploy/status/tail/rollback find this API and its "
+            f"token ({token_file}) by themselves;\n  from elsewhere: "
+        )
+    else:
+        text += "  to reach it: "
+    return text + f'edgefn status --api {api_url} --token "$(cat {token_file})"'
 
 
 @click.command()

@@ -27,6 +27,7 @@ def test_commands_in_the_project_folder_need_no_token_or_api(tmp_path: Path) -> 
     source = project / "functions" / "hello" / "hello.wat"
     with dev_server(project, tmp_path / "logs") as dev:
         assert f"--api {dev.api}" in dev.stderr  # the hint for other folders names this dev's port
+        assert "find this API and its token" in dev.stderr
         assert (dev.state_dir / "api").read_text().strip() == dev.api
 
         status = run_cli("status", "--json", cwd=project / "functions" / "hello")  # a subfolder too
