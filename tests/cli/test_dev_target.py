@@ -33,6 +33,8 @@ def test_commands_in_the_project_folder_need_no_token_or_api(tmp_path: Path) -> 
         status = run_cli("status", "--json", cwd=project / "functions" / "hello")  # a subfolder too
         assert status.returncode == 0, status.stderr
         assert '"hello"' in status.stdout
+        nodes = run_cli("nodes", "--json", cwd=project)  # an operator command (dev's token has the role)
+        assert nodes.returncode == 0 and '"node_id"' in nodes.stdout, nodes.stderr
 
         tail = EdgefnProcess(
             ["tail", "hello", "--format", "pretty"],
