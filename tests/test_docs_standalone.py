@@ -107,3 +107,22 @@ def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def test_the_sdk_signatures_in_functions_readme_are_the_headers() -> None:
+    """Each signature listed in functions/README.md is a public function of sdk/edgefn.h, as declared."""
+    readme = (REPO / "functions" / "README.md").read_text()
+    listed = re.search(r"Signatures .*?```c\n(.*?)```", readme, re.S)
+    assert listed is not None
+    header = " ".join((REPO / "functions" / "sdk" / "edgefn.h").read_text().split())
+    declared = {
+        m.group(2): m.group(1)
+        for m in re.finditer(r"EDGEFN_API ([^;{]*?\b(edgefn_[a-z_]+)\([^)]*\))", header)
+    }
+    signatures = [
+        line.rstrip(";") for line in listed.group(1).splitlines() if line and not line.startswith("/*")
+    ]
+    assert len(signatures) >= 18
+    for signature in signatures:
+        name = signature.split("(", 1)[0].split()[-1].lstrip("*")
+        assert declared.get(name) == signature, (name, declared.get(name))
