@@ -9,10 +9,12 @@ build is stale. C is compiled with zig's bundled clang and wasi-libc (the
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +37,11 @@ C_FLAGS: tuple[str, ...] = (
     "-Wl,-z,stack-size=65536",
 )
 BUILD_TIMEOUT_S = 600
+# zig compiles wasi-libc into its global cache on a machine's first C build (about 40 s on two
+# cores, then a second or so per build): a compile still running after this long says so once,
+# so the person waiting knows the wait is not every save.
+SLOW_BUILD_NOTICE_S = 5.0
+log = logging.getLogger("edgefn.build")
 _STDERR_LINES = 20
 
 
@@ -102,10 +109,23 @@ def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[s
         str(tmp),
     ]
     try:
+        notice = threading.Timer(
+            SLOW_BUILD_NOTICE_S,
+            log.warning,
+            (
+                "still compiling %s: the first C build on a machine fills zig's cache with wasi-libc "
+                "(about a minute, once)",
+                source,
+            ),
+        )
+        notice.daemon = True
+        notice.start()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise GuestBuildError(f"compiling {source} took longer than {BUILD_TIMEOUT_S} s") from exc
+        finally:
+            notice.cancel()
         if proc.returncode != 0:
             raise GuestBuildError(f"compiling {source} failed:\n{_summarise(proc.stderr)}")
         os.replace(tmp, output)

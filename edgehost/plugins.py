@@ -129,16 +129,24 @@ def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any
 
 
 def make_plugin_manager(
-    extra: Iterable[str] = (), disabled: Iterable[str] = (), *, entry_points: bool = True
+    extra: Iterable[str] = (),
+    disabled: Iterable[str] = (),
+    *,
+    entry_points: bool = True,
+    builtins: bool = True,
 ) -> pluggy.PluginManager:
-    """Built-ins, then `plugins = [...]` modules, then the `edgehost` entry-point group, minus `disabled`."""
+    """Built-ins, then `plugins = [...]` modules, then the `edgehost` entry-point group, minus `disabled`.
+
+    `builtins=False` leaves the built-ins out: the CLI lists plugin commands that way, since the
+    built-ins add none and importing them (the server stack) cost `edgefn --help` most of a second.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(sys.modules[__name__], name=CORE)  # the core's start-up report; never disabled
     blocked = set(disabled) - {CORE}
     for name in blocked:
         pm.set_blocked(name)
-    for module_name in (*DEFAULT_PLUGINS, *extra):
+    for module_name in (*(DEFAULT_PLUGINS if builtins else ()), *extra):
         if short_name(module_name) not in blocked and module_name not in blocked:
             register_module(pm, module_name)
     if entry_points:

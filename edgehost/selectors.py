@@ -64,9 +64,57 @@ def compile_selector(expr: str) -> Selector:
 
 
 def _describe(expr: str, message: str) -> str:
-    """Condense the library's multi-line report to its first error with line and column."""
+    """Condense the library's multi-line report to its first error, with line and column, as a sentence."""
     found = _PARSE_ERROR.search(message)
     if found is None:
         return f"selector {expr!r} does not parse: {message.strip()}"
     line, column, what = found.groups()
-    return f"selector {expr!r} does not parse at line {line}, column {column}: {what}"
+    return f"selector {expr!r} does not parse at line {line}, column {column}: {_sentence(what)}"
+
+
+# The parser (ANTLR) words its errors in grammar tokens: "mismatched input '<EOF>' expecting {'[',
+# ..., IDENTIFIER}". These patterns turn the kinds it produces into what a person reads.
+_UNEXPECTED = re.compile(r"(?:mismatched|extraneous) input '(.*)' expecting (.*)$")
+_MISSING = re.compile(r"missing '(.*)' at '(.*)'$")
+_NO_ALTERNATIVE = re.compile(r"no viable alternative at input '(.*)'$")
+_BAD_CHARACTER = re.compile(r"token recognition error at: '(.*)'$")
+_WORDS = {"and": "&&", "or": "||", "not": "!"}
+
+
+def _token(text: str) -> str:
+    return "the end of the expression" if text == "<EOF>" else repr(text)
+
+
+def _expected(tokens: str) -> str:
+    """What the parser's expected-token set means: a value, an operator, the end, or a token."""
+    wanted = set(re.findall(r"'[^']*'|<EOF>|[A-Z_]+", tokens))
+    kinds = []
+    if "IDENTIFIER" in wanted or "STRING" in wanted:
+        kinds.append("a value (a label, a 'string', a number, true or false)")
+    if "'=='" in wanted or "'&&'" in wanted:
+        kinds.append("an operator (==, !=, <, in, &&, || ...)")
+    if "<EOF>" in wanted:
+        kinds.append("the end of the expression")
+    return " or ".join(kinds) or " or ".join(sorted(wanted))
+
+
+def _sentence(what: str) -> str:
+    """One parser error as a sentence, with a hint for the usual slips (`=`, `and`, an open quote)."""
+    if found := _UNEXPECTED.match(what):
+        token, tokens = found.groups()
+        found_what = "the expression ends" if token == "<EOF>" else f"found {token!r}"
+        text = f"{found_what} where {_expected(tokens)} was expected"
+        if token in _WORDS:
+            text += f" (CEL writes {token!r} as {_WORDS[token]})"
+        return text
+    if found := _MISSING.match(what):
+        return f"a {found.group(1)!r} is missing before {_token(found.group(2))}"
+    if found := _NO_ALTERNATIVE.match(what):
+        return f"{_token(found.group(1))} cannot come here"
+    if found := _BAD_CHARACTER.match(what):
+        text = found.group(1)
+        if text[:1] in "'\"":
+            return f"the string starting {text!r} is not closed"
+        hint = " (compare with ==)" if text.startswith("=") else ""
+        return f"{text[:1]!r} is not allowed here{hint}"
+    return what

@@ -1,6 +1,6 @@
 """Server settings: dynaconf reads `config/*.toml` and `EDGEFN_*` overrides, msgspec types them.
 
-Every key and default of INTERFACES.md lives here once. A bad value stops start-up with
+Every key and default (listed in docs/settings.md) lives here once. A bad value stops start-up with
 one line naming the key (`SettingsError`), which the CLI turns into exit status 2.
 """
 

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import sys
 import threading
+from typing import Protocol
 
 import msgspec
 import structlog
@@ -30,6 +31,10 @@ LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}  # the guest ABI's `log`
 _sink = structlog.BytesLogger(sys.stdout.buffer)
 
 
+class Sink(Protocol):
+    def msg(self, message: bytes) -> None: ...
+
+
 class LineBatch:
     """Lines written together at most FLUSH_S after the first of them, or once MAX_LINES or
     MAX_BYTES wait.
@@ -44,8 +49,8 @@ class LineBatch:
     MAX_LINES = 256
     MAX_BYTES = 1 << 20
 
-    def __init__(self, sink: structlog.BytesLogger) -> None:
-        self._sink = sink
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
         self._lines: list[bytes] = []
         self._bytes = 0
         self._lock = threading.Lock()
@@ -69,7 +74,7 @@ class LineBatch:
         with self._lock:
             lines, self._lines, self._bytes = self._lines, [], 0
         if lines:
-            self._sink.msg(b"\n".join(lines))
+            self.sink.msg(b"\n".join(lines))
 
 
 _lines = LineBatch(_sink)
@@ -80,6 +85,13 @@ def flush() -> None:
     """Writes the queued lines now: at exit, or before whoever owns stdout hands it over."""
     with contextlib.suppress(ValueError, OSError):  # stdout may already be closed
         _lines.flush()
+
+
+def set_sink(sink: Sink) -> None:
+    """Sends the lines to `sink` (anything with `msg(bytes)`, given one or more lines joined by
+    newlines) instead of standard output: `edgefn dev` on a terminal prints them readable."""
+    flush()
+    _lines.sink = sink
 
 
 class GuestLine(msgspec.Struct):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -45,24 +47,49 @@ def run_cli(
 
 
 class EdgefnProcess:
-    """A long-running `edgefn` command with its output captured to files."""
+    """A long-running `edgefn` command with its output captured to files.
+
+    With `tty=True` its standard output is a pseudo-terminal (as when a person runs it), copied
+    to the same file by a thread.
+    """
 
     def __init__(
-        self, args: list[str], *, cwd: Path, env: Mapping[str, str] | None, log_dir: Path, name: str
+        self,
+        args: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None,
+        log_dir: Path,
+        name: str,
+        tty: bool = False,
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = log_dir / f"{name}.out"
         self.stderr_path = log_dir / f"{name}.err"
         self._out = self.stdout_path.open("wb")
         self._err = self.stderr_path.open("wb")
+        terminal, stdout = pty.openpty() if tty else (None, self._out.fileno())
         self.proc = subprocess.Popen(
             [EDGEFN, *args],
             cwd=cwd,
             env={**os.environ, **(env or {})},
-            stdout=self._out,
+            stdout=stdout,
             stderr=self._err,
             start_new_session=True,
         )
+        self._copier: threading.Thread | None = None
+        if terminal is not None:
+            os.close(stdout)
+            self._copier = threading.Thread(target=self._copy, args=(terminal,), daemon=True)
+            self._copier.start()
+
+    def _copy(self, terminal: int) -> None:
+        """Copies what the process writes to its terminal into the stdout file until it closes."""
+        with suppress(OSError):  # EIO once the process (the last holder of the other end) exits
+            while chunk := os.read(terminal, 65536):
+                self._out.write(chunk)
+                self._out.flush()
+        os.close(terminal)
 
     @property
     def stdout(self) -> str:
@@ -92,6 +119,8 @@ class EdgefnProcess:
                 with suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        if self._copier is not None:
+            self._copier.join(5)
         self._out.close()
         self._err.close()
         return self.proc.returncode
@@ -114,7 +143,15 @@ def control_plane_process(config: Path, cwd: Path) -> EdgefnProcess:
 class DevServer(EdgefnProcess):
     """`edgefn dev` on free ports; `.ingress`, `.api`, `.metrics` are base URLs, `.token` the dev token."""
 
-    def __init__(self, project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        project_dir: Path,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        extra: tuple[str, ...] = (),
+        tty: bool = False,
+    ) -> None:
         self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port()}
         self.state_dir = project_dir / ".edgefn"
         super().__init__(
@@ -130,11 +167,13 @@ class DevServer(EdgefnProcess):
                 str(self.ports["metrics"]),
                 "--state-dir",
                 str(self.state_dir),
+                *extra,
             ],
             cwd=project_dir,
             env=env,
             log_dir=log_dir,
             name="dev",
+            tty=tty,
         )
         self.ingress = f"http://127.0.0.1:{self.ports['ingress']}"
         self.api = f"http://127.0.0.1:{self.ports['api']}"
@@ -175,9 +214,14 @@ def serving(process: Ready) -> Iterator[Ready]:
 
 
 def dev_server(
-    project_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None
+    project_dir: Path,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    extra: tuple[str, ...] = (),
+    tty: bool = False,
 ) -> AbstractContextManager[DevServer]:
-    return serving(DevServer(project_dir, log_dir, env))
+    return serving(DevServer(project_dir, log_dir, env, extra=extra, tty=tty))
 
 
 def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:

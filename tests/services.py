@@ -1,7 +1,7 @@
 """Real PostgreSQL, Redis and SeaweedFS S3 servers for the test session.
 
 Each server runs on free loopback ports inside its own temp dir, in its own process group, so stopping
-it also stops every child it forked and nothing outlives the session (DESIGN.md: no mocked services).
+it also stops every child it forked and nothing outlives the session.
 """
 
 from __future__ import annotations

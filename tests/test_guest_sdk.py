@@ -1,12 +1,13 @@
 """The example guests and the C SDK, run through a minimal ABI v1 harness.
 
 The harness uses raw wasmtime-py rather than edgehost.runtime so these tests pin
-the guests to ABI.md itself, independent of the runner's implementation.
+the guests to the guest ABI (docs/abi.md) itself, independent of the runner's implementation.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import wasmtime
 
+from edgehost import guestbuild
 from edgehost.guestbuild import GuestBuildError, build_c, guest_sources, load_guest_bytes
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
@@ -81,7 +83,7 @@ class Response:
 
 
 def decode_response(data: bytes) -> Response:
-    """Strict per ABI.md: trailing bytes or a bad status are malformed."""
+    """Strict per the guest ABI (docs/abi.md): trailing bytes or a bad status are malformed."""
     r = _Reader(data)
     status = r.u32()
     headers = [(r.string().decode(), r.string().decode()) for _ in range(r.u32())]
@@ -362,3 +364,29 @@ def test_c_malformed_request_answers_500(guest: Callable[..., Guest]) -> None:
     packed = g.export("handle")(g.store, ptr, 6) & 0xFFFF_FFFF_FFFF_FFFF
     data = bytes(g.memory.read(g.store, packed >> 32, (packed >> 32) + (packed & 0xFFFF_FFFF)))
     assert decode_response(data).status == 500
+
+
+@pytest.mark.parametrize(("after_s", "said"), [(0.0, True), (600.0, False)])
+def test_a_slow_c_build_says_why_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    after_s: float,
+    said: bool,
+) -> None:
+    """A compile still running after SLOW_BUILD_NOTICE_S (a machine's first, filling zig's cache)
+    says so on the log; a quick one says nothing."""
+    monkeypatch.setattr(guestbuild, "SLOW_BUILD_NOTICE_S", after_s)
+    src = tmp_path / "hello.c"
+    src.write_text(C_EXAMPLES["hello-c"].read_text())
+    with caplog.at_level(logging.WARNING, logger="edgefn.build"):
+        build_c(src)
+    notices = [r.getMessage() for r in caplog.records if r.name == "edgefn.build"]
+    assert notices == (
+        [
+            f"still compiling {src}: the first C build on a machine fills zig's cache with "
+            "wasi-libc (about a minute, once)"
+        ]
+        if said
+        else []
+    )

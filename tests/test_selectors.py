@@ -1,3 +1,5 @@
+import random
+import re
 import time
 
 import pytest
@@ -43,13 +45,77 @@ def test_bad_syntax_names_problem_and_position() -> None:
     with pytest.raises(SelectorError) as caught:
         compile_selector("region ==")
     message = str(caught.value)
-    assert message.startswith("selector 'region ==' does not parse at line 1, column 10: ")
-    assert "mismatched input '<EOF>'" in message
+    assert message == (
+        "selector 'region ==' does not parse at line 1, column 10: the expression ends where a value "
+        "(a label, a 'string', a number, true or false) was expected"
+    )
 
 
-def test_bad_syntax_reports_first_error_only() -> None:
-    with pytest.raises(SelectorError, match=r"at line 1, column 11: token recognition error"):
-        compile_selector("region == 'tokyo")
+@pytest.mark.parametrize(
+    ("expr", "sentence"),
+    [
+        ("region == 'tokyo", 'at line 1, column 11: the string starting "\'tokyo" is not closed'),
+        ("region = 'tokyo'", "at line 1, column 8: '=' is not allowed here (compare with ==)"),
+        ("(region == 'a'", "at line 1, column 15: a ')' is missing before the end of the expression"),
+        ("region == 'a')", "at line 1, column 14: found ')' where the end of the expression was expected"),
+        ("a.b.", "at line 1, column 5: '.' cannot come here"),
+        (
+            "region == 'a' and x",
+            "column 15: found 'and' where an operator (==, !=, <, in, &&, || ...) or "
+            "the end of the expression was expected (CEL writes 'and' as &&)",
+        ),
+        ("region == 'a'\n&& ", "at line 2, column 4: the expression ends where a value"),
+    ],
+)
+def test_each_kind_of_syntax_error_is_a_sentence_with_its_position(expr: str, sentence: str) -> None:
+    with pytest.raises(SelectorError) as caught:
+        compile_selector(expr)
+    assert sentence in str(caught.value)
+
+
+GRAMMAR_WORDS = ("<EOF>", "IDENTIFIER", "NUM_", "mismatched", "extraneous", "viable", "recognition", "{")
+FRAGMENTS = [
+    "region",
+    "==",
+    "!=",
+    "'tokyo'",
+    '"a',
+    "(",
+    ")",
+    "[",
+    "]",
+    "&&",
+    "||",
+    "!",
+    ".",
+    "=",
+    "in",
+    "labels",
+    "1",
+    "and",
+    "@",
+    ",",
+    "?",
+    ":",
+    "true",
+    "'",
+]
+
+
+def test_random_malformed_selectors_read_as_sentences() -> None:
+    """Property: whatever fails to parse is reported at a position in words, never grammar tokens."""
+    rng = random.Random(16)
+    refused = 0
+    for _ in range(400):
+        expr = " ".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 6)))
+        try:
+            compile_selector(expr)
+        except SelectorError as exc:
+            refused += 1
+            message = str(exc)
+            assert re.search(r"does not parse at line \d+, column \d+: \S", message), message
+            assert not any(word in message.split(": ", 1)[1] for word in GRAMMAR_WORDS), message
+    assert refused > 300
 
 
 @pytest.mark.parametrize("expr", ["", "   "])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 
 import click
@@ -124,16 +125,44 @@ def migrate(config_file: Path | None) -> None:
 
     Example: edgefn migrate --config cp.toml
     """
-    from edgehost.db.engine import DatabaseError, close_database, open_database  # piccolo: slow to import
+    from edgehost.db.engine import DatabaseError, close_database, describe_url, open_database
 
     settings = settings_or_exit("control-plane", config_file=config_file)
+    url = settings.database_url
 
-    async def run() -> None:
-        engine = await open_database(settings.database_url)
-        await close_database(engine)
+    async def run() -> tuple[list[str], list[str]]:
+        before = await _applied_migrations(url)
+        engine = await open_database(url)  # binds the engine and applies what is pending
+        try:
+            return before, await _applied_migrations(None)
+        finally:
+            await close_database(engine)
 
     try:
-        asyncio.run(run())
+        before, after = asyncio.run(run())
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
-    click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
+    new = [name for name in after if name not in before]
+    if new:
+        click.echo(f"database at {describe_url(url)}: applied {len(new)} migrations ({', '.join(new)})")
+    else:
+        click.echo(f"database at {describe_url(url)} is up to date ({len(after)} migrations, none to apply)")
+
+
+async def _applied_migrations(url: str | None) -> list[str]:
+    """The migrations the database has run: on `url` (a new engine), or on the bound engine when
+    None. [] for a new database, or one that cannot be read (open_database then says why)."""
+    from piccolo.apps.migrations.tables import Migration
+
+    from edgehost.db.engine import bind, make_engine
+
+    try:
+        with warnings.catch_warnings():  # Piccolo warns of a failed connection: open_database says it once
+            warnings.simplefilter("ignore")
+            if url is not None:
+                bind(make_engine(url))
+            if not await Migration.table_exists():
+                return []
+            return sorted(await Migration.get_migrations_which_ran(app_name="edgefn"))
+    except Exception:
+        return []

@@ -11,16 +11,19 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_token
+from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_target
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.project_file import open_project
 from edgehost.cli.status_view import print_status
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project import ProjectError, load_project
 from edgehost.project.apply import apply_project
 
 
-def _api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Reject a malformed URL as a usage error (2) rather than as an unreachable CP (1)."""
+    if value is None:
+        return None
     try:
         url = urlsplit(value)
         url.port  # noqa: B018 - parsing the port is part of the check
@@ -33,13 +36,17 @@ def _api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 api_option = click.option(
     "--api",
-    default=DEFAULT_API,
-    show_default=True,
+    default=None,
     envvar="EDGEFN_API",
     callback=_api_url,
-    help="the control plane's developer API [env: EDGEFN_API]",
+    help="the control plane's developer API [env: EDGEFN_API; default: the address of the "
+    f"project's running `edgefn dev` (.edgefn/api), else {DEFAULT_API}]",
 )
-token_option = click.option("--token", default=None, help="developer token [env: EDGEFN_TOKEN]")
+token_option = click.option(
+    "--token",
+    default=None,
+    help="developer token [env: EDGEFN_TOKEN; default: the project's `edgefn dev` token (.edgefn/token)]",
+)
 
 
 @click.command()
@@ -56,7 +63,7 @@ token_option = click.option("--token", default=None, help="developer token [env:
 @click.option(
     "--prune", is_flag=True, help="undeploy functions the CP has but the project file does not name"
 )
-def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None:
+def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) -> None:
     """Apply the project file to a control plane: changed artifacts, then routes, then deployments.
 
     Only artifacts whose SHA-256 or settings differ from what the control plane holds are uploaded;
@@ -66,16 +73,14 @@ def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None
     \b
     Exit status: 0 applied, 1 refused by (or cannot reach) the control plane, 2 bad project file.
     Examples:
+      edgefn deploy                 (in the folder of a project whose `edgefn dev` runs)
       edgefn deploy --api http://127.0.0.1:8787 --token "$(cat .edgefn/token)"
       EDGEFN_TOKEN=... edgefn deploy --project site/edgefn.toml --prune
     """
-    try:
-        project = load_project(project_path)
-    except ProjectError as exc:
-        raise CliError(str(exc), USAGE) from None
+    project = open_project(project_path)
     console = Console(stderr=True)
     with (
-        ApiClient(api, resolve_token(token)) as client,
+        ApiClient(*resolve_target(api, token, project_path)) as client,
         Progress(
             TextColumn("uploading {task.description}"),
             BarColumn(),
@@ -108,7 +113,9 @@ def deploy(project_path: Path, api: str, token: str | None, prune: bool) -> None
 @click.option("--project", "project_name", default=None, help="project name [default: from ./edgefn.toml]")
 @api_option
 @token_option
-def rollback(function: str, to_version: int, project_name: str | None, api: str, token: str | None) -> None:
+def rollback(
+    function: str, to_version: int, project_name: str | None, api: str | None, token: str | None
+) -> None:
     """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.
 
     \b
@@ -123,7 +130,7 @@ def rollback(function: str, to_version: int, project_name: str | None, api: str,
             raise CliError(
                 f"pass --project, or run from a folder with a valid edgefn.toml ({exc})", USAGE
             ) from None
-    with ApiClient(api, resolve_token(token)) as client:
+    with ApiClient(*resolve_target(api, token)) as client:
         out = client.call(
             "POST",
             f"/v1/projects/{project_name}/functions/{function}/rollback",
@@ -138,15 +145,15 @@ def rollback(function: str, to_version: int, project_name: str | None, api: str,
 @api_option
 @token_option
 @click.option("--json", "as_json", is_flag=True, help="print the status document as JSON, for scripts")
-def status(api: str, token: str | None, as_json: bool) -> None:
+def status(api: str | None, token: str | None, as_json: bool) -> None:
     """Functions and their versions, deployments per node, and nodes with their last heartbeat.
 
     \b
     Examples:
-      edgefn status --token "$(cat .edgefn/token)"
+      edgefn status                 (in the folder of a project whose `edgefn dev` runs)
       edgefn status --json | jq '.nodes[] | select(.status == "offline")'
     """
-    with ApiClient(api, resolve_token(token)) as client:
+    with ApiClient(*resolve_target(api, token)) as client:
         doc = client.call("GET", "/v1/status")
     if as_json:
         click.echo(json.dumps(doc, indent=2))

@@ -10,12 +10,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import click
 
 from edgehost.cli.client import ApiClient
+from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.project_file import open_project
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
@@ -68,6 +71,11 @@ def _fingerprint(project_file: Path, project: Project | None) -> tuple[tuple[str
     return tuple(sorted(stamps))
 
 
+def routed_not_deployed(project: Project) -> list[str]:
+    """Functions some route names but no [[deployments]] table does: a silent 404 otherwise."""
+    return sorted({r.function for r in project.routes} - {d.function for d in project.deployments})
+
+
 class DevSession:
     def __init__(self, ctx: AppContext, project_file: Path, token: str, api_url: str) -> None:
         self.ctx = ctx
@@ -83,6 +91,12 @@ class DevSession:
             click.echo(f"{exc}\nnot applied; fix the file and save it again", err=True)
             return False
         self.project = project  # watch its sources from now on, even if this version does not build
+        for name in routed_not_deployed(project):
+            click.echo(
+                f"warning: {name} is routed but deployed nowhere, so its routes answer 404; add "
+                f'[[deployments]] function = "{name}" to {self.project_file.name}',
+                err=True,
+            )
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
@@ -154,21 +168,40 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
             session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
             await session.apply()
             await session.wait_until_serving()
-            host = ctx.settings.runner.host
-            click.echo(
-                f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
-                f"metrics http://{host}:{ports['metrics']}/metrics\n"
-                f'  token in {files["token"]} (edgefn deploy --token "$(cat {files["token"]})")',
-                err=True,
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            watcher = asyncio.create_task(session.watch())
-            await stop.wait()
-            watcher.cancel()
-            click.echo("edgefn dev stopping", err=True)
+            state_dir = files["token"].parent
+            write_api(state_dir, api_url)
+            try:
+                found = find_state_dir(project_file) == state_dir  # False with a --state-dir elsewhere
+                click.echo(
+                    ready_message(ctx.settings.runner.host, ports, api_url, files["token"], found), err=True
+                )
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                watcher = asyncio.create_task(session.watch())
+                await stop.wait()
+                watcher.cancel()
+                click.echo("edgefn dev stopping", err=True)
+            finally:
+                remove_api(state_dir)
+
+
+def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path, found: bool) -> str:
+    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it
+    (`found`: whether commands run in the project's folder find its state folder by themselves)."""
+    text = (
+        f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
+        f"metrics http://{host}:{ports['metrics']}/metrics\n"
+    )
+    if found:
+        text += (
+            "  in this project's folder, edgefn deploy/status/tail/rollback find this API and its "
+            f"token ({token_file}) by themselves;\n  from elsewhere: "
+        )
+    else:
+        text += "  to reach it: "
+    return text + f'edgefn status --api {api_url} --token "$(cat {token_file})"'
 
 
 @click.command()
@@ -184,19 +217,32 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)
 @click.option(
+    "--log-format",
+    type=click.Choice(["pretty", "json"]),
+    default=None,
+    help="invocation logs as a readable line or one JSON object per line "
+    "[default: pretty on a terminal, else json]",
+)
+@click.option(
     "--state-dir",
     type=click.Path(path_type=Path),
     default=None,
     help="where dev keeps its database, artifacts, cache and token [default: PROJECT/.edgefn]",
 )
 def dev(
-    project_path: Path, ingress_port: int, api_port: int, metrics_port: int, state_dir: Path | None
+    project_path: Path,
+    ingress_port: int,
+    api_port: int,
+    metrics_port: int,
+    log_format: str | None,
+    state_dir: Path | None,
 ) -> None:
     """Run the control plane and a runner in one process, serving this project.
 
     Applies edgefn.toml through the control plane's own API, then watches it and every guest
     source it names: a saved change is rebuilt and re-applied; a broken one is reported and the
-    previous version keeps serving. Invocation logs go to stdout as JSON lines, the rest to stderr.
+    previous version keeps serving. Invocation logs go to stdout, one readable line each on a
+    terminal and one JSON object per line otherwise (--log-format); the rest goes to stderr.
 
     \b
     Examples:
@@ -204,10 +250,7 @@ def dev(
       edgefn dev --project examples/api --ingress-port 3000
       curl localhost:8080/hello
     """
-    try:
-        project = load_project(project_path)
-    except ProjectError as exc:
-        raise CliError(str(exc), USAGE) from None
+    project = open_project(project_path)
     state_dir = (state_dir or project.path.parent / ".edgefn").resolve()
     overrides = {
         "state_dir": str(state_dir),
@@ -234,6 +277,11 @@ def dev(
     from edgehost.serving import PortInUse, run
 
     ctx = make_context(settings)
+    if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
+        from edgehost.cli.invocation_view import PrettySink
+        from plugins import invocation_log
+
+        invocation_log.set_sink(PrettySink(sys.stdout))
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:
         run(run_dev(ctx, project.path, files, ports))

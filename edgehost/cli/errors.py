@@ -1,4 +1,4 @@
-"""The CLI's one error type: a sentence and the exit status INTERFACES.md fixes."""
+"""The CLI's one error type: a sentence and the exit status docs/cli.md documents."""
 
 from __future__ import annotations
 

@@ -10,25 +10,32 @@ import click
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.project import PROJECT_FILE
 
-PROJECT_TOML = """\
-# The project file: see docs/project-file.md for every key.
-project = "{name}"
-
+# A function's three tables: `edgefn init` writes them for hello, `edgefn add` appends them for more.
+FUNCTION_TOML = """\
 [[functions]]
-name = "hello"
-wasm = "functions/hello/{source}"   # .wat and .c are built for you; .wasm is used as is
+name = "{name}"
+wasm = "functions/{name}/{source}"   # .wat and .c are built for you; .wasm is used as is
 memory_pages = 16                   # 64 KiB pages
 max_execution_ms = 50
 
 [[routes]]
-path = "/hello"
+path = "/{name}"
 methods = ["GET"]
-function = "hello"
+function = "{name}"
 
 [[deployments]]
-function = "hello"
+function = "{name}"
 selector = "true"                   # every node; e.g. "region == 'tokyo'"
 """
+
+PROJECT_TOML = (
+    """\
+# The project file: see docs/project-file.md for every key.
+project = "{project}"
+
+"""
+    + FUNCTION_TOML
+)
 
 # The body is a NUL-terminated string placed right after the response head, so editing the greeting
 # needs no byte counting: `handle` measures it and writes its length into the head.
@@ -97,8 +104,28 @@ static edgefn_response *hello(const edgefn_request *req) {
 EDGEFN_HANDLER(hello)
 """
 
-TEMPLATES = {"wat": ("hello.wat", HELLO_WAT), "c": ("hello.c", HELLO_C)}
+TEMPLATES = {"wat": HELLO_WAT, "c": HELLO_C}
 GITIGNORE = ".edgefn/\n*.wasm\n"
+GREETING = "Hello from edgefn!"
+
+
+def write_guest(project_dir: Path, name: str, template: str, greeting: str = GREETING) -> Path:
+    """Writes `functions/NAME/NAME.{wat,c}` from the hello template, answering `greeting`.
+
+    Returns the path written, relative to `project_dir`; raises CliError (2) if it exists.
+    """
+    text = TEMPLATES[template].replace(GREETING, greeting)
+    if name != "hello":  # the template's own name, in its comment and (C) its handler
+        identifier = re.sub(r"\W", "_", name if name[0].isalpha() else f"fn_{name}")
+        text = text.replace("hello:", f"{name}:", 1).replace("*hello(", f"*{identifier}(")
+        text = text.replace("EDGEFN_HANDLER(hello)", f"EDGEFN_HANDLER({identifier})")
+    relative = Path("functions") / name / f"{name}.{template}"
+    guest = project_dir / relative
+    if guest.exists():
+        raise CliError(f"{guest} already exists; not overwriting it", USAGE)
+    guest.parent.mkdir(parents=True, exist_ok=True)
+    guest.write_text(text)
+    return relative
 
 
 def project_name(directory: Path) -> str:
@@ -129,13 +156,9 @@ def init(directory: Path, template: str) -> None:
     project_file = directory / PROJECT_FILE
     if project_file.exists():
         raise CliError(f"{project_file} already exists; not overwriting it", USAGE)
-    source, text = TEMPLATES[template]
-    guest = directory / "functions" / "hello" / source
-    if guest.exists():
-        raise CliError(f"{guest} already exists; not overwriting it", USAGE)
-    guest.parent.mkdir(parents=True, exist_ok=True)
-    guest.write_text(text)
-    project_file.write_text(PROJECT_TOML.format(name=project_name(directory), source=source))
+    guest = directory / write_guest(directory, "hello", template)
+    project_toml = PROJECT_TOML.format(project=project_name(directory), name="hello", source=guest.name)
+    project_file.write_text(project_toml)
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(GITIGNORE)

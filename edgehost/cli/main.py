@@ -15,23 +15,71 @@ from edgehost import __version__
 from edgehost.cli.errors import CliError
 
 # Imported on first use: the server stack (litestar, piccolo, wasmtime) costs seconds of start-up
-# that `edgefn token` or a typo should not pay.
-COMMANDS = {
-    "init": "edgehost.cli.init:init",
-    "dev": "edgehost.cli.dev:dev",
-    "serve": "edgehost.cli.serve:serve",
-    "deploy": "edgehost.cli.deploy:deploy",
-    "rollback": "edgehost.cli.deploy:rollback",
-    "status": "edgehost.cli.deploy:status",
-    "nodes": "edgehost.cli.nodes:nodes",
-    "drain": "edgehost.cli.nodes:drain",
-    "undrain": "edgehost.cli.nodes:undrain",
-    "tail": "edgehost.cli.tail:tail",
-    "token": "edgehost.cli.admin:token",
-    "ca": "edgehost.cli.admin:ca",
-    "plugins": "edgehost.cli.admin:plugins_cmd",
-    "migrate": "edgehost.cli.admin:migrate",
-    "build": "edgehost.cli.guests:build",
+# that `edgefn token`, `edgefn --help` or a typo should not pay. The summary is what `edgefn --help`
+# lists (so listing imports nothing); tests/cli/test_commands.py checks it is the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "edgehost.cli.init:init",
+        "Create a project in DIRECTORY (default: here): edgefn.toml and a hello function.",
+    ),
+    "add": (
+        "edgehost.cli.add:add",
+        "Add function NAME: its source, a route /NAME and a deployment, in one step.",
+    ),
+    "dev": (
+        "edgehost.cli.dev:dev",
+        "Run the control plane and a runner in one process, serving this project.",
+    ),
+    "serve": (
+        "edgehost.cli.serve:serve",
+        "Serve one role from settings: the control plane, or an edge runner.",
+    ),
+    "deploy": (
+        "edgehost.cli.deploy:deploy",
+        "Apply the project file to a control plane: changed artifacts, then routes, then deployments.",
+    ),
+    "rollback": (
+        "edgehost.cli.deploy:rollback",
+        "Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.",
+    ),
+    "status": (
+        "edgehost.cli.deploy:status",
+        "Functions and their versions, deployments per node, and nodes with their last heartbeat.",
+    ),
+    "nodes": (
+        "edgehost.cli.nodes:nodes",
+        "Every node with its state (online, draining, offline), URL, labels and last heartbeat.",
+    ),
+    "drain": (
+        "edgehost.cli.nodes:drain",
+        "Take NODE_ID out of the node feed: load balancers and DNS following it stop "
+        "sending it traffic, while the runner keeps serving what it has until you stop it.",
+    ),
+    "undrain": (
+        "edgehost.cli.nodes:undrain",
+        "Put a drained NODE_ID back in the node feed (once it is online).",
+    ),
+    "tail": (
+        "edgehost.cli.tail:tail",
+        "Stream the invocation logs of a project (or of one FUNCTION) live, until interrupted.",
+    ),
+    "token": (
+        "edgehost.cli.admin:token",
+        "Mint a developer token, signed with a dev state folder's key or auth.signing_key_file.",
+    ),
+    "ca": (
+        "edgehost.cli.admin:ca",
+        "A certificate authority for mutual TLS between runners and the control plane.",
+    ),
+    "plugins": ("edgehost.cli.admin:plugins_cmd", "List loaded plugins and the hooks each implements."),
+    "migrate": (
+        "edgehost.cli.admin:migrate",
+        "Apply the database migrations to database.url (SQLite or PostgreSQL); safe to run again.",
+    ),
+    "build": (
+        "edgehost.cli.guests:build",
+        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1).",
+    ),
 }
 
 
@@ -41,13 +89,15 @@ def plugin_commands() -> dict[str, click.Command]:
 
     Plugins come from entry points and the `plugins` / `disabled_plugins` settings as the
     environment gives them: a command's own `--config` is read only once the command is chosen.
+    The built-in plugins add no command (tests/foundation/test_plugins.py checks), so they are
+    not imported here: `edgefn --help` and every built-in command start without the server stack.
     """
     from edgehost.plugins import make_plugin_manager
     from edgehost.settings import load_settings
 
     try:
         settings = load_settings()
-        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
+        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins, builtins=False)
     except Exception:  # a broken setting or third-party plugin must not take the whole CLI down
         return {}
     found: dict[str, click.Command] = {}
@@ -65,9 +115,24 @@ class EdgefnGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return plugin_commands().get(cmd_name)
-        module, attr = COMMANDS[cmd_name].split(":")
+        module, attr = COMMANDS[cmd_name][0].split(":")
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from COMMANDS' summaries, importing no built-in command."""
+        plugins = plugin_commands()
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [
+            (
+                name,
+                (plugins.get(name) or click.Command(name, help=COMMANDS[name][1])).get_short_help_str(limit),
+            )
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -92,6 +157,7 @@ def cli() -> None:
     \b
     Start here:   edgefn init hello-edge && cd hello-edge
                   edgefn dev            (serves ./edgefn.toml on :8080)
+    Add one:      edgefn add api        (source, route /api and deployment)
     Ship it:      edgefn deploy --api https://cp.example.com --token "$EDGEFN_TOKEN"
     Look:         edgefn status
     Exit status:  0 done, 1 refused by (or cannot reach) the control plane, 2 bad input

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import click
 from rich.console import Console
 
-from edgehost.cli.client import ApiClient, resolve_token
+from edgehost.cli.client import ApiClient, resolve_target
 from edgehost.cli.deploy import api_option, token_option
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.status_view import feed_table
@@ -29,7 +29,7 @@ from edgehost.selectors import SelectorError, compile_selector
 @click.option("--json", "as_json", is_flag=True, help="print the control plane's node list as JSON")
 @api_option
 @token_option
-def nodes(selector: str | None, state: str | None, as_json: bool, api: str, token: str | None) -> None:
+def nodes(selector: str | None, state: str | None, as_json: bool, api: str | None, token: str | None) -> None:
     """Every node with its state (online, draining, offline), URL, labels and last heartbeat.
 
     Online nodes are those load balancers following the feed send traffic to. Needs the operator
@@ -47,7 +47,7 @@ def nodes(selector: str | None, state: str | None, as_json: bool, api: str, toke
         except SelectorError as exc:
             raise CliError(str(exc), USAGE) from None
     params = {key: value for key, value in (("state", state), ("selector", selector)) if value is not None}
-    with ApiClient(api, resolve_token(token)) as client:
+    with ApiClient(*resolve_target(api, token)) as client:
         doc = client.call("GET", "/v1/nodes", params=params)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
@@ -57,8 +57,8 @@ def nodes(selector: str | None, state: str | None, as_json: bool, api: str, toke
         click.echo("no nodes" + (" match" if params else " have checked in"))
 
 
-def _set_draining(node_id: str, action: str, api: str, token: str | None) -> dict[str, object]:
-    with ApiClient(api, resolve_token(token)) as client:
+def _set_draining(node_id: str, action: str, api: str | None, token: str | None) -> dict[str, object]:
+    with ApiClient(*resolve_target(api, token)) as client:
         node: dict[str, object] = client.call("POST", f"/v1/nodes/{quote(node_id, safe='')}/{action}")
     return node
 
@@ -67,7 +67,7 @@ def _set_draining(node_id: str, action: str, api: str, token: str | None) -> dic
 @click.argument("node_id")
 @api_option
 @token_option
-def drain(node_id: str, api: str, token: str | None) -> None:
+def drain(node_id: str, api: str | None, token: str | None) -> None:
     """Take NODE_ID out of the node feed: load balancers and DNS following it stop sending it
     traffic, while the runner keeps serving what it has until you stop it. Lasts across restarts
     until `edgefn undrain`. Needs the operator role.
@@ -84,7 +84,7 @@ def drain(node_id: str, api: str, token: str | None) -> None:
 @click.argument("node_id")
 @api_option
 @token_option
-def undrain(node_id: str, api: str, token: str | None) -> None:
+def undrain(node_id: str, api: str | None, token: str | None) -> None:
     """Put a drained NODE_ID back in the node feed (once it is online). Needs the operator role.
 
     \b

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgehost.cli.client import ApiClient
+from edgehost.cli.errors import CliError
 from edgehost.guestbuild import load_guest_bytes
 from edgehost.project.schema import FunctionDef, Project
 
@@ -47,6 +48,15 @@ def _reusable(fn: FunctionDef, digest: str, remote: dict[str, Any] | None, deplo
     return max(same, key=lambda v: (v["version"] == deployed, v["version"]), default=None)
 
 
+def _undone_rollback(live: dict[str, Any] | None, remote: dict[str, Any] | None, version: int) -> str:
+    """A note when the deployed version is older than the newest ready one, as a rollback leaves
+    it, and this deploy replaces it: a deploy after a rollback should not undo it unnoticed."""
+    ready = [v["version"] for v in (remote or {}).get("versions", []) if v["state"] == "ready"]
+    if live is None or not ready or live["version"] >= max(ready) or live["version"] == version:
+        return ""
+    return f"; replaces v{live['version']}, undoing the rollback to it"
+
+
 def build_artifacts(project: Project) -> dict[str, bytes]:
     """Every guest built before the control plane hears anything: a broken source sends nothing."""
     return {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
@@ -74,9 +84,12 @@ def apply_project(
             versions[fn.name] = same["version"]
             result.add(f"= {fn.name} v{same['version']} unchanged", changed=False)
             continue
-        created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
-        client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
-        info = client.call("POST", created["finalize_url"])
+        try:
+            created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
+            client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
+            info = client.call("POST", created["finalize_url"])
+        except CliError as exc:  # with several functions, say whose module was refused
+            raise CliError(f"function {fn.name}: {exc.message}", exc.status) from None
         versions[fn.name] = info["version"]
         denied = (
             f" (imports denied WASI calls: {', '.join(info['denied_imports'])})"
@@ -118,7 +131,8 @@ def apply_project(
             json={"function": dep.function, "version": version, "selector": dep.selector},
         )
         nodes = ", ".join(out["nodes"]) or "no node yet"
-        result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes})", changed=True)
+        undone = _undone_rollback(now, remote.get(dep.function), version)
+        result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes}{undone})", changed=True)
 
     # Versions of functions the file no longer names are history; only a live deployment matters.
     for name in sorted(set(deployed) - {f.name for f in project.functions}):

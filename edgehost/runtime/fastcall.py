@@ -18,6 +18,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .errors import InvokeError
+from .trap_text import one_line
 
 # Calls through `ffi.dll` release the GIL; through `_held` they keep it. Only calls that run guest
 # code must release it (the epoch ticker is a Python thread and must be able to interrupt a
@@ -117,12 +118,12 @@ def trap_failure(trap: int) -> InvokeError:
     message = wasmtime.Trap._from_ptr(ctypes.cast(trap, ctypes.POINTER(ffi.wasm_trap_t))).message
     if is_interrupt:
         return InvokeError("timeout", "the guest ran past its time limit")
-    return InvokeError("trap", f"the guest trapped: {message.splitlines()[0] if message else 'unknown'}")
+    return InvokeError("trap", f"the guest trapped: {one_line(message or '')}")
 
 
 def _error_failure(error: int) -> InvokeError:
     err = wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t)))
-    return InvokeError("trap", f"the guest call failed: {str(err).splitlines()[0]}")
+    return InvokeError("trap", f"the guest call failed: {one_line(str(err))}")
 
 
 class RawFunc:

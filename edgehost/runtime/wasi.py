@@ -1,4 +1,4 @@
-"""The WASI preview1 whitelist of ABI.md, as host functions.
+"""The WASI preview1 whitelist of the guest ABI (docs/abi.md), as host functions.
 
 Implemented here rather than through wasmtime's WasiConfig: stdout/stderr go
 straight into the invocation's log (no file or pipe per store), no WASI state

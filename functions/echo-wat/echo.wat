@@ -1,6 +1,6 @@
 ;; echo-wat: answers 200 with the request body echoed back and the request
 ;; method in an `x-method` header. Shows how to read and write the ABI v1 wire
-;; format by hand (see ABI.md): every integer is a little-endian u32 and a
+;; format by hand (see docs/abi.md): every integer is a little-endian u32 and a
 ;; string is a u32 length followed by that many bytes.
 (module
   (memory (export "memory") 1)

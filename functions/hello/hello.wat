@@ -1,5 +1,5 @@
 ;; hello: the example function that edgefn.toml serves, handwritten against
-;; guest ABI v1 (see ABI.md) so it needs no toolchain to build.
+;; guest ABI v1 (see docs/abi.md) so it needs no toolchain to build.
 ;;
 ;; Every request answers 200, `content-type: text/plain`, "Hello from edgefn!\n".
 ;; The response never changes, so it lives pre-encoded in a data segment and

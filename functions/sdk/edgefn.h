@@ -1,5 +1,5 @@
 /*
- * edgefn.h - single-header C SDK for edgefn guest ABI v1 (see ABI.md).
+ * edgefn.h - single-header C SDK for edgefn guest ABI v1 (see docs/abi.md).
  *
  * Build a guest as a WASI reactor with zig's wasi-libc, e.g.
  *
@@ -101,7 +101,7 @@ typedef struct {
 /* Log levels for edgefn_log. */
 enum { EDGEFN_LOG_DEBUG = 0, EDGEFN_LOG_INFO = 1, EDGEFN_LOG_WARN = 2, EDGEFN_LOG_ERROR = 3 };
 
-/* http_fetch results: 0 is success, -1..-5 come from the host (ABI.md), the
+/* http_fetch results: 0 is success, -1..-5 come from the host (docs/abi.md), the
  * rest are failures detected inside the guest. */
 enum {
     EDGEFN_FETCH_OK = 0,

@@ -76,7 +76,13 @@ def test_status_and_rollback(control_plane: ControlPlane, tmp_path: Path) -> Non
 
     # The file still says v2's bytes: deploying again brings v2 back without a new upload.
     redeploy = deploy(control_plane, project, token)
-    assert "= hello v2 unchanged" in redeploy.stdout and "+ deploy hello v2" in redeploy.stdout
+    assert "= hello v2 unchanged" in redeploy.stdout
+    assert (
+        "+ deploy hello v2 where true (no node yet; replaces v1, undoing the rollback to it)"
+        in redeploy.stdout
+    )
+    again = deploy(control_plane, project, token)  # nothing rolled back any more: no note
+    assert "undoing" not in again.stdout and "nothing changed" in again.stdout
     assert control_plane.versions("rolls", token) == {"hello": [1, 2]}
 
 
@@ -135,6 +141,7 @@ def test_a_module_no_runner_can_link_is_refused_with_the_import_named(
     refused = deploy(control_plane, project, token)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert (
+        "function hello: the control plane refused (422 invalid_module): "
         "the module imports edgefn.log as a function (i32, i32) -> (), "
         "but the runner provides a function (i32, i32, i32) -> ()"
     ) in refused.stderr

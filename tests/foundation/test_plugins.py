@@ -257,6 +257,12 @@ def test_a_plugin_from_the_setting_adds_a_cli_command(tmp_path: Path) -> None:
     assert disabled.returncode == 2 and "No such command" in disabled.stderr
 
 
+def test_no_builtin_plugin_adds_a_cli_command() -> None:
+    """The CLI lists plugin commands without importing the built-ins; one adding a command would be lost."""
+    pm = make_plugin_manager(entry_points=False)
+    assert pm.hook.edgehost_cli_commands.get_hookimpls() == []
+
+
 # In-process: the manager itself.
 
 

@@ -1,4 +1,4 @@
-"""Settings: the keys and defaults of INTERFACES.md, `EDGEFN_*` overrides, bad values stopping start-up."""
+"""Settings: the keys and defaults of docs/settings.md, `EDGEFN_*` overrides, bad values stopping start-up."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
-# INTERFACES.md, "Settings": these keys and defaults are fixed for every role.
+# docs/settings.md: these keys and defaults are fixed for every role.
 FIXED_DEFAULTS: dict[str, Any] = {
     "quotas.max_concurrent": 100,
     "quotas.per_minute": 10000,
@@ -28,7 +28,7 @@ FIXED_DEFAULTS: dict[str, Any] = {
     "heartbeat.watch": True,
 }
 
-# INTERFACES.md, "For the distributed roles (`edgefn serve`) these keys are fixed too".
+# docs/settings.md: the distributed roles (`edgefn serve`) rely on these keys too.
 SERVE_DEFAULTS: dict[str, Any] = {
     "artifacts.backend": "local",
     "api.host": "127.0.0.1",
@@ -54,7 +54,7 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.body_timeout_s": 30,
 }
 
-# Keys INTERFACES.md names without a default: they must exist (empty until set).
+# Keys docs/settings.md names with an empty default: they must exist (empty until set).
 SERVE_KEYS_WITHOUT_DEFAULT = [
     "artifacts.s3.endpoint",
     "artifacts.s3.access_key",

@@ -267,17 +267,22 @@ def one_line(text: str) -> str:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_edgefn_migrate_applies_and_says_up_to_date(
+def test_edgefn_migrate_says_what_it_applied_then_that_it_is_up_to_date(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = make_url(engine, tmp_path, request)
     config = settings_file(tmp_path, url)
-    for _ in range(2):  # the second run has nothing to do and says the same
-        result = run_cli("migrate", "--config", str(config))
-        assert result.returncode == 0, result.stderr
-        line = one_line(result.stdout)
-        assert line.endswith("is up to date")
-        assert describe_url(url) in line
+    first = run_cli("migrate", "--config", str(config))  # a new database: says what it applied
+    assert first.returncode == 0, first.stderr
+    assert one_line(first.stdout).startswith(
+        f"database at {describe_url(url)}: applied {len(MIGRATIONS)} migrations (2026-"
+    )
+    again = run_cli("migrate", "--config", str(config))  # nothing left to do, and says so
+    assert again.returncode == 0, again.stderr
+    assert one_line(again.stdout) == (
+        f"database at {describe_url(url)} is up to date ({len(MIGRATIONS)} migrations, none to apply)"
+    )
+    result = again
     if engine == "postgresql":
         assert url.split(":")[2].split("@")[0] not in result.stdout + result.stderr  # no password
 

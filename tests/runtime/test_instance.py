@@ -61,12 +61,28 @@ def test_start_function_loop_times_out_instantiation() -> None:
     assert info.value.code == "timeout"
 
 
-@pytest.mark.parametrize("entrypoint", ["unreachable", "divzero", "overflow", "oob_load"])
-def test_traps(entrypoint: str, request_: GuestRequest) -> None:
+@pytest.mark.parametrize(
+    ("entrypoint", "reason", "frames"),
+    [
+        ("unreachable", "wasm `unreachable` instruction executed", "<wasm function 1> @0x"),
+        ("divzero", "integer divide by zero", "<wasm function 2> @0x"),
+        ("overflow", "call stack exhausted", "recurse @0x8b, recurse @0x8b, recurse @0x8b, ... "),
+        (
+            "oob_load",
+            "out of bounds memory access; memory fault at wasm address 0x7ffffff0",
+            "<wasm function 4> @0x",
+        ),
+    ],
+)
+def test_traps_keep_their_reason_and_innermost_frames(
+    entrypoint: str, reason: str, frames: str, request_: GuestRequest
+) -> None:
     instance = compile_guest("traps", entrypoint=entrypoint).instantiate()
     error = failure(instance, request_)
     assert error.code == "trap"
-    assert error.message.startswith("the guest trapped")
+    assert error.message.startswith(f"the guest trapped: wasm trap: {reason}")
+    assert f"(backtrace: {frames}" in error.message
+    assert "\n" not in error.message
 
 
 def test_memory_grow_past_limit_returns_minus_one(request_: GuestRequest) -> None:

@@ -21,7 +21,7 @@ def test_an_infinite_loop_answers_504_timeout(sandbox: DevServer) -> None:
 def test_a_start_function_that_never_returns_fails_the_instantiation_with_a_timeout(
     sandbox: DevServer,
 ) -> None:
-    # ABI.md: instantiation runs under the request's time limit and "fails with a timeout".
+    # docs/abi.md: instantiation runs under the request's time limit and "fails with a timeout".
     expect_failure(sandbox, "start-loop", 504, "timeout")
 
 

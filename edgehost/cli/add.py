@@ -1,0 +1,72 @@
+"""`edgefn add`: a new function in one command, its source and all three tables, so a forgotten
+`[[deployments]]` can no longer leave a route answering 404."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.init import FUNCTION_TOML, TEMPLATES, write_guest
+from edgehost.cli.project_file import open_project
+from edgehost.project import ProjectError, load_project
+from edgehost.project.schema import _NAME, _NAME_RULE  # the project file's own rule for names
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--template",
+    type=click.Choice(sorted(TEMPLATES)),
+    default="wat",
+    show_default=True,
+    help="the new function's language (C is built with the bundled zig toolchain)",
+)
+@click.option(
+    "--project",
+    "project_path",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="edgefn.toml, or the folder holding it",
+)
+def add(name: str, template: str, project_path: Path) -> None:
+    """Add function NAME: its source, a route /NAME and a deployment, in one step.
+
+    Writes functions/NAME/NAME.wat (or .c) answering "Hello from NAME!" and appends its
+    [[functions]], [[routes]] (path /NAME) and [[deployments]] (every node) tables to
+    edgefn.toml. A running `edgefn dev` serves it at once.
+
+    Refuses (exit status 2, nothing written) a NAME that is not a valid function name, or whose
+    function, route or source file already exists.
+
+    \b
+    Examples:
+      edgefn add api && curl http://127.0.0.1:8080/api
+      edgefn add resize --template c
+    """
+    if not _NAME.fullmatch(name):
+        raise CliError(f"{name!r} cannot name a function: a name is {_NAME_RULE}", USAGE)
+    project = open_project(project_path)
+    if any(fn.name == name for fn in project.functions):
+        raise CliError(f'{project.path} already has a function named "{name}"', USAGE)
+    taken = [r for r in project.routes if r.host == "*" and r.path == f"/{name}"]
+    if taken:
+        raise CliError(f'{project.path} already routes /{name} (to "{taken[0].function}")', USAGE)
+    original = project.path.read_text()
+    guest = write_guest(project.path.parent, name, template, greeting=f"Hello from {name}!")
+    tables = FUNCTION_TOML.format(name=name, source=guest.name)
+    project.path.write_text(original + ("" if original.endswith("\n") else "\n") + "\n" + tables)
+    try:
+        load_project(project.path)
+    except ProjectError as exc:  # never leave a project file that no longer loads
+        project.path.write_text(original)
+        with contextlib.suppress(OSError):
+            (project.path.parent / guest).unlink()
+        raise CliError(f"not added, the project would not load:\n{exc}", USAGE) from None
+    click.echo(
+        f"added {name}: {guest}, routed at /{name} and deployed to every node ({project.path.name})\n"
+        f"edgefn dev serves it as soon as it is saved: curl http://127.0.0.1:8080/{name}"
+    )

@@ -1,0 +1,25 @@
+"""The project file as the CLI opens it: a missing one points a newcomer at `edgefn init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgehost.cli.errors import USAGE, CliError
+from edgehost.project import PROJECT_FILE, Project, ProjectError, load_project
+
+
+def open_project(path: Path) -> Project:
+    """The project at `path` (an edgefn.toml, or the folder holding one); CliError (exit 2) with
+    every problem of a bad file, or a pointer to `edgefn init` when there is no file at all."""
+    file = path / PROJECT_FILE if path.is_dir() else path
+    if not file.exists():
+        where = file.parent.resolve()
+        raise CliError(
+            f"no {file.name} in {where}: create a project there with `edgefn init`, "
+            "or point --project at an existing one",
+            USAGE,
+        )
+    try:
+        return load_project(path)
+    except ProjectError as exc:
+        raise CliError(str(exc), USAGE) from None
