@@ -7,11 +7,12 @@ method belongs to user routes.
 Where a guest runs (docs/runtime.md has the measurements): a hand-off to a thread costs
 several hot invokes, so a function runs inline on the event loop while it proves short.
 A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that wait
-on the network), or whose inline calls took longer than SLOW_INLINE_S twice running, the
-second time in thread CPU time (so a preempted process proves nothing), runs on guest threads
-from then on: a runaway burns its deadline there while the loop keeps answering (wasmtime
-releases the GIL while guest code runs). The loop is thus stalled at most twice per function
-version, by at most INLINE_MAX_MS each.
+on the network), or whose inline calls took longer than SLOW_INLINE_S twice, the second time
+in thread CPU time (so a preempted process proves nothing), runs on guest threads from then on:
+a runaway burns its deadline there while the loop keeps answering (wasmtime releases the GIL
+while guest code runs). Fast calls in between do not clear a slow one (a guest alternating slow
+and fast calls would otherwise stay inline and stall every tenant's requests), so the loop is
+stalled at most twice per function version, by at most INLINE_MAX_MS each.
 
 What reaches a guest was read strictly (docs/runner.md, "HTTP at the ingress"): one valid Host
 on HTTP/1.1 and HTTP/2, a body that arrived whole in a transfer coding the runner reads, no
@@ -356,7 +357,7 @@ class Ingress:
                 partial(pool.invoke, request, request_id=request_id, deadline=deadline)
             )
         # Wall time flags a slow call cheaply, but a preempted process makes any call look slow:
-        # a suspect's next call is timed in thread CPU time too, which decides.
+        # a suspect's calls are timed in thread CPU time too, and its next slow one decides.
         suspect = key in self._suspects
         cpu = thread_time() if suspect else 0.0
         started = perf_counter()
@@ -368,8 +369,6 @@ class Ingress:
                     self._offloaded.add(key)
                     log.info("%s v%s runs on guest threads from now on", *key)
                 self._suspects.add(key)
-            elif suspect:
-                self._suspects.discard(key)
 
     def _finish(self, inv: Invocation) -> None:
         """Once per invocation, before its answer is sent: usage, then the finished observers."""

@@ -53,3 +53,29 @@ async def test_a_call_that_only_looks_slow_because_the_process_waited_stays_inli
     for _ in range(4):
         await ingress._invoke(pool, REQUEST, "r")
     assert set(pool.threads) == {threading.current_thread().name}
+
+
+class Alternating(StandInPool):
+    """Slow and fast calls in turn, as a guest would to stay inline and stall everyone else."""
+
+    def __init__(self) -> None:
+        super().__init__("spin")
+        self.calls = 0
+
+    def invoke(
+        self, request: GuestRequest, *, request_id: str, deadline: float | None = None
+    ) -> GuestResponse:
+        self.calls += 1
+        if self.calls % 2:
+            return super().invoke(request, request_id=request_id, deadline=deadline)
+        self.threads.append(threading.current_thread().name)
+        return GuestResponse(200, [], b"", [], 0.0)
+
+
+async def test_fast_calls_in_between_do_not_keep_a_slow_guest_inline(ingress: Ingress) -> None:
+    pool = Alternating()
+    for _ in range(6):
+        await ingress._invoke(pool, REQUEST, "r")
+    loop_thread = threading.current_thread().name
+    assert pool.threads[:3] == [loop_thread] * 3  # slow, fast, slow (the second slow one decides)
+    assert loop_thread not in pool.threads[3:]
