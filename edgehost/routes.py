@@ -4,8 +4,9 @@ A route is a host pattern, a path pattern and a method set (the `[[routes]]` tab
 
 - Host: `*` (any host no project claims), `*.example.com` (any depth of subdomain, never the apex)
   or a host name. A host name is RFC 1123 labels of a-z, 0-9 and '-', at most 253 characters;
-  compared lower-case. A wildcard needs two labels after `*.`, so no project can claim a whole
-  top-level domain (`*.com`).
+  compared lower-case; at least two labels, the last not all digits, so no project can claim an
+  IP address or `localhost`. A wildcard needs two labels after `*.`, so no project can claim a
+  whole top-level domain (`*.com`).
 - Path: `/`-separated segments. A literal segment is RFC 3986 `pchar`s or non-ASCII text
   (percent-escapes allowed, compared after decoding, so `/caf%C3%A9` is the path `/café`);
   `{name}` (a-z, 0-9, '_', not starting with a digit, at most 64 characters) captures one
@@ -140,10 +141,24 @@ def parse_host(text: str) -> HostPattern:
             raise RouteSyntaxError(f'host {quoted(text)} is not a valid wildcard: "*." and a host name')
         if "." not in domain:
             raise RouteSyntaxError(f"host {quoted(text)} would claim a whole top-level domain; name a domain")
+        _refuse_addresses(text, domain)
         return HostPattern(host, HostKind.DOMAIN, "." + domain)
     if not is_host_name(host):
         raise RouteSyntaxError(f'host {quoted(text)} must be "*", a host name or "*.domain"')
+    _refuse_addresses(text, host)
     return HostPattern(host, HostKind.EXACT, host)
+
+
+def _refuse_addresses(text: str, name: str) -> None:
+    """A project claims domain names only: an IP address, a one-label name (`localhost`) or one
+    whose top-level label is all digits (RFC 3696 §2; resolvers read `2130706433` as an address)
+    would take requests sent to a node by its address: health checks, load balancers, curl."""
+    labels = name.split(".")
+    if len(labels) < 2 or labels[-1].isdigit():
+        raise RouteSyntaxError(
+            f"host {quoted(text)} is an address or a one-label name; a route claims a domain name"
+            " such as app.example.com"
+        )
 
 
 def parse_path(text: str) -> PathPattern:

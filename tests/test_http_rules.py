@@ -70,6 +70,10 @@ def test_only_one_chunked_coding_is_read(codings: bytes, expected: int | None) -
         (b"caf\xc3\xa9.example", False),
         (b"[::1", False),
         (b"a\x00", False),
+        (b"shop%2eexample.com", False),  # spells another host than routing would read
+        (b"a..example.com", False),
+        (b".example.com", False),
+        (b"example.com.", True),  # the root's trailing dot
     ],
 )
 def test_host_is_uri_host_and_port(host: bytes, ok: bool) -> None:

@@ -292,7 +292,7 @@ def route(**keys: str) -> str:
     return HEAD + HELLO + "[[routes]]\n" + "".join(f"{key} = {value}\n" for key, value in fields.items())
 
 
-@pytest.mark.parametrize("host", ['"*"', '"example.com"', '"*.example.com"', '"localhost"'])
+@pytest.mark.parametrize("host", ['"*"', '"example.com"', '"*.example.com"', '"a-1.example.io"'])
 def test_good_route_hosts(project_dir: Path, host: str) -> None:
     (project_dir / "edgefn.toml").write_text(route(host=host))
     load_project(project_dir)

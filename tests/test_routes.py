@@ -27,7 +27,6 @@ from plugins.routing import Match, Route, RouteTable, request_segments
         ("*", HostKind.ANY, ""),
         ("*.Example.com", HostKind.DOMAIN, ".example.com"),
         ("shop.example.com", HostKind.EXACT, "shop.example.com"),
-        ("127.0.0.1", HostKind.EXACT, "127.0.0.1"),
     ],
 )
 def test_host_forms(text: str, kind: HostKind, suffix: str) -> None:
@@ -44,6 +43,11 @@ def test_host_forms(text: str, kind: HostKind, suffix: str) -> None:
         ("-a.example.com", 'must be "*"'),
         ("a" * 64 + ".com", 'must be "*"'),
         ("x." * 130 + "com", 'must be "*"'),
+        ("127.0.0.1", "is an address or a one-label name"),
+        ("localhost", "is an address or a one-label name"),
+        ("2130706433", "is an address or a one-label name"),
+        ("0x7f000001", "is an address or a one-label name"),
+        ("*.0.1", "is an address or a one-label name"),
     ],
 )
 def test_bad_hosts_are_refused_with_a_reason(text: str, reason: str) -> None:
