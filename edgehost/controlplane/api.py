@@ -249,9 +249,11 @@ async def rollback(
     summary="Functions, deployments and routes of the caller's projects, and every node",
 )
 async def status(caller: NamedDependency[str], state: State) -> dict[str, Any]:
-    """Functions, versions and deployments of the caller's projects, and every node with its states."""
+    """Functions, versions and deployments of the caller's projects, and every node with the states
+    of those projects' functions there (another tenant's function ids and errors stay its own)."""
     projects = []
-    for name in await access.projects_of(caller):
+    names = await access.projects_of(caller)
+    for name in names:
         row = await access.project_for(caller, name, READ)
         projects.append(
             {
@@ -261,7 +263,11 @@ async def status(caller: NamedDependency[str], state: State) -> dict[str, Any]:
                 "routes": await state.deployments.list_routes(row),
             }
         )
-    return {"projects": projects, "nodes": await state.nodes.list_nodes()}
+    nodes = await state.nodes.list_nodes()
+    prefixes = tuple(f"{name}." for name in names)  # function ids are "{project}.{function}"
+    for node in nodes:
+        node["deployments"] = [d for d in node["deployments"] if d["function_id"].startswith(prefixes)]
+    return {"projects": projects, "nodes": nodes}
 
 
 def developer_router() -> Router:

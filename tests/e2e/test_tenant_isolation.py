@@ -140,6 +140,10 @@ def test_a_project_with_a_route_the_router_refuses_fails_alone(tmp_path: Path) -
 
         output = wait_until(shown, what="the route error in `edgefn status`")
         assert "intruder" in output and "error" in output
+        # The other tenant sees its own functions' states on the node, never this project's error.
+        shop_view = run_cli("status", "--json", "--api", dev.api, "--token", dev.token)
+        assert "shop.front" in shop_view.stdout
+        assert "intruder." not in shop_view.stdout and "does not support" not in shop_view.stdout
 
         write_project(other, INTRUDER.format(routes=route("*", "/fixed")), OTHER)
         assert deploy(other, dev, token)[0] == 0
