@@ -15,8 +15,8 @@ from tests.controlplane.harness import HELLO_WASM, ControlPlane, cached, deploye
 from tests.procs import wait_until
 
 
-def _node(cp: ControlPlane, node_id: str) -> dict[str, Any]:
-    nodes = cp.developer("observer").http.get("/v1/status").json()["nodes"]
+def _node(cp: ControlPlane, node_id: str, subject: str = "observer") -> dict[str, Any]:
+    nodes = cp.developer(subject).http.get("/v1/status").json()["nodes"]
     return next(n for n in nodes if n["node_id"] == node_id)
 
 
@@ -175,8 +175,11 @@ def test_routes_travel_with_their_function(cp: ControlPlane) -> None:
 
 
 def test_node_reported_states_show_in_status(cp: ControlPlane) -> None:
+    cp.developer("status-owner").create("status", "fn")
     node = cp.node_client("node-b", labels={"suite": "status"})
     node.heartbeat([CachedFunction(function_id="status.fn", version=3, state="cached")])
-    states = _node(cp, "node-b")["deployments"]
+    states = _node(cp, "node-b", "status-owner")["deployments"]
     assert {"function_id": "status.fn", "version": 3, "state": "cached", "error": ""} in states
+    # Another tenant sees the node, but not the states of functions that are not its own.
+    assert not [d for d in _node(cp, "node-b")["deployments"] if d["function_id"] == "status.fn"]
     node.close()
