@@ -10,9 +10,9 @@ import click
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.init import FUNCTION_TOML, TEMPLATES, write_guest
-from edgehost.cli.project_file import open_project
+from edgehost.cli.project_file import open_project, project_option
 from edgehost.project import ProjectError, load_project
-from edgehost.project.schema import _NAME, _NAME_RULE  # the project file's own rule for names
+from edgehost.project.schema import NAME, NAME_RULE  # the project file's own rule for names
 
 
 @click.command()
@@ -24,14 +24,7 @@ from edgehost.project.schema import _NAME, _NAME_RULE  # the project file's own 
     show_default=True,
     help="the new function's language (C is built with the bundled zig toolchain)",
 )
-@click.option(
-    "--project",
-    "project_path",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="edgefn.toml, or the folder holding it",
-)
+@project_option
 def add(name: str, template: str, project_path: Path) -> None:
     """Add function NAME: its source, a route /NAME and a deployment, in one step.
 
@@ -47,8 +40,8 @@ def add(name: str, template: str, project_path: Path) -> None:
       edgefn add api && curl http://127.0.0.1:8080/api
       edgefn add resize --template c
     """
-    if not _NAME.fullmatch(name):
-        raise CliError(f"{name!r} cannot name a function: a name is {_NAME_RULE}", USAGE)
+    if not NAME.fullmatch(name):
+        raise CliError(f"{name!r} cannot name a function: a name is {NAME_RULE}", USAGE)
     project = open_project(project_path)
     if any(fn.name == name for fn in project.functions):
         raise CliError(f'{project.path} already has a function named "{name}"', USAGE)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_target
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.project_file import open_project
+from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.status_view import print_status
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project import ProjectError, load_project
@@ -50,14 +50,7 @@ token_option = click.option(
 
 
 @click.command()
-@click.option(
-    "--project",
-    "project_path",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="edgefn.toml, or the folder holding it",
-)
+@project_option
 @api_option
 @token_option
 @click.option(

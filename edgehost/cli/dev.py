@@ -18,7 +18,7 @@ import click
 from edgehost.cli.client import ApiClient
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.project_file import open_project
+from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
@@ -205,14 +205,7 @@ def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Pa
 
 
 @click.command()
-@click.option(
-    "--project",
-    "project_path",
-    type=click.Path(path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="edgefn.toml, or the folder holding it",
-)
+@project_option
 @click.option("--ingress-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)

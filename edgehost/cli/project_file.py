@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.project import PROJECT_FILE, Project, ProjectError, load_project
+
+# `--project` of every command that reads a project file; the command takes `project_path`.
+project_option = click.option(
+    "--project",
+    "project_path",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="edgefn.toml, or the folder holding it",
+)
 
 
 def open_project(path: Path) -> Project:

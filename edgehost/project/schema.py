@@ -87,9 +87,9 @@ MAX_MEMORY_PAGES = 32768
 ABI_EXPORTS = frozenset({"memory", "edgefn_alloc", "edgefn_free", "_initialize"})
 INT32 = (-(2**31), 2**31 - 1)
 
-_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-_NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
 
 
 def load_project(path: Path) -> Project:
@@ -112,8 +112,8 @@ def project_from_dict(data: Mapping[str, Any], *, path: Path) -> Project:
     problems: list[str] = []
     top = _Table(data, path.name, problems, known=TOP_LEVEL_KEYS)
     name = top.text("project")
-    if top.has_text("project") and not _NAME.fullmatch(name):
-        top.problem(f"project must be {_NAME_RULE}, got {_show(name)}")
+    if top.has_text("project") and not NAME.fullmatch(name):
+        top.problem(f"project must be {NAME_RULE}, got {_show(name)}")
 
     functions: list[FunctionDef] = []
     seen: dict[str, str] = {}  # function name -> label of the table that defined it
@@ -150,8 +150,8 @@ def project_from_dict(data: Mapping[str, Any], *, path: Path) -> Project:
 
 def _function(table: _Table, base: Path) -> FunctionDef | None:
     name = table.text("name")
-    if table.has_text("name") and not _NAME.fullmatch(name):
-        table.problem(f"name must be {_NAME_RULE}, got {_show(name)}")
+    if table.has_text("name") and not NAME.fullmatch(name):
+        table.problem(f"name must be {NAME_RULE}, got {_show(name)}")
     wasm = table.text("wasm")
     resolved = (base / wasm).resolve()
     if table.has_text("wasm"):
