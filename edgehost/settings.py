@@ -123,6 +123,8 @@ class Api(_Section, frozen=True):
     port: Port = 8787
     node_port: Port = 8788
     max_upload_bytes: PositiveInt = 64 * 1024 * 1024
+    # Routes one project may have: each route is checked against every other project's on change.
+    max_routes_per_project: PositiveInt = 1000
 
 
 class Tls(_Section, frozen=True):
