@@ -62,6 +62,7 @@ def spec_of(d: FunctionDeployment) -> FunctionSpec:
         memory_pages=d.memory_pages,
         max_execution_ms=d.max_execution_ms,
         http_allow=tuple(d.http_allow),
+        project=d.project,
     )
 
 
