@@ -33,6 +33,7 @@ SCRIPTS = (
     "deadline_contention",
     "observability",
     "route_overlaps",
+    "route_check_stall",
 )
 
 
