@@ -35,6 +35,7 @@ class Deployments:
         self.notifier = notifier
         self.url_ttl_s = url_ttl_s
         self.max_routes_per_project = max_routes_per_project
+        self._replacing = asyncio.Lock()
 
     async def _function(self, project: dict[str, Any], name: str) -> dict[str, Any]:
         fn = (
@@ -92,27 +93,33 @@ class Deployments:
                 mine.append(parse_route(route.host, route.path, route.methods))
             except RouteSyntaxError as exc:
                 raise ApiError(422, "bad_route", f"route {route.host} {route.path}: {exc}") from None
+        rows = [
+            Route(
+                project=project["id"],
+                function=functions[r.function],
+                host=pattern.host.text,
+                path=r.path,
+                methods=sorted(pattern.methods),
+                priority=r.priority,
+            )
+            for r, pattern in zip(routes, mine, strict=True)
+        ]
         db = Route._meta.db
-        async with db.transaction():
-            if isinstance(db, PostgresEngine):  # two projects claiming one host at once: one of them waits
-                await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
-            await _refuse_overlaps(mine, project, subject)
-            await Route.delete().where(Route.project == project["id"])
-            rows = [
-                Route(
-                    project=project["id"],
-                    function=functions[r.function],
-                    host=pattern.host.text,
-                    path=r.path,
-                    methods=sorted(pattern.methods),
-                    priority=r.priority,
-                )
-                for r, pattern in zip(routes, mine, strict=True)
-            ]
-            # A statement per INSERT_BATCH rows, not a round trip per route (and within SQLite's
-            # 32,766 bound parameters a statement).
-            for start in range(0, len(rows), INSERT_BATCH):
-                await Route.insert(*rows[start : start + INSERT_BATCH])
+        # Two projects claiming one host at once: one of them waits, here in this process...
+        async with self._replacing:
+            if isinstance(db, PostgresEngine):  # ...and in every CP process sharing the database
+                async with db.transaction():
+                    await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
+                    await _refuse_overlaps(mine, project, subject)
+                    await _store_routes(project, rows)
+            else:
+                # SQLite serves one CP process (replicas need PostgreSQL), so the lock above is
+                # enough, and the check reads outside the write transaction: a
+                # transaction's read lock, held while the check runs, would hold off every write
+                # (each heartbeat's) until "database is locked".
+                await _refuse_overlaps(mine, project, subject)
+                async with db.transaction():
+                    await _store_routes(project, rows)
         await self.notifier.bump()
         return len(routes)
 
@@ -303,6 +310,14 @@ class Deployments:
             host_claims=tuple(HostClaim(host=c["host"], project=c["project.name"]) for c in claims),
             blocked_tenants=blocked,
         )
+
+
+async def _store_routes(project: dict[str, Any], rows: list[Route]) -> None:
+    await Route.delete().where(Route.project == project["id"])
+    # A statement per INSERT_BATCH rows, not a round trip per route (and within SQLite's 32,766
+    # bound parameters a statement).
+    for start in range(0, len(rows), INSERT_BATCH):
+        await Route.insert(*rows[start : start + INSERT_BATCH])
 
 
 async def _refuse_overlaps(mine: list[RoutePattern], project: dict[str, Any], subject: str) -> None:
