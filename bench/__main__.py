@@ -32,6 +32,8 @@ SCRIPTS = (
     "timeout_precision",
     "deadline_contention",
     "observability",
+    "route_overlaps",
+    "route_check_stall",
 )
 
 

@@ -56,7 +56,12 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
     )
-    deployments = Deployments(store, notifier, url_ttl_s=settings.artifacts.url_ttl_s)
+    deployments = Deployments(
+        store,
+        notifier,
+        url_ttl_s=settings.artifacts.url_ttl_s,
+        max_routes_per_project=settings.api.max_routes_per_project,
+    )
     nodes = Nodes(
         deployments,
         notifier,

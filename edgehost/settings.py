@@ -86,6 +86,12 @@ class Cache(_Section, frozen=True):
 class Pool(_Section, frozen=True):
     idle_timeout_s: PositiveFloat = 300.0
     memory_pressure_percent: Percent = 80.0
+    # A function's min_hot_instances and max_hot_instances are capped at this on every runner.
+    max_hot_instances: PositiveInt = 64
+    # Linear memory of hot (warm and idle) instances: the node's, and one project's most
+    # (edgehost/runner/hot_memory.py).
+    max_memory_bytes: PositiveInt = 2 * 1024**3
+    project_memory_bytes: PositiveInt = 512 * 1024**2
 
 
 class Heartbeat(_Section, frozen=True):
@@ -123,6 +129,8 @@ class Api(_Section, frozen=True):
     port: Port = 8787
     node_port: Port = 8788
     max_upload_bytes: PositiveInt = 64 * 1024 * 1024
+    # Routes one project may have: each route is checked against every other project's on change.
+    max_routes_per_project: PositiveInt = 1000
 
 
 class Tls(_Section, frozen=True):
@@ -308,4 +316,7 @@ def load_settings(
 
 
 def worker_count(settings: Settings) -> int:
+    """Ingress processes: `runner.workers` (0: one per CPU) for a runner; one in the other modes."""
+    if settings.mode != "runner":
+        return 1
     return settings.runner.workers or os.cpu_count() or 1

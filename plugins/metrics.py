@@ -173,12 +173,18 @@ class LiveState(Collector):
             "Hot instances evicted (idle or memory pressure).",
             labels=["function_id"],
         )
+        refused = CounterMetricFamily(
+            "edgefn_pool_hot_memory_refusals",
+            "Instances not kept hot: their project held its share of the hot memory budget.",
+            labels=["function_id"],
+        )
+        attributes = ((created, "created"), (reused, "reused"), (evicted, "evicted"), (refused, "refused"))
         for function_id, live in sorted(node.snapshot.functions.items()):
             pool, fid = live.pool, [_label(function_id)]
-            for family, attribute in ((created, "created"), (reused, "reused"), (evicted, "evicted")):
+            for family, attribute in attributes:
                 if isinstance(getattr(pool, attribute, None), int):
                     family.add_metric(fid, getattr(pool, attribute))
-        yield from (created, reused, evicted)
+        yield from (created, reused, evicted, refused)
 
 
 def forget_dead_workers(directory: Path) -> None:

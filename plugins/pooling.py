@@ -1,7 +1,9 @@
 """Built-in plugin: the hot instance pool of each function version.
 
 Idle instances are kept most-recently-used last: a request takes the warmest one, and
-eviction (pool full, idle timeout, memory pressure) takes the coldest. A request arriving
+eviction (pool full, idle timeout, memory pressure, the project over its share of hot memory)
+takes the coldest. An instance is kept hot only within its project's share of the runner's hot
+memory budget (edgehost/runner/hot_memory.py); past it, it is destroyed after its request. A request arriving
 when every pooled instance is busy and the pool is at `max_hot_instances` is served by a
 transient instance that is destroyed afterwards, rather than queueing behind a possibly
 slow guest: instantiation of a precompiled module is far cheaper than any guest's deadline.
@@ -25,6 +27,7 @@ import psutil
 
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
@@ -34,6 +37,7 @@ from edgehost.runtime import (
     Instance,
     InvokeError,
 )
+from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.pool")
 
@@ -55,12 +59,16 @@ class HotPool:
         *,
         min_hot: int,
         max_hot: int,
+        budget: HotMemoryBudget | None = None,
         on_change: Callable[[str, int], None] | None = None,
     ) -> None:
         self.compiled = compiled
         self.spec: FunctionSpec = compiled.spec
         self.min_hot = min_hot
         self.max_hot = max(1, max_hot)
+        self._budget = budget
+        self._charged: dict[int, int] = {}  # id(idle or warm instance) -> bytes held in the budget
+        self.refused = 0  # instances not kept hot: the project's share was full
         self._idle: collections.deque[Instance] = collections.deque()
         self._busy = 0
         self._lock = threading.Lock()
@@ -86,22 +94,55 @@ class HotPool:
         return instance
 
     def warm(self) -> None:
-        """Creates `min_hot_instances` ready instances, so the first requests skip the cold path."""
+        """Creates `min_hot_instances` ready instances, so the first requests skip the cold path;
+        fewer if the project's share of hot memory runs out first."""
         while len(self._idle) + self._busy < self.min_hot and not self._closed:
             instance = self._new()
             with self._lock:
-                self._idle.append(instance)
+                kept = self._keep(instance)
+                if kept:
+                    self._idle.append(instance)
+            if not kept:
+                instance.close()
+                break
         self._changed()
+
+    def _keep(self, instance: Instance) -> bool:
+        """Charges an instance about to be kept hot to its project's budget; False past its share.
+        Called with the lock held."""
+        if self._budget is None:
+            return True
+        size = instance.memory_bytes
+        if not self._budget.hold(self.spec.project, size):
+            if not self.refused:
+                log.warning(
+                    "project %s is at its share of hot memory (%d bytes); instances of %s are not kept hot",
+                    self.spec.project,
+                    self._budget.share(self.spec.project),
+                    self.spec.function_id,
+                )
+            self.refused += 1
+            return False
+        self._charged[id(instance)] = size
+        return True
+
+    def _drop(self, instance: Instance) -> None:
+        """Frees what a pooled instance held in the budget; called with the lock held."""
+        size = self._charged.pop(id(instance), 0)
+        if size and self._budget is not None:
+            self._budget.free(self.spec.project, size)
 
     def invoke(
         self, request: GuestRequest | bytes, *, request_id: str, deadline: float | None = None
     ) -> GuestResponse:
         """`max_execution_ms` is the request's wall-clock limit: the wait for a guest thread (when
         the caller's `deadline` says so), a cold start (its start function included) and the call
-        all spend it, rather than each getting its own."""
+        all spend it, rather than each getting its own. An idle instance leaves the hot memory
+        budget while it serves, and is charged again at its size then when it returns."""
         with self._lock:
             instance = self._idle.pop() if self._idle else None
             if instance is not None:
+                self._drop(instance)
                 self.reused += 1
             self._busy += 1
         try:
@@ -120,12 +161,13 @@ class HotPool:
         with self._lock:
             self._busy -= 1
             if instance is not None:
-                if instance.broken or self._closed:
+                if instance.broken or self._closed or not self._keep(instance):
                     evict.append(instance)
                 else:
                     self._idle.append(instance)
                     while self._idle and len(self._idle) + self._busy > self.max_hot:
                         evict.append(self._idle.popleft())
+                        self._drop(evict[-1])
                         self.evicted += 1
         for dead in evict:
             dead.close()
@@ -138,6 +180,7 @@ class HotPool:
         with self._lock:
             while self._idle and now - self._idle[0].last_used > idle_timeout_s:
                 dead.append(self._idle.popleft())
+                self._drop(dead[-1])
         for instance in dead:
             instance.close()
         if dead:
@@ -148,6 +191,7 @@ class HotPool:
         with self._lock:
             instance = self._idle.popleft() if self._idle else None
             if instance is not None:
+                self._drop(instance)
                 self.evicted += 1
         if instance is None:
             return False
@@ -160,6 +204,8 @@ class HotPool:
             self._closed = True
             dead = list(self._idle)
             self._idle.clear()
+            for instance in dead:
+                self._drop(instance)
         for instance in dead:
             instance.close()
         self._changed()
@@ -177,11 +223,17 @@ class PoolRegistry:
         *,
         idle_timeout_s: float,
         pressure_percent: float,
+        budget: HotMemoryBudget | None = None,
+        max_hot_instances: int | None = None,
         on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
     ):
+        """`budget`: hot memory per project (None: unbounded); `max_hot_instances` caps every
+        function's min_hot_instances and max_hot_instances (None: as deployed)."""
         self.host_functions = tuple(host_functions)
         self.idle_timeout_s = idle_timeout_s
         self.pressure_percent = pressure_percent
+        self.budget = budget
+        self.max_hot_instances = max_hot_instances
         self.pools: set[HotPool] = set()
         self._on_size = on_size
 
@@ -191,13 +243,41 @@ class PoolRegistry:
         compiled = CompiledFunction.load(
             spec, wasm, host_functions=self.host_functions, cache_path=compiled_path
         )
-        pool = HotPool(compiled, min_hot=min_hot, max_hot=max_hot, on_change=self._notify)
+        if self.max_hot_instances is not None:
+            min_hot, max_hot = min(min_hot, self.max_hot_instances), min(max_hot, self.max_hot_instances)
+        pool = HotPool(
+            compiled, min_hot=min_hot, max_hot=max_hot, budget=self.budget, on_change=self._notify
+        )
+        if self.budget is not None:
+            self.budget.add_pool(spec.project)
         self.pools.add(pool)
         return pool
 
     def discard(self, pool: HotPool) -> None:
+        if pool in self.pools and self.budget is not None:
+            self.budget.remove_pool(pool.spec.project)
         self.pools.discard(pool)
         pool.close()
+
+    def trim_to_shares(self) -> int:
+        """Evicts the coldest idle instances of each project holding more than its share of hot
+        memory (shares shrink as projects arrive); returns how many."""
+        if self.budget is None:
+            return 0
+        evicted = 0
+        for project in self.budget.over_share():
+            while project in self.budget.over_share():
+                candidates = [
+                    (p.idle_since, id(p), p)
+                    for p in list(self.pools)
+                    if p.spec.project == project and p.idle_since is not None
+                ]
+                if not candidates or not min(candidates, key=lambda c: (c[0], c[1]))[2].evict_one():
+                    break
+                evicted += 1
+        if evicted:
+            log.info("hot memory shares: evicted %d hot instances of projects over their share", evicted)
+        return evicted
 
     def _notify(self, function_id: str, _size: int) -> None:
         """Reports the function's instances over all its live versions, not the last pool's."""
@@ -231,6 +311,7 @@ async def _maintain(registry: PoolRegistry) -> None:
         await asyncio.sleep(period)
         try:
             await asyncio.to_thread(registry.reap)
+            await asyncio.to_thread(registry.trim_to_shares)
             await asyncio.to_thread(registry.relieve_pressure)
         except Exception:
             log.exception("pool maintenance failed")
@@ -239,10 +320,17 @@ async def _maintain(registry: PoolRegistry) -> None:
 @hookimpl
 def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
+    settings = ctx.settings.pool
+    processes = worker_count(ctx.settings)  # each ingress process has its pools: the budget is split
     return PoolRegistry(
         host_functions,
-        idle_timeout_s=ctx.settings.pool.idle_timeout_s,
-        pressure_percent=ctx.settings.pool.memory_pressure_percent,
+        idle_timeout_s=settings.idle_timeout_s,
+        pressure_percent=settings.memory_pressure_percent,
+        budget=HotMemoryBudget(
+            max_bytes=settings.max_memory_bytes // processes,
+            project_bytes=settings.project_memory_bytes // processes,
+        ),
+        max_hot_instances=settings.max_hot_instances,
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),

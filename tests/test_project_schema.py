@@ -292,7 +292,9 @@ def route(**keys: str) -> str:
     return HEAD + HELLO + "[[routes]]\n" + "".join(f"{key} = {value}\n" for key, value in fields.items())
 
 
-@pytest.mark.parametrize("host", ['"*"', '"example.com"', '"*.example.com"', '"a-1.example.io"'])
+@pytest.mark.parametrize(
+    "host", ['"*"', '"example.com"', '"*.example.com"', '"a-1.example.io"', '"*.example.co.uk"']
+)
 def test_good_route_hosts(project_dir: Path, host: str) -> None:
     (project_dir / "edgefn.toml").write_text(route(host=host))
     load_project(project_dir)
@@ -308,6 +310,16 @@ def test_good_route_hosts(project_dir: Path, host: str) -> None:
         ("**.a.com", 'must be "*", a host name or "*.domain"'),
         ("*.*.a.com", 'is not a valid wildcard: "*." and a host name'),
         ("*.com", "would claim a whole top-level domain; name a domain"),
+        (
+            "co.uk",
+            "is a public suffix (Public Suffix List), where unrelated parties register domains, not a"
+            " site; name a host under a domain registered there, such as app.example.co.uk",
+        ),
+        (
+            "*.co.uk",
+            'would claim every site under "co.uk", a public suffix (Public Suffix List) where unrelated'
+            " parties register domains; name a domain registered under it, such as *.example.co.uk",
+        ),
     ],
 )
 def test_bad_route_host(project_dir: Path, host: str, problem: str) -> None:

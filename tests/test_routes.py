@@ -8,11 +8,11 @@ import re
 
 import pytest
 
+from edgehost.route_overlaps import first_overlap
 from edgehost.routes import (
     HostKind,
     RoutePattern,
     RouteSyntaxError,
-    first_overlap,
     normalize_host,
     parse_host,
     parse_path,

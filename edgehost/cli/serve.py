@@ -131,7 +131,7 @@ def _check_runner(ctx: AppContext) -> None:
 def serve(mode: str, config_file: Path | None) -> None:
     """Serve one role from settings: the control plane, or an edge runner."""
     settings = settings_or_exit(mode, config_file=config_file)
-    workers = worker_count(settings) if mode == "runner" else 1
+    workers = worker_count(settings)
     if workers > 1:
         ensure_multiprocess_metrics(metrics_dir(settings))
     ctx = make_context(settings)

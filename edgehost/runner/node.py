@@ -62,6 +62,7 @@ def spec_of(d: FunctionDeployment) -> FunctionSpec:
         memory_pages=d.memory_pages,
         max_execution_ms=d.max_execution_ms,
         http_allow=tuple(d.http_allow),
+        project=d.project,
     )
 
 
@@ -149,15 +150,20 @@ class NodeState:
     ) -> tuple[RouteLookup, list[RouteSpec]]:
         """The table of `routes`, and the routes it holds; a project whose routes do not compile
         (data older than the CP's checks, a plugin's stricter router) keeps its last good routes
-        and is reported, and every other project is applied."""
-        build = self.ctx.hook.edgehost_route_table
+        and is reported, and every other project is applied. Tables are built in a thread: every
+        project's routes take a while to compile (0.5 s for 21,000), and the loop serves requests."""
+        hook = self.ctx.hook.edgehost_route_table
+
+        async def build(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteLookup | None:
+            return await asyncio.to_thread(hook, routes=routes, claims=claims)
+
         try:
-            table = build(routes=routes, claims=claims)
+            table = await build(routes, claims)
         except Exception:
             broken: dict[str, str] = {}
             for project, own in _by_project(routes).items():
                 try:
-                    build(routes=own, claims=claims)
+                    await build(own, claims)
                 except Exception as exc:
                     broken[project] = _reason(exc)
             routes = [r for r in routes if r.project not in broken] + [
@@ -167,7 +173,7 @@ class NodeState:
                 if r.function_id in functions
             ]
             try:
-                table = build(routes=routes, claims=claims)
+                table = await build(routes, claims)
             except Exception:  # a router that fails only on the whole set: keep what serves now
                 log.exception("the route table could not be built; the previous one keeps serving")
                 return self.snapshot.routes, [r for own in self._good_routes.values() for r in own]

@@ -111,6 +111,11 @@ class Instance:
             raise
         return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Its linear memory's size now, in bytes: the initial pages plus any `memory.grow`."""
+        return self._memory.size() if self._store is not None else 0
+
     def close(self) -> None:
         store, self._store = self._store, None
         self.broken = True

@@ -14,6 +14,7 @@ class FunctionSpec:
     max_execution_ms: int = 50
     http_allow: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    project: str = ""  # whose hot memory budget its instances count against
 
 
 @dataclass(slots=True)

@@ -104,7 +104,8 @@ def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     assert settings.tls_enabled is False
     assert settings.database.url == ""
     assert settings.database_url == "sqlite:////var/lib/edgefn/edgefn.db"  # sqlite:///{state_dir}/edgefn.db
-    assert worker_count(settings) == (os.cpu_count() or 1)  # runner.workers defaults to the cores
+    # runner.workers defaults to the cores; other modes serve from one process
+    assert worker_count(settings) == ((os.cpu_count() or 1) if mode == "runner" else 1)
 
 
 def test_the_database_default_follows_the_state_dir(tmp_path: Path) -> None:
