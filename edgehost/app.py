@@ -100,7 +100,7 @@ def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | Heartbea
 
     def expose_services(app: Litestar) -> None:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
-        app.state.update(ctx.services)
+        app.state.update(ctx.services.named())
 
     app = Litestar(
         route_handlers=[fresh_options(h) for h in (*core_handlers(role, ctx), *routes)],
@@ -111,14 +111,15 @@ def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | Heartbea
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
         openapi_config=openapi,
-        state=State({"ctx": ctx, **ctx.services}),
+        state=State({"ctx": ctx, **ctx.services.named()}),
         logging_config=None,
         debug=False,
     )
     if role == "ingress" and not routes and not middleware:
+        from edgehost.runner.ingress import Ingress
         from edgehost.runner.mount import DirectIngress
 
-        return DirectIngress(app, ctx.services["ingress"])
+        return DirectIngress(app, ctx.services.require(Ingress))
     if role in ("api", "node") and not middleware:
         from edgehost.controlplane.heartbeat_front import HeartbeatFront
 

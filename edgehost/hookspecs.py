@@ -26,6 +26,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
     from litestar import Litestar
+    from prometheus_client.registry import Collector
 
     from edgehost.context import AppContext
     from edgehost.contracts import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         ArtifactStore,
         Invocation,
         PoolFactory,
+        ProcessKind,
         RouteLookup,
         RouteSpec,
     )
@@ -110,8 +112,12 @@ def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim
 
 
 @hookspec(firstresult=True)
-def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache | None:
-    """The runner's local artifact cache, where verified modules live between deploys and restarts."""
+def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> ArtifactCache | None:
+    """The runner's local artifact cache, where verified modules live between deploys and restarts.
+
+    `process` is the runner process asking (`single`, `agent` or `worker`, docs/runner.md): the
+    workers share the agent's cache directory, so only a `single` or `agent` process owns it
+    (recovers it after a crash, evicts); a `worker` reads what the agent put there."""
 
 
 @hookspec(firstresult=True)
@@ -186,6 +192,15 @@ def edgehost_artifact_cache_result(function_id: str, hit: bool) -> None:
 def edgehost_pool_size_changed(function_id: str, size: int) -> None:
     """After a function's hot instances were added or removed: `size` counts all its live versions
     in this process."""
+
+
+@hookspec
+def edgehost_metric_collectors(ctx: AppContext) -> Sequence[Collector]:
+    """prometheus-client collectors over this plugin's own live state, collected at each scrape of
+    `/metrics` (the runner's metrics listener, the control plane's API), so state already kept in
+    memory costs nothing per request. A plugin finds the objects it made through the services
+    (`ctx.services.get(NodeState)`, then its own pool or cache class) rather than reading another
+    component's attributes; the core contributes the sync agent's, node state's and fleet's."""
 
 
 @hookspec(firstresult=True)

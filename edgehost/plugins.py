@@ -69,6 +69,18 @@ def short_name(module_name: str) -> str:
     return module_name.rsplit(".", 1)[-1]
 
 
+def builtin(pm: pluggy.PluginManager, name: str) -> Any | None:
+    """The registered built-in plugin module `name` (`invocation_log`), or None when it is disabled.
+
+    The core reaches a built-in only this way, never by importing it, so disabling or replacing
+    one never leaves the core calling into it."""
+    for _, plugin in pm.list_name_plugin():
+        module_name = getattr(plugin, "__name__", None)
+        if module_name in DEFAULT_PLUGINS and short_name(module_name) == name:
+            return plugin
+    return None
+
+
 def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
     try:
         module = importlib.import_module(module_name)
@@ -107,6 +119,14 @@ def edgehost_startup_problems(ctx: AppContext) -> list[str]:
     """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
     disabled = ctx.settings.disabled_plugins
     return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Any]:
+    """The core's own state at scrape time; imported here, since `edgefn --help` needs none of it."""
+    from edgehost.collectors import core_collectors
+
+    return list(core_collectors(ctx.services))
 
 
 def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any]]]:

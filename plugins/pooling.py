@@ -16,15 +16,20 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
+from edgehost.contracts import InstancePool, PoolFactory
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.node import NodeState
 from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
@@ -195,8 +200,9 @@ class PoolRegistry:
         self.pools.add(pool)
         return pool
 
-    def discard(self, pool: HotPool) -> None:
-        self.pools.discard(pool)
+    def discard(self, pool: InstancePool) -> None:
+        if isinstance(pool, HotPool):
+            self.pools.discard(pool)
         pool.close()
 
     def _notify(self, function_id: str, _size: int) -> None:
@@ -237,7 +243,7 @@ async def _maintain(registry: PoolRegistry) -> None:
 
 
 @hookimpl
-def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
+def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
     return PoolRegistry(
         host_functions,
@@ -256,11 +262,41 @@ def edgehost_lifespan(role: str, ctx: AppContext) -> list[Callable[[Any], Abstra
 
     @contextlib.asynccontextmanager
     async def maintain(_app: Any) -> AsyncIterator[None]:
-        registry = ctx.services["node"].pools
-        task = asyncio.create_task(_maintain(registry))
+        node = ctx.services.get(NodeState)
+        if node is None or not isinstance(node.pools, PoolRegistry):  # another plugin's pools
+            yield
+            return
+        task = asyncio.create_task(_maintain(node.pools))
         try:
             yield
         finally:
             task.cancel()
 
     return [maintain]
+
+
+def _counters(node: NodeState) -> Iterator[Metric]:
+    """Per live function version, the counters of its pool (when the pool is this plugin's)."""
+    created = CounterMetricFamily(
+        "edgefn_pool_instances_created", "Instances created per live function.", labels=["function_id"]
+    )
+    reused = CounterMetricFamily(
+        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=["function_id"]
+    )
+    evicted = CounterMetricFamily(
+        "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=["function_id"]
+    )
+    for function_id, live in sorted(node.snapshot.functions.items()):
+        pool = live.pool
+        if isinstance(pool, HotPool):
+            labels = [label_value(function_id)]
+            created.add_metric(labels, pool.created)
+            reused.add_metric(labels, pool.reused)
+            evicted.add_metric(labels, pool.evicted)
+    yield from (created, reused, evicted)
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    node = ctx.services.get(NodeState)
+    return [ScrapeTime(lambda: _counters(node))] if node is not None else []

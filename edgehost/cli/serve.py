@@ -13,8 +13,9 @@ from edgehost.app import build_app
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
+from edgehost.contracts import ProcessKind
 from edgehost.roles import agent_running, control_plane, runner
-from edgehost.runner.node import NodeState, Process
+from edgehost.runner.node import NodeState
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
 from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, PortInUse, run
@@ -50,7 +51,7 @@ async def run_control_plane(ctx: AppContext) -> None:
             await _until_signal()
 
 
-def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncContextManager[NodeState]:
+def _node_runner(ctx: AppContext, process: ProcessKind) -> contextlib.AbstractAsyncContextManager[NodeState]:
     s = ctx.settings
     return runner(
         ctx,

@@ -24,6 +24,7 @@ from litestar.routes import HTTPRoute
 from edgehost.asgi import IncompleteBody, PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
+from edgehost.controlplane.nodes import Nodes
 from edgehost.errors import ApiError, render
 from edgehost.json_body import decode
 from edgehost.protocol import Heartbeat
@@ -73,7 +74,7 @@ class HeartbeatFront:
             raise ApiError(400, "bad_request", "the request body did not arrive whole") from None
         beat: Heartbeat = decode(body, Heartbeat)
         node_id = authenticate_node(self.ctx, _header(scope, b"authorization"))
-        reply = await answer_heartbeat(self.ctx.services["nodes"], node_id, beat)
+        reply = await answer_heartbeat(self.ctx.services.require(Nodes), node_id, beat)
         return msgspec.json.encode(reply)
 
 

@@ -20,7 +20,7 @@ from edgehost.runner.ingress import Ingress, Receive, Scope, Send
 
 def ingress_mount(ctx: AppContext) -> ASGIRouteHandler:
     """The ingress at `/` of the Litestar app, so plugins' middleware wraps user traffic too."""
-    ingress: Ingress = ctx.services["ingress"]
+    ingress = ctx.services.require(Ingress)
 
     @asgi("/", is_mount=True, copy_scope=False)
     async def serve(scope: Any, receive: Any, send: Any) -> None:

@@ -134,7 +134,7 @@ def create_app() -> Litestar | DirectIngress:
     state_dir = Path(settings.runner.state_dir)
     node = NodeState(ctx, process="worker", http=artifact_client(settings))
     ingress = Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, ingress=ingress)
+    ctx.services.add(node=node, ingress=ingress)
     watcher = ServingWatcher(node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
     ctx.pm.register(WorkerPlugin(watcher, ingress, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
     return build_app("ingress", ctx)

@@ -172,6 +172,6 @@ class CompiledFunction:
         finally:
             bind_context(None)
         try:
-            return Instance(self, store, instance)
+            return Instance(self.spec, store, instance, max_fetch_bytes=self.max_fetch_bytes, owner=self)
         except LookupError as exc:
             raise InvokeError("instantiate_failed", str(exc)) from None

@@ -20,6 +20,7 @@ from edgehost import hookspecs
 from edgehost.app import ROLES, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.ingress import Ingress
 from edgehost.settings import load_settings
 from tests.procs import control_plane_process
 from tests.services import free_port
@@ -109,7 +110,7 @@ def test_services_started_after_assembly_reach_the_app_state() -> None:
     """`edgefn serve` may build the apps before the CP's services exist; requests must still see them."""
     ctx = bare_context()
     app = build_app("metrics", ctx)
-    ctx.services["registry"] = registry = object()
+    ctx.services.add(registry=(registry := object()))
     with TestClient(app):
         assert app.state.registry is registry
         assert app.state.ctx is ctx
@@ -223,14 +224,18 @@ async def drive_lifespan(app: Any) -> list[str]:
 async def test_the_ingress_is_served_bare_unless_a_plugin_wraps_it(plugin_cls: type[Contributor]) -> None:
     seen: list[bytes] = []
 
-    async def ingress(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(scope["raw_path"])  # what the ingress routes on (a mount rewrites `path`)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"guest"})
+    class FakeIngress(Ingress):
+        def __init__(self) -> None:
+            pass
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["raw_path"])  # what the ingress routes on (a mount rewrites `path`)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"guest"})
 
     plugin = plugin_cls("ingress")
     ctx = bare_context(plugin)
-    ctx.services["ingress"] = ingress
+    ctx.services.add(ingress=FakeIngress())
     app = build_app("ingress", ctx)
     wraps = plugin_cls is Contributor
     assert isinstance(app, Litestar) is wraps

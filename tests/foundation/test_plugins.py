@@ -156,7 +156,10 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_route_handlers" in plugins["metrics"][1]
     assert "edgehost_admission" in plugins["quotas"][1]
     assert "edgehost_route_table" in plugins["routing"][1]
-    assert plugins["core"] == ("edgehost.plugins", ["edgehost_startup_problems"])
+    assert plugins["core"] == (
+        "edgehost.plugins",
+        ["edgehost_metric_collectors", "edgehost_startup_problems"],
+    )
 
 
 def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
