@@ -136,6 +136,6 @@ async def metrics(state: State) -> Response[bytes]:
 
 
 @hookimpl
-def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
+def edgehost_route_handlers(listener: str, ctx: AppContext) -> list[Any]:
     """A runner's metrics listener; the control plane's developer API too (`edgefn_nodes`)."""
-    return [metrics] if role in ("metrics", "api") else []
+    return [metrics] if listener in ("metrics", "api") else []

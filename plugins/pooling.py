@@ -256,8 +256,10 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
 
 
 @hookimpl
-def edgehost_lifespan(role: str, ctx: AppContext) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
-    if role != "ingress":
+def edgehost_lifespan(
+    listener: str, ctx: AppContext
+) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
+    if listener != "ingress":
         return []
 
     @contextlib.asynccontextmanager

@@ -147,8 +147,8 @@ class DevSession:
 async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
-    from edgehost.roles import agent_running, control_plane, runner
     from edgehost.serving import ConnectionLimits, Listener, serve
+    from edgehost.startup import agent_running, control_plane, runner
 
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (

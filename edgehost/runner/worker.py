@@ -93,9 +93,9 @@ class WorkerPlugin:
 
     @hookimpl
     def edgehost_lifespan(
-        self, role: str, ctx: AppContext
+        self, listener: str, ctx: AppContext
     ) -> Sequence[Callable[[Any], AbstractAsyncContextManager[None]]]:
-        if role != "ingress":
+        if listener != "ingress":
             return []
 
         @contextlib.asynccontextmanager

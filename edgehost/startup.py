@@ -1,4 +1,4 @@
-"""Start-up of the two roles' services, composed by `edgefn serve` and `edgefn dev`.
+"""Start-up of the control plane's and the runner's services, composed by `edgefn serve` and `edgefn dev`.
 
 `controlplane/` and `runner/` never import each other; this module is where they meet.
 """
