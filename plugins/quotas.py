@@ -32,6 +32,7 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edgehost import contracts
 from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
@@ -285,7 +286,7 @@ class Admission:
 
 
 @hookimpl
-def edgehost_admission(ctx: AppContext) -> Admission:
+def edgehost_admission(ctx: AppContext) -> contracts.Admission:
     q = ctx.settings.quotas
     # One serving process (edgefn dev, a one-worker runner) needs no file locks per request.
     workers = worker_count(ctx.settings) if ctx.mode == "runner" else 1
