@@ -1,4 +1,4 @@
-"""App assembly: one function builds the Litestar app of a role from the core routes and hook results."""
+"""App assembly: one function builds the Litestar app of a listener from the core routes and hook results."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     from edgehost.controlplane.heartbeat_front import HeartbeatFront
     from edgehost.runner.mount import DirectIngress
 
-ROLES = ("api", "node", "ingress", "metrics")
+LISTENERS = ("api", "node", "ingress", "metrics")
 
 
-@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this role serves")
+@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this listener serves")
 async def healthz(state: State) -> dict[str, Any]:
-    """200 once the role serves; the runner's `/healthz` lives on the metrics port, never on the ingress."""
+    """200 once the listener serves; the runner's `/healthz` is on the metrics port, never the ingress."""
     return {"status": "ok", "mode": state.ctx.mode}
 
 
@@ -48,9 +48,9 @@ def _default_options(handler: Any) -> bool:
     return bool(getattr(handler.fn, "__qualname__", "").startswith("HTTPRoute.create_options_handler."))
 
 
-def core_handlers(role: str, ctx: AppContext) -> list[Any]:
-    """The routes each role always has; everything else comes from plugins."""
-    if role == "api":
+def core_handlers(listener: str, ctx: AppContext) -> list[Any]:
+    """The routes each listener always has; everything else comes from plugins."""
+    if listener == "api":
         from edgehost.controlplane.api import developer_router
         from edgehost.controlplane.artifact_api import artifact_router
         from edgehost.controlplane.nodes_api import nodes_router
@@ -61,12 +61,12 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
 
             handlers.append(node_router())
         return handlers
-    if role == "node":
+    if listener == "node":
         from edgehost.controlplane.artifact_api import artifact_router
         from edgehost.controlplane.node_api import node_router
 
         return [healthz, node_router(), artifact_router()]
-    if role == "ingress":
+    if listener == "ingress":
         from edgehost.runner.mount import ingress_mount
 
         return [ingress_mount(ctx)]
@@ -74,52 +74,53 @@ def core_handlers(role: str, ctx: AppContext) -> list[Any]:
 
 
 @overload
-def build_app(role: Literal["ingress"], ctx: AppContext) -> Litestar | DirectIngress: ...
+def build_app(listener: Literal["ingress"], ctx: AppContext) -> Litestar | DirectIngress: ...
 @overload
-def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront: ...
-def build_app(role: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront:
-    """The ASGI app of `role`: core routes plus every plugin's routes, middleware, lifespan
+def build_app(listener: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront: ...
+def build_app(listener: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront:
+    """The ASGI app of `listener`: core routes plus every plugin's routes, middleware, lifespan
     tasks and dependencies. `app.state` holds `ctx` and the services in `ctx.services`, also
     those started after this call (they are copied in when the app starts serving).
 
-    The ingress role answers user traffic without Litestar unless a plugin wraps it
-    (edgehost/runner/mount.py); so do the CP roles node heartbeats (controlplane/heartbeat_front.py)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
+    The ingress answers user traffic without Litestar unless a plugin wraps it
+    (edgehost/runner/mount.py); so do the CP's listeners node heartbeats (controlplane/heartbeat_front.py)."""
+    if listener not in LISTENERS:
+        raise ValueError(f"unknown listener {listener!r}")
     hook = ctx.hook
-    routes = _flat(hook.edgehost_route_handlers(role=role, ctx=ctx))
-    middleware = _flat(hook.edgehost_middleware(role=role, ctx=ctx))
+    routes = _flat(hook.edgehost_route_handlers(listener=listener, ctx=ctx, role=listener))
+    middleware = _flat(hook.edgehost_middleware(listener=listener, ctx=ctx, role=listener))
     dependencies: dict[str, Any] = {}
-    for provided in hook.edgehost_dependencies(role=role, ctx=ctx):
+    for provided in hook.edgehost_dependencies(listener=listener, ctx=ctx, role=listener):
         dependencies.update(provided or {})
     openapi = None
-    if role == "api":
+    if listener == "api":
         from edgehost.controlplane.openapi import openapi_config
 
         openapi = openapi_config()
 
     def expose_services(app: Litestar) -> None:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
-        app.state.update(ctx.services)
+        app.state.update(ctx.services.named())
 
     app = Litestar(
-        route_handlers=[fresh_options(h) for h in (*core_handlers(role, ctx), *routes)],
+        route_handlers=[fresh_options(h) for h in (*core_handlers(listener, ctx), *routes)],
         middleware=middleware,
         on_startup=[expose_services],
-        lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
+        lifespan=_flat(hook.edgehost_lifespan(listener=listener, ctx=ctx, role=listener)),
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
         openapi_config=openapi,
-        state=State({"ctx": ctx, **ctx.services}),
+        state=State({"ctx": ctx, **ctx.services.named()}),
         logging_config=None,
         debug=False,
     )
-    if role == "ingress" and not routes and not middleware:
+    if listener == "ingress" and not routes and not middleware:
+        from edgehost.runner.ingress import Ingress
         from edgehost.runner.mount import DirectIngress
 
-        return DirectIngress(app, ctx.services["ingress"])
-    if role in ("api", "node") and not middleware:
+        return DirectIngress(app, ctx.services.require(Ingress))
+    if listener in ("api", "node") and not middleware:
         from edgehost.controlplane.heartbeat_front import HeartbeatFront
 
         return HeartbeatFront.around(app, ctx)

@@ -26,6 +26,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
     from litestar import Litestar
+    from prometheus_client.registry import Collector
 
     from edgehost.context import AppContext
     from edgehost.contracts import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         ArtifactStore,
         Invocation,
         PoolFactory,
+        ProcessKind,
         RouteLookup,
         RouteSpec,
     )
@@ -46,18 +48,21 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec
-def edgehost_route_handlers(role: str, ctx: AppContext) -> Sequence[Any]:
-    """Litestar route handlers or routers to mount on the app serving `role`.
-
-    Roles are `api` (developer API), `node` (the CP's node listener), `ingress` (the
-    runner's user traffic, where any path belongs to user routes) and `metrics`.
-    """
+# The four assembly hooks below name the listener whose app is being built: `api` (developer API),
+# `node` (the CP's node listener), `ingress` (the runner's user traffic, where any path belongs to
+# user routes) or `metrics`. Each also receives the same value as `role`, its name before "role"
+# came to mean only a project membership's or the operator's: deprecated, kept so plugins written
+# against it still register (pluggy passes each implementation only the arguments it names).
 
 
 @hookspec
-def edgehost_middleware(role: str, ctx: AppContext) -> Sequence[Any]:
-    """ASGI middleware (Litestar `DefineMiddleware` or factories) to wrap the app of `role`.
+def edgehost_route_handlers(listener: str, ctx: AppContext, role: str) -> Sequence[Any]:
+    """Litestar route handlers or routers to mount on the app serving `listener`."""
+
+
+@hookspec
+def edgehost_middleware(listener: str, ctx: AppContext, role: str) -> Sequence[Any]:
+    """ASGI middleware (Litestar `DefineMiddleware` or factories) to wrap the app of `listener`.
 
     This is how a third party adds request signing at the ingress or an SSO front on the API;
     a WSGI middleware goes through an ASGI adapter first.
@@ -66,14 +71,14 @@ def edgehost_middleware(role: str, ctx: AppContext) -> Sequence[Any]:
 
 @hookspec
 def edgehost_lifespan(
-    role: str, ctx: AppContext
+    listener: str, ctx: AppContext, role: str
 ) -> Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]]:
-    """Async context managers entered while the app of `role` runs: background tasks, pools, clients."""
+    """Async context managers entered while the app of `listener` runs: background tasks, pools, clients."""
 
 
 @hookspec
-def edgehost_dependencies(role: str, ctx: AppContext) -> dict[str, Any]:
-    """Litestar dependency providers (name to `Provide`) for the app of `role`."""
+def edgehost_dependencies(listener: str, ctx: AppContext, role: str) -> dict[str, Any]:
+    """Litestar dependency providers (name to `Provide`) for the app of `listener`."""
 
 
 @hookspec
@@ -110,8 +115,12 @@ def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim
 
 
 @hookspec(firstresult=True)
-def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache | None:
-    """The runner's local artifact cache, where verified modules live between deploys and restarts."""
+def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> ArtifactCache | None:
+    """The runner's local artifact cache, where verified modules live between deploys and restarts.
+
+    `process` is the runner process asking (`single`, `agent` or `worker`, docs/runner.md): the
+    workers share the agent's cache directory, so only a `single` or `agent` process owns it
+    (recovers it after a crash, evicts); a `worker` reads what the agent put there."""
 
 
 @hookspec(firstresult=True)
@@ -188,6 +197,15 @@ def edgehost_pool_size_changed(function_id: str, size: int) -> None:
     in this process."""
 
 
+@hookspec
+def edgehost_metric_collectors(ctx: AppContext) -> Sequence[Collector]:
+    """prometheus-client collectors over this plugin's own live state, collected at each scrape of
+    `/metrics` (the runner's metrics listener, the control plane's API), so state already kept in
+    memory costs nothing per request. A plugin finds the objects it made through the services
+    (`ctx.services.get(NodeState)`, then its own pool or cache class) rather than reading another
+    component's attributes; the core contributes the sync agent's, node state's and fleet's."""
+
+
 @hookspec(firstresult=True)
 def edgehost_authenticate_developer(token: str, ctx: AppContext) -> str | None:
     """Turns a bearer token into a developer subject, or raises `AuthError` (401)."""
@@ -210,7 +228,7 @@ def edgehost_startup_problems(ctx: AppContext) -> Sequence[str]:
     """Human sentences about what is missing, logged as warnings when a command builds its context.
 
     The core answers too (as the `core` plugin): one sentence for each built-in disabled by
-    `disabled_plugins` whose role no other plugin took over, e.g. "metrics plugin disabled:
+    `disabled_plugins` whose capability no other plugin took over, e.g. "metrics plugin disabled:
     /metrics is not served ...". A plugin that needs something it cannot find (a setting, a
     service) says so here rather than failing later on the request path.
     """

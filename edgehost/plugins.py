@@ -38,7 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 # What each built-in plugin is for, so that disabling one is reported at start-up in a sentence.
 # The hook is the capability it provides: when another plugin implements that hook, the built-in
 # was replaced rather than lost, and nothing is reported.
-BUILTIN_ROLES: dict[str, tuple[str | None, str]] = {
+BUILTIN_CAPABILITIES: dict[str, tuple[str | None, str]] = {
     "auth": (
         "edgehost_authenticate_developer",
         "no plugin verifies developer or node tokens, so the API answers 401 and runners cannot sync",
@@ -69,6 +69,18 @@ def short_name(module_name: str) -> str:
     return module_name.rsplit(".", 1)[-1]
 
 
+def builtin(pm: pluggy.PluginManager, name: str) -> Any | None:
+    """The registered built-in plugin module `name` (`invocation_log`), or None when it is disabled.
+
+    The core reaches a built-in only this way, never by importing it, so disabling or replacing
+    one never leaves the core calling into it."""
+    for _, plugin in pm.list_name_plugin():
+        module_name = getattr(plugin, "__name__", None)
+        if module_name in DEFAULT_PLUGINS and short_name(module_name) == name:
+            return plugin
+    return None
+
+
 def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
     try:
         module = importlib.import_module(module_name)
@@ -78,13 +90,13 @@ def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
     return module
 
 
-def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
-    """One sentence per disabled built-in whose role no other plugin took over."""
+def missing_capabilities(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
+    """One sentence per disabled built-in whose capability no other plugin took over."""
     problems = []
     for name in dict.fromkeys(short_name(d) for d in disabled):
-        if name not in BUILTIN_ROLES:
+        if name not in BUILTIN_CAPABILITIES:
             continue
-        hook, consequence = BUILTIN_ROLES[name]
+        hook, consequence = BUILTIN_CAPABILITIES[name]
         if hook is not None and getattr(pm.hook, hook).get_hookimpls():
             continue
         problems.append(f"{name} plugin disabled: {consequence}")
@@ -106,7 +118,15 @@ def unknown_disabled(disabled: Iterable[str], extra: Iterable[str] = ()) -> list
 def edgehost_startup_problems(ctx: AppContext) -> list[str]:
     """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
     disabled = ctx.settings.disabled_plugins
-    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
+    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_capabilities(ctx.pm, disabled)]
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Any]:
+    """The core's own state at scrape time; imported here, since `edgefn --help` needs none of it."""
+    from edgehost.collectors import core_collectors
+
+    return list(core_collectors(ctx.services))
 
 
 def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any]]]:

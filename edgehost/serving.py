@@ -1,4 +1,4 @@
-"""Granian listeners inside one asyncio loop, so `edgefn dev` runs every role in one process.
+"""Granian listeners inside one asyncio loop, so `edgefn dev` serves every listener in one process.
 
 Every listener speaks HTTP/1.1 only, with a bound on its connections and a deadline for each
 request head (`ConnectionLimits`): with granian's automatic HTTP/2 detection (hyper-util's), a

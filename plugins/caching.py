@@ -39,8 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from edgehost import contracts
+from edgehost.collectors import ScrapeTime
 from edgehost.context import AppContext
+from edgehost.contracts import ProcessKind
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.node import NodeState
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +273,25 @@ class ArtifactCache:
 
 
 @hookimpl
-def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache:
+def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> contracts.ArtifactCache:
     return ArtifactCache(
-        Path(ctx.settings.runner.cache_dir),
-        max_bytes=ctx.settings.cache.max_bytes,
-        owner=ctx.services.get("runner_process", "single") != "worker",
+        Path(ctx.settings.runner.cache_dir), max_bytes=ctx.settings.cache.max_bytes, owner=process != "worker"
     )
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    """The bytes in the node's cache, when it is this plugin's."""
+    node = ctx.services.get(NodeState)
+    cache = node.cache if node is not None else None
+    if not isinstance(cache, ArtifactCache):
+        return []
+    return [
+        ScrapeTime(
+            lambda: [
+                GaugeMetricFamily(
+                    "edgefn_cache_bytes", "Bytes in the local artifact cache.", value=cache.total_bytes
+                )
+            ]
+        )
+    ]

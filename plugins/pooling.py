@@ -18,16 +18,21 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
+from edgehost.contracts import InstancePool, PoolFactory
 from edgehost.hookspecs import hookimpl
 from edgehost.runner.hot_memory import HotMemoryBudget
+from edgehost.runner.node import NodeState
 from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
@@ -253,10 +258,11 @@ class PoolRegistry:
         self.pools.add(pool)
         return pool
 
-    def discard(self, pool: HotPool) -> None:
-        if pool in self.pools and self.budget is not None:
-            self.budget.remove_pool(pool.spec.project)
-        self.pools.discard(pool)
+    def discard(self, pool: InstancePool) -> None:
+        if isinstance(pool, HotPool):
+            if pool in self.pools and self.budget is not None:
+                self.budget.remove_pool(pool.spec.project)
+            self.pools.discard(pool)
         pool.close()
 
     def trim_to_shares(self) -> int:
@@ -318,7 +324,7 @@ async def _maintain(registry: PoolRegistry) -> None:
 
 
 @hookimpl
-def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
+def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
     settings = ctx.settings.pool
     processes = worker_count(ctx.settings)  # each ingress process has its pools: the budget is split
@@ -338,17 +344,55 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
 
 
 @hookimpl
-def edgehost_lifespan(role: str, ctx: AppContext) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
-    if role != "ingress":
+def edgehost_lifespan(
+    listener: str, ctx: AppContext
+) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
+    if listener != "ingress":
         return []
 
     @contextlib.asynccontextmanager
     async def maintain(_app: Any) -> AsyncIterator[None]:
-        registry = ctx.services["node"].pools
-        task = asyncio.create_task(_maintain(registry))
+        node = ctx.services.get(NodeState)
+        if node is None or not isinstance(node.pools, PoolRegistry):  # another plugin's pools
+            yield
+            return
+        task = asyncio.create_task(_maintain(node.pools))
         try:
             yield
         finally:
             task.cancel()
 
     return [maintain]
+
+
+def _counters(node: NodeState) -> Iterator[Metric]:
+    """Per live function version, the counters of its pool (when the pool is this plugin's)."""
+    created = CounterMetricFamily(
+        "edgefn_pool_instances_created", "Instances created per live function.", labels=["function_id"]
+    )
+    reused = CounterMetricFamily(
+        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=["function_id"]
+    )
+    evicted = CounterMetricFamily(
+        "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=["function_id"]
+    )
+    refused = CounterMetricFamily(
+        "edgefn_pool_hot_memory_refusals",
+        "Instances not kept hot: their project held its share of the hot memory budget.",
+        labels=["function_id"],
+    )
+    for function_id, live in sorted(node.snapshot.functions.items()):
+        pool = live.pool
+        if isinstance(pool, HotPool):
+            labels = [label_value(function_id)]
+            created.add_metric(labels, pool.created)
+            reused.add_metric(labels, pool.reused)
+            evicted.add_metric(labels, pool.evicted)
+            refused.add_metric(labels, pool.refused)
+    yield from (created, reused, evicted, refused)
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    node = ctx.services.get(NodeState)
+    return [ScrapeTime(lambda: _counters(node))] if node is not None else []

@@ -22,17 +22,23 @@ import mmap
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from edgehost import contracts
+from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
 from edgehost.hookspecs import hookimpl
 from edgehost.rate_window import LeasedWindow, memory_limiter
+from edgehost.runner.ingress import Ingress
 from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.quotas")
@@ -280,7 +286,7 @@ class Admission:
 
 
 @hookimpl
-def edgehost_admission(ctx: AppContext) -> Admission:
+def edgehost_admission(ctx: AppContext) -> contracts.Admission:
     q = ctx.settings.quotas
     # One serving process (edgefn dev, a one-worker runner) needs no file locks per request.
     workers = worker_count(ctx.settings) if ctx.mode == "runner" else 1
@@ -291,3 +297,20 @@ def edgehost_admission(ctx: AppContext) -> Admission:
         storage_uri=q.storage,
         counts=shared_counts(table) if workers > 1 else LocalCounts(),
     )
+
+
+def _running(admission: Admission) -> Iterator[Metric]:
+    running = GaugeMetricFamily(
+        "edgefn_quota_running", "Executions running per tenant on this runner.", labels=["tenant"]
+    )
+    for tenant, count in sorted(admission.in_flight().items()):
+        running.add_metric([label_value(tenant)], count)
+    yield running
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    """Running executions per tenant, from the admission this plugin made for the ingress."""
+    ingress = ctx.services.get(Ingress)
+    admission = ingress.admission if ingress is not None else None
+    return [ScrapeTime(lambda: _running(admission))] if isinstance(admission, Admission) else []

@@ -114,7 +114,9 @@ class DevSession:
 
     async def wait_until_serving(self, timeout: float = 15.0) -> None:
         """Returns once the runner holds every deployed function (or reported it failed)."""
-        node = self.ctx.services["node"]
+        from edgehost.runner.node import NodeState
+
+        node = self.ctx.services.require(NodeState)
         wanted = {d.function for d in (self.project.deployments if self.project else ())}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -145,8 +147,8 @@ class DevSession:
 async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
-    from edgehost.roles import agent_running, control_plane, runner
     from edgehost.serving import ConnectionLimits, Listener, serve
+    from edgehost.startup import agent_running, control_plane, runner
 
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (
@@ -272,9 +274,11 @@ def dev(
     ctx = make_context(settings)
     if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
         from edgehost.cli.invocation_view import PrettySink
-        from plugins import invocation_log
+        from edgehost.plugins import builtin
 
-        invocation_log.set_sink(PrettySink(sys.stdout))
+        invocation_log = builtin(ctx.pm, "invocation_log")
+        if invocation_log is not None:  # disabled: nothing is logged per invocation, pretty or not
+            invocation_log.set_sink(PrettySink(sys.stdout))
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:
         run(run_dev(ctx, project.path, files, ports))

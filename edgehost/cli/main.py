@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "edgehost.cli.serve:serve",
-        "Serve one role from settings: the control plane, or an edge runner.",
+        "Serve the control plane or an edge runner, as --mode says, from settings.",
     ),
     "deploy": (
         "edgehost.cli.deploy:deploy",

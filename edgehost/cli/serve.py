@@ -1,4 +1,4 @@
-"""`edgefn serve`: one role from settings, as deployed in production."""
+"""`edgefn serve`: the control plane or an edge runner (`--mode`), as deployed in production."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from edgehost.app import build_app
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
 from edgehost.context import AppContext
-from edgehost.roles import agent_running, control_plane, runner
-from edgehost.runner.node import NodeState, Process
+from edgehost.contracts import ProcessKind
+from edgehost.runner.node import NodeState
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
 from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, PortInUse, run
 from edgehost.serving import serve as serve_listeners
 from edgehost.settings import worker_count
+from edgehost.startup import agent_running, control_plane, runner
 
 
 async def _until_signal() -> None:
@@ -50,7 +51,7 @@ async def run_control_plane(ctx: AppContext) -> None:
             await _until_signal()
 
 
-def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncContextManager[NodeState]:
+def _node_runner(ctx: AppContext, process: ProcessKind) -> contextlib.AbstractAsyncContextManager[NodeState]:
     s = ctx.settings
     return runner(
         ctx,
@@ -129,7 +130,7 @@ def _check_runner(ctx: AppContext) -> None:
     help="a settings TOML layered over config/ (EDGEFN_* still override)",
 )
 def serve(mode: str, config_file: Path | None) -> None:
-    """Serve one role from settings: the control plane, or an edge runner."""
+    """Serve the control plane or an edge runner, as --mode says, from settings."""
     settings = settings_or_exit(mode, config_file=config_file)
     workers = worker_count(settings)
     if workers > 1:

@@ -8,7 +8,7 @@ as the Litestar route, and sends everything else (other paths and methods, a tra
 lifespan) to the app, which keeps the route for those and for the OpenAPI document. Statuses and
 error bodies are the route's, in its order: the body is read and decoded (413, 400 also for a body
 that did not arrive whole, then 400) before the credential is checked (401/403). Only installed
-when no plugin adds middleware to the role (`edgehost.app.build_app`), as such middleware must see
+when no plugin adds middleware to the listener (`edgehost.app.build_app`), as such middleware must see
 every request.
 """
 
@@ -24,6 +24,7 @@ from litestar.routes import HTTPRoute
 from edgehost.asgi import IncompleteBody, PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
+from edgehost.controlplane.nodes import Nodes
 from edgehost.errors import ApiError, render
 from edgehost.json_body import decode
 from edgehost.protocol import Heartbeat
@@ -33,7 +34,7 @@ _JSON = (b"content-type", b"application/json")
 
 
 class HeartbeatFront:
-    """The listener target of a CP role that serves node routes: heartbeats here, the rest to `app`."""
+    """The listener target of a CP listener that serves node routes: heartbeats here, the rest to `app`."""
 
     def __init__(self, app: Litestar, ctx: AppContext, max_body_bytes: float) -> None:
         self.app = app
@@ -42,7 +43,7 @@ class HeartbeatFront:
 
     @classmethod
     def around(cls, app: Litestar, ctx: AppContext) -> Litestar | HeartbeatFront:
-        """`app` behind a front if it has the heartbeat route (the api role has it only without TLS)."""
+        """`app` behind a front if it has the heartbeat route (the api listener has it only without TLS)."""
         for route in app.routes:
             if isinstance(route, HTTPRoute) and route.path == PATH:
                 for handler in route.route_handlers:
@@ -73,7 +74,7 @@ class HeartbeatFront:
             raise ApiError(400, "bad_request", "the request body did not arrive whole") from None
         beat: Heartbeat = decode(body, Heartbeat)
         node_id = authenticate_node(self.ctx, _header(scope, b"authorization"))
-        reply = await answer_heartbeat(self.ctx.services["nodes"], node_id, beat)
+        reply = await answer_heartbeat(self.ctx.services.require(Nodes), node_id, beat)
         return msgspec.json.encode(reply)
 
 

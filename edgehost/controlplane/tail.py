@@ -23,6 +23,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
+from edgehost.context import AppContext
 from edgehost.controlplane import access
 from edgehost.controlplane.access import READ
 from edgehost.controlplane.openapi import refusals
@@ -110,8 +111,8 @@ class TailHub:
 
 
 def hub_of(state: State) -> TailHub:
-    hub: TailHub = state.ctx.services.setdefault("tail_hub", TailHub())
-    return hub
+    ctx: AppContext = state.ctx
+    return ctx.services.setdefault("tail_hub", TailHub, TailHub)
 
 
 async def _lines(hub: TailHub, project: str, function_id: str | None) -> AsyncIterator[bytes]:

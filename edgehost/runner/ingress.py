@@ -223,9 +223,7 @@ class Ingress:
             answer = self._plugin_failed(inv, exc)
         except Exception:  # a runner bug: still JSON with the request id, never the server's plain 500
             log.exception("the ingress failed on %s %s", method, path)
-            answer = self._error(
-                inv, 500, "internal_error", "the runner failed to answer; the failure is logged"
-            )
+            answer = self._error(inv, 500, "host_error", "the runner failed to answer; the failure is logged")
         finally:
             if inv.admitted:  # the one place the slot goes back, whatever happened after admit
                 inv.admitted = False
@@ -311,9 +309,7 @@ class Ingress:
             return self._error(inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)
         except Exception as exc:  # a host bug must answer 500 and leave the runner serving
             log.exception("invocation of %s failed in the host", inv.function_id)
-            return self._error(
-                inv, 500, "instantiate_failed", f"the runner could not run the function: {exc}"
-            )
+            return self._error(inv, 500, "host_error", f"the runner could not run the function: {exc}")
         inv.cpu_seconds = response.cpu_seconds
         inv.logs = response.logs
         inv.status = response.status

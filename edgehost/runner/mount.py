@@ -2,7 +2,7 @@
 
 User traffic only ever goes to `Ingress`, so Litestar's router, exception middleware and
 `send` wrapper per request buy nothing unless a plugin adds ingress middleware or routes
-(`edgehost_middleware` / `edgehost_route_handlers` for role "ingress"). Without those the
+(`edgehost_middleware` / `edgehost_route_handlers` for the "ingress" listener). Without those the
 listener's target sends HTTP straight to the ingress and only lifespan events to Litestar,
 which still runs every plugin's start-up and shutdown (bench/RESULTS.md has the gain).
 """
@@ -20,7 +20,7 @@ from edgehost.runner.ingress import Ingress, Receive, Scope, Send
 
 def ingress_mount(ctx: AppContext) -> ASGIRouteHandler:
     """The ingress at `/` of the Litestar app, so plugins' middleware wraps user traffic too."""
-    ingress: Ingress = ctx.services["ingress"]
+    ingress = ctx.services.require(Ingress)
 
     @asgi("/", is_mount=True, copy_scope=False)
     async def serve(scope: Any, receive: Any, send: Any) -> None:

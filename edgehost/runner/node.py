@@ -18,13 +18,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import httpx
 import msgspec
 
 from edgehost.context import AppContext
-from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
+from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
 from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runtime import FunctionSpec, InvokeError
@@ -32,7 +31,6 @@ from edgehost.runtime import FunctionSpec, InvokeError
 log = logging.getLogger("edgefn.runner")
 
 Key = tuple[str, int]
-Process = Literal["single", "agent", "worker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +74,18 @@ class NodeState:
         report: Callable[[Report], Awaitable[None]] | None = None,
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
-        process: Process = "single",
+        process: ProcessKind = "single",
         publish: Callable[[DesiredState], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.node_id = ctx.settings.runner.node_id
         self.process = process
-        ctx.services["runner_process"] = process  # the cache plugin: only the owner recovers and evicts
-        cache = ctx.hook.edgehost_artifact_cache(ctx=ctx)
+        cache = ctx.hook.edgehost_artifact_cache(ctx=ctx, process=process)
         pools = ctx.hook.edgehost_instance_pool(ctx=ctx)
         if cache is None or pools is None:
             raise RuntimeError("the runner needs a caching and a pooling plugin; both are disabled")
         self.cache: ArtifactCache = cache
-        self.pools: Any = pools
+        self.pools: PoolFactory = pools
         self.snapshot = Snapshot()
         self.states: dict[Key, CachedFunction] = {}
         self.live: dict[Key, LiveFunction] = {}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 if TYPE_CHECKING:
-    from edgehost.runner.agent import ControlPlaneClient
+    from edgehost.runner.cp_client import ControlPlaneClient
 
 log = logging.getLogger("edgefn.tail")
 

@@ -93,9 +93,9 @@ class WorkerPlugin:
 
     @hookimpl
     def edgehost_lifespan(
-        self, role: str, ctx: AppContext
+        self, listener: str, ctx: AppContext
     ) -> Sequence[Callable[[Any], AbstractAsyncContextManager[None]]]:
-        if role != "ingress":
+        if listener != "ingress":
             return []
 
         @contextlib.asynccontextmanager
@@ -134,7 +134,7 @@ def create_app() -> Litestar | DirectIngress:
     state_dir = Path(settings.runner.state_dir)
     node = NodeState(ctx, process="worker", http=artifact_client(settings))
     ingress = Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, ingress=ingress)
+    ctx.services.add(node=node, ingress=ingress)
     watcher = ServingWatcher(node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
     ctx.pm.register(WorkerPlugin(watcher, ingress, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
     return build_app("ingress", ctx)

@@ -10,13 +10,13 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .cache import load_module
 from .engine import arm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
+from .serialized import load_module
 from .types import FunctionSpec
 
 PAGE_SIZE = 65536
@@ -172,6 +172,6 @@ class CompiledFunction:
         finally:
             bind_context(None)
         try:
-            return Instance(self, store, instance)
+            return Instance(self.spec, store, instance, max_fetch_bytes=self.max_fetch_bytes, owner=self)
         except LookupError as exc:
             raise InvokeError("instantiate_failed", str(exc)) from None

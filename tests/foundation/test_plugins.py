@@ -18,12 +18,12 @@ from edgehost import hookspecs
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
 from edgehost.plugins import (
-    BUILTIN_ROLES,
+    BUILTIN_CAPABILITIES,
     DEFAULT_PLUGINS,
     PluginError,
     describe,
     make_plugin_manager,
-    missing_roles,
+    missing_capabilities,
     per_request_calls,
     short_name,
 )
@@ -156,7 +156,10 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_route_handlers" in plugins["metrics"][1]
     assert "edgehost_admission" in plugins["quotas"][1]
     assert "edgehost_route_table" in plugins["routing"][1]
-    assert plugins["core"] == ("edgehost.plugins", ["edgehost_startup_problems"])
+    assert plugins["core"] == (
+        "edgehost.plugins",
+        ["edgehost_metric_collectors", "edgehost_startup_problems"],
+    )
 
 
 def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
@@ -270,7 +273,7 @@ def test_builtins_register_through_the_same_path_as_third_parties() -> None:
     pm = make_plugin_manager(entry_points=False)
     names = {name for name, _ in pm.list_name_plugin()}
     assert names == {short_name(m) for m in DEFAULT_PLUGINS} | {"core"}
-    assert set(BUILTIN_ROLES) == {short_name(m) for m in DEFAULT_PLUGINS}
+    assert set(BUILTIN_CAPABILITIES) == {short_name(m) for m in DEFAULT_PLUGINS}
     assert {name for name, _, _ in describe(pm)} == names
 
 
@@ -308,7 +311,7 @@ def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
     ]
     pm.register(Admission(), name="geo-quotas")
     assert problems(pm, ["quotas"]) == []
-    assert missing_roles(pm, ["plugins.quotas", "not-a-builtin"]) == []
+    assert missing_capabilities(pm, ["plugins.quotas", "not-a-builtin"]) == []
 
 
 def test_a_misspelt_disabled_plugin_is_reported() -> None:

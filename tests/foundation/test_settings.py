@@ -13,7 +13,7 @@ import pytest
 from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
-# docs/settings.md: these keys and defaults are fixed for every role.
+# docs/settings.md: these keys and defaults are fixed for every mode.
 FIXED_DEFAULTS: dict[str, Any] = {
     "quotas.max_concurrent": 100,
     "quotas.per_minute": 10000,
@@ -28,7 +28,7 @@ FIXED_DEFAULTS: dict[str, Any] = {
     "heartbeat.watch": True,
 }
 
-# docs/settings.md: the distributed roles (`edgefn serve`) rely on these keys too.
+# docs/settings.md: the distributed modes (`edgefn serve`) rely on these keys too.
 SERVE_DEFAULTS: dict[str, Any] = {
     "artifacts.backend": "local",
     "api.host": "127.0.0.1",
@@ -81,8 +81,9 @@ def value(settings: Settings, dotted: str) -> Any:
     return node
 
 
-# `edgefn dev` runs both roles in one process and answers watch long-polls at once; config/dev.toml
-# shortens the heartbeat so `edgefn status` shows a fresh node sooner. Nothing else differs.
+# `edgefn dev` runs the control plane and a runner in one process and answers watch long-polls at
+# once; config/dev.toml shortens the heartbeat so `edgefn status` shows a fresh node sooner.
+# Nothing else differs.
 DEV_OVERRIDES = {"heartbeat.interval_s": 5}
 
 

@@ -1,4 +1,6 @@
-"""On-disk cache of compiled modules.
+"""Compiled modules serialized next to their artifact (wasmtime's `Module.serialize`), so a restart
+or an ingress worker maps native code instead of compiling again. (Not the artifact cache, which
+is the caching plugin's: this module only decides whether a `.cwasm` file may be trusted.)
 
 A serialized module is native code that wasmtime maps and runs without
 verification, so a file is only used when its header names the SHA-256 of

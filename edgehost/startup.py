@@ -1,4 +1,4 @@
-"""Start-up of the two roles' services, composed by `edgefn serve` and `edgefn dev`.
+"""Start-up of the control plane's and the runner's services, composed by `edgefn serve` and `edgefn dev`.
 
 `controlplane/` and `runner/` never import each other; this module is where they meet.
 """
@@ -17,15 +17,17 @@ import httpx
 
 from edgehost.addresses import advertised
 from edgehost.context import AppContext
+from edgehost.contracts import ProcessKind
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
 from edgehost.db.engine import close_database, open_database
-from edgehost.runner.agent import ControlPlaneClient, NodeCredentials, SyncAgent
+from edgehost.runner.agent import SyncAgent
+from edgehost.runner.cp_client import ControlPlaneClient, NodeCredentials
 from edgehost.runner.fetcher import artifact_client
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import NodeState, Process
+from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
@@ -69,7 +71,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         offline_after_s=settings.heartbeat.offline_after_s,
         cpu_seconds_per_day=settings.quotas.cpu_seconds_per_day,
     )
-    ctx.services.update(
+    ctx.services.add(
         artifact_store=store, notifier=notifier, registry=registry, deployments=deployments, nodes=nodes
     )
     # What start-up allocated (modules, tables, services) lives as long as the process: frozen, it is
@@ -102,7 +104,7 @@ def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
 
 @contextlib.asynccontextmanager
 async def runner(
-    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path, process: Process = "single"
+    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path, process: ProcessKind = "single"
 ) -> AsyncIterator[NodeState]:
     """The node's state, agent and (unless `process` is the agent of ingress workers) ingress, in
     `ctx.services`; the sync agent starts with `agent_running`."""
@@ -137,9 +139,9 @@ async def runner(
         metrics_url=metrics_url,
     )
     ingress = None if workers else Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, agent=agent)
+    ctx.services.add(node=node, agent=agent)
     if ingress is not None:
-        ctx.services["ingress"] = ingress
+        ctx.services.add(ingress=ingress)
     try:
         yield node
     finally:
@@ -152,7 +154,7 @@ async def runner(
 
 @contextlib.asynccontextmanager
 async def agent_running(ctx: AppContext) -> AsyncIterator[None]:
-    task = asyncio.create_task(ctx.services["agent"].run(), name="sync-agent")
+    task = asyncio.create_task(ctx.services.require(SyncAgent).run(), name="sync-agent")
     try:
         yield
     finally:
