@@ -19,7 +19,7 @@ from edgehost.cli.client import ApiClient
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.project_file import open_project, project_option
-from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
 from edgehost.project import Project, ProjectError, load_project
@@ -270,6 +270,7 @@ def dev(
     from edgehost.serving import PortInUse, run
 
     ctx = make_context(settings)
+    fast_path_or_exit()
     if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
         from edgehost.cli.invocation_view import PrettySink
         from plugins import invocation_log

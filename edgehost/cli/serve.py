@@ -11,7 +11,7 @@ import click
 
 from edgehost.app import build_app
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
 from edgehost.context import AppContext
 from edgehost.roles import agent_running, control_plane, runner
 from edgehost.runner.node import NodeState, Process
@@ -137,6 +137,7 @@ def serve(mode: str, config_file: Path | None) -> None:
     ctx = make_context(settings)
     if mode == "runner":
         _check_runner(ctx)
+        fast_path_or_exit()
     try:
         if workers > 1:
             run_runner_workers(ctx, workers)
