@@ -16,12 +16,13 @@ import asyncio
 import logging
 import os
 import shutil
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
+
+from edgehost.files import write_atomic
 
 if TYPE_CHECKING:
     from edgehost.runner.agent import ControlPlaneClient
@@ -68,13 +69,6 @@ _PROJECTS = "projects.json"
 _decode_projects = msgspec.json.Decoder(list[str])
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tail-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 class TailRelay:
     """Tail records between a runner's ingress workers and its agent, as files under `state_dir/tail`.
 
@@ -96,7 +90,7 @@ class TailRelay:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def publish(self, projects: frozenset[str]) -> None:
-        _write_atomically(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)))
+        write_atomic(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)), durable=False)
 
     def collect(self, max_bytes: int = MAX_BUFFERED_BYTES) -> list[msgspec.Raw]:
         """The workers' records, each checked to be one JSON value; batches past `max_bytes` (workers
@@ -141,7 +135,9 @@ class TailRelay:
     def hand_over(self, records: list[bytes]) -> None:
         """Writes encoded records (one JSON object each) as the next batch file."""
         self._batches += 1
-        _write_atomically(self.directory / f"{os.getpid()}-{self._batches}.jsonl", b"\n".join(records))
+        write_atomic(
+            self.directory / f"{os.getpid()}-{self._batches}.jsonl", b"\n".join(records), durable=False
+        )
 
 
 async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None:
