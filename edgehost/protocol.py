@@ -21,6 +21,9 @@ UnixSeconds = Annotated[float, msgspec.Meta(ge=0, le=253_402_300_799)]  # dateti
 # An advertised http(s) URL, or "" from a runner that predates them; the CP checks the rest (a host
 # and port it can list as a target) and answers 422 for what this pattern cannot say.
 AdvertisedUrl = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^\s/?#]+([/?#]\S*)?)?$", max_length=2048)]
+# How long a long-poll (`GET /v1/node/watch`, `GET /v1/node/tail`) waits for a change, in seconds:
+# what a runner asks for and the CP's default. Under the idle timeouts of common proxies (30 s+).
+LONG_POLL_S = 25.0
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import random
 import tempfile
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import httpx
 
+from edgehost.backoff import Backoff
 from edgehost.security.tls import client_ssl_context
 from edgehost.settings import Settings
 
@@ -57,22 +59,16 @@ class FetchError(Exception):
         self.actual_sha256 = actual_sha256
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff between attempts: initial_s, doubled each time, capped at max_s, ± jitter."""
+@dataclass(frozen=True, slots=True)
+class RetryPolicy(Backoff):
+    """`attempts` tries at most, paced by the backoff (jitter ±10 %)."""
 
-    initial_s: float = 1.0
-    max_s: float = 60.0
     attempts: int = 5
     jitter: float = 0.1
 
     def delays(self, rng: random.Random) -> list[float]:
         """The waits before attempts 2..n (so attempts - 1 of them); jitter spreads retrying nodes apart."""
-        out = []
-        for i in range(max(self.attempts - 1, 0)):
-            base = min(self.initial_s * 2**i, self.max_s)
-            out.append(min(base * (1 + rng.uniform(-self.jitter, self.jitter)), self.max_s))
-        return out
+        return list(itertools.islice(self.waits(rng), max(self.attempts - 1, 0)))
 
 
 class _Retryable(Exception):
