@@ -23,13 +23,12 @@ from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
 from edgehost.db.engine import close_database, open_database
 from edgehost.runner.agent import ControlPlaneClient, NodeCredentials, SyncAgent
-from edgehost.runner.fetcher import artifact_client
-from edgehost.runner.ingress import Ingress
+from edgehost.runner.assembly import assemble_runner
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
-from edgehost.security.tls import client_ssl_context
+from edgehost.security.tls import node_client_context
 from edgehost.settings import Runner as RunnerSettings
 
 log = logging.getLogger("edgefn")
@@ -88,11 +87,8 @@ def advertised_urls(settings: RunnerSettings, cp_url: str) -> tuple[str, str]:
 
 
 def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
-    tls = ctx.settings.tls
-    verify: object = True
-    if base_url.startswith("https://") and ctx.settings.tls_enabled:
-        verify = client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)
-    return httpx.AsyncClient(base_url=base_url, verify=verify, timeout=httpx.Timeout(15.0))  # type: ignore[arg-type]
+    verify = node_client_context(ctx.settings, base_url) or True
+    return httpx.AsyncClient(base_url=base_url, verify=verify, timeout=httpx.Timeout(15.0))
 
 
 @contextlib.asynccontextmanager
@@ -106,15 +102,14 @@ async def runner(
     client = node_http_client(ctx, cp_url)
     credentials = NodeCredentials(settings.runner.node_id, cert_file, key_file)
     cp = ControlPlaneClient(client, credentials)
-    fetch_client = artifact_client(settings)
     workers = process == "agent"
-    node = NodeState(
+    parts = assemble_runner(
         ctx,
+        process,
         report=cp.report,
-        http=fetch_client,
-        process=process,
         publish=partial(save_state, state_dir / SERVING_FILE) if workers else None,
     )
+    node = parts.node
     drain = combined(node.drain_usage, UsageCollector(state_dir / USAGE_DIR).drain)
     public_url, metrics_url = await asyncio.to_thread(advertised_urls, settings.runner, cp_url)
     log.info("runner %s reports ingress %s, metrics %s", settings.runner.node_id, public_url, metrics_url)
@@ -131,18 +126,12 @@ async def runner(
         public_url=public_url,
         metrics_url=metrics_url,
     )
-    ingress = None if workers else Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, agent=agent)
-    if ingress is not None:
-        ctx.services["ingress"] = ingress
+    ctx.services["agent"] = agent
     try:
         yield node
     finally:
-        if ingress is not None:
-            ingress.close()
-        await node.close()
+        await parts.close()
         await client.aclose()
-        await fetch_client.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from edgehost.backoff import Backoff
-from edgehost.security.tls import client_ssl_context
+from edgehost.security.tls import node_client_context
 from edgehost.settings import Settings
 
 _NOT_FOUND = frozenset({404, 410})
@@ -191,10 +191,8 @@ def artifact_client(settings: Settings) -> httpx.AsyncClient:
     """The client for artifact URLs: S3 presigned URLs as they are; URLs on the CP's node listener
     (the `local` backend) over the node's mutual TLS, like every other call to the CP."""
     mounts: dict[str, httpx.AsyncBaseTransport] = {}
-    cp = httpx.URL(settings.runner.control_plane_url) if settings.runner.control_plane_url else None
-    if cp is not None and cp.scheme == "https" and settings.tls_enabled:
-        tls = settings.tls
-        verify = client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)
-        origin = f"https://{cp.host}:{cp.port or 443}"
-        mounts[origin] = httpx.AsyncHTTPTransport(verify=verify)
+    node_tls = node_client_context(settings, settings.runner.control_plane_url)
+    if node_tls is not None:
+        cp = httpx.URL(settings.runner.control_plane_url)
+        mounts[f"https://{cp.host}:{cp.port or 443}"] = httpx.AsyncHTTPTransport(verify=node_tls)
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0), mounts=mounts)
