@@ -24,6 +24,7 @@ from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list
 from edgehost.errors import ApiError
+from edgehost.limits import limits_of
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
 
 log = logging.getLogger("edgefn.registry")
@@ -78,12 +79,8 @@ class Registry:
                 version=version,
                 state="pending",
                 entrypoint=spec.entrypoint,
-                memory_pages=spec.memory_pages,
-                max_execution_ms=spec.max_execution_ms,
-                min_hot_instances=spec.min_hot_instances,
-                max_hot_instances=spec.max_hot_instances,
-                http_allow=list(spec.http_allow),
                 artifact_key="",
+                **limits_of(spec),
             ).save()
         return FunctionCreated(
             function_id=fid,
@@ -211,7 +208,7 @@ class Registry:
             entrypoint=row.entrypoint,
             min_hot_instances=row.min_hot_instances,
             max_hot_instances=row.max_hot_instances,
-            http_allow=list(json_list(row.http_allow)),
+            http_allow=tuple(json_list(row.http_allow)),
             denied_imports=list(json_list(row.denied_imports)),
         )
 
