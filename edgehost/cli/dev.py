@@ -15,11 +15,12 @@ from pathlib import Path
 
 import click
 
-from edgehost.cli.client import ApiClient
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
+from edgehost.client import ApiClient, ClientError
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
 from edgehost.project import Project, ProjectError, load_project
@@ -100,12 +101,12 @@ class DevSession:
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
-                return apply_project(project, client, prune=True).lines
+                return render_plan(apply_project(project, client, prune=True), project.path.name)
 
         try:
             lines = await asyncio.to_thread(run)
-        except (CliError, GuestBuildError) as exc:
-            message = exc.message if isinstance(exc, CliError) else str(exc)
+        except (ClientError, GuestBuildError) as exc:
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
             click.echo(f"error: {message}\nnot applied; still serving the previous version", err=True)
             return False
         for line in lines:

@@ -10,7 +10,7 @@ from piccolo.engine import PostgresEngine
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
-from edgehost.controlplane.schemas import DeploymentIn, RouteIn
+from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
 from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
@@ -94,7 +94,7 @@ class Deployments:
         await self.notifier.bump()
         return len(routes)
 
-    async def list_routes(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_routes(self, project: dict[str, Any]) -> list[RouteIn]:
         rows = (
             await Route.select(Route.host, Route.path, Route.methods, Route.priority, Route.function.name)
             .where(Route.project == project["id"])
@@ -102,17 +102,17 @@ class Deployments:
             .output(load_json=True)
         )
         return [
-            {
-                "host": r["host"],
-                "path": r["path"],
-                "methods": list(r["methods"] or []),
-                "priority": r["priority"],
-                "function": r["function.name"],
-            }
+            RouteIn(
+                host=r["host"],
+                path=r["path"],
+                methods=list(r["methods"] or []),
+                priority=r["priority"],
+                function=r["function.name"],
+            )
             for r in rows
         ]
 
-    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> dict[str, Any]:
+    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> Deployed:
         try:
             matcher = selector(spec.selector)
         except SelectorError as exc:
@@ -124,7 +124,7 @@ class Deployments:
             await Node.select(Node.node_id, Node.labels).where(Node.status == "online").output(load_json=True)
         )
         targets = sorted(n["node_id"] for n in nodes if matcher.matches(n["labels"] or {}))
-        return {"function": fn["name"], "version": version, "selector": spec.selector, "nodes": targets}
+        return Deployed(function=fn["name"], version=version, selector=spec.selector, nodes=targets)
 
     async def _activate(
         self,
@@ -193,7 +193,7 @@ class Deployments:
             .first()
         )
 
-    async def list_deployments(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_deployments(self, project: dict[str, Any]) -> list[ActiveDeployment]:
         rows = await Deployment.select(
             Deployment.version,
             Deployment.selector,
@@ -202,13 +202,13 @@ class Deployments:
             Deployment.function.function_id,
         ).where((Deployment.function.project == project["id"]) & (Deployment.active == True))  # noqa: E712
         return [
-            {
-                "function": r["function.name"],
-                "function_id": r["function.function_id"],
-                "version": r["version"],
-                "selector": r["selector"],
-                "created_at": r["created_at"].isoformat(),
-            }
+            ActiveDeployment(
+                function=r["function.name"],
+                function_id=r["function.function_id"],
+                version=r["version"],
+                selector=r["selector"],
+                created_at=r["created_at"].isoformat(),
+            )
             for r in rows
         ]
 

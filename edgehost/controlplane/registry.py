@@ -17,11 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
 from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
-from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
+from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, FunctionVersions, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list
 from edgehost.errors import ApiError
 from edgehost.limits import limits_of
@@ -212,7 +211,7 @@ class Registry:
             denied_imports=list(json_list(row.denied_imports)),
         )
 
-    async def list_functions(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_functions(self, project: dict[str, Any]) -> list[FunctionVersions]:
         functions = await Function.select().where(Function.project == project["id"]).order_by(Function.name)
         out = []
         for fn in functions:
@@ -222,14 +221,11 @@ class Registry:
                 .order_by(FunctionVersion.version)
             )
             out.append(
-                {
-                    "name": fn["name"],
-                    "function_id": fn["function_id"],
-                    "versions": [
-                        msgspec.to_builtins(await self.info(v, function_id=fn["function_id"]))
-                        for v in versions
-                    ],
-                }
+                FunctionVersions(
+                    name=fn["name"],
+                    function_id=fn["function_id"],
+                    versions=[await self.info(v, function_id=fn["function_id"]) for v in versions],
+                )
             )
         return out
 

@@ -73,6 +73,18 @@ class VersionInfo(FunctionLimits, kw_only=True, frozen=True):
     artifact_url: str = ""
 
 
+class FunctionVersions(msgspec.Struct, kw_only=True):
+    """A function and every version of it, oldest first."""
+
+    name: str
+    function_id: str
+    versions: list[VersionInfo]
+
+
+class FunctionList(msgspec.Struct):
+    functions: list[FunctionVersions]
+
+
 class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: HostPattern = "*"
     path: Annotated[str, msgspec.Meta(pattern=r"^/", max_length=1024)]
@@ -82,6 +94,8 @@ class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `PUT .../routes`, and the answer of `GET .../routes` (the routes as put)."""
+
     routes: list[RouteIn]
 
 
@@ -89,6 +103,27 @@ class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     function: Name
     version: Version | None = None
     selector: SelectorExpr = "true"
+
+
+class ActiveDeployment(msgspec.Struct, kw_only=True):
+    function: str
+    function_id: str
+    version: int
+    selector: str
+    created_at: str  # ISO 8601
+
+
+class DeploymentList(msgspec.Struct):
+    deployments: list[ActiveDeployment]
+
+
+class Deployed(msgspec.Struct, kw_only=True):
+    """A deployment made: `nodes` are the online nodes its selector matches now (more may join)."""
+
+    function: str
+    version: int
+    selector: str
+    nodes: list[str]
 
 
 class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):

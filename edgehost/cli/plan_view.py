@@ -1,0 +1,45 @@
+"""One line per step of an applied project (`edgefn deploy`, `edgefn dev`): `=` unchanged, `+` made,
+`~` a route added, `-` removed, `?` left alone and worth a look."""
+
+from __future__ import annotations
+
+from edgehost.project.plan import (
+    DeploymentKept,
+    DeploymentMade,
+    FunctionKept,
+    FunctionLeftDeployed,
+    FunctionUndeployed,
+    FunctionUploaded,
+    Plan,
+    RouteChanged,
+    RoutesKept,
+    Step,
+)
+
+
+def render_step(step: Step, project_file: str) -> str:
+    """`project_file` is the project file's name, for the steps about functions it no longer names."""
+    match step:
+        case FunctionKept(name, version):
+            return f"= {name} v{version} unchanged"
+        case FunctionUploaded(name, version, sha256, denied):
+            note = f" (imports denied WASI calls: {', '.join(denied)})" if denied else ""
+            return f"+ {name} v{version} sha256:{sha256[:12]}{note}"
+        case RoutesKept(count):
+            return f"= {count} routes unchanged"
+        case RouteChanged(added, host, path, function):
+            return f"{'~' if added else '-'} route {host}{path} -> {function}"
+        case DeploymentKept(function, version, selector):
+            return f"= deploy {function} v{version} where {selector} unchanged"
+        case DeploymentMade(function, version, selector, nodes, undone):
+            where = ", ".join(nodes) or "no node yet"
+            undoes = f"; replaces v{undone}, undoing the rollback to it" if undone is not None else ""
+            return f"+ deploy {function} v{version} where {selector} ({where}{undoes})"
+        case FunctionUndeployed(name):
+            return f"- {name} undeployed (not in {project_file})"
+        case FunctionLeftDeployed(name):
+            return f"? {name} is deployed but not in {project_file} (left alone; --prune undeploys it)"
+
+
+def render_plan(plan: Plan, project_file: str) -> list[str]:
+    return [render_step(step, project_file) for step in plan.steps]
