@@ -14,16 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from edgehost.controlplane.schemas import (
-    Deployed,
-    DeploymentIn,
-    DeploymentList,
-    FunctionCreate,
-    FunctionCreated,
-    FunctionList,
-    RoutesPut,
-    VersionInfo,
-)
+from edgehost.controlplane import schemas
 
 CHUNK = 64 * 1024
 T = TypeVar("T")
@@ -54,29 +45,36 @@ class ApiClient:
         self.close()
 
     # Typed: the answers of the operations the project layer uses.
-    def functions(self, project: str) -> FunctionList:
+    def functions(self, project: str) -> schemas.FunctionList:
         """The project's functions and versions; none for a project that does not exist yet."""
-        return self._typed(FunctionList, "GET", f"/v1/projects/{project}/functions", missing=FunctionList([]))
-
-    def routes(self, project: str) -> RoutesPut:
-        return self._typed(RoutesPut, "GET", f"/v1/projects/{project}/routes", missing=RoutesPut([]))
-
-    def deployments(self, project: str) -> DeploymentList:
         return self._typed(
-            DeploymentList, "GET", f"/v1/projects/{project}/deployments", missing=DeploymentList([])
+            schemas.FunctionList, "GET", f"/v1/projects/{project}/functions", missing=schemas.FunctionList([])
         )
 
-    def create_function(self, project: str, spec: FunctionCreate) -> FunctionCreated:
-        return self._typed(FunctionCreated, "POST", f"/v1/projects/{project}/functions", json=spec)
+    def routes(self, project: str) -> schemas.RoutesPut:
+        return self._typed(
+            schemas.RoutesPut, "GET", f"/v1/projects/{project}/routes", missing=schemas.RoutesPut([])
+        )
 
-    def finalize(self, created: FunctionCreated) -> VersionInfo:
-        return self._typed(VersionInfo, "POST", created.finalize_url)
+    def deployments(self, project: str) -> schemas.DeploymentList:
+        return self._typed(
+            schemas.DeploymentList,
+            "GET",
+            f"/v1/projects/{project}/deployments",
+            missing=schemas.DeploymentList([]),
+        )
 
-    def put_routes(self, project: str, routes: RoutesPut) -> None:
+    def create_function(self, project: str, spec: schemas.FunctionCreate) -> schemas.FunctionCreated:
+        return self._typed(schemas.FunctionCreated, "POST", f"/v1/projects/{project}/functions", json=spec)
+
+    def finalize(self, created: schemas.FunctionCreated) -> schemas.VersionInfo:
+        return self._typed(schemas.VersionInfo, "POST", created.finalize_url)
+
+    def put_routes(self, project: str, routes: schemas.RoutesPut) -> None:
         self.call("PUT", f"/v1/projects/{project}/routes", json=msgspec.to_builtins(routes))
 
-    def deploy(self, project: str, deployment: DeploymentIn) -> Deployed:
-        return self._typed(Deployed, "POST", f"/v1/projects/{project}/deployments", json=deployment)
+    def deploy(self, project: str, deployment: schemas.DeploymentIn) -> schemas.Deployed:
+        return self._typed(schemas.Deployed, "POST", f"/v1/projects/{project}/deployments", json=deployment)
 
     def undeploy(self, project: str, function: str) -> None:
         self.call("POST", f"/v1/projects/{project}/functions/{function}/undeploy")

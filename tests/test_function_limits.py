@@ -66,19 +66,18 @@ def test_the_project_file_and_the_api_accept_the_same_limits(tmp_path: Path) -> 
 
 
 def test_a_deployment_runs_with_the_limits_it_carries() -> None:
-    deployment = FunctionDeployment(
-        function_id="p.f",
-        project="p",
-        name="f",
-        version=3,
-        artifact_url="",
-        sha256="",
-        memory_pages=7,
-        max_execution_ms=900,
-        min_hot_instances=0,
-        max_hot_instances=2,
-        http_allow=("api.example",),
+    """The runtime spec of a deployment, and the deployment after the wire, keep every limit."""
+    limits = FunctionLimits(
+        memory_pages=7, max_execution_ms=900, max_hot_instances=2, http_allow=("a.example",)
     )
-    assert limits_of(spec_of(deployment)) == limits_of(deployment)
-    wire = msgspec.json.decode(msgspec.json.encode(deployment), type=FunctionDeployment)
-    assert wire == deployment
+    identity = {
+        "function_id": "p.f",
+        "project": "p",
+        "name": "f",
+        "version": 3,
+        "artifact_url": "",
+        "sha256": "",
+    }
+    deployment = FunctionDeployment(**identity, **limits_of(limits))  # type: ignore[arg-type]
+    assert limits_of(spec_of(deployment)) == limits_of(deployment) == limits_of(limits)
+    assert msgspec.json.decode(msgspec.json.encode(deployment), type=FunctionDeployment) == deployment

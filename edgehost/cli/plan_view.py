@@ -3,43 +3,32 @@
 
 from __future__ import annotations
 
-from edgehost.project.plan import (
-    DeploymentKept,
-    DeploymentMade,
-    FunctionKept,
-    FunctionLeftDeployed,
-    FunctionUndeployed,
-    FunctionUploaded,
-    Plan,
-    RouteChanged,
-    RoutesKept,
-    Step,
-)
+from edgehost.project import plan as steps
 
 
-def render_step(step: Step, project_file: str) -> str:
+def render_step(step: steps.Step, project_file: str) -> str:
     """`project_file` is the project file's name, for the steps about functions it no longer names."""
     match step:
-        case FunctionKept(name, version):
+        case steps.FunctionKept(name, version):
             return f"= {name} v{version} unchanged"
-        case FunctionUploaded(name, version, sha256, denied):
+        case steps.FunctionUploaded(name, version, sha256, denied):
             note = f" (imports denied WASI calls: {', '.join(denied)})" if denied else ""
             return f"+ {name} v{version} sha256:{sha256[:12]}{note}"
-        case RoutesKept(count):
+        case steps.RoutesKept(count):
             return f"= {count} routes unchanged"
-        case RouteChanged(added, host, path, function):
+        case steps.RouteChanged(added, host, path, function):
             return f"{'~' if added else '-'} route {host}{path} -> {function}"
-        case DeploymentKept(function, version, selector):
+        case steps.DeploymentKept(function, version, selector):
             return f"= deploy {function} v{version} where {selector} unchanged"
-        case DeploymentMade(function, version, selector, nodes, undone):
+        case steps.DeploymentMade(function, version, selector, nodes, undone):
             where = ", ".join(nodes) or "no node yet"
             undoes = f"; replaces v{undone}, undoing the rollback to it" if undone is not None else ""
             return f"+ deploy {function} v{version} where {selector} ({where}{undoes})"
-        case FunctionUndeployed(name):
+        case steps.FunctionDropped(name, undeployed=True):
             return f"- {name} undeployed (not in {project_file})"
-        case FunctionLeftDeployed(name):
+        case steps.FunctionDropped(name):
             return f"? {name} is deployed but not in {project_file} (left alone; --prune undeploys it)"
 
 
-def render_plan(plan: Plan, project_file: str) -> list[str]:
+def render_plan(plan: steps.Plan, project_file: str) -> list[str]:
     return [render_step(step, project_file) for step in plan.steps]

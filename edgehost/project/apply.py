@@ -6,49 +6,31 @@ import hashlib
 from collections.abc import Callable
 
 from edgehost.client import ApiClient, ClientError
-from edgehost.controlplane.schemas import (
-    ActiveDeployment,
-    DeploymentIn,
-    FunctionCreate,
-    FunctionVersions,
-    RouteIn,
-    RoutesPut,
-    VersionInfo,
-)
+from edgehost.controlplane import schemas
 from edgehost.guestbuild import load_guest_bytes
 from edgehost.limits import limits_of
-from edgehost.project.plan import (
-    DeploymentKept,
-    DeploymentMade,
-    FunctionKept,
-    FunctionLeftDeployed,
-    FunctionUndeployed,
-    FunctionUploaded,
-    Plan,
-    RouteChanged,
-    RoutesKept,
-)
+from edgehost.project import plan as steps
 from edgehost.project.schema import FunctionDef, Project
 
 Progress = Callable[[str, int], Callable[[int], None]]
 RouteKey = tuple[str, str, tuple[str, ...], str, int]
 
 
-def _registration(fn: FunctionDef) -> FunctionCreate:
-    return FunctionCreate(
+def _registration(fn: FunctionDef) -> schemas.FunctionCreate:
+    return schemas.FunctionCreate(
         name=fn.name,
         entrypoint=fn.entrypoint,
         **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow))},
     )
 
 
-def _same_settings(version: VersionInfo, wanted: FunctionCreate) -> bool:
+def _same_settings(version: schemas.VersionInfo, wanted: schemas.FunctionCreate) -> bool:
     return version.entrypoint == wanted.entrypoint and limits_of(version) == limits_of(wanted)
 
 
 def _reusable(
-    wanted: FunctionCreate, digest: str, remote: FunctionVersions | None, deployed: int | None
-) -> VersionInfo | None:
+    wanted: schemas.FunctionCreate, digest: str, remote: schemas.FunctionVersions | None, deployed: int | None
+) -> schemas.VersionInfo | None:
     """A ready version with these exact bytes and settings (the deployed one first, then the newest),
     so an unchanged function is never uploaded again, and reverting a file reuses the old version."""
     same = [
@@ -60,7 +42,7 @@ def _reusable(
 
 
 def _undone_rollback(
-    live: ActiveDeployment | None, remote: FunctionVersions | None, version: int
+    live: schemas.ActiveDeployment | None, remote: schemas.FunctionVersions | None, version: int
 ) -> int | None:
     """The version a rollback left deployed (older than the newest ready one) when this deploy
     replaces it: a deploy after a rollback should not undo it unnoticed."""
@@ -77,14 +59,14 @@ def build_artifacts(project: Project) -> dict[str, bytes]:
 
 def apply_project(
     project: Project, client: ApiClient, *, prune: bool = False, progress: Progress | None = None
-) -> Plan:
+) -> steps.Plan:
     """Functions (only changed artifacts), then routes, then deployments; returns the steps taken.
 
     Raises GuestBuildError before any request when a guest does not build, ClientError when the
     control plane refuses (naming the function whose registration or upload it refused).
     """
     artifacts = build_artifacts(project)
-    plan = Plan()
+    plan = steps.Plan()
     remote = {f.name: f for f in client.functions(project.name).functions}
     deployed = {d.function: d for d in client.deployments(project.name).deployments}
     versions: dict[str, int] = {}
@@ -96,7 +78,7 @@ def apply_project(
         same = _reusable(wanted, digest, remote.get(fn.name), live.version if live else None)
         if same:
             versions[fn.name] = same.version
-            plan.steps.append(FunctionKept(fn.name, same.version))
+            plan.steps.append(steps.FunctionKept(fn.name, same.version))
             continue
         try:
             created = client.create_function(project.name, wanted)
@@ -105,11 +87,13 @@ def apply_project(
         except ClientError as exc:  # with several functions, say whose module was refused
             raise ClientError(f"function {fn.name}: {exc.message}") from None
         versions[fn.name] = info.version
-        plan.steps.append(FunctionUploaded(fn.name, info.version, info.sha256, tuple(info.denied_imports)))
+        plan.steps.append(
+            steps.FunctionUploaded(fn.name, info.version, info.sha256, tuple(info.denied_imports))
+        )
 
-    wanted_routes = RoutesPut(
+    wanted_routes = schemas.RoutesPut(
         [
-            RouteIn(
+            schemas.RouteIn(
                 host=r.host, path=r.path, methods=sorted(r.methods), function=r.function, priority=r.priority
             )
             for r in project.routes
@@ -119,33 +103,33 @@ def apply_project(
     if have != want:
         client.put_routes(project.name, wanted_routes)
         for host, path, _, function, _ in sorted(set(want) - set(have)):
-            plan.steps.append(RouteChanged(True, host, path, function))
+            plan.steps.append(steps.RouteChanged(True, host, path, function))
         for host, path, _, function, _ in sorted(set(have) - set(want)):
-            plan.steps.append(RouteChanged(False, host, path, function))
+            plan.steps.append(steps.RouteChanged(False, host, path, function))
     else:
-        plan.steps.append(RoutesKept(len(want)))
+        plan.steps.append(steps.RoutesKept(len(want)))
 
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
         if now and now.version == version and now.selector == dep.selector:
-            plan.steps.append(DeploymentKept(dep.function, version, dep.selector))
+            plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
         out = client.deploy(
-            project.name, DeploymentIn(function=dep.function, version=version, selector=dep.selector)
+            project.name, schemas.DeploymentIn(function=dep.function, version=version, selector=dep.selector)
         )
         undone = _undone_rollback(now, remote.get(dep.function), version)
-        plan.steps.append(DeploymentMade(dep.function, version, dep.selector, tuple(out.nodes), undone))
+        plan.steps.append(steps.DeploymentMade(dep.function, version, dep.selector, tuple(out.nodes), undone))
 
     # Versions of functions the file no longer names are history; only a live deployment matters.
     for name in sorted(set(deployed) - {f.name for f in project.functions}):
         if prune:
             client.undeploy(project.name, name)
-            plan.steps.append(FunctionUndeployed(name))
+            plan.steps.append(steps.FunctionDropped(name, undeployed=True))
         else:
-            plan.steps.append(FunctionLeftDeployed(name))
+            plan.steps.append(steps.FunctionDropped(name, undeployed=False))
     return plan
 
 
-def _route_keys(routes: list[RouteIn]) -> list[RouteKey]:
+def _route_keys(routes: list[schemas.RouteIn]) -> list[RouteKey]:
     return sorted((r.host, r.path, tuple(sorted(r.methods)), r.function, r.priority) for r in routes)

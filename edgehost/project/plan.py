@@ -56,17 +56,11 @@ class DeploymentMade:
 
 
 @dataclass(frozen=True)
-class FunctionUndeployed:
-    """Deployed, no longer in the project file, and undeployed (prune)."""
+class FunctionDropped:
+    """Deployed but no longer in the project file: undeployed (with prune) or left alone."""
 
     name: str
-
-
-@dataclass(frozen=True)
-class FunctionLeftDeployed:
-    """Deployed, no longer in the project file, and left alone (no prune)."""
-
-    name: str
+    undeployed: bool
 
 
 Step = (
@@ -76,10 +70,8 @@ Step = (
     | RouteChanged
     | DeploymentKept
     | DeploymentMade
-    | FunctionUndeployed
-    | FunctionLeftDeployed
+    | FunctionDropped
 )
-_CHANGES = (FunctionUploaded, RouteChanged, DeploymentMade, FunctionUndeployed)
 
 
 @dataclass
@@ -90,4 +82,8 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return any(isinstance(step, _CHANGES) for step in self.steps)
+        return any(
+            isinstance(step, FunctionUploaded | RouteChanged | DeploymentMade)
+            or (isinstance(step, FunctionDropped) and step.undeployed)
+            for step in self.steps
+        )

@@ -13,17 +13,8 @@ import pytest
 from edgehost.cli.plan_view import render_plan
 from edgehost.client import ApiClient, ClientError
 from edgehost.project import load_project
+from edgehost.project import plan as steps
 from edgehost.project.apply import apply_project
-from edgehost.project.plan import (
-    DeploymentKept,
-    DeploymentMade,
-    FunctionKept,
-    FunctionLeftDeployed,
-    FunctionUndeployed,
-    FunctionUploaded,
-    RouteChanged,
-    RoutesKept,
-)
 from tests.cli.helpers import ControlPlane, hello_project
 
 
@@ -31,14 +22,14 @@ def test_apply_returns_the_steps_it_took(control_plane: ControlPlane, tmp_path: 
     folder = hello_project(tmp_path / "p", "planned", "hello", "echo")
     with ApiClient(control_plane.api, control_plane.token("alice")) as client:
         first = apply_project(load_project(folder), client)
-        uploaded = [s for s in first.steps if isinstance(s, FunctionUploaded)]
+        uploaded = [s for s in first.steps if isinstance(s, steps.FunctionUploaded)]
         assert [(s.name, s.version) for s in uploaded] == [("hello", 1), ("echo", 1)]
         assert all(len(s.sha256) == 64 for s in uploaded)
-        assert {s.path for s in first.steps if isinstance(s, RouteChanged) and s.added} == {
+        assert {s.path for s in first.steps if isinstance(s, steps.RouteChanged) and s.added} == {
             "/planned/hello",
             "/planned/echo",
         }
-        assert [(s.function, s.version) for s in first.steps if isinstance(s, DeploymentMade)] == [
+        assert [(s.function, s.version) for s in first.steps if isinstance(s, steps.DeploymentMade)] == [
             ("hello", 1),
             ("echo", 1),
         ]
@@ -46,20 +37,20 @@ def test_apply_returns_the_steps_it_took(control_plane: ControlPlane, tmp_path: 
 
         again = apply_project(load_project(folder), client)
         assert again.steps == [
-            FunctionKept("hello", 1),
-            FunctionKept("echo", 1),
-            RoutesKept(2),
-            DeploymentKept("hello", 1, "true"),
-            DeploymentKept("echo", 1, "true"),
+            steps.FunctionKept("hello", 1),
+            steps.FunctionKept("echo", 1),
+            steps.RoutesKept(2),
+            steps.DeploymentKept("hello", 1, "true"),
+            steps.DeploymentKept("echo", 1, "true"),
         ]
         assert not again.changed
         assert render_plan(again, "edgefn.toml")[0] == "= hello v1 unchanged"
 
         smaller = hello_project(tmp_path / "q", "planned", "hello")
         kept = apply_project(load_project(smaller), client)
-        assert kept.steps[-1] == FunctionLeftDeployed("echo")
+        assert kept.steps[-1] == steps.FunctionDropped("echo", undeployed=False)
         pruned = apply_project(load_project(smaller), client, prune=True)
-        assert pruned.steps[-1] == FunctionUndeployed("echo")
+        assert pruned.steps[-1] == steps.FunctionDropped("echo", undeployed=True)
         assert render_plan(pruned, "edgefn.toml")[-1] == "- echo undeployed (not in edgefn.toml)"
 
 
