@@ -11,7 +11,7 @@ from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
-from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
+from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
 from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, first_overlap, parse_route, quoted
@@ -245,12 +245,8 @@ class Deployments:
                     version=fv["version"],
                     artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
                     sha256=fv["sha256"],
-                    memory_pages=fv["memory_pages"],
-                    max_execution_ms=fv["max_execution_ms"],
                     entrypoint=fv["entrypoint"],
-                    min_hot_instances=fv["min_hot_instances"],
-                    max_hot_instances=fv["max_hot_instances"],
-                    http_allow=tuple(fv["http_allow"] or ()),
+                    **version_limits(fv),
                 )
             )
         deployed = {r["function.id"]: r["function.function_id"] for r in chosen}

@@ -21,7 +21,7 @@ from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, FunctionVersions, VersionInfo
-from edgehost.db.tables import Function, FunctionVersion, json_list
+from edgehost.db.tables import Function, FunctionVersion, json_list, version_limits
 from edgehost.errors import ApiError
 from edgehost.limits import limits_of
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
@@ -111,13 +111,7 @@ class Registry:
                 "upload a smaller one to the same URL and finalize again",
             )
         digest = hashlib.sha256(data).hexdigest()
-        spec = FunctionSpec(
-            fid,
-            version,
-            entrypoint=row.entrypoint,
-            memory_pages=row.memory_pages,
-            max_execution_ms=row.max_execution_ms,
-        )
+        spec = FunctionSpec(fid, version, row.entrypoint, **version_limits(row))
         try:
             report = await asyncio.to_thread(validate_module, data, spec, host_functions=self.host_functions)
         except ValidationError as exc:
@@ -202,12 +196,8 @@ class Registry:
             reason=row.reason,
             sha256=row.sha256,
             size_bytes=row.size_bytes,
-            memory_pages=row.memory_pages,
-            max_execution_ms=row.max_execution_ms,
             entrypoint=row.entrypoint,
-            min_hot_instances=row.min_hot_instances,
-            max_hot_instances=row.max_hot_instances,
-            http_allow=tuple(json_list(row.http_allow)),
+            **version_limits(row),
             denied_imports=list(json_list(row.denied_imports)),
         )
 
