@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from edgehost.addresses import advertised
+from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
@@ -29,6 +30,7 @@ from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
 from edgehost.security.tls import node_client_context
+from edgehost.serving import ConnectionLimits, Listener
 from edgehost.settings import Runner as RunnerSettings
 
 log = logging.getLogger("edgefn")
@@ -132,6 +134,18 @@ async def runner(
     finally:
         await parts.close()
         await client.aclose()
+
+
+def runner_listeners(ctx: AppContext, *, ingress_port: int | None, metrics_port: int) -> list[Listener]:
+    """The runner's listeners on `runner.host`: the ingress (None: granian workers serve it) and metrics."""
+    settings = ctx.settings.runner
+    listeners = []
+    if ingress_port is not None:
+        limits = ConnectionLimits.ingress(settings)
+        listeners.append(
+            Listener("ingress", build_app("ingress", ctx), settings.host, ingress_port, limits=limits)
+        )
+    return [*listeners, Listener("metrics", build_app("metrics", ctx), settings.host, metrics_port)]
 
 
 @contextlib.asynccontextmanager

@@ -146,8 +146,8 @@ class DevSession:
 async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
-    from edgehost.roles import agent_running, control_plane, runner
-    from edgehost.serving import ConnectionLimits, Listener, serve
+    from edgehost.roles import agent_running, control_plane, runner, runner_listeners
+    from edgehost.serving import Listener, serve
 
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (
@@ -156,14 +156,7 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
     ):
         listeners = [
             Listener("api", build_app("api", ctx), "127.0.0.1", ports["api"]),
-            Listener(
-                "ingress",
-                build_app("ingress", ctx),
-                ctx.settings.runner.host,
-                ports["ingress"],
-                limits=ConnectionLimits.ingress(ctx.settings.runner),
-            ),
-            Listener("metrics", build_app("metrics", ctx), ctx.settings.runner.host, ports["metrics"]),
+            *runner_listeners(ctx, ingress_port=ports["ingress"], metrics_port=ports["metrics"]),
         ]
         async with serve(listeners), agent_running(ctx):
             session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)

@@ -13,7 +13,7 @@ from edgehost.app import build_app
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
 from edgehost.context import AppContext
-from edgehost.roles import agent_running, control_plane, runner
+from edgehost.roles import agent_running, control_plane, runner, runner_listeners
 from edgehost.runner.node import NodeState, Process
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
@@ -61,25 +61,13 @@ def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncC
     )
 
 
-def _metrics_listener(ctx: AppContext) -> Listener:
-    s = ctx.settings.runner
-    return Listener("metrics", build_app("metrics", ctx), s.host, s.metrics_port)
-
-
 async def run_runner(ctx: AppContext) -> None:
     """`runner.workers = 1`: agent, ingress and metrics in one process and one event loop."""
     s = ctx.settings
     async with _node_runner(ctx, "single"):
-        listeners = [
-            Listener(
-                "ingress",
-                build_app("ingress", ctx),
-                s.runner.host,
-                s.runner.ingress_port,
-                limits=ConnectionLimits.ingress(s.runner),
-            ),
-            _metrics_listener(ctx),
-        ]
+        listeners = runner_listeners(
+            ctx, ingress_port=s.runner.ingress_port, metrics_port=s.runner.metrics_port
+        )
         async with serve_listeners(listeners), agent_running(ctx):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port}", err=True
@@ -92,7 +80,8 @@ def run_runner_workers(ctx: AppContext, workers: int) -> None:
     s = ctx.settings
 
     async def agent(stop: asyncio.Event) -> None:
-        async with _node_runner(ctx, "agent"), serve_listeners([_metrics_listener(ctx)]), agent_running(ctx):
+        metrics = runner_listeners(ctx, ingress_port=None, metrics_port=s.runner.metrics_port)
+        async with _node_runner(ctx, "agent"), serve_listeners(metrics), agent_running(ctx):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port} "
                 f"with {workers} workers",
