@@ -15,6 +15,10 @@ Durability, chosen per call:
 - `durable=False`: atomic, not durable; a power loss may bring back the old content. For files
   that are cheap to lose and written often: the relays under `runner.state_dir` that a runner's
   start-up empties anyway, and caches whose entries are checked before use and rebuilt.
+
+With `exclusive`, an existing file is never replaced: the temporary file is hard-linked to the
+name (POSIX `link(2)` fails with EEXIST), so a key or secret appears complete or not at all and
+two processes creating it at once agree on one (`read_or_create`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -37,12 +41,19 @@ def fsync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(
-    path: Path, *, durable: bool = True, tmp_dir: Path | None = None, suffix: str = ""
+    path: Path,
+    *,
+    durable: bool = True,
+    exclusive: bool = False,
+    tmp_dir: Path | None = None,
+    suffix: str = "",
 ) -> Iterator[Path]:
     """A temporary file for the caller to fill (e.g. a compiler's output); on a normal exit it
-    replaces `path`, on an exception it is removed and `path` is untouched.
+    replaces `path` (with `exclusive`, becomes it), on an exception it is removed and `path` is
+    untouched.
 
-    Creates `path`'s folder if missing. Raises OSError from the filesystem.
+    Creates `path`'s folder if missing. Raises FileExistsError with `exclusive` when `path`
+    exists, OSError from the filesystem.
     """
     folder = tmp_dir or path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,17 +69,40 @@ def atomic_path(
             finally:
                 os.close(fd)
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
         if durable:
             fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True, tmp_dir: Path | None = None) -> None:
-    """Replaces `path`'s content with `data` (module docstring: atomicity, durability, mode 0600).
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool = True, exclusive: bool = False, tmp_dir: Path | None = None
+) -> None:
+    """Replaces `path`'s content with `data`, or with `exclusive` creates it (module docstring:
+    atomicity, durability, mode 0600).
 
-    Raises OSError from the filesystem; `path` is then untouched and no temporary file remains.
+    Raises FileExistsError (`exclusive`) or OSError from the filesystem; `path` is then untouched
+    and no temporary file remains.
     """
-    with atomic_path(path, durable=durable, tmp_dir=tmp_dir) as tmp:
+    with atomic_path(path, durable=durable, exclusive=exclusive, tmp_dir=tmp_dir) as tmp:
         tmp.write_bytes(data)
+
+
+def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The bytes of `path`; when it does not exist, `make()`'s, written there first (exclusive,
+    durable, mode 0600). When another process creates it meanwhile, its bytes win and are returned,
+    so every process uses the same key or secret."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    data = make()
+    try:
+        write_atomic(path, data, exclusive=True)
+    except FileExistsError:
+        return path.read_bytes()
+    return data

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgehost import files
-from edgehost.files import atomic_path, write_atomic
+from edgehost.files import atomic_path, read_or_create, write_atomic
 
 
 def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -90,3 +90,38 @@ def test_the_temporary_file_goes_to_tmp_dir(tmp_path: Path, monkeypatch: pytest.
     assert folders == [scratch]
     assert (tmp_path / "entry" / "1.sha256").read_bytes() == b"abc"
     assert os.listdir(scratch) == []
+
+
+def test_exclusive_creates_but_never_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    write_atomic(path, b"first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_atomic(path, b"second", exclusive=True)
+    assert path.read_bytes() == b"first"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert os.listdir(tmp_path) == ["key.pem"]
+
+
+def test_read_or_create_makes_the_secret_once(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "secret"
+    made: list[bytes] = []
+
+    def make() -> bytes:
+        made.append(os.urandom(8))
+        return made[-1]
+
+    assert read_or_create(path, make) == made[0]
+    assert read_or_create(path, make) == made[0]
+    assert len(made) == 1
+
+
+def test_read_or_create_keeps_a_concurrent_creators_secret(tmp_path: Path) -> None:
+    """Another process creates the file between our read and our write: its secret wins."""
+    path = tmp_path / "secret"
+
+    def make() -> bytes:
+        write_atomic(path, b"theirs", exclusive=True)  # the other process, just before us
+        return b"ours"
+
+    assert read_or_create(path, make) == b"theirs"
+    assert path.read_bytes() == b"theirs"
