@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from edgehost import contracts
 from edgehost.collectors import ScrapeTime
 from edgehost.context import AppContext
 from edgehost.contracts import ProcessKind
+from edgehost.files import fsync_dir, write_atomic
 from edgehost.hookspecs import hookimpl
 from edgehost.runner.node import NodeState
 
@@ -76,14 +76,6 @@ def _check(function_id: str, version: int) -> None:
         raise ValueError(f"function_id {function_id!r} is not path-safe")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ValueError(f"version {version!r} must be a non-negative integer")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:
@@ -165,12 +157,12 @@ class ArtifactCache:
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"sha256 {sha256!r} is not a hex SHA-256 digest")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_atomic(path.with_suffix(".sha256"), sha256.encode())
+        write_atomic(path.with_suffix(".sha256"), sha256.encode(), tmp_dir=self.tmp_dir)
         _unlink(path.with_suffix(".cwasm"))  # compiled from whatever was here before
         os.replace(source_path, path)
         now = self._clock()
         os.utime(path, (now, now))
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         if self.owner:
             self._evict(keep=(function_id, version))
         return path
@@ -240,18 +232,6 @@ class ArtifactCache:
             _unlink(p)
         with contextlib.suppress(OSError):  # not empty, or already gone
             path.parent.rmdir()
-
-    def _write_atomic(self, dest: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="meta-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            _unlink(Path(tmp))
-            raise
 
     def _recover(self) -> None:
         """Empty `.tmp/` and drop entries a crash left half-made or half-removed."""

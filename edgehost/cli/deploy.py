@@ -11,10 +11,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_target
+from edgehost.cli.client import DEFAULT_API, resolve_target
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.status_view import print_status
+from edgehost.client import ApiClient
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project import ProjectError, load_project
 from edgehost.project.apply import apply_project
@@ -93,7 +95,7 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
             result = apply_project(project, client, prune=prune, progress=progress)
         except GuestBuildError as exc:
             raise CliError(str(exc), USAGE) from None
-    for line in result.lines:
+    for line in render_plan(result, project.path.name):
         click.echo(line)
     click.echo(f"{project.name}: " + ("applied" if result.changed else "nothing changed"))
 

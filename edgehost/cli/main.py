@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from edgehost import __version__
-from edgehost.cli.errors import CliError
+from edgehost.cli.errors import REFUSED, CliError
 
 # Imported on first use: the server stack (litestar, piccolo, wasmtime) costs seconds of start-up
 # that `edgefn token`, `edgefn --help` or a typo should not pay. The summary is what `edgefn --help`
@@ -143,6 +143,10 @@ class EdgefnGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
+            client = sys.modules.get("edgehost.client")  # loaded by the commands that raise its errors
+            if client is not None and isinstance(exc, client.ClientError):  # refused, or unreachable
+                click.echo(f"error: {exc.message}", err=True)
+                sys.exit(REFUSED)
             if os.environ.get("EDGEFN_DEBUG"):
                 raise
             click.echo(f"error: {type(exc).__name__}: {exc} (set EDGEFN_DEBUG=1 for details)", err=True)

@@ -31,3 +31,14 @@ def make_context(settings: Settings) -> AppContext:
         for problem in group or ():
             logging.getLogger("edgefn").warning(problem)
     return ctx
+
+
+def fast_path_or_exit() -> None:
+    """Before a runner serves: the wasmtime-py installed must run the fast call path as its own
+    `Func.__call__` does (`runtime/selfcheck.py`), else exit 2 with the one-line reason."""
+    from edgehost.runtime.selfcheck import FastPathMismatch, check_fast_path
+
+    try:
+        check_fast_path()
+    except FastPathMismatch as exc:
+        raise CliError(str(exc), USAGE) from None

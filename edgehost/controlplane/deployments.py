@@ -11,8 +11,8 @@ from piccolo.engine import PostgresEngine
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
-from edgehost.controlplane.schemas import DeploymentIn, RouteIn
-from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
+from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
+from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
 from edgehost.route_overlaps import first_overlap
@@ -123,7 +123,7 @@ class Deployments:
         await self.notifier.bump()
         return len(routes)
 
-    async def list_routes(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_routes(self, project: dict[str, Any]) -> list[RouteIn]:
         rows = (
             await Route.select(Route.host, Route.path, Route.methods, Route.priority, Route.function.name)
             .where(Route.project == project["id"])
@@ -131,17 +131,17 @@ class Deployments:
             .output(load_json=True)
         )
         return [
-            {
-                "host": r["host"],
-                "path": r["path"],
-                "methods": list(r["methods"] or []),
-                "priority": r["priority"],
-                "function": r["function.name"],
-            }
+            RouteIn(
+                host=r["host"],
+                path=r["path"],
+                methods=list(r["methods"] or []),
+                priority=r["priority"],
+                function=r["function.name"],
+            )
             for r in rows
         ]
 
-    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> dict[str, Any]:
+    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> Deployed:
         try:
             matcher = selector(spec.selector)
         except SelectorError as exc:
@@ -153,7 +153,7 @@ class Deployments:
             await Node.select(Node.node_id, Node.labels).where(Node.status == "online").output(load_json=True)
         )
         targets = sorted(n["node_id"] for n in nodes if matcher.matches(n["labels"] or {}))
-        return {"function": fn["name"], "version": version, "selector": spec.selector, "nodes": targets}
+        return Deployed(function=fn["name"], version=version, selector=spec.selector, nodes=targets)
 
     async def _activate(
         self,
@@ -222,7 +222,7 @@ class Deployments:
             .first()
         )
 
-    async def list_deployments(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_deployments(self, project: dict[str, Any]) -> list[ActiveDeployment]:
         rows = await Deployment.select(
             Deployment.version,
             Deployment.selector,
@@ -231,13 +231,13 @@ class Deployments:
             Deployment.function.function_id,
         ).where((Deployment.function.project == project["id"]) & (Deployment.active == True))  # noqa: E712
         return [
-            {
-                "function": r["function.name"],
-                "function_id": r["function.function_id"],
-                "version": r["version"],
-                "selector": r["selector"],
-                "created_at": r["created_at"].isoformat(),
-            }
+            ActiveDeployment(
+                function=r["function.name"],
+                function_id=r["function.function_id"],
+                version=r["version"],
+                selector=r["selector"],
+                created_at=r["created_at"].isoformat(),
+            )
             for r in rows
         ]
 
@@ -274,12 +274,8 @@ class Deployments:
                     version=fv["version"],
                     artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
                     sha256=fv["sha256"],
-                    memory_pages=fv["memory_pages"],
-                    max_execution_ms=fv["max_execution_ms"],
                     entrypoint=fv["entrypoint"],
-                    min_hot_instances=fv["min_hot_instances"],
-                    max_hot_instances=fv["max_hot_instances"],
-                    http_allow=tuple(fv["http_allow"] or ()),
+                    **version_limits(fv),
                 )
             )
         deployed = {r["function.id"]: r["function.function_id"] for r in chosen}

@@ -26,6 +26,8 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from edgehost.limits import FunctionLimits
+
 
 class Project(Table, tablename="edgefn_project"):
     id: Serial  # the implicit primary key, typed for mypy
@@ -168,3 +170,10 @@ def json_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = json.loads(value or "[]")
     return list(value or [])
+
+
+def version_limits(row: FunctionVersion | dict[str, Any]) -> dict[str, Any]:
+    """The `FunctionLimits` fields of a function version row, an object or a selected dict."""
+    values = row.to_dict() if isinstance(row, FunctionVersion) else row
+    limits = {name: values[name] for name in FunctionLimits.__struct_fields__}
+    return {**limits, "http_allow": tuple(json_list(limits["http_allow"]))}

@@ -18,6 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from edgehost.limits import (
+    DEFAULT_MAX_EXECUTION_MS,
+    DEFAULT_MEMORY_PAGES,
+    MAX_EXECUTION_MS,
+    MAX_MAX_HOT_INSTANCES,
+    MAX_MEMORY_PAGES,
+    MAX_MIN_HOT_INSTANCES,
+    FunctionLimits,
+)
 from edgehost.routes import METHODS, RouteSyntaxError, is_host_name, parse_host, parse_path
 from edgehost.selectors import SelectorError, compile_selector
 
@@ -35,16 +46,12 @@ __all__ = [
 PROJECT_FILE = "edgefn.toml"
 
 
-@dataclass(frozen=True)
-class FunctionDef:
+class FunctionDef(FunctionLimits, frozen=True):
+    """A `[[functions]]` table; `http_allow` lower-cased host names, IP literals or "*.domain"."""
+
     name: str
     wasm: Path  # absolute, resolved against the project file's folder
     entrypoint: str = "handle"
-    memory_pages: int = 16
-    max_execution_ms: int = 50
-    min_hot_instances: int = 1
-    max_hot_instances: int = 16
-    http_allow: tuple[str, ...] = ()  # lower-cased host names, IP literals or "*.domain"
 
 
 @dataclass(frozen=True, kw_only=True)  # kw_only: the fixed field order puts a default before "path"
@@ -81,8 +88,6 @@ class ProjectError(Exception):
 
 TOP_LEVEL_KEYS = ("project", "functions", "routes", "deployments")
 WASM_SUFFIXES = (".wat", ".wasm", ".c")
-MAX_EXECUTION_MS = 300_000
-MAX_MEMORY_PAGES = 32768
 # Exports the guest ABI already gives a meaning to cannot double as the request handler.
 ABI_EXPORTS = frozenset({"memory", "edgefn_alloc", "edgefn_free", "_initialize"})
 INT32 = (-(2**31), 2**31 - 1)
@@ -167,11 +172,11 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         )
     elif entrypoint in ABI_EXPORTS:
         table.problem(f"entrypoint {_show(entrypoint)} is already an export of the guest ABI")
-    memory_pages = table.integer("memory_pages", 16, 1, MAX_MEMORY_PAGES)
-    max_execution_ms = table.integer("max_execution_ms", 50, 1, MAX_EXECUTION_MS)
+    memory_pages = table.integer("memory_pages", DEFAULT_MEMORY_PAGES, 1, MAX_MEMORY_PAGES)
+    max_execution_ms = table.integer("max_execution_ms", DEFAULT_MAX_EXECUTION_MS, 1, MAX_EXECUTION_MS)
     before = len(table.problems)
-    min_hot = table.integer("min_hot_instances", 1, 0)
-    max_hot = table.integer("max_hot_instances", 16, 1)
+    min_hot = table.integer("min_hot_instances", 1, 0, MAX_MIN_HOT_INSTANCES)
+    max_hot = table.integer("max_hot_instances", 16, 1, MAX_MAX_HOT_INSTANCES)
     if len(table.problems) == before and max_hot < min_hot:
         table.problem(f"max_hot_instances ({max_hot}) must be >= min_hot_instances ({min_hot})")
     http_allow = []
@@ -183,7 +188,14 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
     if not table.ok:
         return None
     return FunctionDef(
-        name, resolved, entrypoint, memory_pages, max_execution_ms, min_hot, max_hot, tuple(http_allow)
+        name,
+        resolved,
+        entrypoint,
+        memory_pages=memory_pages,
+        max_execution_ms=max_execution_ms,
+        min_hot_instances=min_hot,
+        max_hot_instances=max_hot,
+        http_allow=tuple(http_allow),
     )
 
 
@@ -317,8 +329,10 @@ class _Table:
 
 
 def _fields(cls: type) -> tuple[str, ...]:
-    """TOML keys of a table: the dataclass fields, which are named exactly like them."""
-    return tuple(field.name for field in dataclasses.fields(cls))
+    """TOML keys of a table: the dataclass's or struct's fields, which are named exactly like them."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(field.name for field in dataclasses.fields(cls))
+    return tuple(field.name for field in msgspec.structs.fields(cls))
 
 
 def _show(value: object) -> str:

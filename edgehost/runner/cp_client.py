@@ -11,10 +11,8 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
+from edgehost.protocol import LONG_POLL_S, DesiredState, Heartbeat, HeartbeatReply, Report
 from edgehost.security.node_token import NodeSigner
-
-WATCH_TIMEOUT_S = 25.0
 
 
 class NodeCredentials:
@@ -35,31 +33,34 @@ class ControlPlaneClient:
         self.client = client
         self.credentials = credentials
 
-    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
+    async def post(self, path: str, body: object) -> httpx.Response:
+        """POSTs `body` as JSON, signed; raises httpx.HTTPError (a status error for a non-2xx answer)."""
         response = await self.client.post(
-            "/v1/node/heartbeat",
-            content=msgspec.json.encode(beat),
+            path,
+            content=msgspec.json.encode(body),
             headers={**self.credentials.headers(), "content-type": "application/json"},
         )
-        response.raise_for_status()
+        return response.raise_for_status()
+
+    async def long_poll(self, path: str, params: dict[str, str | int]) -> httpx.Response:
+        """GETs a long-poll, asking the CP to hold it `LONG_POLL_S`; raises httpx.HTTPError."""
+        response = await self.client.get(
+            path,
+            params={**params, "timeout": LONG_POLL_S},
+            headers=self.credentials.headers(),
+            timeout=LONG_POLL_S + 10,
+        )
+        return response.raise_for_status()
+
+    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
+        response = await self.post("/v1/node/heartbeat", beat)
         return msgspec.json.decode(response.content, type=HeartbeatReply)
 
     async def watch(self, revision: int) -> DesiredState | None:
-        response = await self.client.get(
-            "/v1/node/watch",
-            params={"revision": revision, "timeout": WATCH_TIMEOUT_S},
-            headers=self.credentials.headers(),
-            timeout=WATCH_TIMEOUT_S + 10,
-        )
-        response.raise_for_status()
+        response = await self.long_poll("/v1/node/watch", {"revision": revision})
         if response.status_code == 204:
             return None
         return msgspec.json.decode(response.content, type=DesiredState)
 
     async def report(self, report: Report) -> None:
-        response = await self.client.post(
-            "/v1/node/reports",
-            content=msgspec.json.encode(report),
-            headers={**self.credentials.headers(), "content-type": "application/json"},
-        )
-        response.raise_for_status()
+        await self.post("/v1/node/reports", report)

@@ -24,6 +24,7 @@ import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
+from edgehost.limits import limits_of
 from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runtime import FunctionSpec, InvokeError
@@ -53,15 +54,7 @@ class Snapshot:
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
-    return FunctionSpec(
-        function_id=d.function_id,
-        version=d.version,
-        entrypoint=d.entrypoint,
-        memory_pages=d.memory_pages,
-        max_execution_ms=d.max_execution_ms,
-        http_allow=tuple(d.http_allow),
-        project=d.project,
-    )
+    return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits_of(d))
 
 
 class NodeState:

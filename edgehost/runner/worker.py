@@ -27,8 +27,7 @@ from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
 from edgehost.plugins import make_plugin_manager
-from edgehost.runner.fetcher import artifact_client
-from edgehost.runner.ingress import Ingress
+from edgehost.runner.assembly import RunnerParts, assemble_runner
 from edgehost.runner.mount import DirectIngress
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, load_state
@@ -86,9 +85,9 @@ class ServingWatcher:
 class WorkerPlugin:
     """Runs the watcher for the life of the worker's ingress app (first apply before any request)."""
 
-    def __init__(self, watcher: ServingWatcher, ingress: Ingress, tail: TailRelay) -> None:
+    def __init__(self, watcher: ServingWatcher, parts: RunnerParts, tail: TailRelay) -> None:
         self.watcher = watcher
-        self.ingress = ingress
+        self.parts = parts
         self.tail = tail
 
     @hookimpl
@@ -110,10 +109,7 @@ class WorkerPlugin:
             finally:
                 for task in tasks:
                     task.cancel()
-                self.ingress.close()
-                await self.watcher.node.close()
-                if self.watcher.node.http is not None:
-                    await self.watcher.node.http.aclose()
+                await self.parts.close()
 
         return [watch]
 
@@ -132,9 +128,7 @@ def create_app() -> Litestar | DirectIngress:
         mode=settings.mode,
     )
     state_dir = Path(settings.runner.state_dir)
-    node = NodeState(ctx, process="worker", http=artifact_client(settings))
-    ingress = Ingress.from_settings(node, settings.runner)
-    ctx.services.add(node=node, ingress=ingress)
-    watcher = ServingWatcher(node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
-    ctx.pm.register(WorkerPlugin(watcher, ingress, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
+    parts = assemble_runner(ctx, "worker")
+    watcher = ServingWatcher(parts.node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
+    ctx.pm.register(WorkerPlugin(watcher, parts, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
     return build_app("ingress", ctx)

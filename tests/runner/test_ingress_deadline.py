@@ -17,7 +17,7 @@ LIMIT_MS = INLINE_MAX_MS * 10  # long enough to run on guest threads
 
 
 class Deadlines:
-    spec = FunctionSpec(function_id="t.f", version=1, max_execution_ms=LIMIT_MS)
+    spec = FunctionSpec(function_id="t.f", version=1, memory_pages=16, max_execution_ms=LIMIT_MS)
 
     def __init__(self) -> None:
         self.deadlines: list[float | None] = []

@@ -20,7 +20,7 @@ class StandInPool:
     """Answers after `work(SLOW_S)`, and records which thread ran each call."""
 
     def __init__(self, work: str) -> None:
-        self.spec = FunctionSpec(function_id=f"t.{work}", version=1)
+        self.spec = FunctionSpec(function_id=f"t.{work}", version=1, memory_pages=16, max_execution_ms=50)
         self.work = work
         self.threads: list[str] = []
 

@@ -63,7 +63,7 @@ def port() -> Iterator[int]:
 
 
 def fetch(url: str, allow: tuple[str, ...], *, max_ms: int = 2000) -> tuple[int, bytes]:
-    spec = FunctionSpec("fetch", 1, http_allow=allow, max_execution_ms=max_ms)
+    spec = FunctionSpec("fetch", 1, http_allow=allow, memory_pages=16, max_execution_ms=max_ms)
     compiled = CompiledFunction.load(
         spec, guest_wasm("fetch"), host_functions=builtin_host_functions(), max_fetch_bytes=1000
     )
