@@ -15,7 +15,7 @@ from tests.runner.test_ingress_bytes import DEPLOYMENT, call
 
 
 class Buggy:
-    spec = FunctionSpec(function_id="t.f", version=1)
+    spec = FunctionSpec(function_id="t.f", version=1, memory_pages=16, max_execution_ms=50)
 
     def invoke(self, request: GuestRequest | bytes, *, request_id: str) -> GuestResponse:
         raise RuntimeError("a host bug")
