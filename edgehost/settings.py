@@ -57,7 +57,8 @@ class Runner(_Section, frozen=True):
     # Per ingress process (docs/runner.md, "Connections and deadlines"): open connections,
     # idle keep-alive ones included (~10 KiB each in granian)...
     max_connections: Connections = 10000
-    # ...and requests between their head and their answer; one more answers 503 at once.
+    # ...and requests between their body's arrival and their answer; one more answers 503 at once
+    # (one still sending its body is not counted: stalled uploads cannot take every slot).
     max_requests_in_flight: PositiveInt = 512
     # A connection's next request head must be complete this long after it opened or after its
     # previous answer: the slow-header deadline and the idle keep-alive timeout in one (hyper's).

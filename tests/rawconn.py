@@ -24,9 +24,19 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     return int(status_line.split(" ")[1]), headers, body
 
 
-def request(method: str, path: str, body: bytes = b"", length: int | None = None) -> bytes:
+async def read_interim(reader: asyncio.StreamReader) -> int:
+    """The status of an interim (1xx) response, which has no content."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
+    return int(head.split(b" ")[1])
+
+
+def request(
+    method: str, path: str, body: bytes = b"", length: int | None = None, *, expect_continue: bool = False
+) -> bytes:
     size = len(body) if length is None else length
     framing = f"content-length: {size}\r\n" if method == "POST" else ""
+    if expect_continue:  # RFC 9110 §10.1.1: the server answers 100 once it reads the body
+        framing += "expect: 100-continue\r\n"
     return f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{framing}\r\n".encode() + body
 
 

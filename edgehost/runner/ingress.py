@@ -33,7 +33,7 @@ from urllib.parse import unquote
 import msgspec
 
 from edgehost.asgi import BodyTimeout, IncompleteBody, PayloadTooLarge, Receive, Scope, Send, read_body
-from edgehost.contracts import Admission, InstancePool, Invocation, Rejection
+from edgehost.contracts import Admission, InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import (
     FINAL_STATUS,
     TOKEN,
@@ -135,8 +135,9 @@ class Ingress:
         self.hook = node.ctx.hook
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
-        # Requests between their head and their answer in this process, whatever they wait on
-        # (body, guest, client); granian's own limit counts connections, idle ones included.
+        # Requests whose body has arrived whole, until their answer is ready: what the runner works
+        # on. A request still sending its body is not one (runner.max_connections and
+        # runner.body_timeout_s bound those), so stalled uploads cannot take every slot.
         self.in_flight = 0
         self.max_in_flight = max_requests_in_flight
         self._overloaded = Rejection(
@@ -168,13 +169,6 @@ class Ingress:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        self.in_flight += 1
-        try:
-            await self._serve(scope, receive, send)
-        finally:
-            self.in_flight -= 1
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         # For routing and logs only (the guest gets the bytes): UTF-8, raw or percent-encoded.
@@ -260,8 +254,6 @@ class Ingress:
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
-        if self.in_flight > self.max_in_flight:  # shed before reading a body or running a guest
-            return self._reject(inv, self._overloaded)
         try:
             body = await read_body(receive, self.max_body_bytes, self.body_timeout_s) if has_body else b""
         except BodyTimeout:
@@ -274,7 +266,27 @@ class Ingress:
         except IncompleteBody:
             message = "the request body did not arrive whole (malformed chunk, short body or disconnect)"
             return self._error(inv, 400, "bad_request", message)
-        if inv.tenant in snapshot.blocked:
+        if self.in_flight >= self.max_in_flight:  # shed before any guest work
+            return self._reject(inv, self._overloaded)
+        self.in_flight += 1
+        try:
+            return await self._run(scope, inv, match, live.pool, raw_path, headers, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _run(
+        self,
+        scope: Scope,
+        inv: Invocation,
+        match: RouteMatch,
+        pool: InstancePool,
+        raw_path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> Answer:
+        """Admits a request whose body arrived whole, runs its guest, and builds the answer."""
+        method = inv.method
+        if inv.tenant in self.node.snapshot.blocked:
             message = "the project used its daily CPU quota"
             return self._reject(inv, Rejection(429, "quota_exceeded", message, [("retry-after", "3600")]))
         rejection = None
@@ -305,7 +317,7 @@ class Ingress:
             except Exception as exc:
                 raise PluginFailed(plugin, "edgehost_invocation_started") from exc
         try:
-            response = await self._invoke(live.pool, request, inv.request_id)
+            response = await self._invoke(pool, request, inv.request_id)
         except InvokeError as exc:
             inv.logs = exc.logs
             return self._error(inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)

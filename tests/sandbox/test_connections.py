@@ -1,9 +1,10 @@
 """Idle, silent, slow and stalled clients cannot lock others out of a real `edgefn dev` ingress.
 
-Two servers: a patient one (long deadlines) proves that hundreds of such clients, far above the
-128 connections the ingress used to serve, are held while a new client is answered; a strict one
-(1 s deadlines, few connections and requests in flight) proves they are timed out, and what each
-one gets. No timing is asserted: deadlines only bound how long a test waits for what must happen.
+Two servers: a patient one (long deadlines, few requests in flight) proves that hundreds of such
+clients, far above the 128 connections the ingress used to serve and the requests it runs at once,
+are held while a new client is answered; a strict one (1 s deadlines, few connections) proves they
+are timed out, and what each one gets. No timing is asserted: deadlines only bound how long a test
+waits for what must happen.
 """
 
 from __future__ import annotations
@@ -12,16 +13,40 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 
 import pytest
 
-from tests.procs import DevServer, dev_server, write_project
-from tests.rawconn import WAIT_S, clients, closed_by_server, hello, read_response, request, send, still_open
-from tests.sandbox.conftest import error_count, guest_files, log_record, project_toml
+from tests.procs import DevServer, dev_server, wait_until, write_project
+from tests.rawconn import (
+    clients,
+    closed_by_server,
+    hello,
+    read_interim,
+    read_response,
+    request,
+    send,
+    still_open,
+)
+from tests.sandbox.conftest import (
+    error_count,
+    fetch_request,
+    guest_files,
+    hits,
+    holding,
+    log_record,
+    project_toml,
+    url_of,
+)
 
-FUNCTIONS = {"hello": ("hello.wat", ""), "echo": ("echo.wat", "")}
+FUNCTIONS = {
+    "hello": ("hello.wat", ""),
+    "echo": ("echo.wat", ""),
+    # a guest that runs as long as the origin it fetches from holds its answer
+    "wait": ("fetch.wat", 'http_allow = ["127.0.0.1"]\nmax_execution_ms = 60000'),
+}
 MANY = 300  # well above the 128 connections the ingress used to serve
-PATIENT_IN_FLIGHT = MANY + 20
+IN_FLIGHT = 4  # the patient server's runner.max_requests_in_flight, far below MANY
 STRICT = {
     "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "1",
     "EDGEFN_RUNNER__BODY_TIMEOUT_S": "1",
@@ -46,7 +71,7 @@ def patient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     env = {
         "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "600",
         "EDGEFN_RUNNER__BODY_TIMEOUT_S": "600",
-        "EDGEFN_RUNNER__MAX_REQUESTS_IN_FLIGHT": str(PATIENT_IN_FLIGHT),
+        "EDGEFN_RUNNER__MAX_REQUESTS_IN_FLIGHT": str(IN_FLIGHT),
     }
     yield from _dev(tmp_path_factory, "patient", env)
 
@@ -84,10 +109,18 @@ async def test_hundreds_of_slow_header_senders_do_not_lock_out_a_new_one(patient
 
 
 async def test_hundreds_of_stalled_uploads_do_not_lock_out_a_new_one(patient: DevServer) -> None:
-    async with clients(port(patient), MANY, request("POST", "/echo", b"first half", length=20)) as stalled:
+    """Far more stalled uploads than requests in flight: a request still sending its body is not in
+    flight, so neither a new GET nor a new upload answers 503."""
+    head = request("POST", "/echo", length=20, expect_continue=True) + b"first half"
+    async with clients(port(patient), MANY, head) as stalled:
+        for reader, _ in stalled:  # hyper says 100 Continue once the ingress waits for the body
+            assert await read_interim(reader) == 100
         assert await hello(port(patient)) == 200
-        assert still_open(stalled)
-        for reader, writer in stalled[:3]:
+        reader, writer = await send(port(patient), request("POST", "/echo", b"a whole body"))
+        status, _, body = await read_response(reader)
+        writer.close()
+        assert (status, body[-12:]) == (200, b"a whole body")
+        for reader, writer in stalled[:3]:  # and the stalled ones are still served when they go on
             writer.write(b"second half")
             status, _, body = await read_response(reader)
             assert status == 200
@@ -95,25 +128,29 @@ async def test_hundreds_of_stalled_uploads_do_not_lock_out_a_new_one(patient: De
 
 
 async def test_past_the_requests_in_flight_limit_a_new_request_answers_503_at_once(
-    patient: DevServer,
+    patient: DevServer, upstream: ThreadingHTTPServer
 ) -> None:
-    async with clients(port(patient), PATIENT_IN_FLIGHT, request("POST", "/echo", b"x", length=2)) as stalled:
-        for _ in range(WAIT_S * 10):  # until the server has read every stalled head
-            reader, writer = await send(port(patient), request("GET", "/hello"))
-            status, headers, body = await read_response(reader)
-            writer.close()
-            if status != 200:
-                break
-            await asyncio.sleep(0.1)
+    """Requests whose guests are running fill the slots; the next one is shed, not queued."""
+    paths = [f"/hold-{n}" for n in range(IN_FLIGHT)]
+    with holding(upstream):
+        running = [
+            await send(port(patient), request("POST", "/wait", fetch_request(url_of(upstream, p))))
+            for p in paths
+        ]
+        wait_until(lambda: set(paths) <= set(hits(upstream)), what="every guest running")
+        reader, writer = await send(port(patient), request("GET", "/hello"))
+        status, headers, body = await read_response(reader)
+        writer.close()
         assert status == 503
         assert headers["retry-after"] == "1"
         assert json.loads(body)["error"] == "overloaded"
-        record = log_record(patient, headers["x-request-id"])
-        assert (record["error_code"], record["status"]) == ("overloaded", 503)
-        assert error_count(patient, "hello", "overloaded") >= 1
-        for _, writer in stalled:  # their bodies complete: every one is answered, none dropped
-            writer.write(b"y")
-        assert {(await read_response(reader))[0] for reader, _ in stalled} == {200}
+    record = log_record(patient, headers["x-request-id"])
+    assert (record["error_code"], record["status"]) == ("overloaded", 503)
+    assert error_count(patient, "hello", "overloaded") >= 1
+    for (reader, writer), path in zip(running, paths, strict=True):  # each one was answered, none dropped
+        status, _, body = await read_response(reader)
+        writer.close()
+        assert (status, body) == (200, b"fetched " + path.encode())
     assert await hello(port(patient)) == 200
 
 
