@@ -24,6 +24,10 @@ _LABEL = rb"[0-9A-Za-z_~!$&'()*+,;=-]+"
 _HOST = re.compile(
     rb"(?:\[[0-9A-Za-z:.%_~-]+\]|" + _LABEL + rb"(?:\." + _LABEL + rb")*\.?)(?::[0-9]*)?"
 ).fullmatch
+# RFC 9110 §8.6 lets a Content-Length be any number of digits but asks recipients to guard against
+# overflow; 2^63-1 is the largest a signed 64-bit parser (Go, Java, Node) reads, so the runner
+# never relays a larger one.
+MAX_CONTENT_LENGTH = 2**63 - 1
 # RFC 9110 §15: a final response's status; 1xx are interim answers a handler cannot give (docs/abi.md).
 FINAL_STATUS = range(200, 600)
 

@@ -36,6 +36,7 @@ from edgehost.asgi import BodyTimeout, IncompleteBody, PayloadTooLarge, Receive,
 from edgehost.contracts import Admission, InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import (
     FINAL_STATUS,
+    MAX_CONTENT_LENGTH,
     TOKEN,
     content_length_ok,
     field_value_ok,
@@ -53,20 +54,28 @@ from edgehost.settings import Runner
 log = logging.getLogger("edgefn.ingress")
 
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
-# The framing the runner owns, the request id it sets, and the connection-specific fields an
-# intermediary must not forward (RFC 9110 §7.6.1): a guest's copy of these is dropped.
+# What a guest may not say to a client, whatever the letter case; a guest's copy is dropped:
+# - the framing the runner owns: Content-Length (computed from what is sent; `response_framing`),
+#   Transfer-Encoding, and Trailer, which announces trailer fields a Content-Length-framed answer
+#   never carries (RFC 9110 §6.6.2);
+# - the connection-specific fields of RFC 9110 §7.6.1 (Connection, Keep-Alive, TE, Upgrade, and
+#   the obsolete Proxy-Connection): the connection is the runner's, not the guest's;
+# - every Proxy-* field (`DROPPED_GUEST_PREFIX`): a guest is an origin, and Proxy-Authenticate,
+#   Proxy-Authentication-Info or Proxy-Status would claim an intermediary said them;
+# - X-Request-Id, which the runner sets.
 DROPPED_GUEST_HEADERS = frozenset(
     {
         "content-length",
         "transfer-encoding",
+        "trailer",
         "connection",
         "keep-alive",
-        "proxy-connection",
         "te",
         "upgrade",
         "x-request-id",
     }
 )
+DROPPED_GUEST_PREFIX = "proxy-"
 PARAM_PREFIX = b"x-edgefn-param-"
 REQUEST_ID = b"x-request-id"
 JSON = [(b"content-type", b"application/json")]
@@ -332,10 +341,15 @@ class Ingress:
         out = [  # valid fields: the codec refused the rest (bad_response)
             (k.encode(*TEXT_CODEC), v.encode(*TEXT_CODEC))
             for k, v in response.headers
-            if k.lower() not in DROPPED_GUEST_HEADERS
+            if (name := k.lower()) not in DROPPED_GUEST_HEADERS and not name.startswith(DROPPED_GUEST_PREFIX)
         ]
+        declared = None
+        if method == "HEAD":
+            try:
+                declared = _declared_length(response.headers)
+            except InvokeError as exc:
+                return self._error(inv, 500, exc.code, exc.message)
         self._finish(inv)
-        declared = _declared_length(response.headers) if method == "HEAD" else None
         return response.status, out, response.body, declared
 
     def _remember_host(self, host: bytes) -> None:
@@ -448,9 +462,19 @@ class Ingress:
 
 
 def _declared_length(fields: list[tuple[str, str]]) -> bytes | None:
-    """The guest's own Content-Length, if it sent exactly one made of digits (for HEAD)."""
+    """The guest's own Content-Length, relayed to HEAD (`response_framing`): its one value if made of
+    digits, else None (not relayed). InvokeError `bad_response` for digits above MAX_CONTENT_LENGTH,
+    which the runner would otherwise hand to clients whose parsers overflow (RFC 9110 §8.6)."""
     values = [v.encode(*TEXT_CODEC) for k, v in fields if k.lower() == "content-length"]
-    return values[0] if len(values) == 1 and content_length_ok(values[0]) else None
+    if len(values) != 1 or not content_length_ok(values[0]):
+        return None
+    if int(values[0]) > MAX_CONTENT_LENGTH:
+        raise InvokeError(
+            "bad_response",
+            f"the guest's Content-Length {values[0].decode()} is above {MAX_CONTENT_LENGTH}, "
+            "the largest a client can read",
+        )
+    return values[0]
 
 
 def _plugin_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
