@@ -65,6 +65,8 @@ class Runner(_Section, frozen=True):
     header_timeout_s: Deadline = 30.0
     # The whole body must have arrived this long after its head; otherwise 408.
     body_timeout_s: Deadline = 30.0
+    # A connection whose client takes none of the answer's bytes for this long is dropped.
+    send_timeout_s: Deadline = 30.0
     node_id: str = ""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     control_plane_url: str = ""

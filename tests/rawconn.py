@@ -6,6 +6,7 @@ Sockets, not httpx: these clients must be able to stop half-way through a head o
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,16 @@ async def hello(port: int) -> int:
         return (await read_response(reader))[0]
     finally:
         writer.close()
+
+
+def never_reading(port: int, data: bytes) -> socket.socket:
+    """A client that sends `data` and never reads: with a receive buffer this small, the answer's
+    bytes stop at once and the rest waits at the server (its kernel, then granian)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window follows it
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(data)
+    return sock
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:

@@ -51,6 +51,7 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.max_connections": 10000,
     "runner.max_requests_in_flight": 512,
     "runner.header_timeout_s": 30,
+    "runner.send_timeout_s": 30,
     "runner.body_timeout_s": 30,
 }
 
@@ -220,6 +221,10 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         (
             {"EDGEFN_RUNNER__HEADER_TIMEOUT_S": "0"},
             "runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__SEND_TIMEOUT_S": "-5"},
+            "runner.send_timeout_s must be a number of seconds above 0 and at most 3600, got -5",
         ),
         (
             {"EDGEFN_RUNNER__BODY_TIMEOUT_S": "1e30"},

@@ -22,6 +22,7 @@ from tests.rawconn import (
     clients,
     closed_by_server,
     hello,
+    never_reading,
     read_interim,
     read_response,
     request,
@@ -41,7 +42,7 @@ from tests.sandbox.conftest import (
 
 FUNCTIONS = {
     "hello": ("hello.wat", ""),
-    "echo": ("echo.wat", ""),
+    "echo": ("echo.wat", "memory_pages = 512"),  # 32 MiB: BIG_ANSWER in, and out
     # a guest that runs as long as the origin it fetches from holds its answer
     "wait": ("fetch.wat", 'http_allow = ["127.0.0.1"]\nmax_execution_ms = 60000'),
 }
@@ -50,8 +51,13 @@ IN_FLIGHT = 4  # the patient server's runner.max_requests_in_flight, far below M
 STRICT = {
     "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "1",
     "EDGEFN_RUNNER__BODY_TIMEOUT_S": "1",
-    "EDGEFN_RUNNER__MAX_CONNECTIONS": "40",
+    "EDGEFN_RUNNER__SEND_TIMEOUT_S": "1",
+    "EDGEFN_RUNNER__MAX_CONNECTIONS": "8",
+    # answers larger than a socket's kernel buffers (4 MiB here), so that a client that does not read
+    # leaves most of one at the server
+    "EDGEFN_RUNNER__MAX_BODY_BYTES": str(16 << 20),
 }
+BIG_ANSWER = 8 << 20
 
 
 def _dev(tmp: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[DevServer]:
@@ -217,3 +223,20 @@ async def test_at_max_connections_a_new_client_is_served_once_idle_ones_time_out
     async with clients(port(strict), limit, request("GET", "/hello"), answered=True) as idle:
         assert await hello(port(strict)) == 200
         assert not still_open(idle)  # it got in only when the header timeout closed an idle one
+
+
+async def test_clients_that_never_read_their_answers_are_dropped_after_the_send_timeout(
+    strict: DevServer,
+) -> None:
+    """A client that takes none of its answer holds its connection and the answer's bytes until
+    runner.send_timeout_s drops it: with every connection held that way, a new client gets in."""
+    limit = int(STRICT["EDGEFN_RUNNER__MAX_CONNECTIONS"])
+    big = request("POST", "/echo", b"x" * BIG_ANSWER)  # echo.wat answers with what it got
+    readers = [never_reading(port(strict), big) for _ in range(limit)]
+    try:
+        assert await hello(port(strict)) == 200  # only once one of them was dropped
+        for sock in readers:  # each was held by its answer: the start of a 200 waits in its buffer
+            assert sock.recv(12) == b"HTTP/1.1 200"
+    finally:
+        for sock in readers:
+            sock.close()
