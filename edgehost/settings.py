@@ -54,6 +54,12 @@ class Quotas(_Section, frozen=True):
 
 class Runner(_Section, frozen=True):
     max_body_bytes: PositiveInt = 1048576
+    # What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits): each
+    # http_fetch response, fields included; guest output kept (stdout, stderr, edgefn.log); the
+    # header fields of the guest's response (more is bad_response).
+    max_fetch_bytes: PositiveInt = 1048576
+    max_guest_output_bytes: PositiveInt = 65536
+    max_response_header_bytes: PositiveInt = 65536
     # Per ingress process (docs/runner.md, "Connections and deadlines"): open connections,
     # idle keep-alive ones included (~10 KiB each in granian)...
     max_connections: Connections = 10000

@@ -33,7 +33,9 @@ from edgehost.runtime import (
     HostFunction,
     Instance,
     InvokeError,
+    OutputLimits,
 )
+from edgehost.runtime.hostcalls import DEFAULT_LIMITS
 
 log = logging.getLogger("edgefn.pool")
 
@@ -177,9 +179,11 @@ class PoolRegistry:
         *,
         idle_timeout_s: float,
         pressure_percent: float,
+        limits: OutputLimits = DEFAULT_LIMITS,
         on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
     ):
         self.host_functions = tuple(host_functions)
+        self.limits = limits
         self.idle_timeout_s = idle_timeout_s
         self.pressure_percent = pressure_percent
         self.pools: set[HotPool] = set()
@@ -189,7 +193,7 @@ class PoolRegistry:
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> HotPool:
         compiled = CompiledFunction.load(
-            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path
+            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path, limits=self.limits
         )
         pool = HotPool(compiled, min_hot=min_hot, max_hot=max_hot, on_change=self._notify)
         self.pools.add(pool)
@@ -239,10 +243,16 @@ async def _maintain(registry: PoolRegistry) -> None:
 @hookimpl
 def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
+    runner = ctx.settings.runner
     return PoolRegistry(
         host_functions,
         idle_timeout_s=ctx.settings.pool.idle_timeout_s,
         pressure_percent=ctx.settings.pool.memory_pressure_percent,
+        limits=OutputLimits(
+            fetch_bytes=runner.max_fetch_bytes,
+            output_bytes=runner.max_guest_output_bytes,
+            header_bytes=runner.max_response_header_bytes,
+        ),
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),

@@ -83,8 +83,13 @@ class Instance:
             raise RuntimeError("this instance is broken or closed and must not be reused")
         compiled = self._compiled
         ms = compiled.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        limits = compiled.limits
         ctx = InvocationContext(
-            compiled.spec, request_id, monotonic() + ms / 1000, max_fetch_bytes=compiled.max_fetch_bytes
+            compiled.spec,
+            request_id,
+            monotonic() + ms / 1000,
+            max_fetch_bytes=limits.fetch_bytes,
+            max_log_bytes=limits.output_bytes,
         )
         payload = request if isinstance(request, bytes) else encode_request(request)
         bind_context(ctx)
@@ -104,7 +109,7 @@ class Instance:
             bind_context(None)
             self.last_used = monotonic()
         try:
-            status, headers, body = decode_response(data)
+            status, headers, body = decode_response(data, limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()

@@ -55,6 +55,13 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.body_timeout_s": 30,
 }
 
+# What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits).
+OUTPUT_DEFAULTS: dict[str, Any] = {
+    "runner.max_fetch_bytes": 1 << 20,
+    "runner.max_guest_output_bytes": 64 << 10,
+    "runner.max_response_header_bytes": 64 << 10,
+}
+
 # Keys docs/settings.md names with an empty default: they must exist (empty until set).
 SERVE_KEYS_WITHOUT_DEFAULT = [
     "artifacts.s3.endpoint",
@@ -98,7 +105,7 @@ def test_fixed_keys_have_their_interfaces_defaults(mode: str | None) -> None:
 @pytest.mark.parametrize("mode", ["control-plane", "runner"])
 def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     settings = load_settings(mode)
-    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS}.items():
+    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS, **OUTPUT_DEFAULTS}.items():
         assert value(settings, key) == default, key
     for key in SERVE_KEYS_WITHOUT_DEFAULT:
         value(settings, key)  # exists
@@ -221,6 +228,14 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         (
             {"EDGEFN_RUNNER__HEADER_TIMEOUT_S": "0"},
             "runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_GUEST_OUTPUT_BYTES": "0"},
+            "runner.max_guest_output_bytes must be a positive integer, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_RESPONSE_HEADER_BYTES": "64k"},
+            "runner.max_response_header_bytes must be a positive integer, got '64k'",
         ),
         (
             {"EDGEFN_RUNNER__SEND_TIMEOUT_S": "-5"},
