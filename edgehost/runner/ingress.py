@@ -1,18 +1,10 @@
-"""The edge ingress: match, admit, invoke, answer. This is the per-request path of the product.
+"""The edge ingress: parse, route, admit, invoke, answer. This is the per-request path of the product.
 
 It is a raw ASGI callable: the listener's target itself, or mounted at `/` of the ingress
 Litestar app when a plugin wraps user traffic (edgehost/runner/mount.py). Every path and
-method belongs to user routes.
-
-Where a guest runs (docs/runtime.md has the measurements): a hand-off to a thread costs
-several hot invokes, so a function runs inline on the event loop while it proves short.
-A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that wait
-on the network), or whose inline calls took longer than SLOW_INLINE_S twice, the second time
-in thread CPU time (so a preempted process proves nothing), runs on guest threads from then on:
-a runaway burns its deadline there while the loop keeps answering (wasmtime releases the GIL
-while guest code runs). Fast calls in between do not clear a slow one (a guest alternating slow
-and fast calls would otherwise stay inline and stall every tenant's requests), so the loop is
-stalled at most twice per function version, by at most INLINE_MAX_MS each.
+method belongs to user routes. Admission (all tenant policy, then plugins' own) is
+`edgehost.runner.admission`; where a guest call runs, inline or on guest threads, is
+`edgehost.runtime.placement`.
 
 What reaches a guest was read strictly (docs/runner.md, "HTTP at the ingress"): one valid Host
 on HTTP/1.1 and HTTP/2, a body that arrived whole in a transfer coding the runner reads, no
@@ -25,17 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from random import getrandbits
-from time import monotonic, perf_counter, thread_time
 from urllib.parse import unquote
 
 import msgspec
 
 from edgehost.asgi import BodyTimeout, IncompleteBody, PayloadTooLarge, Receive, Scope, Send, read_body
-from edgehost.contracts import Admission, InstancePool, Invocation, Rejection, RouteMatch
+from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import (
-    FINAL_STATUS,
     MAX_CONTENT_LENGTH,
     TOKEN,
     content_length_ok,
@@ -44,11 +33,12 @@ from edgehost.http_rules import (
     response_framing,
     transfer_coding_problem,
 )
-from edgehost.plugins import per_request_calls, short_name
+from edgehost.plugins import per_request_calls
+from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
 from edgehost.runner.node import NodeState
-from edgehost.runtime import GuestResponse, InvokeError
+from edgehost.runtime import InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
-from edgehost.runtime.workers import GuestThreads
+from edgehost.runtime.placement import Placement
 from edgehost.settings import Runner
 
 log = logging.getLogger("edgefn.ingress")
@@ -86,25 +76,9 @@ KNOWN_HOSTS = 1024
 MAX_KNOWN_HOST = 260  # a 253-byte name and a port
 # Statuses whose framing differs from "the body, with its length" (response_framing), as HEAD's does.
 SPECIAL_FRAMING = frozenset({204, 205, 304})
-INLINE_MAX_MS = 50
-SLOW_INLINE_S = 0.002
 _json = msgspec.json.Encoder()
 # status, header fields, body, and the guest's own Content-Length (used for HEAD only)
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes, bytes | None]
-
-
-class PluginFailed(Exception):
-    """A plugin's call on the request path raised; answered 500 `plugin_failed`."""
-
-    def __init__(self, plugin: str, hook: str) -> None:
-        super().__init__(f"the runner's plugin {plugin!r} failed in {hook}")
-        self.plugin = plugin
-        self.hook = hook
-
-
-def plugin_of(component: object) -> str:
-    """The plugin that provided a component (route table, admission): its module's short name."""
-    return short_name(type(component).__module__)
 
 
 def request_problem(
@@ -138,7 +112,6 @@ class Ingress:
         max_body_bytes: int,
         max_requests_in_flight: int,
         body_timeout_s: float,
-        threads: int = 64,
     ) -> None:
         self.node = node
         self.hook = node.ctx.hook
@@ -155,13 +128,10 @@ class Ingress:
             f"the runner is serving {max_requests_in_flight} requests already",
             [("retry-after", "1")],
         )
-        self.admission: Admission | None = self.hook.edgehost_admission(ctx=node.ctx)
-        self._admission_plugin = plugin_of(self.admission)
-        self.threads = GuestThreads(threads)
-        self._offloaded: set[tuple[str, int]] = set()  # function versions that proved slow inline
-        self._suspects: set[tuple[str, int]] = set()  # their last inline call took long in wall time
+        self.admission = self.hook.edgehost_admission(ctx=node.ctx, blocked=lambda: node.snapshot.blocked)
+        self._admit = AdmissionStep(self.hook, self.admission)
+        self.placement = Placement()
         self._valid_hosts: set[bytes] = set()  # Host values that passed host_ok, at most KNOWN_HOSTS
-        self._admit_hooks = per_request_calls(self.hook.edgehost_admit)
         self._started_hooks = per_request_calls(self.hook.edgehost_invocation_started)
         self._finished_hooks = per_request_calls(self.hook.edgehost_invocation_finished)
 
@@ -230,12 +200,10 @@ class Ingress:
                 inv, 500, "internal_error", "the runner failed to answer; the failure is logged"
             )
         finally:
-            if inv.admitted:  # the one place the slot goes back, whatever happened after admit
-                inv.admitted = False
-                try:
-                    self.admission.release(inv)  # type: ignore[union-attr]  # admitted: there is one
-                except Exception:  # reported; the answer stands
-                    self._report(self._admission_plugin, "edgehost_admission", inv)
+            try:  # the one place the slot goes back, whatever happened after admit
+                self._admit.release(inv)
+            except Exception:  # reported; the answer stands
+                self._report(self._admit.plugin, "edgehost_admission", inv)
         await self._respond(send, inv, answer, head=method == "HEAD")
 
     async def _answer(
@@ -295,21 +263,7 @@ class Ingress:
     ) -> Answer:
         """Admits a request whose body arrived whole, runs its guest, and builds the answer."""
         method = inv.method
-        if inv.tenant in self.node.snapshot.blocked:
-            message = "the project used its daily CPU quota"
-            return self._reject(inv, Rejection(429, "quota_exceeded", message, [("retry-after", "3600")]))
-        rejection = None
-        admission = self.admission
-        if admission is not None:
-            inv.admitted = True  # from the first admit call on, until __call__ releases the slot
-            try:
-                rejection = admission.admit(inv)
-            except Exception as exc:
-                raise PluginFailed(self._admission_plugin, "edgehost_admission") from exc
-            if rejection is not None and rejection.status not in FINAL_STATUS:
-                raise PluginFailed(self._admission_plugin, "edgehost_admission")
-        if rejection is None and self._admit_hooks:
-            rejection = self._plugin_admit(inv)
+        rejection = self._admit.admit(inv)
         if rejection is not None:
             return self._reject(inv, rejection)
         query = scope.get("query_string", b"")
@@ -326,7 +280,7 @@ class Ingress:
             except Exception as exc:
                 raise PluginFailed(plugin, "edgehost_invocation_started") from exc
         try:
-            response = await self._invoke(pool, request, inv.request_id)
+            response = await self.placement.invoke(pool, request, inv.request_id)
         except InvokeError as exc:
             inv.logs = exc.logs
             return self._error(inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)
@@ -359,42 +313,6 @@ class Ingress:
             if len(self._valid_hosts) >= KNOWN_HOSTS:
                 self._valid_hosts.clear()
             self._valid_hosts.add(host)
-
-    def _plugin_admit(self, inv: Invocation) -> Rejection | None:
-        """Each `edgehost_admit` until one refuses (firstresult); PluginFailed if one raises."""
-        for plugin, admit in self._admit_hooks:
-            try:
-                rejection = admit(inv)
-            except Exception as exc:
-                raise PluginFailed(plugin, "edgehost_admit") from exc
-            if rejection is not None:
-                if rejection.status not in FINAL_STATUS:
-                    raise PluginFailed(plugin, "edgehost_admit")
-                return rejection
-        return None
-
-    async def _invoke(self, pool: InstancePool, request: bytes, request_id: str) -> GuestResponse:
-        spec = pool.spec
-        key = (spec.function_id, spec.version)
-        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
-            # The limit starts now: waiting for a guest thread spends it too (40 runaways on 2 cores).
-            deadline = monotonic() + spec.max_execution_ms / 1000
-            return await self.threads.run(
-                partial(pool.invoke, request, request_id=request_id, deadline=deadline)
-            )
-        # Wall time flags a slow call cheaply, but a preempted process makes any call look slow:
-        # a suspect's calls are timed in thread CPU time too, and its next slow one decides.
-        suspect = key in self._suspects
-        cpu = thread_time() if suspect else 0.0
-        started = perf_counter()
-        try:
-            return pool.invoke(request, request_id=request_id)
-        finally:
-            if perf_counter() - started > SLOW_INLINE_S:
-                if suspect and thread_time() - cpu > SLOW_INLINE_S:
-                    self._offloaded.add(key)
-                    log.info("%s v%s runs on guest threads from now on", *key)
-                self._suspects.add(key)
 
     def _finish(self, inv: Invocation) -> None:
         """Once per invocation, before its answer is sent: usage, then the finished observers."""
@@ -458,7 +376,7 @@ class Ingress:
         await send({"type": "http.response.body", "body": content})
 
     def close(self) -> None:
-        self.threads.close()
+        self.placement.close()
 
 
 def _declared_length(fields: list[tuple[str, str]]) -> bytes | None:
