@@ -29,9 +29,8 @@ from edgehost.http_rules import (
     TOKEN,
     content_length_ok,
     field_value_ok,
-    host_ok,
+    request_problem,
     response_framing,
-    transfer_coding_problem,
 )
 from edgehost.plugins import per_request_calls
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
@@ -71,7 +70,6 @@ REQUEST_ID = b"x-request-id"
 JSON = [(b"content-type", b"application/json")]
 # granian names HTTP/1.0 "1"; both framings say whether a body follows.
 HTTP1 = frozenset({"1", "1.0", "1.1"})
-HTTP10 = frozenset({"1", "1.0"})
 KNOWN_HOSTS = 1024
 MAX_KNOWN_HOST = 260  # a 253-byte name and a port
 # Statuses whose framing differs from "the body, with its length" (response_framing), as HEAD's does.
@@ -79,29 +77,6 @@ SPECIAL_FRAMING = frozenset({204, 205, 304})
 _json = msgspec.json.Encoder()
 # status, header fields, body, and the guest's own Content-Length (used for HEAD only)
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes, bytes | None]
-
-
-def request_problem(
-    http_version: str, method: str, hosts: int, host: bytes, codings: bytes | None
-) -> tuple[int, str] | None:
-    """(400 or 501, why) for a request the runner refuses before routing, or None.
-
-    - Host (RFC 9112 §3.2): HTTP/1.1 and HTTP/2 need exactly one valid, non-empty value (granian
-      passes a missing Host as an empty one, or as the authority of an absolute-form target);
-      HTTP/1.0 may omit it. More than one Host line is 400 in every version.
-    - CONNECT (RFC 9110 §9.3.6) asks a proxy for a tunnel: the runner is none (501).
-    - Transfer-Encoding: `transfer_coding_problem`.
-    """
-    if hosts > 1:
-        return 400, f"the request has {hosts} Host fields; RFC 9112 §3.2 allows one"
-    if not host:
-        if http_version not in HTTP10:
-            return 400, "the request has no Host, or an empty one (RFC 9112 §3.2)"
-    elif not host_ok(host):
-        return 400, f"the Host {host.decode('latin-1')!r} is not host[:port] (RFC 9112 §3.2)"
-    if method == "CONNECT":
-        return 501, "CONNECT is for proxies; the runner serves functions, not tunnels"
-    return None if codings is None else transfer_coding_problem(codings)
 
 
 class Ingress:
