@@ -69,6 +69,8 @@ class Runner(_Section, frozen=True):
     # A connection's next request head must be complete this long after it opened or after its
     # previous answer: the slow-header deadline and the idle keep-alive timeout in one (hyper's).
     header_timeout_s: Deadline = 30.0
+    # Bytes of request bodies still arriving, per ingress process: a chunk past it answers 503.
+    max_buffered_body_bytes: PositiveInt = 536870912
     # The whole body must have arrived this long after its head; otherwise 408.
     body_timeout_s: Deadline = 30.0
     # A connection whose client takes none of the answer's bytes for this long is dropped.
@@ -251,6 +253,12 @@ def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
 
 def _check(settings: Settings) -> None:
     """Rules that span more than a type: a URL scheme the engines understand, advertised URLs."""
+    runner = settings.runner
+    if runner.max_buffered_body_bytes < runner.max_body_bytes:
+        raise SettingsError(
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes "
+            f"({runner.max_body_bytes}), got {runner.max_buffered_body_bytes}"
+        )
     url = settings.database.url
     if url and not url.startswith(DATABASE_SCHEMES):
         raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")

@@ -22,7 +22,17 @@ from urllib.parse import unquote
 
 import msgspec
 
-from edgehost.asgi import BodyTimeout, IncompleteBody, PayloadTooLarge, Receive, Scope, Send, read_body
+from edgehost.asgi import (
+    BodiesOverBudget,
+    BodyBudget,
+    BodyTimeout,
+    IncompleteBody,
+    PayloadTooLarge,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+)
 from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import (
     MAX_CONTENT_LENGTH,
@@ -87,6 +97,7 @@ class Ingress:
         max_body_bytes: int,
         max_requests_in_flight: int,
         body_timeout_s: float,
+        max_buffered_body_bytes: int,
     ) -> None:
         self.node = node
         self.hook = node.ctx.hook
@@ -96,6 +107,8 @@ class Ingress:
         # on. A request still sending its body is not one (runner.max_connections and
         # runner.body_timeout_s bound those), so stalled uploads cannot take every slot.
         self.in_flight = 0
+        # ...and their bodies in memory, bounded apart: bytes of bodies still arriving.
+        self.bodies = BodyBudget(max_buffered_body_bytes)
         self.max_in_flight = max_requests_in_flight
         self._overloaded = Rejection(
             503,
@@ -118,6 +131,7 @@ class Ingress:
             max_body_bytes=runner.max_body_bytes,
             max_requests_in_flight=runner.max_requests_in_flight,
             body_timeout_s=runner.body_timeout_s,
+            max_buffered_body_bytes=runner.max_buffered_body_bytes,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -207,11 +221,21 @@ class Ingress:
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
         try:
-            body = await read_body(receive, self.max_body_bytes, self.body_timeout_s) if has_body else b""
+            body = (
+                await read_body(receive, self.max_body_bytes, self.body_timeout_s, self.bodies)
+                if has_body
+                else b""
+            )
         except BodyTimeout:
             # RFC 9110 §15.5.9: the connection is closed, since the rest of the body may still come.
             message = f"the request body did not arrive within {self.body_timeout_s:g} s"
             return self._reject(inv, Rejection(408, "request_timeout", message, [("connection", "close")]))
+        except BodiesOverBudget:
+            # The rest of this body may still come: the connection is closed after the answer.
+            message = f"the runner is reading {self.bodies.limit} bytes of request bodies already"
+            return self._reject(
+                inv, Rejection(503, "overloaded", message, [("retry-after", "1"), ("connection", "close")])
+            )
         except PayloadTooLarge:
             message = f"request bodies are limited to {self.max_body_bytes} bytes"
             return self._reject(inv, Rejection(413, "payload_too_large", message))

@@ -52,6 +52,7 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.max_requests_in_flight": 512,
     "runner.header_timeout_s": 30,
     "runner.send_timeout_s": 30,
+    "runner.max_buffered_body_bytes": 512 << 20,
     "runner.body_timeout_s": 30,
 }
 
@@ -236,6 +237,10 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         (
             {"EDGEFN_RUNNER__MAX_RESPONSE_HEADER_BYTES": "64k"},
             "runner.max_response_header_bytes must be a positive integer, got '64k'",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_BUFFERED_BODY_BYTES": "1000"},
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes (1048576), got 1000",
         ),
         (
             {"EDGEFN_RUNNER__SEND_TIMEOUT_S": "-5"},

@@ -19,6 +19,7 @@ import pytest
 
 from tests.procs import DevServer, dev_server, wait_until, write_project
 from tests.rawconn import (
+    WAIT_S,
     clients,
     closed_by_server,
     hello,
@@ -48,6 +49,8 @@ FUNCTIONS = {
 }
 MANY = 300  # well above the 128 connections the ingress used to serve
 IN_FLIGHT = 4  # the patient server's runner.max_requests_in_flight, far below MANY
+BUFFERED = 2 << 20  # its runner.max_buffered_body_bytes: two of the bodies below, not three
+PART = 900 << 10  # the part of a 1 MiB body those uploads send before they stall
 STRICT = {
     "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "1",
     "EDGEFN_RUNNER__BODY_TIMEOUT_S": "1",
@@ -78,6 +81,7 @@ def patient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "600",
         "EDGEFN_RUNNER__BODY_TIMEOUT_S": "600",
         "EDGEFN_RUNNER__MAX_REQUESTS_IN_FLIGHT": str(IN_FLIGHT),
+        "EDGEFN_RUNNER__MAX_BUFFERED_BODY_BYTES": str(BUFFERED),
     }
     yield from _dev(tmp_path_factory, "patient", env)
 
@@ -131,6 +135,28 @@ async def test_hundreds_of_stalled_uploads_do_not_lock_out_a_new_one(patient: De
             status, _, body = await read_response(reader)
             assert status == 200
             assert body.endswith(b"first halfsecond hal")  # echo.wat returns what it got
+
+
+async def test_stalled_uploads_hold_at_most_max_buffered_body_bytes(patient: DevServer) -> None:
+    """Three uploads stalled after 900 KiB each of a 1 MiB body would hold 2.7 MiB: the one whose
+    bytes go past the 2 MiB bound answers 503 at once and is closed; the others, and requests
+    without a body, are served."""
+    head = request("POST", "/echo", length=1 << 20)
+    async with clients(port(patient), 3, head + b"x" * PART) as stalled:
+        answers = {asyncio.ensure_future(read_response(reader)): n for n, (reader, _) in enumerate(stalled)}
+        done, pending = await asyncio.wait(answers, timeout=WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+        (first,) = done
+        status, headers, body = first.result()
+        assert (status, json.loads(body)["error"], headers["connection"]) == (503, "overloaded", "close")
+        assert headers["retry-after"] == "1"
+        assert await hello(port(patient)) == 200
+        for answer in pending:  # the two that fit are read whole once they go on
+            stalled[answers[answer]][1].write(b"y" * ((1 << 20) - PART))
+            status, _, body = await answer
+            assert (status, body[-4:]) == (200, b"yyyy")
+    reader, writer = await send(port(patient), request("POST", "/echo", b"z" * (1 << 20)))
+    assert (await read_response(reader))[0] == 200  # the budget went back
+    writer.close()
 
 
 async def test_past_the_requests_in_flight_limit_a_new_request_answers_503_at_once(
