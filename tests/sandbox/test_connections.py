@@ -2,7 +2,7 @@
 
 Two servers: a patient one (long deadlines, few requests in flight) proves that hundreds of such
 clients, far above the 128 connections the ingress used to serve and the requests it runs at once,
-are held while a new client is answered; a strict one (1 s deadlines, few connections) proves they
+are held while a new client is answered; a strict one (short deadlines, few connections) proves they
 are timed out, and what each one gets. No timing is asserted: deadlines only bound how long a test
 waits for what must happen.
 """
@@ -53,7 +53,8 @@ BUFFERED = 2 << 20  # its runner.max_buffered_body_bytes: two of the bodies belo
 PART = 900 << 10  # the part of a 1 MiB body those uploads send before they stall
 STRICT = {
     "EDGEFN_RUNNER__HEADER_TIMEOUT_S": "1",
-    "EDGEFN_RUNNER__BODY_TIMEOUT_S": "1",
+    # long enough for the 8 MiB uploads below to arrive on a busy machine
+    "EDGEFN_RUNNER__BODY_TIMEOUT_S": "5",
     "EDGEFN_RUNNER__SEND_TIMEOUT_S": "1",
     "EDGEFN_RUNNER__MAX_CONNECTIONS": "8",
     # answers larger than a socket's kernel buffers (4 MiB here), so that a client that does not read
@@ -262,7 +263,8 @@ async def test_clients_that_never_read_their_answers_are_dropped_after_the_send_
     try:
         assert await hello(port(strict)) == 200  # only once one of them was dropped
         for sock in readers:  # each was held by its answer: the start of a 200 waits in its buffer
-            assert sock.recv(12) == b"HTTP/1.1 200"
+            start = sock.recv(200)
+            assert start.startswith(b"HTTP/1.1 200"), start
     finally:
         for sock in readers:
             sock.close()
