@@ -129,10 +129,14 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolFactory | None:
 
 
 @hookspec(firstresult=True)
-def edgehost_admission(ctx: AppContext) -> Admission | None:
-    """Per-tenant admission (concurrency, rate windows) consulted before every invocation.
+def edgehost_admission(ctx: AppContext, blocked: Callable[[], frozenset[str]]) -> Admission | None:
+    """All per-tenant policy, consulted before every invocation: the built-in (`quotas`) refuses
+    the projects `blocked()` names (429 `quota_exceeded`: the control plane blocked them for the
+    rest of the UTC day, having seen them use `quotas.cpu_seconds_per_day` across all nodes), then
+    applies concurrency and the per-minute window. A plugin that replaces it replaces all of
+    that; `blocked()` is the runner's current list, cheap to call per request.
 
-    Called once per runner; the ingress then calls the returned object directly, so the
+    Called once per ingress process; the ingress then calls the returned object directly, so the
     built-in quotas cost no hook dispatch per request. `release` is called exactly once for
     every `admit` call, whether it admitted, refused or raised (so it must tolerate releasing
     what a refused or failed `admit` never took; the built-in marks its slot on the invocation).

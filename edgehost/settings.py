@@ -54,16 +54,27 @@ class Quotas(_Section, frozen=True):
 
 class Runner(_Section, frozen=True):
     max_body_bytes: PositiveInt = 1048576
+    # What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits): each
+    # http_fetch response, fields included; guest output kept (stdout, stderr, edgefn.log); the
+    # header fields of the guest's response (more is bad_response).
+    max_fetch_bytes: PositiveInt = 1048576
+    max_guest_output_bytes: PositiveInt = 65536
+    max_response_header_bytes: PositiveInt = 65536
     # Per ingress process (docs/runner.md, "Connections and deadlines"): open connections,
     # idle keep-alive ones included (~10 KiB each in granian)...
     max_connections: Connections = 10000
-    # ...and requests between their head and their answer; one more answers 503 at once.
+    # ...and requests between their body's arrival and their answer; one more answers 503 at once
+    # (one still sending its body is not counted: stalled uploads cannot take every slot).
     max_requests_in_flight: PositiveInt = 512
     # A connection's next request head must be complete this long after it opened or after its
     # previous answer: the slow-header deadline and the idle keep-alive timeout in one (hyper's).
     header_timeout_s: Deadline = 30.0
+    # Bytes of request bodies still arriving, per ingress process: a chunk past it answers 503.
+    max_buffered_body_bytes: PositiveInt = 536870912
     # The whole body must have arrived this long after its head; otherwise 408.
     body_timeout_s: Deadline = 30.0
+    # A connection whose client takes none of the answer's bytes for this long is dropped.
+    send_timeout_s: Deadline = 30.0
     node_id: str = ""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     control_plane_url: str = ""
@@ -250,6 +261,12 @@ def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
 
 def _check(settings: Settings) -> None:
     """Rules that span more than a type: a URL scheme the engines understand, advertised URLs."""
+    runner = settings.runner
+    if runner.max_buffered_body_bytes < runner.max_body_bytes:
+        raise SettingsError(
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes "
+            f"({runner.max_body_bytes}), got {runner.max_buffered_body_bytes}"
+        )
     url = settings.database.url
     if url and not url.startswith(DATABASE_SCHEMES):
         raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")

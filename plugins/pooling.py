@@ -41,7 +41,9 @@ from edgehost.runtime import (
     HostFunction,
     Instance,
     InvokeError,
+    OutputLimits,
 )
+from edgehost.runtime.hostcalls import DEFAULT_LIMITS
 from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.pool")
@@ -230,11 +232,13 @@ class PoolRegistry:
         pressure_percent: float,
         budget: HotMemoryBudget | None = None,
         max_hot_instances: int | None = None,
+        limits: OutputLimits = DEFAULT_LIMITS,
         on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
     ):
         """`budget`: hot memory per project (None: unbounded); `max_hot_instances` caps every
         function's min_hot_instances and max_hot_instances (None: as deployed)."""
         self.host_functions = tuple(host_functions)
+        self.limits = limits
         self.idle_timeout_s = idle_timeout_s
         self.pressure_percent = pressure_percent
         self.budget = budget
@@ -246,7 +250,7 @@ class PoolRegistry:
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> HotPool:
         compiled = CompiledFunction.load(
-            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path
+            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path, limits=self.limits
         )
         if self.max_hot_instances is not None:
             min_hot, max_hot = min(min_hot, self.max_hot_instances), min(max_hot, self.max_hot_instances)
@@ -337,6 +341,11 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
             project_bytes=settings.project_memory_bytes // processes,
         ),
         max_hot_instances=settings.max_hot_instances,
+        limits=OutputLimits(
+            fetch_bytes=ctx.settings.runner.max_fetch_bytes,
+            output_bytes=ctx.settings.runner.max_guest_output_bytes,
+            header_bytes=ctx.settings.runner.max_response_header_bytes,
+        ),
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),

@@ -33,6 +33,7 @@ from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, load_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
+from edgehost.serving import bound_sends_once_listening
 from edgehost.settings import Settings
 
 log = logging.getLogger("edgefn.worker")
@@ -100,7 +101,12 @@ class WorkerPlugin:
         @contextlib.asynccontextmanager
         async def watch(_app: Any) -> AsyncIterator[None]:
             await self.watcher.check_once()
+            runner = ctx.settings.runner
             tasks = [
+                asyncio.create_task(
+                    bound_sends_once_listening(runner.ingress_port, runner.send_timeout_s),
+                    name="send-timeout",
+                ),
                 asyncio.create_task(self.watcher.run(), name="serving-watcher"),
                 asyncio.create_task(relay_from_worker(self.tail), name="tail-relay"),
             ]

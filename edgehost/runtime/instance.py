@@ -12,7 +12,7 @@ from .codec import decode_response, encode_request
 from .engine import arm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
-from .hostcalls import InvocationContext, bind_context
+from .hostcalls import InvocationContext, OutputLimits, bind_context
 from .types import FunctionSpec, GuestRequest, GuestResponse
 
 _U32_MASK = 0xFFFFFFFF
@@ -35,14 +35,14 @@ class Instance:
         store: wasmtime.Store,
         instance: wasmtime.Instance,
         *,
-        max_fetch_bytes: int,
+        limits: OutputLimits,
         owner: object,
     ) -> None:
         """`owner` (the compiled function) is held so its host-function callbacks outlive the
         instance; it is taken as a plain object so this module does not import the one that
         creates instances."""
         self.spec = spec
-        self.max_fetch_bytes = max_fetch_bytes
+        self.limits = limits
         self._owner = owner
         self._store: wasmtime.Store | None = store
         self._context = context_address(store)
@@ -90,8 +90,13 @@ class Instance:
         if self.broken or self._store is None:
             raise RuntimeError("this instance is broken or closed and must not be reused")
         ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        limits = self.limits
         ctx = InvocationContext(
-            self.spec, request_id, monotonic() + ms / 1000, max_fetch_bytes=self.max_fetch_bytes
+            self.spec,
+            request_id,
+            monotonic() + ms / 1000,
+            max_fetch_bytes=limits.fetch_bytes,
+            max_log_bytes=limits.output_bytes,
         )
         payload = request if isinstance(request, bytes) else encode_request(request)
         bind_context(ctx)
@@ -111,7 +116,7 @@ class Instance:
             bind_context(None)
             self.last_used = monotonic()
         try:
-            status, headers, body = decode_response(data)
+            status, headers, body = decode_response(data, limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()

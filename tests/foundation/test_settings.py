@@ -51,7 +51,16 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.max_connections": 10000,
     "runner.max_requests_in_flight": 512,
     "runner.header_timeout_s": 30,
+    "runner.send_timeout_s": 30,
+    "runner.max_buffered_body_bytes": 512 << 20,
     "runner.body_timeout_s": 30,
+}
+
+# What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits).
+OUTPUT_DEFAULTS: dict[str, Any] = {
+    "runner.max_fetch_bytes": 1 << 20,
+    "runner.max_guest_output_bytes": 64 << 10,
+    "runner.max_response_header_bytes": 64 << 10,
 }
 
 # Keys docs/settings.md names with an empty default: they must exist (empty until set).
@@ -98,7 +107,7 @@ def test_fixed_keys_have_their_interfaces_defaults(mode: str | None) -> None:
 @pytest.mark.parametrize("mode", ["control-plane", "runner"])
 def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     settings = load_settings(mode)
-    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS}.items():
+    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS, **OUTPUT_DEFAULTS}.items():
         assert value(settings, key) == default, key
     for key in SERVE_KEYS_WITHOUT_DEFAULT:
         value(settings, key)  # exists
@@ -222,6 +231,22 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         (
             {"EDGEFN_RUNNER__HEADER_TIMEOUT_S": "0"},
             "runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_GUEST_OUTPUT_BYTES": "0"},
+            "runner.max_guest_output_bytes must be a positive integer, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_RESPONSE_HEADER_BYTES": "64k"},
+            "runner.max_response_header_bytes must be a positive integer, got '64k'",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_BUFFERED_BODY_BYTES": "1000"},
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes (1048576), got 1000",
+        ),
+        (
+            {"EDGEFN_RUNNER__SEND_TIMEOUT_S": "-5"},
+            "runner.send_timeout_s must be a number of seconds above 0 and at most 3600, got -5",
         ),
         (
             {"EDGEFN_RUNNER__BODY_TIMEOUT_S": "1e30"},
