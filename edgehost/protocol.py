@@ -46,6 +46,8 @@ class FunctionDeployment(Message):
     min_hot_instances: int = 1
     max_hot_instances: int = 16
     http_allow: tuple[str, ...] = ()
+    env: dict[str, str] = {}  # the guest's environment (WASI environ)
+    kv: tuple[str, ...] = ()  # the project's KV stores it may use
 
 
 class RouteSpec(Message):

@@ -71,6 +71,18 @@ class ApiClient:
             return None
         return self._decode(response)
 
+    def raw(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, content: bytes | None = None
+    ) -> bytes:
+        """A call whose request or answer body is bytes, not JSON (the KV values); errors as `call`."""
+        try:
+            response = self.http.request(method, path, params=params, content=content)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the control plane at {self.api}: {exc}") from None
+        if response.is_error:
+            self._decode(response)
+        return response.content
+
     @staticmethod
     def _decode(response: httpx.Response) -> Any:
         try:

@@ -251,6 +251,8 @@ class Deployments:
                     min_hot_instances=fv["min_hot_instances"],
                     max_hot_instances=fv["max_hot_instances"],
                     http_allow=tuple(fv["http_allow"] or ()),
+                    env=dict(fv["env"] or {}),
+                    kv=tuple(fv["kv"] or ()),
                 )
             )
         deployed = {r["function.id"]: r["function.function_id"] for r in chosen}

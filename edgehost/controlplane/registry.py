@@ -22,7 +22,7 @@ from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
-from edgehost.db.tables import Function, FunctionVersion, json_list
+from edgehost.db.tables import Function, FunctionVersion, json_dict, json_list
 from edgehost.errors import ApiError
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
 
@@ -83,6 +83,8 @@ class Registry:
                 min_hot_instances=spec.min_hot_instances,
                 max_hot_instances=spec.max_hot_instances,
                 http_allow=list(spec.http_allow),
+                env=dict(spec.env),
+                kv=sorted(set(spec.kv)),
                 artifact_key="",
             ).save()
         return FunctionCreated(
@@ -212,6 +214,8 @@ class Registry:
             min_hot_instances=row.min_hot_instances,
             max_hot_instances=row.max_hot_instances,
             http_allow=list(json_list(row.http_allow)),
+            env=dict(json_dict(row.env)),
+            kv=list(json_list(row.kv)),
             denied_imports=list(json_list(row.denied_imports)),
         )
 

@@ -21,6 +21,9 @@ Entrypoint = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.$-]{0,1
 Pages = Annotated[int, msgspec.Meta(ge=1, le=32768)]
 Millis = Annotated[int, msgspec.Meta(ge=1, le=300_000)]
 HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")]
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=255)]
+EnvValue = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", max_length=32768)]
+KvStoreName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,63}$")]
 AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
 Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
 Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
@@ -52,6 +55,8 @@ class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     min_hot_instances: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 1
     max_hot_instances: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
     http_allow: list[AllowEntry] = []
+    env: Annotated[dict[EnvName, EnvValue], msgspec.Meta(max_length=256)] = {}
+    kv: Annotated[list[KvStoreName], msgspec.Meta(max_length=64)] = []
 
     def __post_init__(self) -> None:
         # Raised while decoding, so the request fails before any project or record exists; a 422, as
@@ -81,6 +86,8 @@ class VersionInfo(msgspec.Struct, kw_only=True):
     min_hot_instances: int
     max_hot_instances: int
     http_allow: list[str]
+    env: dict[str, str]
+    kv: list[str]
     denied_imports: list[str]
     artifact_url: str = ""
 

@@ -65,6 +65,8 @@ class FunctionVersion(Table, tablename="edgefn_function_version"):
     min_hot_instances = Integer(default=1)
     max_hot_instances = Integer(default=16)
     http_allow = JSON(default=[])
+    env = JSON(default={})  # the guest's environment: name -> value
+    kv = JSON(default=[])  # names of the project's KV stores it may use
     artifact_key = Varchar(length=255)
     sha256 = Varchar(length=64, default="")
     size_bytes = BigInt(default=0)
@@ -168,3 +170,10 @@ def json_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = json.loads(value or "[]")
     return list(value or [])
+
+
+def json_dict(value: Any) -> dict[str, Any]:
+    """A JSON object column, read either way (see json_list)."""
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return dict(value or {})

@@ -33,6 +33,8 @@ def _settings(fn: FunctionDef) -> dict[str, Any]:
         "min_hot_instances": fn.min_hot_instances,
         "max_hot_instances": fn.max_hot_instances,
         "http_allow": sorted(fn.http_allow),
+        "env": dict(fn.env),
+        "kv": sorted(fn.kv),
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgehost.kv import STORE_NAME, STORE_NAME_RULE
 from edgehost.routes import METHODS, RouteSyntaxError, is_host_name, parse_host, parse_path
 from edgehost.selectors import SelectorError, compile_selector
 
@@ -45,6 +46,8 @@ class FunctionDef:
     min_hot_instances: int = 1
     max_hot_instances: int = 16
     http_allow: tuple[str, ...] = ()  # lower-cased host names, IP literals or "*.domain"
+    env: tuple[tuple[str, str], ...] = ()  # the guest's environment (WASI environ), sorted by name
+    kv: tuple[str, ...] = ()  # the project's KV stores the function may use
 
 
 @dataclass(frozen=True, kw_only=True)  # kw_only: the fixed field order puts a default before "path"
@@ -90,6 +93,11 @@ INT32 = (-(2**31), 2**31 - 1)
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+# Environment variable names: POSIX's portable names in upper case (the rule secret names share).
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+ENV_NAME_RULE = "upper-case letters, digits and '_', not starting with a digit"
+MAX_ENV_VARS = 256
+MAX_ENV_VALUE = 32768  # characters
 
 
 def load_project(path: Path) -> Project:
@@ -180,11 +188,43 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         if problem:
             table.problem(f"http_allow[{position}] {_show(entry)} {problem}")
         http_allow.append(entry.lower())
+    env = _env(table)
+    kv = []
+    for position, store in table.strings("kv"):
+        if not STORE_NAME.fullmatch(store):
+            table.problem(f"kv[{position}] must be a store name of {STORE_NAME_RULE}, got {_show(store)}")
+        kv.append(store)
     if not table.ok:
         return None
     return FunctionDef(
-        name, resolved, entrypoint, memory_pages, max_execution_ms, min_hot, max_hot, tuple(http_allow)
+        name,
+        resolved,
+        entrypoint,
+        memory_pages,
+        max_execution_ms,
+        min_hot,
+        max_hot,
+        tuple(http_allow),
+        tuple(sorted(env.items())),
+        tuple(dict.fromkeys(kv)),
     )
+
+
+def _env(table: _Table) -> dict[str, str]:
+    """`env = { NAME = "value" }`: names by ENV_NAME, string values without NUL (environ entries end
+    in one), at most MAX_ENV_VARS of at most MAX_ENV_VALUE characters each."""
+    env: dict[str, str] = {}
+    for name, value in table.string_table("env"):
+        if not ENV_NAME.fullmatch(name):
+            table.problem(f"env key {_show(name)} must be {ENV_NAME_RULE}")
+        elif "\0" in value:
+            table.problem(f"env.{name} must not contain a NUL character")
+        elif len(value) > MAX_ENV_VALUE:
+            table.problem(f"env.{name} must be at most {MAX_ENV_VALUE} characters, got {len(value)}")
+        env[name] = value
+    if len(env) > MAX_ENV_VARS:
+        table.problem(f"env must have at most {MAX_ENV_VARS} variables, got {len(env)}")
+    return env
 
 
 def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
@@ -294,6 +334,21 @@ class _Table:
             if not isinstance(entry, str):
                 self.problem(f"{key}[{position}] must be a string, got {_show(entry)}")
         return [(position, entry) for position, entry in enumerate(value, 1) if isinstance(entry, str)]
+
+    def string_table(self, key: str) -> list[tuple[str, str]]:
+        """An optional inline table of strings (`key = { NAME = "value" }`), as (name, value);
+        values of other types are reported and left out."""
+        if self._absent(key, False):
+            return []
+        value = self.data[key]
+        if not isinstance(value, Mapping):
+            example = f'{key} = {{ NAME = "value" }}'
+            self.problem(f"{key} must be a table of strings like {example}, got {_show(value)}")
+            return []
+        for name, entry in value.items():
+            if not isinstance(entry, str):
+                self.problem(f"{key}.{name} must be a string, got {_show(entry)}")
+        return [(name, entry) for name, entry in value.items() if isinstance(entry, str)]
 
     def reference(self, functions: Mapping[str, str]) -> str:
         """The required ``function`` key, which must name a function of this project."""

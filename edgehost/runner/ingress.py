@@ -6,9 +6,9 @@ method belongs to user routes.
 
 Where a guest runs (docs/runtime.md has the measurements): a hand-off to a thread costs
 several hot invokes, so a function runs inline on the event loop while it proves short.
-A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that wait
-on the network), or whose inline calls took longer than SLOW_INLINE_S twice, the second time
-in thread CPU time (so a preempted process proves nothing), runs on guest threads from then on:
+A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches and KV store
+calls that wait on the network), or whose inline calls took longer than SLOW_INLINE_S twice, the
+second time in thread CPU time (so a preempted process proves nothing), runs on guest threads from then on:
 a runaway burns its deadline there while the loop keeps answering (wasmtime releases the GIL
 while guest code runs). Fast calls in between do not clear a slow one (a guest alternating slow
 and fast calls would otherwise stay inline and stall every tenant's requests), so the loop is
@@ -350,7 +350,7 @@ class Ingress:
     async def _invoke(self, pool: InstancePool, request: bytes, request_id: str) -> GuestResponse:
         spec = pool.spec
         key = (spec.function_id, spec.version)
-        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
+        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or spec.kv or key in self._offloaded:
             # The limit starts now: waiting for a guest thread spends it too (40 runaways on 2 cores).
             deadline = monotonic() + spec.max_execution_ms / 1000
             return await self.threads.run(

@@ -62,6 +62,8 @@ def spec_of(d: FunctionDeployment) -> FunctionSpec:
         memory_pages=d.memory_pages,
         max_execution_ms=d.max_execution_ms,
         http_allow=tuple(d.http_allow),
+        env=tuple(sorted(d.env.items())),
+        kv=tuple(d.kv),
     )
 
 

@@ -14,6 +14,7 @@ class FunctionSpec:
     max_execution_ms: int = 50
     http_allow: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    kv: tuple[str, ...] = ()  # the project's KV stores the function may use (edgehost/kv)
 
 
 @dataclass(slots=True)
