@@ -111,9 +111,10 @@ class RedisKvStore:
         if sha is not None:
             try:
                 return self._call(timeout, "EVALSHA", sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                pass  # a restarted or flushed Redis forgot it: sent whole below
             except redis.ResponseError as exc:
-                if not str(exc).startswith("NOSCRIPT"):
-                    raise KvUnavailable(f"redis refused the script: {exc}") from None
+                raise KvUnavailable(f"redis refused the script: {exc}") from None
         self._scripts[script] = hashlib.sha1(script.encode()).hexdigest()  # Redis names scripts so
         try:
             return self._call(timeout, "EVAL", script, len(keys), *keys, *args)
