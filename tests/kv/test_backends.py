@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,6 +139,26 @@ def test_a_redis_that_never_answers_times_out_and_the_store_recovers(redis_serve
         store.get("p", "s", b"k", 0)  # an invocation whose deadline has passed asks nothing
     store.set("p", "s", b"k", b"v", T)
     assert store.get("p", "s", b"k", T) == b"v"
+    store.close()
+
+
+def test_a_call_gives_up_at_its_own_timeout_while_redis_is_busy(redis_server: RedisServer) -> None:
+    """Redis runs one script at a time: a busy one holds every other client's answer back. The call
+    stops waiting at its timeout although the connection's socket timeout (kv.timeout_s) is longer."""
+    store = RedisKvStore(redis_server.url, KvLimits(timeout_s=10))
+    store.set("p", "s", b"k", b"v", T)  # connected and handshaken: only the answer is awaited below
+    busy = RedisKvStore(redis_server.url, KvLimits(timeout_s=10))
+    spin = "local t = redis.call('TIME') repeat until redis.call('TIME')[1] - t[1] >= 2 return 0"
+    worker = threading.Thread(target=busy._call, args=(10, "EVAL", spin, 0))
+    worker.start()
+    try:
+        time.sleep(0.2)  # the script has started (not a timing assertion: a late start fails loudly)
+        with pytest.raises(KvTimeout, match="did not answer"):
+            store.get("p", "s", b"k", 0.3)
+    finally:
+        worker.join()
+        busy.close()
+    assert store.get("p", "s", b"k", T) == b"v"  # the timed-out connection was dropped, not reused
     store.close()
 
 
