@@ -32,6 +32,7 @@ SCRIPTS = (
     "timeout_precision",
     "deadline_contention",
     "observability",
+    "kv_calls",
 )
 
 
