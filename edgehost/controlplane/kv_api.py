@@ -22,11 +22,11 @@ from edgehost.controlplane.access import READ, WRITE
 from edgehost.controlplane.api import ProjectName, provide_caller
 from edgehost.controlplane.openapi import refusals
 from edgehost.errors import ApiError
-from edgehost.kv import MAX_KEY_BYTES, KvError, KvQuotaExceeded, KvStore, KvTooLarge
+from edgehost.kv import MAX_KEY_BYTES, STORE_PATTERN, KvError, KvQuotaExceeded, KvStore, KvTooLarge
 from edgehost.kv.backends import store_of
 
 StoreName = Annotated[
-    str, Parameter(pattern=r"^[a-z0-9-]{1,63}$", description="A store name, as in a function's `kv` list.")
+    str, Parameter(pattern=STORE_PATTERN, description="A store name, as in a function's `kv` list.")
 ]
 Key = Annotated[
     str, Parameter(max_length=MAX_KEY_BYTES, description=f"The key: UTF-8, at most {MAX_KEY_BYTES} bytes.")

@@ -12,6 +12,7 @@ import msgspec
 from litestar.params import Parameter
 
 from edgehost.errors import ApiError
+from edgehost.kv import STORE_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
@@ -23,7 +24,7 @@ Millis = Annotated[int, msgspec.Meta(ge=1, le=300_000)]
 HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")]
 EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=255)]
 EnvValue = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", max_length=32768)]
-KvStoreName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,63}$")]
+KvStoreName = Annotated[str, msgspec.Meta(pattern=STORE_PATTERN)]
 AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
 Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
 Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]

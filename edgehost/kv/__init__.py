@@ -21,6 +21,7 @@ __all__ = [
     "MAX_KEY_BYTES",
     "STORE_NAME",
     "STORE_NAME_RULE",
+    "STORE_PATTERN",
     "KvError",
     "KvLimits",
     "KvQuotaExceeded",
@@ -33,7 +34,8 @@ __all__ = [
 
 MAX_KEY_BYTES = 512
 # The project file's rule for `kv` store names (also the API's path pattern).
-STORE_NAME = re.compile(r"[a-z0-9-]{1,63}")
+STORE_PATTERN = r"^[a-z0-9-]{1,63}$"
+STORE_NAME = re.compile(STORE_PATTERN)
 STORE_NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-'"
 
 

@@ -44,7 +44,10 @@ class SqliteKvStore:
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
-        conn.execute(f"PRAGMA busy_timeout={max(1, int(timeout * 1000))}")
+        wait_ms = max(1, int(timeout * 1000))
+        if getattr(self._local, "wait_ms", None) != wait_ms:  # once per call, not per statement
+            conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+            self._local.wait_ms = wait_ms
         return conn
 
     def _run(self, timeout: float, work: str, *args: object) -> list[tuple[Any, ...]]:
