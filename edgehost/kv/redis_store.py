@@ -9,10 +9,12 @@ applied it, so a write is seen by every later read on any node (read-your-writes
 reads everywhere). With replicas and failover (Sentinel, Cluster), writes Redis acknowledged but
 had not replicated may be lost at a failover: Redis's own guarantee, documented in docs/kv.md.
 
-Each call waits at most its `timeout` (a connection's own socket timeouts are `kv.timeout_s`, the
-answer is awaited with `can_read(timeout)`), and raises KvUnavailable when Redis cannot be
-reached, KvTimeout when it does not answer in time; the connection is then dropped, never reused
-with an answer still in flight. redis-py's retries are off: a retry would overrun the deadline.
+Each call waits for its answer at most its `timeout` (awaited with `can_read(timeout)`); opening a
+new connection is bounded by `kv.timeout_s` instead (redis-py's socket timeouts are set per
+connection, so connect and greeting may take that long each). A call raises KvUnavailable when
+Redis cannot be reached, KvTimeout when it does not answer in time; the connection is then
+dropped, never reused with an answer still in flight. redis-py's retries are off: a retry would
+overrun the deadline.
 """
 
 from __future__ import annotations
