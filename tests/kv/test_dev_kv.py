@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import REPO, DevServer, dev_server, run_cli, serving, write_project
+from tests.procs import REPO, DevServer, dev_server, run_cli, serving, wait_until, write_project
 
 GUESTS = REPO / "tests" / "guests"
 MAX_VALUE = 64
@@ -163,8 +163,6 @@ def test_env_is_the_guests_environment(tmp_path: Path) -> None:
         # A changed variable reaches the guest with the next deployment (edgefn dev redeploys on save).
         text = (project / "edgefn.toml").read_text().replace('REGION = "tokyo"', 'REGION = "osaka"')
         (project / "edgefn.toml").write_text(text)
-        from tests.procs import wait_until
-
         wait_until(
             lambda: httpx.get(f"{dev.ingress}/env").content == b"GREETING=hi there\0REGION=osaka\0",
             timeout=30,
