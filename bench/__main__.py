@@ -34,6 +34,7 @@ SCRIPTS = (
     "observability",
     "route_overlaps",
     "route_check_stall",
+    "kv_calls",
 )
 
 

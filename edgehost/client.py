@@ -122,6 +122,18 @@ class ApiClient:
             return None
         return self.decode(response)
 
+    def raw(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, content: bytes | None = None
+    ) -> bytes:
+        """A call whose request or answer body is bytes, not JSON (the KV values); errors as `call`."""
+        try:
+            response = self.http.request(method, path, params=params, content=content)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the control plane at {self.api}: {exc}") from None
+        if response.is_error:
+            self.decode(response)
+        return response.content
+
     @staticmethod
     def decode(response: httpx.Response) -> Any:
         """The JSON body of a success; raises ClientError with the CP's `error` and `detail` otherwise."""

@@ -17,7 +17,7 @@ HTTP server, so no client ever gets its plain-text 500.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         RouteLookup,
         RouteSpec,
     )
+    from edgehost.kv import KvLimits, KvStore
     from edgehost.protocol import HostClaim
     from edgehost.runtime import HostFunction
     from edgehost.settings import Settings
@@ -98,6 +99,16 @@ def edgehost_host_functions(ctx: AppContext) -> Sequence[HostFunction]:
 @hookspec(firstresult=True)
 def edgehost_artifact_store(settings: Settings) -> ArtifactStore | None:
     """The control plane's artifact store (`artifacts.backend`): a local folder, S3, or a plugin's own."""
+
+
+@hookspec
+def edgehost_kv_backends() -> Mapping[str, Callable[[Settings, KvLimits], KvStore]]:
+    """KV store backends by the name `kv.backend` gives (built in: `sqlite`, `redis`): each makes the
+    one store (edgehost/kv: the `KvStore` contract) a process uses for every project.
+
+    A factory must not connect yet: the store is built once per process, when a guest or the API
+    first needs it, and must be thread-safe and bound every wait by the call's `timeout`.
+    """
 
 
 @hookspec(firstresult=True)
@@ -234,5 +245,6 @@ def edgehost_startup_problems(ctx: AppContext) -> Sequence[str]:
     The core answers too (as the `core` plugin): one sentence for each built-in disabled by
     `disabled_plugins` whose capability no other plugin took over, e.g. "metrics plugin disabled:
     /metrics is not served ...". A plugin that needs something it cannot find (a setting, a
-    service) says so here rather than failing later on the request path.
+    service) says so here rather than failing later on the request path. A setting no plugin can
+    use raises `SettingsError` instead (naming the key): the command exits 2 before serving.
     """

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.metrics",
     "plugins.invocation_log",
     "plugins.hostcalls",
+    "plugins.kv",
 )
 
 
@@ -56,6 +57,10 @@ BUILTIN_CAPABILITIES: dict[str, tuple[str | None, str]] = {
     "hostcalls": (
         "edgehost_host_functions",
         "guests cannot import edgefn host functions, so modules that do are rejected",
+    ),
+    "kv": (
+        None,
+        "no KV stores: guests importing edgefn.kv_* are rejected and `edgefn kv` answers 404",
     ),
 }
 CORE = "core"

@@ -163,6 +163,22 @@ class Auth(_Section, frozen=True):
     operators: list[str] = msgspec.field(default_factory=list)
 
 
+class Kv(_Section, frozen=True):
+    """The project KV stores (docs/kv.md): which backend holds them, and their limits."""
+
+    # `sqlite` (edgefn dev: a file in the state folder) or `redis` (shared by every runner), or a
+    # backend a plugin adds through `edgehost_kv_store`; checked when the store is first built.
+    backend: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$", description="a backend name")] = "sqlite"
+    sqlite_path: str = ""  # empty means {state_dir}/kv.db
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_value_bytes: PositiveInt = 1048576
+    max_project_bytes: PositiveInt = 104857600
+    # The longest one store call waits (less when the invocation's deadline is nearer).
+    timeout_s: Annotated[
+        float, msgspec.Meta(gt=0, le=60, description="a number of seconds above 0 and at most 60")
+    ] = 0.5
+
+
 class Settings(_Section, frozen=True):
     mode: Mode = "dev"
     state_dir: str = ""
@@ -179,6 +195,7 @@ class Settings(_Section, frozen=True):
     tls: Tls = msgspec.field(default_factory=Tls)
     nodes: Nodes = msgspec.field(default_factory=Nodes)
     auth: Auth = msgspec.field(default_factory=Auth)
+    kv: Kv = msgspec.field(default_factory=Kv)
 
     @property
     def effective_state_dir(self) -> Path:

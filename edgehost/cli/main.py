@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edgehost.cli.nodes:undrain",
         "Put a drained NODE_ID back in the node feed (once it is online).",
     ),
+    "kv": (
+        "edgehost.cli.kv:kv",
+        "Operator access to a project's KV stores: get, put, delete, list.",
+    ),
     "tail": (
         "edgehost.cli.tail:tail",
         "Stream the invocation logs of a project (or of one FUNCTION) live, until interrupted.",

@@ -27,7 +27,11 @@ def make_context(settings: Settings) -> AppContext:
     except PluginError as exc:
         raise CliError(str(exc), USAGE) from None
     ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
-    for group in pm.hook.edgehost_startup_problems(ctx=ctx):
+    try:
+        problems = pm.hook.edgehost_startup_problems(ctx=ctx)
+    except SettingsError as exc:  # a plugin's setting that cannot be used (hookspecs.py)
+        raise CliError(str(exc), USAGE) from None
+    for group in problems:
         for problem in group or ():
             logging.getLogger("edgefn").warning(problem)
     return ctx

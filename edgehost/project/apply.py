@@ -20,7 +20,7 @@ def _registration(fn: FunctionDef) -> schemas.FunctionCreate:
     return schemas.FunctionCreate(
         name=fn.name,
         entrypoint=fn.entrypoint,
-        **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow))},
+        **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow)), "kv": tuple(sorted(fn.kv))},
     )
 
 

@@ -20,9 +20,13 @@ from typing import Any
 
 import msgspec
 
+from edgehost.kv import STORE_NAME, STORE_NAME_RULE
 from edgehost.limits import (
     DEFAULT_MAX_EXECUTION_MS,
     DEFAULT_MEMORY_PAGES,
+    ENV_PATTERN,
+    MAX_ENV_VALUE,
+    MAX_ENV_VARS,
     MAX_EXECUTION_MS,
     MAX_MAX_HOT_INSTANCES,
     MAX_MEMORY_PAGES,
@@ -95,6 +99,9 @@ INT32 = (-(2**31), 2**31 - 1)
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+# Environment variable names: POSIX's portable names in upper case (the rule secret names share).
+ENV_NAME = re.compile(ENV_PATTERN)
+ENV_NAME_RULE = "upper-case letters, digits and '_', not starting with a digit"
 
 
 def load_project(path: Path) -> Project:
@@ -185,6 +192,12 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         if problem:
             table.problem(f"http_allow[{position}] {_show(entry)} {problem}")
         http_allow.append(entry.lower())
+    env = _env(table)
+    kv = []
+    for position, store in table.strings("kv"):
+        if not STORE_NAME.fullmatch(store):
+            table.problem(f"kv[{position}] must be a store name of {STORE_NAME_RULE}, got {_show(store)}")
+        kv.append(store)
     if not table.ok:
         return None
     return FunctionDef(
@@ -196,7 +209,26 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         min_hot_instances=min_hot,
         max_hot_instances=max_hot,
         http_allow=tuple(http_allow),
+        kv=tuple(dict.fromkeys(kv)),
+        env=env,
     )
+
+
+def _env(table: _Table) -> dict[str, str]:
+    """`env = { NAME = "value" }`: names by ENV_NAME, string values without NUL (environ entries end
+    in one), at most MAX_ENV_VARS of at most MAX_ENV_VALUE characters each."""
+    env: dict[str, str] = {}
+    for name, value in table.string_table("env"):
+        if not ENV_NAME.fullmatch(name):
+            table.problem(f"env key {_show(name)} must be {ENV_NAME_RULE}")
+        elif "\0" in value:
+            table.problem(f"env.{name} must not contain a NUL character")
+        elif len(value) > MAX_ENV_VALUE:
+            table.problem(f"env.{name} must be at most {MAX_ENV_VALUE} characters, got {len(value)}")
+        env[name] = value
+    if len(env) > MAX_ENV_VARS:
+        table.problem(f"env must have at most {MAX_ENV_VARS} variables, got {len(env)}")
+    return env
 
 
 def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
@@ -306,6 +338,21 @@ class _Table:
             if not isinstance(entry, str):
                 self.problem(f"{key}[{position}] must be a string, got {_show(entry)}")
         return [(position, entry) for position, entry in enumerate(value, 1) if isinstance(entry, str)]
+
+    def string_table(self, key: str) -> list[tuple[str, str]]:
+        """An optional inline table of strings (`key = { NAME = "value" }`), as (name, value);
+        values of other types are reported and left out."""
+        if self._absent(key, False):
+            return []
+        value = self.data[key]
+        if not isinstance(value, Mapping):
+            example = f'{key} = {{ NAME = "value" }}'
+            self.problem(f"{key} must be a table of strings like {example}, got {_show(value)}")
+            return []
+        for name, entry in value.items():
+            if not isinstance(entry, str):
+                self.problem(f"{key}.{name} must be a string, got {_show(entry)}")
+        return [(name, entry) for name, entry in value.items() if isinstance(entry, str)]
 
     def reference(self, functions: Mapping[str, str]) -> str:
         """The required ``function`` key, which must name a function of this project."""

@@ -2,9 +2,10 @@
 threads otherwise (docs/runtime.md has the measurements).
 
 A hand-off to a thread costs several hot invokes, so a function runs inline while it proves
-short. A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches that
-wait on the network), or whose inline calls took longer than SLOW_INLINE_S twice, the second time
-in thread CPU time (so a preempted process proves nothing), runs on guest threads from then on:
+short. A function that may run long (a deadline above INLINE_MAX_MS, or outbound fetches and KV
+store calls that wait on the network), or whose inline calls took longer than SLOW_INLINE_S
+twice, the second time in thread CPU time (so a preempted process proves nothing), runs on guest
+threads from then on:
 a runaway burns its deadline there while the loop keeps answering (wasmtime releases the GIL
 while guest code runs). Fast calls in between do not clear a slow one (a guest alternating slow
 and fast calls would otherwise stay inline and stall every tenant's requests), so the loop is
@@ -46,7 +47,7 @@ class Placement:
         (40 runaways on 2 cores made that wait half a second)."""
         spec = pool.spec
         key = (spec.function_id, spec.version)
-        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or key in self._offloaded:
+        if spec.max_execution_ms > INLINE_MAX_MS or spec.http_allow or spec.kv or key in self._offloaded:
             deadline = monotonic() + spec.max_execution_ms / 1000
             return await self.threads.run(
                 partial(pool.invoke, request, request_id=request_id, deadline=deadline)

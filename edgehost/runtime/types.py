@@ -14,7 +14,6 @@ class FunctionSpec(FunctionLimits, frozen=True):
     function_id: str
     version: int
     entrypoint: str = "handle"
-    env: tuple[tuple[str, str], ...] = ()
     project: str = ""  # whose hot memory budget its instances count against
 
 

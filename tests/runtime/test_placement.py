@@ -90,3 +90,15 @@ async def test_fast_calls_in_between_do_not_keep_a_slow_guest_inline(placement: 
     loop_thread = threading.current_thread().name
     assert pool.threads[:3] == [loop_thread] * 3  # slow, fast, slow (the second slow one decides)
     assert loop_thread not in pool.threads[3:]
+
+
+async def test_a_function_that_names_kv_stores_runs_on_guest_threads_from_its_first_call(
+    placement: Placement,
+) -> None:
+    """A KV call waits on its store (a Redis round trip, up to kv.timeout_s): never on the loop."""
+    pool = StandInPool("sleep")
+    pool.spec = FunctionSpec(
+        function_id="t.kv", version=1, memory_pages=16, max_execution_ms=50, kv=("default",)
+    )
+    await placement.invoke(pool, REQUEST, "r")
+    assert pool.threads[0] != threading.current_thread().name
