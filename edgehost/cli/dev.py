@@ -83,6 +83,9 @@ class DevSession:
         self.token = token
         self.api_url = api_url
         self.project: Project | None = None
+        from edgehost.roles import host_functions
+
+        self.host_functions = host_functions(ctx)
 
     async def apply(self) -> bool:
         try:
@@ -100,7 +103,7 @@ class DevSession:
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
-                return apply_project(project, client, prune=True).lines
+                return apply_project(project, client, host_functions=self.host_functions, prune=True).lines
 
         try:
             lines = await asyncio.to_thread(run)

@@ -9,6 +9,7 @@ from typing import Any
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
 from edgehost.plugins import PluginError, make_plugin_manager
+from edgehost.runtime import HostFunction
 from edgehost.settings import Settings, SettingsError, load_settings
 
 
@@ -31,3 +32,11 @@ def make_context(settings: Settings) -> AppContext:
         for problem in group or ():
             logging.getLogger("edgefn").warning(problem)
     return ctx
+
+
+def local_host_functions() -> list[HostFunction]:
+    """What the plugins of this environment's settings (`plugins`, `disabled_plugins`, EDGEFN_*)
+    link into guests: `edgefn build` and `deploy` check guests against it before sending anything."""
+    from edgehost.roles import host_functions  # the server stack, only for commands that check guests
+
+    return host_functions(make_context(settings_or_exit(None)))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgehost.cli.client import ApiClient
 from edgehost.cli.errors import CliError
 from edgehost.guestbuild import load_guest_bytes
+from edgehost.project.check import check_functions
 from edgehost.project.schema import FunctionDef, Project
+from edgehost.runtime import HostFunction
 
 Progress = Callable[[str, int], Callable[[int], None]]
 
@@ -57,17 +59,26 @@ def _undone_rollback(live: dict[str, Any] | None, remote: dict[str, Any] | None,
     return f"; replaces v{live['version']}, undoing the rollback to it"
 
 
-def build_artifacts(project: Project) -> dict[str, bytes]:
-    """Every guest built before the control plane hears anything: a broken source sends nothing."""
-    return {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
+def build_artifacts(project: Project, *, host_functions: Sequence[HostFunction]) -> dict[str, bytes]:
+    """Every guest built and given the control plane's finalize checks before it hears anything:
+    a broken source or a module it would refuse sends nothing and uses up no version."""
+    artifacts = {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
+    check_functions(project.name, project.functions, artifacts, host_functions=host_functions)
+    return artifacts
 
 
 def apply_project(
-    project: Project, client: ApiClient, *, prune: bool = False, progress: Progress | None = None
+    project: Project,
+    client: ApiClient,
+    *,
+    host_functions: Sequence[HostFunction],
+    prune: bool = False,
+    progress: Progress | None = None,
 ) -> ApplyResult:
     """Functions (only changed artifacts), then routes, then deployments; raises GuestBuildError
-    before any request when a guest does not build, CliError when the control plane refuses."""
-    artifacts = build_artifacts(project)
+    before any request when a guest does not build or would be refused (checked against
+    `host_functions`), CliError when the control plane refuses."""
+    artifacts = build_artifacts(project, host_functions=host_functions)
     result = ApplyResult()
     base = f"/v1/projects/{project.name}"
     existing = client.call("GET", f"{base}/functions", ok_missing=True) or {"functions": []}
