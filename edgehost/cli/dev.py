@@ -16,6 +16,14 @@ from pathlib import Path
 import click
 
 from edgehost.cli.client import ApiClient
+from edgehost.cli.dev_runners import (
+    LocalRunner,
+    check_ports,
+    plan_runners,
+    prepare_certificates,
+    runner_processes,
+    wait_runners_serving,
+)
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.project_file import open_project, project_option
@@ -115,6 +123,11 @@ class DevSession:
             click.echo(f"  {line}", err=True)
         return True
 
+    def deployed_ids(self) -> list[str]:
+        """The function ids the applied project deploys."""
+        project = self.project
+        return [f"{project.name}.{d.function}" for d in project.deployments] if project else []
+
     async def wait_until_serving(self, timeout: float = 15.0) -> None:
         """Returns once the runner holds every deployed function (or reported it failed)."""
         node = self.ctx.services["node"]
@@ -145,11 +158,18 @@ class DevSession:
             last = _fingerprint(self.project_file, self.project)
 
 
-async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
+async def run_dev(
+    ctx: AppContext,
+    project_file: Path,
+    files: dict[str, Path],
+    ports: dict[str, int],
+    runners: list[LocalRunner],
+) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
     from edgehost.roles import agent_running, control_plane, runner
-    from edgehost.serving import ConnectionLimits, Listener, serve
+    from edgehost.security.tls import server_ssl_args
+    from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, serve
 
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (
@@ -167,17 +187,35 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
             ),
             Listener("metrics", build_app("metrics", ctx), ctx.settings.runner.host, ports["metrics"]),
         ]
-        async with serve(listeners), agent_running(ctx):
-            session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
+        if runners:  # the runner processes' own listener, with mutual TLS as in production
+            ssl = server_ssl_args(files["ca"], files["server_cert"], files["server_key"])
+            limits = ConnectionLimits(NODE_CONNECTIONS)
+            listeners.append(
+                Listener("node", build_app("node", ctx), "127.0.0.1", ports["node"], ssl, limits)
+            )
+        state_dir = files["token"].parent
+        host = ctx.settings.runner.host
+        async with (
+            serve(listeners),
+            agent_running(ctx),
+            runner_processes(
+                runners, host=host, node_port=ports["node"], ca_dir=files["ca"].parent, state_dir=state_dir
+            ) as procs,
+        ):
+            token = files["token"].read_text().strip()
+            session = DevSession(ctx, project_file, token, api_url)
             await session.apply()
             await session.wait_until_serving()
-            state_dir = files["token"].parent
+            if runners:
+                late = await wait_runners_serving(
+                    runners, procs, api_url=api_url, token=token, functions=session.deployed_ids()
+                )
+                for node_id in late:
+                    click.echo(f"warning: {node_id} has not reported its deployments yet", err=True)
             write_api(state_dir, api_url)
             try:
                 found = find_state_dir(project_file) == state_dir  # False with a --state-dir elsewhere
-                click.echo(
-                    ready_message(ctx.settings.runner.host, ports, api_url, files["token"], found), err=True
-                )
+                click.echo(ready_message(host, ports, api_url, files["token"], found, runners), err=True)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -190,13 +228,25 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
                 remove_api(state_dir)
 
 
-def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path, found: bool) -> str:
-    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it
-    (`found`: whether commands run in the project's folder find its state folder by themselves)."""
+def ready_message(
+    host: str,
+    ports: dict[str, int],
+    api_url: str,
+    token_file: Path,
+    found: bool,
+    runners: list[LocalRunner] = [],  # noqa: B006 - read only
+) -> str:
+    """What `edgefn dev` prints once it serves: its addresses, its runner processes', and how other
+    commands reach it (`found`: whether commands in the project's folder find its state folder)."""
     text = (
         f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
         f"metrics http://{host}:{ports['metrics']}/metrics\n"
     )
+    for r in runners:
+        text += (
+            f"  runner {r.node_id}: ingress http://{host}:{r.ingress_port}  "
+            f"metrics http://{host}:{r.metrics_port}/metrics  log {r.log}\n"
+        )
     if found:
         text += (
             "  in this project's folder, edgefn deploy/status/tail/rollback find this API and its "
@@ -212,6 +262,21 @@ def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Pa
 @click.option("--ingress-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option(
+    "--runners",
+    type=click.IntRange(0, 16),
+    default=0,
+    show_default=True,
+    help="also run N edge runner processes (`edgefn serve --mode runner`) with mutual TLS set up for "
+    "them; runner K serves on --ingress-port + K",
+)
+@click.option(
+    "--node-port",
+    type=click.IntRange(1, 65535),
+    default=8788,
+    show_default=True,
+    help="the control plane's mutual-TLS listener for --runners",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["pretty", "json"]),
@@ -230,6 +295,8 @@ def dev(
     ingress_port: int,
     api_port: int,
     metrics_port: int,
+    runners: int,
+    node_port: int,
     log_format: str | None,
     state_dir: Path | None,
 ) -> None:
@@ -241,10 +308,15 @@ def dev(
     terminal and one JSON object per line otherwise (--log-format); the rest goes to stderr.
 
     \b
+    With --runners N it is a local cluster: N more runners as their own processes, each with a
+    certificate from the dev's CA, syncing over mutual TLS as production runners do.
+
+    \b
     Examples:
       edgefn dev
       edgefn dev --project examples/api --ingress-port 3000
       curl localhost:8080/hello
+      edgefn dev --runners 2        (then curl localhost:8081/hello and localhost:8082/hello)
     """
     project = open_project(project_path)
     state_dir = (state_dir or project.path.parent / ".edgefn").resolve()
@@ -260,6 +332,11 @@ def dev(
     base = settings_or_exit("dev", overrides=overrides)
     node_id = base.runner.node_id
     files = prepare_state_dir(state_dir, node_id)
+    local = plan_runners(runners, ingress_port, metrics_port, state_dir)
+    if local:
+        check_ports(base.runner.host, local, node_port)
+        certs = prepare_certificates(files["ca"].parent, local)
+        files.update(server_cert=certs["cert"], server_key=certs["key"])
     settings = settings_or_exit(
         "dev",
         overrides={
@@ -267,7 +344,7 @@ def dev(
             "auth.signing_key_file": str(files["key"]),
             "auth.operators": [*base.auth.operators, DEV_SUBJECT],
             "tls.ca_file": str(files["ca"]),
-            "nodes.allow": [node_id],
+            "nodes.allow": [node_id, *(r.node_id for r in local)],
         },
     )
     from edgehost.serving import PortInUse, run
@@ -278,8 +355,8 @@ def dev(
         from plugins import invocation_log
 
         invocation_log.set_sink(PrettySink(sys.stdout))
-    ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
+    ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port, "node": node_port}
     try:
-        run(run_dev(ctx, project.path, files, ports))
+        run(run_dev(ctx, project.path, files, ports, local))
     except PortInUse as exc:
         raise CliError(f"{exc}; pick another with --ingress-port/--api-port/--metrics-port", USAGE) from None
