@@ -63,10 +63,12 @@ def prepare_certificates(ca_dir: Path, runners: Collection[LocalRunner]) -> dict
 def runner_env(
     runner: LocalRunner, *, host: str, node_port: int, ca_dir: Path, state_dir: Path
 ) -> dict[str, str]:
-    """The runner's settings as `EDGEFN_*` variables (docs/settings.md): one process, no workers."""
+    """The runner's settings as `EDGEFN_*` variables (docs/settings.md): one process, no workers;
+    labels `region = "local"` (as the dev's own node) and `runner = "runner-K"`, for selectors."""
     own = state_dir / "runners" / runner.node_id
     return {
         "EDGEFN_RUNNER__NODE_ID": runner.node_id,
+        "EDGEFN_RUNNER__LABELS": f'{{region = "local", runner = "{runner.node_id}"}}',
         "EDGEFN_RUNNER__CONTROL_PLANE_URL": f"https://{SERVER_HOST}:{node_port}",
         "EDGEFN_RUNNER__HOST": host,
         "EDGEFN_RUNNER__INGRESS_PORT": str(runner.ingress_port),

@@ -55,6 +55,8 @@ def test_dev_with_runners_is_a_local_cluster(tmp_path: Path) -> None:
             if d["function_id"] == "stuckdemo.stuck" and d["state"] == "error"
         }
         assert set(errors) == {"dev", "runner-1", "runner-2"}, doc["nodes"]
+        labels = {n["node_id"]: n["labels"] for n in doc["nodes"]}
+        assert labels["runner-2"] == {"region": "local", "runner": "runner-2"}  # for selectors
 
         # A deploy from the project's folder (no flags) reaches the runners over their mTLS sync.
         source = project / "hello.wat"
