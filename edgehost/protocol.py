@@ -74,9 +74,6 @@ class DesiredState(Message):
     host_claims: tuple[HostClaim, ...] = ()
     blocked_tenants: tuple[str, ...] = ()
     remove_artifacts: bool = False
-    # Function id -> why it cannot run on the node. Never sent by the CP: a multi-worker runner's
-    # agent writes it to serving.json, so its workers answer 503 naming the reason (not 404).
-    unavailable: dict[str, str] = {}
 
 
 class CachedFunction(Message):

@@ -27,6 +27,7 @@ from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
 from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
+from edgehost.runner.statefile import ServingState
 from edgehost.runtime import FunctionSpec, InvokeError
 
 log = logging.getLogger("edgefn.runner")
@@ -137,7 +138,8 @@ class NodeState:
                     if live is not None:
                         self.live[key] = live
             functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
-            failed = {**desired.unavailable, **self._failed(wanted)}
+            inherited = desired.unavailable if isinstance(desired, ServingState) else {}
+            failed = {**inherited, **self._failed(wanted)}
             routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
             table, routes = await self._route_table(routes, desired.host_claims, functions)
             self.snapshot = Snapshot(
@@ -151,9 +153,9 @@ class NodeState:
                 await self._take_down(key, remove_artifact=desired.remove_artifacts)
             if self._publish is not None:
                 ready = tuple(lf.deployment for k, lf in self.live.items() if k in wanted)
-                serving = msgspec.structs.replace(
-                    desired, functions=ready, routes=tuple(routes), unavailable=failed
-                )
+                fields = msgspec.structs.asdict(desired)
+                fields.update(functions=ready, routes=tuple(routes), unavailable=failed)
+                serving = ServingState(**fields)
                 await asyncio.to_thread(self._publish, serving)
 
     def _failed(self, wanted: Iterable[Key]) -> dict[str, str]:
