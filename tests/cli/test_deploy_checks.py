@@ -77,3 +77,18 @@ def test_dev_reports_a_refused_guest_before_sending_it(tmp_path: Path) -> None:
             f"{dev.api}/v1/projects/devcheck/functions", headers={"authorization": f"Bearer {dev.token}"}
         ).json()["functions"]
         assert [f["name"] for f in functions] == ["hello"]  # bad never registered a version
+
+
+def test_build_checks_a_source_with_its_functions_settings(tmp_path: Path) -> None:
+    big = REFUSED["too much memory"][0]  # 40 pages: over the default memory_pages (16)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "big.wat").write_text(big)
+    (project / "edgefn.toml").write_text(
+        'project = "pages"\n[[functions]]\nname = "big"\nwasm = "big.wat"\nmemory_pages = 64\n'
+    )
+    named = run_cli("build", "big.wat", cwd=project)
+    assert named.returncode == 0 and "accepted" in named.stdout, named.stderr
+    (tmp_path / "loose.wat").write_text(big)
+    loose = run_cli("build", "loose.wat", cwd=tmp_path)  # no project names it: the defaults
+    assert loose.returncode == 2 and "allows 16" in loose.stderr, loose.stderr
