@@ -172,6 +172,11 @@ async def run_dev(
     from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, serve
 
     api_url = f"http://127.0.0.1:{ports['api']}"
+    main = asyncio.current_task()
+    assert main is not None
+    # Until ready, SIGTERM cancels start-up, so every `async with` below stops what it started (the
+    # runner processes too, which live in their own sessions); from then on it stops dev cleanly.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     async with (
         control_plane(ctx),
         runner(ctx, cp_url=api_url, cert_file=files["node_cert"], key_file=files["node_key"]),
@@ -358,5 +363,7 @@ def dev(
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port, "node": node_port}
     try:
         run(run_dev(ctx, project.path, files, ports, local))
+    except asyncio.CancelledError:  # SIGTERM before it was ready; all it started is stopped
+        click.echo("edgefn dev stopped before it was ready", err=True)
     except PortInUse as exc:
         raise CliError(f"{exc}; pick another with --ingress-port/--api-port/--metrics-port", USAGE) from None

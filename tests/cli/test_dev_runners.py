@@ -4,6 +4,7 @@ them, serving the project; `edgefn deploy` reaches every runner; stopping dev st
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import ssl
 from pathlib import Path
@@ -13,7 +14,7 @@ import psutil
 import pytest
 
 from tests.cli.test_unavailable import assert_unavailable, stuck_project
-from tests.procs import dev_server, get, run_cli, wait_until
+from tests.procs import DevServer, dev_server, get, run_cli, wait_until
 from tests.services import free_port, free_port_run
 
 
@@ -74,3 +75,18 @@ def test_dev_with_runners_is_a_local_cluster(tmp_path: Path) -> None:
             httpx.post(node_api, verify=ca, json={}, timeout=10)
     assert runner_processes(dev.state_dir) == []  # stopping dev stopped its runners
     assert all(closed(dev.ports["ingress"] + k) for k in (1, 2))
+
+
+def test_a_dev_stopped_while_its_runners_start_leaves_none_behind(tmp_path: Path) -> None:
+    project = stuck_project(tmp_path / "p")
+    extra = ("--runners", "2", "--node-port", str(free_port()))
+    ports = {"ingress": free_port_run(3), "metrics": free_port_run(3)}
+    dev = DevServer(project, tmp_path / "logs", extra=extra, ports=ports)
+    try:
+        wait_until(lambda: (dev.state_dir / "runners" / "runner-2.log").exists(), timeout=60)
+        dev.proc.send_signal(signal.SIGTERM)  # most likely before it is ready; either way:
+        assert dev.proc.wait(30) == 0, dev.stderr
+    finally:
+        dev.stop()
+    assert "Traceback" not in dev.stderr
+    wait_until(lambda: runner_processes(dev.state_dir) == [], timeout=15, what="no runner left")
