@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -200,6 +201,7 @@ async def run_dev(
             )
         state_dir = files["token"].parent
         host = ctx.settings.runner.host
+        started = time.time()  # the runners' first heartbeats come after this
         async with (
             serve(listeners),
             agent_running(ctx),
@@ -213,7 +215,13 @@ async def run_dev(
             await session.wait_until_serving()
             if runners:
                 late = await wait_runners_serving(
-                    runners, procs, api_url=api_url, token=token, functions=session.deployed_ids()
+                    runners,
+                    procs,
+                    api_url=api_url,
+                    token=token,
+                    functions=session.deployed_ids(),
+                    since=started,
+                    host=host,
                 )
                 for node_id in late:
                     click.echo(f"warning: {node_id} has not reported its deployments yet", err=True)

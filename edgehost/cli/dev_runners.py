@@ -11,6 +11,7 @@ control plane's node listener with mutual TLS on `--node-port` and a server cert
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -138,10 +139,13 @@ async def wait_runners_serving(
     api_url: str,
     token: str,
     functions: Collection[str],
+    since: float,
+    host: str,
     timeout: float = 60.0,
 ) -> list[str]:
-    """Waits until every runner reported each deployed function id (cached or error) to the control
-    plane; CliError if one exits. Returns the runners still not there at `timeout`."""
+    """Waits until every runner listens, has heartbeated since `since` (epoch seconds: the states
+    the control plane kept from an earlier start are not proof) and reported each deployed function
+    id (cached or error); CliError if one exits. Returns the runners still not there at `timeout`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     pending = [r.node_id for r in runners]
@@ -157,13 +161,25 @@ async def wait_runners_serving(
         settled = {
             node["node_id"]
             for node in doc["nodes"]
-            if set(functions)
+            if node["last_heartbeat"]
+            and dt.datetime.fromisoformat(node["last_heartbeat"]).timestamp() >= since
+            and set(functions)
             <= {d["function_id"] for d in node["deployments"] if d["state"] in ("cached", "error")}
         }
-        pending = [node_id for node_id in pending if node_id not in settled]
+        listening = {r.node_id for r in runners if await _listening(host, r.ingress_port)}
+        pending = [node_id for node_id in pending if node_id not in settled & listening]
         if pending:
             await asyncio.sleep(0.2)
     return pending
+
+
+async def _listening(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 def _status(api_url: str, token: str) -> Any:

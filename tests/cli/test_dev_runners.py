@@ -76,6 +76,12 @@ def test_dev_with_runners_is_a_local_cluster(tmp_path: Path) -> None:
     assert runner_processes(dev.state_dir) == []  # stopping dev stopped its runners
     assert all(closed(dev.ports["ingress"] + k) for k in (1, 2))
 
+    # Started again on the same state folder, "ready" still means the runners answer: the states
+    # the control plane kept from the first start do not count.
+    with dev_server(project, tmp_path / "logs2", extra=extra, ports=ports):
+        for url in runners:
+            assert get(f"{url}/hello").text == "howdy"
+
 
 def test_a_dev_stopped_while_its_runners_start_leaves_none_behind(tmp_path: Path) -> None:
     project = stuck_project(tmp_path / "p")
