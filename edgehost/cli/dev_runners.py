@@ -25,7 +25,6 @@ from typing import Any
 from edgehost.cli.client import ApiClient
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.security.ca import issue_node, issue_server
-from edgehost.serving import PortInUse, check_free
 
 SERVER_HOST = "127.0.0.1"  # runners reach the dev's node listener here; its certificate names it
 STOP_TIMEOUT_S = 10.0
@@ -84,7 +83,12 @@ def runner_env(
 
 
 def check_ports(host: str, runners: Collection[LocalRunner], node_port: int) -> None:
-    """CliError (exit 2) naming a port another process holds, before anything starts."""
+    """CliError (exit 2) naming a port another process holds or past 65535, before anything starts."""
+    from edgehost.serving import PortInUse, check_free  # the server stack: not for `edgefn dev --help`
+
+    last = max(p for r in runners for p in (r.ingress_port, r.metrics_port))
+    if last > 65535:
+        raise CliError(f"--runners needs ports up to {last}; lower --ingress-port/--metrics-port", USAGE)
     try:
         check_free(SERVER_HOST, node_port)
         for runner in runners:

@@ -6,9 +6,9 @@ fetched, verified, compiled and warmed, and swaps it in with a single assignment
 request never sees half a deploy.
 
 One class serves the three processes of docs/runner.md: `single` (agent and ingress in one
-process), `agent` (fetches, verifies, caches and compiles, then publishes what is ready for the
-workers; warms no pools) and `worker` (serves what the agent published, from the cache it does
-not own).
+process), `agent` (fetches, verifies, caches, compiles and instantiates once, so a guest that
+cannot start is reported, then publishes what is ready for the workers; keeps no pools) and
+`worker` (serves what the agent published, from the cache it does not own).
 """
 
 from __future__ import annotations
