@@ -130,15 +130,16 @@ class DevSession:
         return [f"{project.name}.{d.function}" for d in project.deployments] if project else []
 
     async def wait_until_serving(self, timeout: float = 15.0) -> None:
-        """Returns once the runner holds every deployed function (or reported it failed)."""
+        """Returns once the ingress's snapshot serves every deployed function (or holds why it
+        cannot): the version's state turns `cached` before the snapshot with its routes is swapped
+        in, and a request in between would get a 404."""
         node = self.ctx.services["node"]
-        wanted = {d.function for d in (self.project.deployments if self.project else ())}
+        wanted = set(self.deployed_ids())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            names = {fid.split(".", 1)[1] for fid, _ in node.states}
-            settled = all(s.state in ("cached", "error") for s in node.states.values())
-            if wanted <= names and settled:
+            snapshot = node.snapshot
+            if wanted <= {*snapshot.functions, *snapshot.unavailable}:
                 return
             await asyncio.sleep(0.05)
 
