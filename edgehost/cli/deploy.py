@@ -15,6 +15,7 @@ from edgehost.cli.client import DEFAULT_API, resolve_target
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_name, project_name_option, project_option
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.cli.status_view import print_status
 from edgehost.client import ApiClient
 from edgehost.guestbuild import GuestBuildError
@@ -61,8 +62,9 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
     """Apply the project file to a control plane: changed artifacts, then routes, then deployments.
 
     Only artifacts whose SHA-256 or settings differ from what the control plane holds are uploaded;
-    a second run with nothing changed changes nothing. Everything is validated and built before
-    the first request, so a bad project file or guest sends nothing.
+    a second run with nothing changed changes nothing. The project file is validated and every
+    guest built and given the control plane's own module checks before the first request, so a
+    bad project file or guest sends nothing and uses up no version.
 
     \b
     Exit status: 0 applied, 1 refused by (or cannot reach) the control plane, 2 bad project file.
@@ -72,6 +74,7 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
       EDGEFN_TOKEN=... edgefn deploy --project site/edgefn.toml --prune
     """
     project = open_project(project_path)
+    host_functions = local_host_functions()
     console = Console(stderr=True)
     with (
         ApiClient(*resolve_target(api, token, project_path)) as client,
@@ -91,7 +94,9 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
             return lambda sent: bar.advance(task, sent)
 
         try:
-            result = apply_project(project, client, prune=prune, progress=progress)
+            result = apply_project(
+                project, client, host_functions=host_functions, prune=prune, progress=progress
+            )
         except GuestBuildError as exc:
             raise CliError(str(exc), USAGE) from None
     for line in render_plan(result, project.path.name):

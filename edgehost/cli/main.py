@@ -82,7 +82,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "build": (
         "edgehost.cli.guests:build",
-        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1).",
+        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1), or "
+        "without SOURCE every function of the project file.",
     ),
 }
 

@@ -214,7 +214,11 @@ class Ingress:
         if isinstance(match, tuple):
             inv.response_headers.append(("allow", ", ".join(match)))
             return self._error(inv, 405, "method_not_allowed", f"{method} is not allowed here", observe=False)
-        live = snapshot.functions[match.route.function_id]
+        live = snapshot.functions.get(match.route.function_id)
+        if live is None:  # routed, but it could not start here (NodeState.apply): 503, never a 404
+            inv.function_id = match.route.function_id
+            detail = snapshot.unavailable_detail(match.route.function_id)
+            return self._error(inv, 503, "function_unavailable", detail)
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
