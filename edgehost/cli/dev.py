@@ -93,7 +93,7 @@ class DevSession:
         self.token = token
         self.api_url = api_url
         self.project: Project | None = None
-        from edgehost.roles import host_functions
+        from edgehost.startup import host_functions
 
         self.host_functions = host_functions(ctx)
 
