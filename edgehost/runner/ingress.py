@@ -43,6 +43,7 @@ from edgehost.http_rules import (
     response_framing,
 )
 from edgehost.plugins import per_request_calls
+from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
 from edgehost.runner.node import NodeState
 from edgehost.runtime import InvokeError
@@ -215,6 +216,8 @@ class Ingress:
             inv.response_headers.append(("allow", ", ".join(match)))
             return self._error(inv, 405, "method_not_allowed", f"{method} is not allowed here", observe=False)
         live = snapshot.functions[match.route.function_id]
+        if snapshot.splits and (split := snapshot.splits.get(match.route.function_id)) is not None:
+            live = split.pick(_version_key(headers))
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
@@ -372,6 +375,14 @@ class Ingress:
 
     def close(self) -> None:
         self.placement.close()
+
+
+def _version_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The request's `x-edgefn-version-key`, which keeps a client on one version of a rollout."""
+    for name, value in headers:
+        if name == VERSION_KEY:
+            return value
+    return None
 
 
 def _declared_length(fields: list[tuple[str, str]]) -> bytes | None:

@@ -25,7 +25,16 @@ import msgspec
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
 from edgehost.limits import limits_of
-from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
+from edgehost.protocol import (
+    CachedFunction,
+    DesiredState,
+    FunctionDeployment,
+    HostClaim,
+    Report,
+    Rollout,
+    RouteSpec,
+)
+from edgehost.rollouts import Split
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runtime import FunctionSpec, InvokeError
 
@@ -51,6 +60,9 @@ class Snapshot:
     functions: dict[str, LiveFunction] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()
     revision: int = 0
+    # function id -> its versions by share, for a function in a rollout; empty in the common case,
+    # so the ingress pays one truth test per request for rollouts it does not have.
+    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
@@ -120,6 +132,7 @@ class NodeState:
                     if live is not None:
                         self.live[key] = live
             functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
+            splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
             routes = [r for r in desired.routes if r.function_id in functions]
             table, routes = await self._route_table(routes, desired.host_claims, functions)
             self.snapshot = Snapshot(
@@ -127,6 +140,7 @@ class NodeState:
                 functions=functions,
                 blocked=frozenset(desired.blocked_tenants),
                 revision=desired.revision,
+                splits=splits,
             )
             for key in [k for k in self.live if k not in wanted]:
                 await self._take_down(key, remove_artifact=desired.remove_artifacts)
@@ -277,6 +291,17 @@ class NodeState:
     async def close(self) -> None:
         for key in list(self.live):
             await self._take_down(key, remove_artifact=False)
+
+
+def _splits(rollouts: Iterable[Rollout], live: dict[Key, LiveFunction]) -> dict[str, Split[LiveFunction]]:
+    """Each rollout over the versions live here (all of them once each is fetched and warmed)."""
+    splits = {}
+    for rollout in rollouts:
+        fid = rollout.function_id
+        present = [(live[(fid, v)], share) for v, share in rollout.shares if (fid, v) in live]
+        if present:
+            splits[fid] = Split.of(present)
+    return splits
 
 
 def _by_project(routes: Iterable[RouteSpec]) -> dict[str, list[RouteSpec]]:
