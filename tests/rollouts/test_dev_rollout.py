@@ -103,6 +103,11 @@ def test_a_rollout_splits_requests_keeps_keys_on_a_version_and_rollback_ends_it(
         code, out, _ = cli(project, "status", "--json")
         assert json.loads(out)["projects"][0]["deployments"][0]["shares"][1] == {"version": 2, "percent": 50}
 
+        # `edgefn deploy` of the same file leaves a rollout that serves its version alone.
+        code, out, err = cli(project, "deploy")
+        assert code == 0 and "site: nothing changed" in out, out + err
+        assert len(deployment(dev)["shares"]) == 2  # type: ignore[arg-type]
+
         # rollback ends the rollout with every request on v1, keyed or not.
         code, out, err = cli(project, "rollback", "hello", "--to", "1")
         assert code == 0, err
