@@ -64,6 +64,14 @@ class Snapshot:
     # so the ingress pays one truth test per request for rollouts it does not have.
     splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
 
+    def serving(self) -> list[LiveFunction]:
+        """Every function version this snapshot serves, by function id and version: with a rollout,
+        more than one per function."""
+        versions = {(lf.deployment.function_id, lf.deployment.version): lf for lf in self.functions.values()}
+        for split in self.splits.values():
+            versions.update(((lf.deployment.function_id, lf.deployment.version), lf) for lf in split.choices)
+        return [versions[key] for key in sorted(versions)]
+
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
     return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits_of(d))

@@ -95,6 +95,11 @@ def test_a_rollout_splits_requests_keeps_keys_on_a_version_and_rollback_ends_it(
         for version in ("1", "2"):
             count = sample(metrics, "wasm_invoke_count_total", function_id="site.hello", version=version)
             assert count is not None and count > 0, version
+            # Both versions are hot-pooled: each has its own pool, warmed and serving.
+            created = sample(
+                metrics, "edgefn_pool_instances_created_total", function_id="site.hello", version=version
+            )
+            assert created is not None and created >= 1, version
 
         # `edgefn status` shows the split; the API lists it.
         assert deployment(dev)["shares"] == [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]
