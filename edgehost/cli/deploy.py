@@ -115,6 +115,8 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
 def rollback(function: str, to_version: int, name: str | None, api: str | None, token: str | None) -> None:
     """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.
 
+    Ends a rollout (`edgefn rollout`): every request goes to VERSION again.
+
     \b
     Examples:
       edgefn rollback hello --to 1
@@ -129,6 +131,48 @@ def rollback(function: str, to_version: int, name: str | None, api: str | None, 
     click.echo(
         f"rolled back {function}: v{out['from_version']} -> v{out['to_version']} where {out['selector']}"
     )
+
+
+def _shares(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[dict[str, int]]:
+    """`VERSION=PERCENT` arguments as the API's shares; a malformed one is a usage error (2). What the
+    shares must add up to is the control plane's rule, checked there."""
+    shares = []
+    for text in values:
+        version, sep, percent = text.partition("=")
+        if not (sep and version.strip().isdigit() and percent.strip().lstrip("-").isdigit()):
+            raise click.BadParameter(f"{text!r} is not VERSION=PERCENT (e.g. 2=10)")
+        shares.append({"version": int(version), "percent": int(percent)})
+    return shares
+
+
+@click.command()
+@click.argument("function")
+@click.argument("shares", nargs=-1, required=True, callback=_shares, metavar="VERSION=PERCENT...")
+@project_name_option
+@api_option
+@token_option
+def rollout(
+    function: str, shares: list[dict[str, int]], name: str | None, api: str | None, token: str | None
+) -> None:
+    """Serve versions of FUNCTION in shares (VERSION=PERCENT ..., summing to 100) where it is deployed.
+
+    Each request goes to one of the versions at random by the shares; requests with the same
+    `x-edgefn-version-key` header always reach the same version. `edgefn rollback FUNCTION --to V`
+    ends the rollout with every request on V.
+
+    
+    Examples:
+      edgefn rollout hello 1=90 2=10
+      edgefn rollout api 6=50 7=50 --project shop
+    """
+    with ApiClient(*resolve_target(api, token)) as client:
+        out = client.call(
+            "POST",
+            f"/v1/projects/{project_name(name)}/functions/{function}/rollout",
+            json={"shares": shares},
+        )
+    split = ", ".join(f"v{s['version']} {s['percent']}%" for s in out["shares"])
+    click.echo(f"rolling out {function}: {split} where {out['selector']}")
 
 
 @click.command()

@@ -123,7 +123,9 @@ def apply_project(
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
-        if now and now.version == version and now.selector == dep.selector:
+        # A rollout that serves the file's version is left to run: `rollback` or `rollout` ends it.
+        serving = {s.version for s in now.shares} if now and now.shares else {now.version} if now else set()
+        if now and version in serving and now.selector == dep.selector:
             plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
         out = client.deploy(

@@ -36,6 +36,7 @@ from edgehost.asgi import (
 from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import request_problem, response_framing
 from edgehost.plugins import per_request_calls
+from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
 from edgehost.runner.node import NodeState
 from edgehost.runner.response_fields import declared_length, plugin_fields, relayed_fields
@@ -191,6 +192,8 @@ class Ingress:
             inv.function_id = match.route.function_id
             detail = snapshot.unavailable_detail(match.route.function_id)
             return self._error(inv, 503, "function_unavailable", detail)
+        if snapshot.splits and (split := snapshot.splits.get(match.route.function_id)) is not None:
+            live = split.pick(_version_key(headers))
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
@@ -344,3 +347,11 @@ class Ingress:
 
     def close(self) -> None:
         self.placement.close()
+
+
+def _version_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The request's `x-edgefn-version-key`, which keeps a client on one version of a rollout."""
+    for name, value in headers:
+        if name == VERSION_KEY:
+            return value
+    return None

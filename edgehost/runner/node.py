@@ -25,7 +25,16 @@ import msgspec
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
 from edgehost.limits import limits_of
-from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
+from edgehost.protocol import (
+    CachedFunction,
+    DesiredState,
+    FunctionDeployment,
+    HostClaim,
+    Report,
+    Rollout,
+    RouteSpec,
+)
+from edgehost.rollouts import Split
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runner.statefile import ServingState
 from edgehost.runtime import FunctionSpec, InvokeError
@@ -60,6 +69,18 @@ class Snapshot:
         """The 503 `function_unavailable` detail for a routed function with no live pool."""
         reason = self.unavailable.get(function_id, "it is not running on this node")
         return f"function {function_id} cannot run on this node: {reason}"
+
+    # function id -> its versions by share, for a function in a rollout; empty in the common case,
+    # so the ingress pays one truth test per request for rollouts it does not have.
+    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
+
+    def serving(self) -> list[LiveFunction]:
+        """Every function version this snapshot serves, by function id and version: with a rollout,
+        more than one per function."""
+        versions = {(lf.deployment.function_id, lf.deployment.version): lf for lf in self.functions.values()}
+        for split in self.splits.values():
+            versions.update(((lf.deployment.function_id, lf.deployment.version), lf) for lf in split.choices)
+        return [versions[key] for key in sorted(versions)]
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
@@ -132,6 +153,7 @@ class NodeState:
             inherited = desired.unavailable if isinstance(desired, ServingState) else {}
             failed = {**inherited, **self._failed(wanted)}
             routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
+            splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
             table, routes = await self._route_table(routes, desired.host_claims, functions)
             self.snapshot = Snapshot(
                 routes=table,
@@ -139,6 +161,7 @@ class NodeState:
                 blocked=frozenset(desired.blocked_tenants),
                 revision=desired.revision,
                 unavailable=failed,
+                splits=splits,
             )
             for key in [k for k in self.live if k not in wanted]:
                 await self._take_down(key, remove_artifact=desired.remove_artifacts)
@@ -303,6 +326,17 @@ class NodeState:
     async def close(self) -> None:
         for key in list(self.live):
             await self._take_down(key, remove_artifact=False)
+
+
+def _splits(rollouts: Iterable[Rollout], live: dict[Key, LiveFunction]) -> dict[str, Split[LiveFunction]]:
+    """Each rollout over the versions live here (all of them once each is fetched and warmed)."""
+    splits = {}
+    for rollout in rollouts:
+        fid = rollout.function_id
+        present = [(live[(fid, v)], share) for v, share in rollout.shares if (fid, v) in live]
+        if present:
+            splits[fid] = Split.of(present)
+    return splits
 
 
 def _by_project(routes: Iterable[RouteSpec]) -> dict[str, list[RouteSpec]]:
