@@ -157,7 +157,11 @@ def runner_listeners(ctx: AppContext, *, ingress_port: int | None, metrics_port:
 
 @contextlib.asynccontextmanager
 async def agent_running(ctx: AppContext) -> AsyncIterator[None]:
-    task = asyncio.create_task(ctx.services.require(SyncAgent).run(), name="sync-agent")
+    """Restores the saved desired state, then runs the sync agent in the background: entered before
+    the listeners, a runner restarted during a CP outage never answers 404 for what it served."""
+    agent = ctx.services.require(SyncAgent)
+    await agent.restore()
+    task = asyncio.create_task(agent.run(), name="sync-agent")
     try:
         yield
     finally:

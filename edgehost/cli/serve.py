@@ -69,7 +69,7 @@ async def run_runner(ctx: AppContext) -> None:
         listeners = runner_listeners(
             ctx, ingress_port=s.runner.ingress_port, metrics_port=s.runner.metrics_port
         )
-        async with serve_listeners(listeners), agent_running(ctx):
+        async with agent_running(ctx), serve_listeners(listeners):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port}", err=True
             )
@@ -82,7 +82,7 @@ def run_runner_workers(ctx: AppContext, workers: int) -> None:
 
     async def agent(stop: asyncio.Event) -> None:
         metrics = runner_listeners(ctx, ingress_port=None, metrics_port=s.runner.metrics_port)
-        async with _node_runner(ctx, "agent"), serve_listeners(metrics), agent_running(ctx):
+        async with _node_runner(ctx, "agent"), agent_running(ctx), serve_listeners(metrics):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port} "
                 f"with {workers} workers",

@@ -153,7 +153,7 @@ class SyncAgent:
             waits = self._backoff.waits(self._rng)
 
     async def run(self) -> None:
-        await self.restore()
+        """The sync loops, for good; `restore` first, before the node's listeners open."""
         loops = [self.heartbeat_forever(), forward_tail(self.cp, relay=TailRelay(self.state_dir / TAIL_DIR))]
         if self.watch:
             loops.append(self.watch_forever())
