@@ -12,6 +12,7 @@ from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
+from edgehost.controlplane.secrets import SecretStore, take_secrets
 from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
@@ -28,10 +29,17 @@ def selector(expr: str) -> Selector:
 
 
 class Deployments:
-    def __init__(
-        self, store: ArtifactStore, notifier: Notifier, *, url_ttl_s: int, max_routes_per_project: int
+    def __init__(  # `secrets` None: no secrets kept, so versions naming some cannot be deployed
+        self,
+        store: ArtifactStore,
+        notifier: Notifier,
+        *,
+        url_ttl_s: int,
+        max_routes_per_project: int,
+        secrets: SecretStore | None = None,
     ) -> None:
         self.store = store
+        self.secrets = secrets
         self.notifier = notifier
         self.url_ttl_s = url_ttl_s
         self.max_routes_per_project = max_routes_per_project
@@ -182,9 +190,11 @@ class Deployments:
             await Deployment.update({Deployment.active: False}).where(
                 (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
             )
-            await Deployment(
+            row = Deployment(
                 function=fn["id"], version=version, selector=selector_expr, active=True, created_by=subject
-            ).save()
+            )
+            await row.save()
+            await take_secrets(self.secrets, fn, version, row.id)
         await self.notifier.bump()
 
     async def rollback(
@@ -223,7 +233,9 @@ class Deployments:
         )
 
     async def list_deployments(self, project: dict[str, Any]) -> list[ActiveDeployment]:
+        changed = await self.secrets.changed(project) if self.secrets else set()
         rows = await Deployment.select(
+            Deployment.id,
             Deployment.version,
             Deployment.selector,
             Deployment.created_at,
@@ -237,6 +249,7 @@ class Deployments:
                 version=r["version"],
                 selector=r["selector"],
                 created_at=r["created_at"].isoformat(),
+                secrets_changed=r["id"] in changed,
             )
             for r in rows
         ]
@@ -246,6 +259,7 @@ class Deployments:
     ) -> DesiredState:
         """What a node with `labels` should run: active deployments its labels match, and their routes."""
         rows = await Deployment.select(
+            Deployment.id,
             Deployment.version,
             Deployment.selector,
             Deployment.function.id,
@@ -254,6 +268,8 @@ class Deployments:
             Deployment.function.project.name,  # type: ignore[union-attr]
         ).where(Deployment.active == True)  # noqa: E712
         chosen = [r for r in rows if _matches(r["selector"], labels)]
+        places = {r["id"]: (r["function.project.name"], r["function.name"]) for r in chosen}
+        secret_values = await self.secrets.values(places) if self.secrets else {}
         functions = []
         for r in chosen:
             fv = (
@@ -275,6 +291,7 @@ class Deployments:
                     artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
                     sha256=fv["sha256"],
                     entrypoint=fv["entrypoint"],
+                    secret_values=secret_values.get(r["id"], {}),
                     **version_limits(fv),
                 )
             )

@@ -111,6 +111,8 @@ class ActiveDeployment(msgspec.Struct, kw_only=True):
     version: int
     selector: str
     created_at: str  # ISO 8601
+    # A secret it took was set again or deleted since: the next deployment takes the new values.
+    secrets_changed: bool = False
 
 
 class DeploymentList(msgspec.Struct):

@@ -20,7 +20,12 @@ def _registration(fn: FunctionDef) -> schemas.FunctionCreate:
     return schemas.FunctionCreate(
         name=fn.name,
         entrypoint=fn.entrypoint,
-        **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow)), "kv": tuple(sorted(fn.kv))},
+        **{
+            **limits_of(fn),
+            "http_allow": tuple(sorted(fn.http_allow)),
+            "kv": tuple(sorted(fn.kv)),
+            "secrets": tuple(sorted(fn.secrets)),
+        },
     )
 
 
@@ -112,7 +117,7 @@ def apply_project(
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
-        if now and now.version == version and now.selector == dep.selector:
+        if now and now.version == version and now.selector == dep.selector and not now.secrets_changed:
             plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
         out = client.deploy(
