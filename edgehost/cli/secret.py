@@ -58,16 +58,18 @@ def secret() -> None:
 
 @secret.command("set")
 @click.argument("function")
-@click.argument("name", metavar="NAME")
+@click.argument("secret_name", metavar="NAME")
 @project_name_option
 @api_option
 @token_option
-def set_cmd(function: str, name: str, project: str | None, api: str | None, token: str | None) -> None:
+def set_cmd(function: str, secret_name: str, name: str | None, api: str | None, token: str | None) -> None:
     """Set secret NAME of FUNCTION to standard input (to its end, less one final line break)."""
-    value = _read_value(_checked(name))
+    value = _read_value(_checked(secret_name))
     with ApiClient(*resolve_target(api, token)) as client:
-        client.raw("PUT", _path(project, function, name), content=value)
-    click.echo(f"set secret {name} of {function}; its next deployment takes it (edgefn deploy)", err=True)
+        client.raw("PUT", _path(name, function, secret_name), content=value)
+    click.echo(
+        f"set secret {secret_name} of {function}; its next deployment takes it (edgefn deploy)", err=True
+    )
 
 
 @secret.command("list")
@@ -75,22 +77,22 @@ def set_cmd(function: str, name: str, project: str | None, api: str | None, toke
 @project_name_option
 @api_option
 @token_option
-def list_cmd(function: str, project: str | None, api: str | None, token: str | None) -> None:
+def list_cmd(function: str, name: str | None, api: str | None, token: str | None) -> None:
     """The secrets of FUNCTION, one a line: name and when it was set (UTC), never the value."""
     with ApiClient(*resolve_target(api, token)) as client:
-        doc = client.call("GET", _path(project, function))
+        doc = client.call("GET", _path(name, function))
     for item in doc["secrets"]:
         click.echo(f"{item['name']}\t{item['set_at']}")
 
 
 @secret.command("delete")
 @click.argument("function")
-@click.argument("name", metavar="NAME")
+@click.argument("secret_name", metavar="NAME")
 @project_name_option
 @api_option
 @token_option
-def delete_cmd(function: str, name: str, project: str | None, api: str | None, token: str | None) -> None:
+def delete_cmd(function: str, secret_name: str, name: str | None, api: str | None, token: str | None) -> None:
     """Delete secret NAME of FUNCTION; deployments already made keep the value they took."""
     with ApiClient(*resolve_target(api, token)) as client:
-        client.call("DELETE", _path(project, function, _checked(name)))
-    click.echo(f"deleted secret {name} of {function}", err=True)
+        client.call("DELETE", _path(name, function, _checked(secret_name)))
+    click.echo(f"deleted secret {secret_name} of {function}", err=True)
