@@ -45,13 +45,13 @@ def check_backend(settings: Settings, hook: Any) -> None:
 
 def store_of(ctx: Any) -> KvStore:
     """The process's store (an AppContext's `kv_store` service), built on the first call."""
-    store: KvStore | None = ctx.services.get(_SERVICE)
+    store: KvStore | None = ctx.services.named().get(_SERVICE)
     if store is None:
         with _lock:
-            store = ctx.services.get(_SERVICE)
+            store = ctx.services.named().get(_SERVICE)
             if store is None:
                 check_backend(ctx.settings, ctx.hook)
                 factory = backends(ctx.hook)[ctx.settings.kv.backend]
                 store = factory(ctx.settings, limits_of(ctx.settings))
-                ctx.services[_SERVICE] = store
+                ctx.services.add(**{_SERVICE: store})
     return store
