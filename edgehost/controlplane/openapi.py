@@ -10,6 +10,8 @@ Litestar generates it from the routes; `contract` then makes it say exactly what
   body, 413 if it takes a body, 401 and 403 if it needs a credential, 500 always; plus those its
   handler declares with `refusals(...)` (404, 409, 422: what its own code refuses).
 - 204 answers have no content (RFC 9110 section 15.3.5).
+- A handler that reads its body itself (a secret's value) names the body's media type in its
+  `opt` as `raw_body`; the document describes that body as a string of that type.
 
 Operation ids are the handlers' names and tags group them by resource, which become a generated
 client's function and module names (docs/cli.md, "Generating a client").
@@ -143,11 +145,27 @@ def contract(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
         sorted(_structs(app), key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )
     document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+    raw_bodies = _raw_bodies(app)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             if isinstance(operation, dict) and "responses" in operation:
+                media_type = raw_bodies.get(operation.get("operationId", ""))
+                if media_type:
+                    schema = {"type": "string"}
+                    operation["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
                 _declare_errors(operation)
     return document
+
+
+def _raw_bodies(app: Litestar) -> dict[str, str]:
+    """Operation id -> media type, for the handlers that read a raw body (`opt={"raw_body": type}`)."""
+    return {
+        str(handler.handler_name): handler.opt["raw_body"]
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if "raw_body" in handler.opt
+    }
 
 
 def _declare_errors(operation: dict[str, Any]) -> None:

@@ -26,8 +26,13 @@ def place(project: str, function: str, name: str) -> str:
 
 
 def check_value(raw: bytes) -> str:
-    """The value of a request body: UTF-8 text without NUL (environ entries end in one), at most
-    MAX_SECRET_VALUE characters; 422 naming the rule otherwise (never echoing the value)."""
+    """The value of a request body: UTF-8 text without NUL (environ entries end in one), not empty
+    (a missing body is no value), at most MAX_SECRET_VALUE characters; 422 naming the rule otherwise
+    (never echoing the value)."""
+    if not raw:
+        raise ApiError(
+            422, "bad_secret", "a secret value must not be empty; `edgefn secret delete` removes a secret"
+        )
     try:
         value = raw.decode("utf-8")
     except UnicodeDecodeError:

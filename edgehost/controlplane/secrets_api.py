@@ -38,6 +38,7 @@ def _store(state: State) -> SecretStore:
     tags=["secrets"],
     summary="Set a secret of a function (the raw request body, UTF-8); its next deployment takes it",
     responses=refusals(413, 422),
+    opt={"raw_body": "text/plain"},
 )
 async def set_secret(
     project: ProjectName,
