@@ -170,6 +170,15 @@ def test_a_deployment_naming_a_secret_that_is_not_set_is_refused_naming_it(tmp_p
         assert "DB_PASSWORD" in err and "API_TOKEN" not in err.split("not set:")[1], err
         # Nothing changed: the version deployed before keeps serving, without secrets.
         assert httpx.get(f"{dev.ingress}/env").content == b"REGION=tokyo\0"
+        # Bad input: a name outside the rule (2, before any request), an empty value, a secret
+        # that is not set; nothing changes.
+        code, _, err = cli(project, "secret", "set", "env", "db-password", input="y")
+        assert code == 2 and "upper-case letters" in err, err
+        code, _, err = cli(project, "secret", "set", "env", "DB_PASSWORD", input="\n")
+        assert code == 1 and "must not be empty" in err, err
+        code, _, err = cli(project, "secret", "delete", "env", "DB_PASSWORD")
+        assert code == 1 and "has no secret 'DB_PASSWORD'" in err, err
+        assert cli(project, "secret", "list", "env")[1].startswith("API_TOKEN\t")
         assert cli(project, "secret", "set", "env", "DB_PASSWORD", input="y")[0] == 0
         assert cli(project, "deploy")[0] == 0
         assert httpx.get(f"{dev.ingress}/env").content == b"API_TOKEN=x\0DB_PASSWORD=y\0"
