@@ -8,8 +8,11 @@ import re
 import stat
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from edgehost.controlplane.schemas import FunctionCreate
+from edgehost.errors import ApiError
 from edgehost.project import ProjectError, load_project
 from edgehost.secrets_crypto import new_key
 from edgehost.settings import SettingsError, load_settings
@@ -115,3 +118,16 @@ def test_the_cp_creates_its_key_file_0600_in_its_state_dir(tmp_path: Path) -> No
     key = secret_key(settings)
     assert stat.S_IMODE((tmp_path / "secrets.key").stat().st_mode) == 0o600
     assert secret_key(settings) == key
+
+
+def test_the_api_refuses_a_name_in_env_and_secrets_as_the_project_file_does() -> None:
+    body = {"name": "hello", "entrypoint": "handle", "memory_pages": 1, "max_execution_ms": 50}
+    ok = msgspec.json.decode(
+        msgspec.json.encode({**body, "secrets": ["B"], "env": {"A": "x"}}), type=FunctionCreate
+    )
+    assert ok.secrets == ("B",)
+    with pytest.raises(ApiError) as caught:
+        msgspec.json.decode(
+            msgspec.json.encode({**body, "secrets": ["A"], "env": {"A": "x"}}), type=FunctionCreate
+        )
+    assert (caught.value.status, caught.value.detail) == (422, "A named in both env and secrets")
