@@ -155,12 +155,21 @@ class SecretStore:
 
 
 async def take_secrets(store: SecretStore | None, fn: dict[str, Any], version: int, deployment: int) -> None:
-    """A new deployment's copy of the secrets version `version` of function row `fn` names; 409 when
-    one is not set (or this control plane keeps no secrets)."""
+    """A new deployment's copy of the secrets version `version` of function row `fn` names, made
+    inside the activation's transaction; 409 when one is not set (or this control plane keeps no
+    secrets)."""
     row = (
         await FunctionVersion.select(FunctionVersion.secrets)
         .where((FunctionVersion.function == fn["id"]) & (FunctionVersion.version == version))
         .first()
+    )
+    # The copies of the deployments this one replaces go: they run nowhere, and a later deployment
+    # or rollback takes the values set then, never an old copy.
+    await DeploymentSecret.raw(
+        "DELETE FROM edgefn_deployment_secret WHERE deployment IN "
+        "(SELECT id FROM edgefn_deployment WHERE function = {} AND active = {})",
+        fn["id"],
+        False,
     )
     names = tuple(json_list(row["secrets"] if row else []))
     if not names:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import REPO, run_cli
+from tests.procs import REPO, run_cli, wait_until
 from tests.runner.integration.cluster import Cluster, clusters
 from tests.services import PostgresServer
 
@@ -84,8 +84,17 @@ def test_runners_serve_secrets_they_keep_sealed_and_restart_with_them_while_the_
     listed = run_cli(*cluster.cli("secret", "list", "env", "--project", "vault"))
     outputs += [listed.stdout, listed.stderr, json.dumps(cluster.status())]
     assert listed.stdout.startswith("API_TOKEN\t")
+    # Set again: what runs keeps the value it took until the next deployment, on every worker too.
+    first, value = value, f"tok-{uuid.uuid4().hex}"
+    stored = run_cli(*cluster.cli("secret", "set", "env", "API_TOKEN", "--project", "vault"), input=value)
+    assert stored.returncode == 0, stored.stderr
+    assert a.get("/env").content == expected
+    expected = f"API_TOKEN={value}\0REGION=everywhere\0".encode()
+    outputs += [stored.stdout, stored.stderr, cluster.deploy(project)]
+    wait_until(lambda: a.get("/env").content == expected, what="the new value on a")
+    wait_until(lambda: {b.get("/env").content for _ in range(6)} == {expected}, what="every worker of b")
     outputs += [httpx.get(runner.metrics + "/metrics", timeout=10).text for runner in (a, b)]
-    # Encrypted at rest: the CP's row and the deployment's copy, both sealed.
+    # Encrypted at rest: the CP's row and the live deployment's copy (the replaced one's is gone).
     at_rest = stored_values(postgres, cluster.database_url)
     assert len(at_rest) == 2 and all(v.startswith("v1.") and value not in v for v in at_rest)
 
@@ -100,7 +109,8 @@ def test_runners_serve_secrets_they_keep_sealed_and_restart_with_them_while_the_
 
     for runner in (a, b):
         runner.stop()
-    for text in outputs:
-        assert value not in text
-    # Nothing on disk holds it in clear: CP and runner state, caches, every process's log.
-    assert files_holding(cluster.root, value.encode()) == []
+    for secret in (first, value):
+        for text in outputs:
+            assert secret not in text
+        # Nothing on disk holds it in clear: CP and runner state, caches, every process's log.
+        assert files_holding(cluster.root, secret.encode()) == []
