@@ -54,8 +54,9 @@ def core_handlers(listener: str, ctx: AppContext) -> list[Any]:
         from edgehost.controlplane.api import developer_router
         from edgehost.controlplane.artifact_api import artifact_router
         from edgehost.controlplane.nodes_api import nodes_router
+        from edgehost.controlplane.secrets_api import secrets_router
 
-        handlers = [healthz, developer_router(), nodes_router(), artifact_router()]
+        handlers = [healthz, developer_router(), nodes_router(), artifact_router(), secrets_router()]
         if not ctx.settings.tls_enabled:  # no separate mTLS listener: nodes use the API port
             from edgehost.controlplane.node_api import node_router
 

@@ -37,12 +37,13 @@ EnvName = Annotated[str, msgspec.Meta(pattern=ENV_PATTERN, max_length=255)]
 EnvValue = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", max_length=MAX_ENV_VALUE)]
 StoreName = Annotated[str, msgspec.Meta(pattern=STORE_PATTERN)]
 MAX_KV_STORES = 64
+MAX_SECRETS = 64
 
 
 class FunctionLimits(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """Memory, time, hot-pool size, egress, KV stores and environment of one function version; a base
-    of every struct that carries them (subclasses keep these fields flat, so their wire form is
-    unchanged)."""
+    """Memory, time, hot-pool size, egress, KV stores, environment and secret names of one function
+    version; a base of every struct that carries them (subclasses keep these fields flat, so their
+    wire form is unchanged)."""
 
     memory_pages: Pages  # linear memory, in 64 KiB pages
     max_execution_ms: Millis  # wall-clock limit of one request, instantiation included
@@ -51,6 +52,8 @@ class FunctionLimits(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     http_allow: tuple[AllowEntry, ...] = ()
     kv: Annotated[tuple[StoreName, ...], msgspec.Meta(max_length=MAX_KV_STORES)] = ()  # stores it may use
     env: Annotated[dict[EnvName, EnvValue], msgspec.Meta(max_length=MAX_ENV_VARS)] = {}  # WASI environ
+    # Names of secrets (docs/secrets.md) also in the environ; their values never travel with limits.
+    secrets: Annotated[tuple[EnvName, ...], msgspec.Meta(max_length=MAX_SECRETS)] = ()
 
 
 def limits_of(carrier: FunctionLimits) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class FunctionDeployment(FunctionLimits, kw_only=True, frozen=True, omit_default
     artifact_url: str
     sha256: str
     entrypoint: str = "handle"
+    # The values of the `secrets` this deployment took (docs/secrets.md): only in desired states, which
+    # travel on the node channel; a runner's state files hold them sealed (runner/statefile.py).
+    secret_values: dict[str, str] = {}
 
 
 class RouteSpec(Message):

@@ -16,6 +16,7 @@ import msgspec
 from dynaconf import Dynaconf
 
 from edgehost.addresses import AddressError, check_url
+from edgehost.secrets_crypto import SecretKeyError, parse_key
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 MODES = ("control-plane", "runner", "dev")
@@ -179,6 +180,13 @@ class Kv(_Section, frozen=True):
     ] = 0.5
 
 
+class Secrets(_Section, frozen=True):
+    """The control plane's key for secret values at rest (docs/secrets.md): base64 of 32 bytes."""
+
+    key: str = ""  # wins over key_file; for replicas, set the same key on each (EDGEFN_SECRETS__KEY)
+    key_file: str = ""  # empty means {state_dir}/secrets.key, created (0600) when missing
+
+
 class Settings(_Section, frozen=True):
     mode: Mode = "dev"
     state_dir: str = ""
@@ -196,6 +204,7 @@ class Settings(_Section, frozen=True):
     nodes: Nodes = msgspec.field(default_factory=Nodes)
     auth: Auth = msgspec.field(default_factory=Auth)
     kv: Kv = msgspec.field(default_factory=Kv)
+    secrets: Secrets = msgspec.field(default_factory=Secrets)
 
     @property
     def effective_state_dir(self) -> Path:
@@ -284,6 +293,7 @@ def _check(settings: Settings) -> None:
             "runner.max_buffered_body_bytes must be at least runner.max_body_bytes "
             f"({runner.max_body_bytes}), got {runner.max_buffered_body_bytes}"
         )
+    _check_secret_key(settings.secrets)
     url = settings.database.url
     if url and not url.startswith(DATABASE_SCHEMES):
         raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")
@@ -296,6 +306,18 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"runner.{key} must be an http(s):// URL with a host, got {value!r}: {exc}"
             ) from None
+
+
+def _check_secret_key(secrets: Secrets) -> None:
+    """`secrets.key`, or the key file when it exists already (it is created at start otherwise)."""
+    try:
+        if secrets.key:
+            parse_key(secrets.key)
+        elif secrets.key_file and Path(secrets.key_file).exists():
+            parse_key(Path(secrets.key_file).read_text())
+    except (SecretKeyError, OSError, UnicodeDecodeError) as exc:
+        key = "secrets.key" if secrets.key else "secrets.key_file"
+        raise SettingsError(f"{key} {exc}") from None
 
 
 def load_settings(

@@ -23,6 +23,7 @@ from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
+from edgehost.controlplane.secrets import SecretStore
 from edgehost.db.engine import close_database, open_database
 from edgehost.runner.agent import SyncAgent
 from edgehost.runner.assembly import assemble_runner
@@ -31,9 +32,11 @@ from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
+from edgehost.secrets_crypto import Sealer, SecretKeyError, load_or_create_key, parse_key
 from edgehost.security.tls import node_client_context
 from edgehost.serving import ConnectionLimits, Listener
 from edgehost.settings import Runner as RunnerSettings
+from edgehost.settings import Settings, SettingsError
 
 log = logging.getLogger("edgefn")
 
@@ -59,11 +62,13 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
     )
+    secrets = SecretStore(Sealer(secret_key(settings)))
     deployments = Deployments(
         store,
         notifier,
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_routes_per_project=settings.api.max_routes_per_project,
+        secrets=secrets,
     )
     nodes = Nodes(
         deployments,
@@ -73,7 +78,12 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         cpu_seconds_per_day=settings.quotas.cpu_seconds_per_day,
     )
     ctx.services.add(
-        artifact_store=store, notifier=notifier, registry=registry, deployments=deployments, nodes=nodes
+        artifact_store=store,
+        notifier=notifier,
+        registry=registry,
+        deployments=deployments,
+        nodes=nodes,
+        secrets=secrets,
     )
     # What start-up allocated (modules, tables, services) lives as long as the process: frozen, it is
     # not rescanned by every full collection, which under heartbeat load come every few seconds.
@@ -84,6 +94,19 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
     finally:
         await notifier.stop()
         await close_database(engine)
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The key of secret values at rest: `secrets.key`, else `secrets.key_file` (by default
+    `{state_dir}/secrets.key`), which a first start creates, so `edgefn dev` needs no setting."""
+    if settings.secrets.key:
+        return parse_key(settings.secrets.key)  # checked by load_settings
+    path = Path(settings.secrets.key_file or settings.effective_state_dir / "secrets.key")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return load_or_create_key(path)
+    except (SecretKeyError, OSError) as exc:
+        raise SettingsError(f"secrets.key_file {exc}") from None
 
 
 def advertised_urls(settings: RunnerSettings, cp_url: str) -> tuple[str, str]:

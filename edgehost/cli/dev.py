@@ -260,7 +260,7 @@ def ready_message(
         )
     if found:
         text += (
-            "  in this project's folder, edgefn deploy/status/tail/rollback/kv find this API and its "
+            "  in this project's folder, edgefn deploy/status/tail/rollback/kv/secret find this API and its "
             f"token ({token_file}) by themselves;\n  from elsewhere: "
         )
     else:

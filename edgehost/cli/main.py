@@ -67,6 +67,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edgehost.cli.kv:kv",
         "Operator access to a project's KV stores: get, put, delete, list.",
     ),
+    "secret": (
+        "edgehost.cli.secret:secret",
+        "A function's secrets: set (value from standard input), list (names only), delete.",
+    ),
     "tail": (
         "edgehost.cli.tail:tail",
         "Stream the invocation logs of a project (or of one FUNCTION) live, until interrupted.",

@@ -12,6 +12,7 @@ from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn, Share
+from edgehost.controlplane.secrets import SecretStore, take_secrets
 from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, json_list, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, Rollout, RouteSpec
@@ -29,10 +30,17 @@ def selector(expr: str) -> Selector:
 
 
 class Deployments:
-    def __init__(
-        self, store: ArtifactStore, notifier: Notifier, *, url_ttl_s: int, max_routes_per_project: int
+    def __init__(  # `secrets` None: no secrets kept, so versions naming some cannot be deployed
+        self,
+        store: ArtifactStore,
+        notifier: Notifier,
+        *,
+        url_ttl_s: int,
+        max_routes_per_project: int,
+        secrets: SecretStore | None = None,
     ) -> None:
         self.store = store
+        self.secrets = secrets
         self.notifier = notifier
         self.url_ttl_s = url_ttl_s
         self.max_routes_per_project = max_routes_per_project
@@ -185,14 +193,16 @@ class Deployments:
             await Deployment.update({Deployment.active: False}).where(
                 (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
             )
-            await Deployment(
+            row = Deployment(
                 function=fn["id"],
                 version=version,
                 selector=selector_expr,
                 shares=shares or [],
                 active=True,
                 created_by=subject,
-            ).save()
+            )
+            await row.save()
+            await take_secrets(self.secrets, fn, [v for v, _ in shares or []] or [version], row.id)
         await self.notifier.bump()
 
     async def rollback(
@@ -264,7 +274,9 @@ class Deployments:
         )
 
     async def list_deployments(self, project: dict[str, Any]) -> list[ActiveDeployment]:
+        changed = await self.secrets.changed(project) if self.secrets else set()
         rows = await Deployment.select(
+            Deployment.id,
             Deployment.version,
             Deployment.selector,
             Deployment.shares,
@@ -280,6 +292,7 @@ class Deployments:
                 selector=r["selector"],
                 created_at=r["created_at"].isoformat(),
                 shares=[Share(version=v, percent=p) for v, p in json_list(r["shares"])],
+                secrets_changed=r["id"] in changed,
             )
             for r in rows
         ]
@@ -289,6 +302,7 @@ class Deployments:
     ) -> DesiredState:
         """What a node with `labels` should run: active deployments its labels match, and their routes."""
         rows = await Deployment.select(
+            Deployment.id,
             Deployment.version,
             Deployment.selector,
             Deployment.shares,
@@ -298,6 +312,8 @@ class Deployments:
             Deployment.function.project.name,  # type: ignore[union-attr]
         ).where(Deployment.active == True)  # noqa: E712
         chosen = [r for r in rows if _matches(r["selector"], labels)]
+        places = {r["id"]: (r["function.project.name"], r["function.name"]) for r in chosen}
+        secret_values = await self.secrets.values(places) if self.secrets else {}
         functions = []
         rollouts = []
         for r in chosen:
@@ -324,6 +340,7 @@ class Deployments:
                         artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
                         sha256=fv["sha256"],
                         entrypoint=fv["entrypoint"],
+                        secret_values=_granted(secret_values.get(r["id"], {}), fv),
                         **version_limits(fv),
                     )
                 )
@@ -416,3 +433,9 @@ def _matches(expr: str, labels: dict[str, str]) -> bool:
         return selector(expr).matches(labels)
     except SelectorError:
         return False
+
+
+def _granted(values: dict[str, str], version: dict[str, Any]) -> dict[str, str]:
+    """The deployment's secret values that this version names: in a rollout, each version sees only
+    its own (the deployment took the secrets every one of its versions names)."""
+    return {name: values[name] for name in json_list(version["secrets"]) if name in values}

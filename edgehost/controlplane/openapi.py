@@ -10,6 +10,8 @@ Litestar generates it from the routes; `contract` then makes it say exactly what
   body, 413 if it takes a body, 401 and 403 if it needs a credential, 500 always; plus those its
   handler declares with `refusals(...)` (404, 409, 422: what its own code refuses).
 - 204 answers have no content (RFC 9110 section 15.3.5).
+- A handler that reads its body itself (a secret's value) names the body's media type in its
+  `opt` as `raw_body`; the document describes that body as a string of that type.
 
 Operation ids are the handlers' names and tags group them by resource, which become a generated
 client's function and module names (docs/cli.md, "Generating a client").
@@ -40,8 +42,9 @@ MEANING = {
     "a value of the wrong type or out of range, duplicate keys in a JSON object, malformed JSON.",
     401: "No credential, or one that is invalid or expired.",
     403: "The credential is valid but may not do this.",
-    404: "The project, function, version, node or KV key named in the path or query does not exist.",
-    409: "The request conflicts with the current state: retry after the state changes.",
+    404: "The project, function, version, node, KV key or secret named in the path or query does not exist.",
+    409: "The request conflicts with the current state (e.g. a secret the version names is not set): "
+    "retry after the state changes.",
     413: "The body, or the uploaded module, is larger than this control plane accepts.",
     422: "The request matches this document but breaks a rule it cannot express: "
     "a selector that does not parse (also in a query), limits that contradict each other, a reference "
@@ -73,6 +76,7 @@ TAGS = [
     Tag(name="routes", description="Which host and path reach which function"),
     Tag(name="deployments", description="Which version runs where"),
     Tag(name="kv", description="A project's key-value stores, as its functions see them"),
+    Tag(name="secrets", description="Secret values of functions, set and listed, never read back"),
     Tag(name="status", description="What runs where, and live invocation logs"),
     Tag(name="nodes", description="The node protocol: heartbeats, desired state, reports"),
     Tag(name="operator", description="The online-node feed and drains (the operator role)"),
@@ -142,11 +146,27 @@ def contract(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
         sorted(_structs(app), key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )
     document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+    raw_bodies = _raw_bodies(app)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             if isinstance(operation, dict) and "responses" in operation:
+                media_type = raw_bodies.get(operation.get("operationId", ""))
+                if media_type:
+                    schema = {"type": "string"}
+                    operation["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
                 _declare_errors(operation)
     return document
+
+
+def _raw_bodies(app: Litestar) -> dict[str, str]:
+    """Operation id -> media type, for the handlers that read a raw body (`opt={"raw_body": type}`)."""
+    return {
+        str(handler.handler_name): handler.opt["raw_body"]
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if "raw_body" in handler.opt
+    }
 
 
 def _declare_errors(operation: dict[str, Any]) -> None:

@@ -134,6 +134,8 @@ class ActiveDeployment(msgspec.Struct, kw_only=True):
     selector: str
     created_at: str  # ISO 8601
     shares: list[Share] = []
+    # A secret it took was set again or deleted since: the next deployment takes the new values.
+    secrets_changed: bool = False
 
 
 class DeploymentList(msgspec.Struct):

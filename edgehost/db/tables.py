@@ -69,6 +69,7 @@ class FunctionVersion(Table, tablename="edgefn_function_version"):
     http_allow = JSON(default=[])
     env = JSON(default={})  # the guest's environment: name -> value
     kv = JSON(default=[])  # names of the project's KV stores it may use
+    secrets = JSON(default=[])  # names of the secrets in its environment (their values: Secret)
     artifact_key = Varchar(length=255)
     sha256 = Varchar(length=64, default="")
     size_bytes = BigInt(default=0)
@@ -99,6 +100,29 @@ class Deployment(Table, tablename="edgefn_deployment"):
     active = Boolean(default=True, index=True)
     created_by = Varchar(length=255, default="")
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Secret(Table, tablename="edgefn_secret"):
+    """A secret's value as set with `edgefn secret set`, sealed (edgehost/secrets_crypto.py) under the
+    control plane's key with `{project}/{function}/{name}` as associated data; the function need not
+    exist yet, so secrets can be set before the first deployment."""
+
+    id: Serial  # the implicit primary key, typed for mypy
+    project = ForeignKey(references=Project, index=True)
+    function = Varchar(length=63)
+    name = Varchar(length=255)
+    sealed = Text()
+    set_at = Timestamptz(default=TimestamptzNow())
+
+
+class DeploymentSecret(Table, tablename="edgefn_deployment_secret"):
+    """The sealed value a deployment took of each secret its version names, copied when it was made:
+    changing a secret takes effect on the function's next deployment, never under a running one."""
+
+    id: Serial  # the implicit primary key, typed for mypy
+    deployment = ForeignKey(references=Deployment, index=True)
+    name = Varchar(length=255)
+    sealed = Text()
 
 
 class Node(Table, tablename="edgefn_node"):
@@ -162,6 +186,8 @@ TABLES: tuple[type[Table], ...] = (
     FunctionVersion,
     Route,
     Deployment,
+    Secret,
+    DeploymentSecret,
     Node,
     NodeDeployment,
     ErrorReport,
@@ -192,5 +218,6 @@ def version_limits(row: FunctionVersion | dict[str, Any]) -> dict[str, Any]:
         **limits,
         "http_allow": tuple(json_list(limits["http_allow"])),
         "kv": tuple(json_list(limits["kv"])),
+        "secrets": tuple(json_list(limits["secrets"])),
         "env": json_dict(limits["env"]),
     }

@@ -22,7 +22,12 @@ def _registration(fn: FunctionDef) -> schemas.FunctionCreate:
     return schemas.FunctionCreate(
         name=fn.name,
         entrypoint=fn.entrypoint,
-        **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow)), "kv": tuple(sorted(fn.kv))},
+        **{
+            **limits_of(fn),
+            "http_allow": tuple(sorted(fn.http_allow)),
+            "kv": tuple(sorted(fn.kv)),
+            "secrets": tuple(sorted(fn.secrets)),
+        },
     )
 
 
@@ -125,7 +130,7 @@ def apply_project(
         now = deployed.get(dep.function)
         # A rollout that serves the file's version is left to run: `rollback` or `rollout` ends it.
         serving = {s.version for s in now.shares} if now and now.shares else {now.version} if now else set()
-        if now and version in serving and now.selector == dep.selector:
+        if now and version in serving and now.selector == dep.selector and not now.secrets_changed:
             plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
         out = client.deploy(

@@ -26,6 +26,7 @@ from edgehost.limits import (
     MAX_MAX_HOT_INSTANCES,
     MAX_MEMORY_PAGES,
     MAX_MIN_HOT_INSTANCES,
+    MAX_SECRETS,
     FunctionLimits,
 )
 from edgehost.project.toml_table import Table, fields_of, show
@@ -189,6 +190,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
             table.problem(f"http_allow[{position}] {show(entry)} {problem}")
         http_allow.append(entry.lower())
     env = _env(table)
+    secrets = _secrets(table, env)
     kv = []
     for position, store in table.strings("kv"):
         if not STORE_NAME.fullmatch(store):
@@ -207,6 +209,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
         http_allow=tuple(http_allow),
         kv=tuple(dict.fromkeys(kv)),
         env=env,
+        secrets=secrets,
     )
 
 
@@ -225,6 +228,24 @@ def _env(table: Table) -> dict[str, str]:
     if len(env) > MAX_ENV_VARS:
         table.problem(f"env must have at most {MAX_ENV_VARS} variables, got {len(env)}")
     return env
+
+
+def _secrets(table: Table, env: Mapping[str, str]) -> tuple[str, ...]:
+    """`secrets = ["NAME", ...]`: names by ENV_NAME (they join the environment), none also in `env`
+    (one name, one value), at most MAX_SECRETS; the values are set with `edgefn secret set`."""
+    names: list[str] = []
+    for position, name in table.strings("secrets"):
+        if not ENV_NAME.fullmatch(name):
+            table.problem(f"secrets[{position}] {show(name)} must be {ENV_NAME_RULE}")
+        elif name in env:
+            table.problem(
+                f"secrets[{position}] {show(name)} is also a key of env: a name is one or the other"
+            )
+        names.append(name)
+    unique = tuple(dict.fromkeys(names))
+    if len(unique) > MAX_SECRETS:
+        table.problem(f"secrets must name at most {MAX_SECRETS} secrets, got {len(unique)}")
+    return unique
 
 
 def _route(table: Table, functions: Mapping[str, str]) -> RouteDef | None:

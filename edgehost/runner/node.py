@@ -84,7 +84,11 @@ class Snapshot:
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
-    return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits_of(d))
+    """The runtime's view of `d`: its secret values join its environment (WASI environ)."""
+    limits = limits_of(d)
+    if d.secret_values:
+        limits["env"] = {**d.env, **d.secret_values}
+    return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits)
 
 
 class NodeState:
@@ -145,9 +149,13 @@ class NodeState:
         async with self._lock:
             wanted = {(d.function_id, d.version): d for d in desired.functions}
             for key, deployment in wanted.items():
-                if key not in self.live:
+                current = self.live.get(key)
+                # A redeployment of the same version with other secret values needs new instances.
+                if current is None or current.deployment.secret_values != deployment.secret_values:
                     live = await self._bring_up(deployment)
                     if live is not None:
+                        if current is not None:
+                            self.pools.discard(current.pool)
                         self.live[key] = live
             functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
             inherited = desired.unavailable if isinstance(desired, ServingState) else {}

@@ -67,6 +67,12 @@ def start_dev(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Dev
             headers={"authorization": f"Bearer {server.token}"},
         )
         assert stored.status_code == 200, stored.text
+        secret = httpx.put(
+            f"{server.api}/v1/projects/fuzz/functions/hello/secrets/API_TOKEN",
+            content=b"hunter2",
+            headers={"authorization": f"Bearer {server.token}"},
+        )
+        assert secret.status_code == 200, secret.text
         yield server
 
 
@@ -152,6 +158,16 @@ def test_handlers_declare_the_refusals_of_their_own_code(document: dict[str, Any
     assert declared["kv_put"] == {404, 413, 422}
     assert declared["kv_get"] == declared["kv_delete"] == {404, 422}
     assert declared["kv_keys"] == {404}
+    assert declared["set_secret"] == {413, 422}
+    assert declared["list_secrets"] == declared["delete_secret"] == {404}
+
+
+def test_the_secret_value_is_the_raw_request_body(document: dict[str, Any]) -> None:
+    (operation,) = [op for _, _, op in operations(document) if op["operationId"] == "set_secret"]
+    assert operation["requestBody"] == {
+        "required": True,
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
 
 
 def test_operations_are_named_tagged_and_summarised_for_a_generated_client(document: dict[str, Any]) -> None:
@@ -183,6 +199,8 @@ def test_request_bodies_refuse_fields_they_do_not_list_and_the_schemas_say_so(
     with client(dev) as http:
         for path, method, operation in operations(document):
             if "requestBody" not in operation or path.startswith("/v1/node/"):
+                continue
+            if "application/json" not in operation["requestBody"]["content"]:  # a raw value (set_secret)
                 continue
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             assert components[ref.rsplit("/", 1)[1]]["additionalProperties"] is False, ref
@@ -319,6 +337,7 @@ def test_every_path_answers_methods_it_lacks_405_with_allow(dev: DevServer, docu
                 "version": 1,
                 "node_id": "no-such-node",
                 "store": "default",
+                "secret": "API_TOKEN",
             }
             url = path.format(**names)
             documented = {method.upper() for method in item} | {"OPTIONS"}
