@@ -51,6 +51,9 @@ class FunctionCreate(FunctionLimits, forbid_unknown_fields=True, kw_only=True, f
         # the body matches its schema (which cannot compare two fields) but contradicts itself.
         if self.min_hot_instances > self.max_hot_instances:
             raise ApiError(422, "invalid_limits", "min_hot_instances must not exceed max_hot_instances")
+        both = sorted(set(self.env) & set(self.secrets))
+        if both:  # one name, one value in the guest's environment (the project file's rule too)
+            raise ApiError(422, "invalid_limits", f"{', '.join(both)} named in both env and secrets")
 
 
 class FunctionCreated(msgspec.Struct, kw_only=True):
