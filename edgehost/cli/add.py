@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from edgehost.cli.dev_state import INGRESS_FILE, find_state_dir, read_state
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.init import FUNCTION_TOML, TEMPLATES, write_guest
 from edgehost.cli.project_file import open_project, project_option
@@ -61,5 +62,12 @@ def add(name: str, template: str, project_path: Path) -> None:
         raise CliError(f"not added, the project would not load:\n{exc}", USAGE) from None
     click.echo(
         f"added {name}: {guest}, routed at /{name} and deployed to every node ({project.path.name})\n"
-        f"edgefn dev serves it as soon as it is saved: curl http://127.0.0.1:8080/{name}"
+        f"edgefn dev serves it as soon as it is saved: curl {_ingress_url(project.path)}/{name}"
     )
+
+
+def _ingress_url(project_file: Path) -> str:
+    """The ingress of the project's running `edgefn dev`, else where a default one listens."""
+    state_dir = find_state_dir(project_file)
+    found = read_state(state_dir, INGRESS_FILE) if state_dir is not None else None
+    return found or "http://127.0.0.1:8080"

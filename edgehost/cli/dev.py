@@ -24,7 +24,7 @@ from edgehost.cli.dev_runners import (
     runner_processes,
     wait_runners_serving,
 )
-from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
+from edgehost.cli.dev_state import find_state_dir, remove_urls, write_urls
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_option
@@ -223,7 +223,7 @@ async def run_dev(
                 )
                 for node_id in late:
                     click.echo(f"warning: {node_id} has not reported its deployments yet", err=True)
-            write_api(state_dir, api_url)
+            write_urls(state_dir, api_url, f"http://{host}:{ports['ingress']}")
             try:
                 found = find_state_dir(project_file) == state_dir  # False with a --state-dir elsewhere
                 click.echo(ready_message(host, ports, api_url, files["token"], found, runners), err=True)
@@ -236,7 +236,7 @@ async def run_dev(
                 watcher.cancel()
                 click.echo("edgefn dev stopping", err=True)
             finally:
-                remove_api(state_dir)
+                remove_urls(state_dir)
 
 
 def ready_message(

@@ -2,8 +2,8 @@
 folder need neither `--token` nor `--api`.
 
 `edgefn dev` keeps its state in `{project}/.edgefn` unless told `--state-dir`; it writes
-`token` (a developer token) there at start and `api` (the API's base URL, one line) once it
-serves, and removes `api` when it stops.
+`token` (a developer token) there at start, and `api` and `ingress` (the API's and the ingress's
+base URLs, one line each) once it serves; it removes those two when it stops.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from edgehost.project import PROJECT_FILE
 
 STATE_DIR_NAME = ".edgefn"
 API_FILE = "api"
+INGRESS_FILE = "ingress"
 TOKEN_FILE = "token"
 
 
@@ -44,12 +45,12 @@ def read_state(state_dir: Path, name: str) -> str | None:
         return None
 
 
-def write_api(state_dir: Path, api_url: str) -> Path:
-    path = state_dir / API_FILE
-    path.write_text(api_url + "\n")
-    return path
+def write_urls(state_dir: Path, api_url: str, ingress_url: str) -> None:
+    (state_dir / INGRESS_FILE).write_text(ingress_url + "\n")
+    (state_dir / API_FILE).write_text(api_url + "\n")
 
 
-def remove_api(state_dir: Path) -> None:
-    with contextlib.suppress(OSError):
-        (state_dir / API_FILE).unlink()
+def remove_urls(state_dir: Path) -> None:
+    for name in (API_FILE, INGRESS_FILE):
+        with contextlib.suppress(OSError):
+            (state_dir / name).unlink()

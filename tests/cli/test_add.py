@@ -24,6 +24,7 @@ def test_add_then_dev_serves_the_new_function(tmp_path: Path) -> None:
         added = run_cli("add", "api", cwd=project)
         assert added.returncode == 0, added.stderr
         assert (project / "functions" / "api" / "api.wat").is_file()
+        assert f"curl {dev.ingress}/api" in added.stdout  # the running dev's port, not the default
         wait_until(lambda: answers(f"{dev.ingress}/api", "Hello from api!\n"), 60, what="/api")
 
         added_c = run_cli("add", "native", "--template", "c", "--project", str(project))
