@@ -17,7 +17,9 @@ from dynaconf import Dynaconf
 
 from edgehost.addresses import AddressError, check_url
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# The default settings ship inside the package (the repo's top-level `config/`, linked as
+# `edgehost/config`), so an installed edgefn reads the same defaults as a checkout.
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
 MODES = ("control-plane", "runner", "dev")
 # `EDGEFN_*` variables that belong to the CLI (`--token`, `--api`, debugging), not to the settings:
 # without this, `EDGEFN_TOKEN=... edgefn serve` would fail on "token is not a known setting" and

@@ -10,7 +10,7 @@ import click
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
-from edgehost.plugins import describe
+from edgehost.plugin_manager import describe
 from edgehost.security.ca import CAError, init_ca, issue_node, issue_server
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
 

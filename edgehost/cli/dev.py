@@ -272,7 +272,7 @@ def dev(
     ctx = make_context(settings)
     if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
         from edgehost.cli.invocation_view import PrettySink
-        from plugins import invocation_log
+        from edgehost.plugins import invocation_log
 
         invocation_log.set_sink(PrettySink(sys.stdout))
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}

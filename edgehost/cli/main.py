@@ -92,7 +92,7 @@ def plugin_commands() -> dict[str, click.Command]:
     The built-in plugins add no command (tests/foundation/test_plugins.py checks), so they are
     not imported here: `edgefn --help` and every built-in command start without the server stack.
     """
-    from edgehost.plugins import make_plugin_manager
+    from edgehost.plugin_manager import make_plugin_manager
     from edgehost.settings import load_settings
 
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
-from edgehost.plugins import PluginError, make_plugin_manager
+from edgehost.plugin_manager import PluginError, make_plugin_manager
 from edgehost.settings import Settings, SettingsError, load_settings
 
 

@@ -43,7 +43,7 @@ from edgehost.http_rules import (
     response_framing,
     transfer_coding_problem,
 )
-from edgehost.plugins import per_request_calls, short_name
+from edgehost.plugin_manager import per_request_calls, plugin_name
 from edgehost.runner.node import NodeState
 from edgehost.runtime import GuestResponse, InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
@@ -94,8 +94,8 @@ class PluginFailed(Exception):
 
 
 def plugin_of(component: object) -> str:
-    """The plugin that provided a component (route table, admission): its module's short name."""
-    return short_name(type(component).__module__)
+    """The plugin that provided a component (route table, admission): its module's plugin name."""
+    return plugin_name(type(component).__module__)
 
 
 def request_problem(

@@ -26,7 +26,7 @@ from litestar import Litestar
 from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.runner.fetcher import artifact_client
 from edgehost.runner.ingress import Ingress
 from edgehost.runner.mount import DirectIngress

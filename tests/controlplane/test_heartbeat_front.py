@@ -15,7 +15,7 @@ from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.controlplane.heartbeat_front import HeartbeatFront
 from edgehost.hookspecs import hookimpl
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.protocol import Heartbeat, HeartbeatReply
 from edgehost.settings import load_settings
 from tests.controlplane.harness import ControlPlane, NodeClient, bearer

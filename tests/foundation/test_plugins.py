@@ -17,15 +17,14 @@ import pytest
 from edgehost import hookspecs
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
-from edgehost.plugins import (
+from edgehost.plugin_manager import (
     BUILTIN_ROLES,
-    DEFAULT_PLUGINS,
+    BUILTINS,
     PluginError,
     describe,
     make_plugin_manager,
     missing_roles,
     per_request_calls,
-    short_name,
 )
 from edgehost.settings import load_settings
 from tests.procs import REPO, dev_server, run_cli
@@ -147,8 +146,7 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     result = run_cli("plugins")
     assert result.returncode == 0, result.stderr
     plugins = listing(result.stdout)
-    for module in DEFAULT_PLUGINS:
-        name = short_name(module)
+    for name, module in BUILTINS.items():
         origin, hooks = plugins[name]
         assert origin == module
         assert hooks, name
@@ -156,7 +154,7 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_route_handlers" in plugins["metrics"][1]
     assert "edgehost_admission" in plugins["quotas"][1]
     assert "edgehost_route_table" in plugins["routing"][1]
-    assert plugins["core"] == ("edgehost.plugins", ["edgehost_startup_problems"])
+    assert plugins["core"] == ("edgehost.plugin_manager", ["edgehost_startup_problems"])
 
 
 def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
@@ -269,8 +267,8 @@ def test_no_builtin_plugin_adds_a_cli_command() -> None:
 def test_builtins_register_through_the_same_path_as_third_parties() -> None:
     pm = make_plugin_manager(entry_points=False)
     names = {name for name, _ in pm.list_name_plugin()}
-    assert names == {short_name(m) for m in DEFAULT_PLUGINS} | {"core"}
-    assert set(BUILTIN_ROLES) == {short_name(m) for m in DEFAULT_PLUGINS}
+    assert names == {*BUILTINS, "core"}
+    assert set(BUILTIN_ROLES) == set(BUILTINS)
     assert {name for name, _, _ in describe(pm)} == names
 
 
@@ -297,7 +295,7 @@ def problems(pm: pluggy.PluginManager, disabled: list[str]) -> list[str]:
 
 
 def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
-    everything = [short_name(m) for m in DEFAULT_PLUGINS]
+    everything = list(BUILTINS)
     pm = make_plugin_manager(disabled=everything, entry_points=False)
     reported = problems(pm, everything)
     assert [p.split(" plugin disabled: ")[0] for p in reported] == everything
@@ -308,7 +306,7 @@ def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
     ]
     pm.register(Admission(), name="geo-quotas")
     assert problems(pm, ["quotas"]) == []
-    assert missing_roles(pm, ["plugins.quotas", "not-a-builtin"]) == []
+    assert missing_roles(pm, ["edgehost.plugins.quotas", "not-a-builtin"]) == []
 
 
 def test_a_misspelt_disabled_plugin_is_reported() -> None:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import wasmtime
 
+from edgehost.plugins import pooling
+from edgehost.plugins.pooling import PoolRegistry
 from edgehost.runtime import FunctionSpec, GuestRequest, Instance, InvokeError
-from plugins import pooling
-from plugins.pooling import PoolRegistry
 from tests.procs import REPO
 
 WASM = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))

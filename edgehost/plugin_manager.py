@@ -21,18 +21,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The built-in plugins, registered through `register_module` like any third-party one.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.auth",
-    "plugins.storage",
-    "plugins.routing",
-    "plugins.caching",
-    "plugins.pooling",
-    "plugins.quotas",
-    "plugins.metrics",
-    "plugins.invocation_log",
-    "plugins.hostcalls",
-)
+# The built-in plugins by their documented short names (docs/plugins.md), registered through
+# `register_module` like any third-party one. Every other plugin is named by its full module path
+# (`acme.metrics`) or its entry point's name, so it never shadows or blocks a built-in.
+BUILTINS: dict[str, str] = {
+    "auth": "edgehost.plugins.auth",
+    "storage": "edgehost.plugins.storage",
+    "routing": "edgehost.plugins.routing",
+    "caching": "edgehost.plugins.caching",
+    "pooling": "edgehost.plugins.pooling",
+    "quotas": "edgehost.plugins.quotas",
+    "metrics": "edgehost.plugins.metrics",
+    "invocation_log": "edgehost.plugins.invocation_log",
+    "hostcalls": "edgehost.plugins.hostcalls",
+}
+_BUILTIN_NAMES = {module: name for name, module in BUILTINS.items()}
 
 
 # What each built-in plugin is for, so that disabling one is reported at start-up in a sentence.
@@ -65,8 +68,26 @@ class PluginError(Exception):
     """A configured plugin that cannot be loaded; the message names it."""
 
 
-def short_name(module_name: str) -> str:
-    return module_name.rsplit(".", 1)[-1]
+def plugin_name(module_name: str) -> str:
+    """The name a plugin module registers under: a built-in's short name, otherwise its full path."""
+    return _BUILTIN_NAMES.get(module_name, module_name)
+
+
+def register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """`pm.register`, with pluggy's errors (a name taken twice, a module registered twice, a hook
+    implementation that does not match its spec) turned into one `PluginError` sentence naming it."""
+    holder = pm.get_plugin(name)
+    if holder is not None:
+        taken_by = getattr(holder, "__name__", type(holder).__name__)
+        raise PluginError(f"plugin {name!r} cannot be registered: {taken_by} already has that name")
+    if pm.is_registered(plugin):
+        raise PluginError(
+            f"plugin {name!r} cannot be registered: it is already loaded as {pm.get_name(plugin)!r}"
+        )
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin {name!r} cannot be registered: {' '.join(str(exc).split())}") from None
 
 
 def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
@@ -74,14 +95,14 @@ def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"plugin {module_name!r} cannot be imported: {exc}") from None
-    pm.register(module, name=short_name(module_name))
+    register(pm, module, plugin_name(module_name))
     return module
 
 
 def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
     """One sentence per disabled built-in whose role no other plugin took over."""
     problems = []
-    for name in dict.fromkeys(short_name(d) for d in disabled):
+    for name in dict.fromkeys(_BUILTIN_NAMES.get(d, d) for d in disabled):
         if name not in BUILTIN_ROLES:
             continue
         hook, consequence = BUILTIN_ROLES[name]
@@ -93,7 +114,7 @@ def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str
 
 def unknown_disabled(disabled: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
     """Names in `disabled_plugins` that match no built-in, configured module or entry point (a typo)."""
-    known = {short_name(m) for m in (*DEFAULT_PLUGINS, *extra)} | {*DEFAULT_PLUGINS, *extra}
+    known = {*BUILTINS, *BUILTINS.values(), *extra}
     known |= {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)}
     return [
         f"disabled_plugins names {name!r}, but no plugin has that name (see `edgefn plugins`)"
@@ -143,25 +164,43 @@ def make_plugin_manager(
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(sys.modules[__name__], name=CORE)  # the core's start-up report; never disabled
-    blocked = set(disabled) - {CORE}
+    blocked = {_BUILTIN_NAMES.get(name, name) for name in disabled} - {CORE}
     for name in blocked:
         pm.set_blocked(name)
-    for module_name in (*(DEFAULT_PLUGINS if builtins else ()), *extra):
-        if short_name(module_name) not in blocked and module_name not in blocked:
+    for module_name in (*(BUILTINS.values() if builtins else ()), *extra):
+        if plugin_name(module_name) not in blocked:
             register_module(pm, module_name)
     if entry_points:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        load_entry_points(pm)
     return pm
 
 
+def load_entry_points(pm: pluggy.PluginManager) -> None:
+    """The `edgehost` entry-point group, each under its entry point's name; a blocked name is skipped."""
+    for entry_point in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        if pm.is_blocked(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:  # any import-time failure of a third party's module
+            raise PluginError(f"plugin {entry_point.name!r} cannot be imported: {exc}") from None
+        register(pm, plugin, entry_point.name)
+
+
 def describe(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]]]:
-    """(name, where it comes from, hooks it implements) for each plugin, for `edgefn plugins`."""
-    dists = {id(plugin): str(dist.project_name) for plugin, dist in pm.list_plugin_distinfo()}
+    """(name, where it comes from, hooks it implements) for each plugin, for `edgefn plugins`:
+    an entry point's distribution, otherwise the module (or class) registered."""
+    # Names are unique across all sources (`register` refuses a second), so an entry point's name is its.
+    dists = {
+        ep.name: ep.dist.name
+        for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)
+        if ep.dist is not None
+    }
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
             continue
-        origin = dists.get(id(plugin)) or str(getattr(plugin, "__name__", type(plugin).__name__))
+        origin = dists.get(name) or str(getattr(plugin, "__name__", type(plugin).__name__))
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
         rows.append((name, origin, hooks))
     return rows
