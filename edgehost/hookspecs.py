@@ -17,7 +17,7 @@ HTTP server, so no client ever gets its plain-text 500.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
     from litestar import Litestar
+    from litestar.config.app import AppConfig
 
     from edgehost.context import AppContext
     from edgehost.contracts import (
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     )
     from edgehost.protocol import HostClaim
     from edgehost.runtime import HostFunction
-    from edgehost.settings import Settings
+    from edgehost.settings import Settings, SettingsSection
 
 PROJECT = "edgehost"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -74,6 +75,31 @@ def edgehost_lifespan(
 @hookspec
 def edgehost_dependencies(role: str, ctx: AppContext) -> dict[str, Any]:
     """Litestar dependency providers (name to `Provide`) for the app of `role`."""
+
+
+@hookspec
+def edgehost_settings_sections() -> Mapping[str, type[SettingsSection]]:
+    """The settings tables this plugin owns, by name, each typed as a `SettingsSection` subclass:
+    `{"stamp": StampSettings}` makes `[stamp]` in a config file and `EDGEFN_STAMP__KEY` variables
+    its own, read back typed with `ctx.settings.section(StampSettings)`.
+
+    Called once the plugins are loaded, before any other hook sees the settings. A table no loaded
+    plugin declares, an unknown key in one, or a bad value stops start-up with one line naming
+    the key (exit status 2); so does a table two plugins declare, or one the core has.
+    """
+
+
+@hookspec
+def edgehost_app_config(role: str, ctx: AppContext, config: AppConfig) -> None:
+    """Changes Litestar's `AppConfig` of the app of `role` in place, once the other assembly hooks
+    filled it (as Litestar's own `on_app_init` does): exception handlers, guards, Litestar plugins
+    (`config.plugins`), CORS, response headers, anything `Litestar(...)` takes.
+
+    The core plugin's implementation runs first (its routes, error rendering, JSON request class,
+    the API's OpenAPI document), so a plugin sees and may change those. Adding per-request work
+    (middleware, guards, before/after request hooks) turns the role's fast path off, so that it
+    sees every request (`edgefn plugins` shows which roles keep one).
+    """
 
 
 @hookspec

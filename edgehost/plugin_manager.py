@@ -5,19 +5,15 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 from pluggy import HookCaller
 
 from edgehost import hookspecs
-from edgehost.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from edgehost.context import AppContext
+from edgehost.settings import CORE_KEYS, Settings, SettingsSection, typed_sections
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +119,6 @@ def unknown_disabled(disabled: Iterable[str], extra: Iterable[str] = ()) -> list
     ]
 
 
-@hookimpl
-def edgehost_startup_problems(ctx: AppContext) -> list[str]:
-    """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
-    disabled = ctx.settings.disabled_plugins
-    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
-
-
 def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any]]]:
     """A per-request hook as (plugin name, plain function of its one argument), in pluggy's call order.
 
@@ -158,12 +147,14 @@ def make_plugin_manager(
 ) -> pluggy.PluginManager:
     """Built-ins, then `plugins = [...]` modules, then the `edgehost` entry-point group, minus `disabled`.
 
-    `builtins=False` leaves the built-ins out: the CLI lists plugin commands that way, since the
-    built-ins add none and importing them (the server stack) cost `edgefn --help` most of a second.
+    `builtins=False` leaves the built-ins and the `core` plugin out: the CLI lists plugin commands
+    that way, since they add none and importing them (the server stack) cost `edgefn --help` most
+    of a second.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(sys.modules[__name__], name=CORE)  # the core's start-up report; never disabled
+    if builtins:  # the core's routes, app config and start-up report (core_plugin.py); never disabled
+        pm.register(importlib.import_module("edgehost.core_plugin"), name=CORE)
     blocked = {_BUILTIN_NAMES.get(name, name) for name in disabled} - {CORE}
     for name in blocked:
         pm.set_blocked(name)
@@ -185,6 +176,58 @@ def load_entry_points(pm: pluggy.PluginManager) -> None:
         except Exception as exc:  # any import-time failure of a third party's module
             raise PluginError(f"plugin {entry_point.name!r} cannot be imported: {exc}") from None
         register(pm, plugin, entry_point.name)
+
+
+def plugin_settings(pm: pluggy.PluginManager, settings: Settings) -> Settings:
+    """`settings` with each loaded plugin's own tables typed (`edgehost_settings_sections`).
+
+    Raises `PluginError` for a table two plugins declare, or one of the core's; `SettingsError`
+    (from `typed_sections`) for a table nobody declares, an unknown key or a bad value.
+    """
+    declared: dict[str, type[SettingsSection]] = {}
+    owners: dict[str, str] = {}
+    for impl in pm.hook.edgehost_settings_sections.get_hookimpls():  # in registration order
+        tables = impl.function() or {}
+        if not isinstance(tables, Mapping) or not all(
+            isinstance(kind, type) and issubclass(kind, SettingsSection) for kind in tables.values()
+        ):
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: edgehost_settings_sections must return a mapping of "
+                f"table names to SettingsSection subclasses, got {tables!r}"
+            )
+        for table, kind in tables.items():
+            if table in CORE_KEYS:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} declares the settings table [{table}], which is the core's"
+                )
+            if table in owners:
+                raise PluginError(
+                    f"plugins {owners[table]!r} and {impl.plugin_name!r} both declare the settings table "
+                    f"[{table}]"
+                )
+            declared[table], owners[table] = kind, impl.plugin_name
+    undeclared = set(settings.sections) - set(declared)
+    return typed_sections(settings, declared, _disabled_tables(settings) if undeclared else {})
+
+
+def _disabled_tables(settings: Settings) -> dict[str, str]:
+    """The tables each disabled plugin would own, by table: only for naming it in an error line."""
+    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)}
+    found: dict[str, str] = {}
+    for name in dict.fromkeys(_BUILTIN_NAMES.get(n, n) for n in settings.disabled_plugins):
+        try:
+            plugin = (
+                entry_points[name].load()
+                if name in entry_points
+                else importlib.import_module(BUILTINS.get(name, name))
+            )
+            declare = getattr(plugin, "edgehost_settings_sections", None)
+            tables = declare() if callable(declare) else {}
+        except Exception:  # a misspelt or broken plugin: the error line then says "not a known setting"
+            continue
+        for table in tables or {}:
+            found.setdefault(table, name)
+    return found
 
 
 def describe(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]]]:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
+from edgehost.settings import PositiveInt, SettingsSection
 
 log = logging.getLogger(__name__)
 
@@ -265,10 +266,21 @@ class ArtifactCache:
                 fdir.rmdir()
 
 
+class CacheSettings(SettingsSection, frozen=True):
+    """The `[cache]` table (docs/settings.md); the folder itself is `runner.cache_dir`."""
+
+    max_bytes: PositiveInt = 10737418240
+
+
+@hookimpl
+def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
+    return {"cache": CacheSettings}
+
+
 @hookimpl
 def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache:
     return ArtifactCache(
         Path(ctx.settings.runner.cache_dir),
-        max_bytes=ctx.settings.cache.max_bytes,
+        max_bytes=ctx.settings.section(CacheSettings).max_bytes,
         owner=ctx.services.get("runner_process", "single") != "worker",
     )

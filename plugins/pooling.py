@@ -34,8 +34,21 @@ from edgehost.runtime import (
     Instance,
     InvokeError,
 )
+from edgehost.settings import Percent, PositiveFloat, SettingsSection
 
 log = logging.getLogger("edgefn.pool")
+
+
+class PoolSettings(SettingsSection, frozen=True):
+    """The `[pool]` table (docs/settings.md)."""
+
+    idle_timeout_s: PositiveFloat = 300.0
+    memory_pressure_percent: Percent = 80.0
+
+
+@hookimpl
+def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
+    return {"pool": PoolSettings}
 
 
 def _left_ms(deadline: float) -> int:
@@ -239,10 +252,11 @@ async def _maintain(registry: PoolRegistry) -> None:
 @hookimpl
 def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
+    settings = ctx.settings.section(PoolSettings)
     return PoolRegistry(
         host_functions,
-        idle_timeout_s=ctx.settings.pool.idle_timeout_s,
-        pressure_percent=ctx.settings.pool.memory_pressure_percent,
+        idle_timeout_s=settings.idle_timeout_s,
+        pressure_percent=settings.memory_pressure_percent,
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),

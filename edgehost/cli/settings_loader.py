@@ -22,11 +22,12 @@ def settings_or_exit(
 
 
 def make_context(settings: Settings) -> AppContext:
+    """The plugins `settings` name, loaded, and the settings typed against them (their own tables)."""
     try:
         pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
-    except PluginError as exc:
+        ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
+    except (PluginError, SettingsError) as exc:
         raise CliError(str(exc), USAGE) from None
-    ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
     for group in pm.hook.edgehost_startup_problems(ctx=ctx):
         for problem in group or ():
             logging.getLogger("edgefn").warning(problem)

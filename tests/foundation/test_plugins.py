@@ -89,10 +89,10 @@ def example_project(tmp_path: Path) -> Path:
 
 
 def listing(stdout: str) -> dict[str, tuple[str, list[str]]]:
-    """`edgefn plugins` output as {name: (origin, hooks)}."""
+    """`edgefn plugins` output as {name: (origin, hooks)} (the plugins, before the fast paths)."""
     plugins: dict[str, tuple[str, list[str]]] = {}
     current = ""
-    for line in stdout.splitlines():
+    for line in stdout.split("\nfast paths:\n")[0].splitlines():
         if line.startswith("    "):
             plugins[current][1].append(line.strip())
         elif line.strip():
@@ -154,7 +154,10 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_route_handlers" in plugins["metrics"][1]
     assert "edgehost_admission" in plugins["quotas"][1]
     assert "edgehost_route_table" in plugins["routing"][1]
-    assert plugins["core"] == ("edgehost.plugin_manager", ["edgehost_startup_problems"])
+    assert plugins["core"] == (
+        "edgehost.core_plugin",
+        ["edgehost_app_config", "edgehost_route_handlers", "edgehost_startup_problems"],
+    )
 
 
 def test_edgefn_plugins_lists_a_plugin_from_the_setting(tmp_path: Path) -> None:
