@@ -9,6 +9,7 @@ per-request work to the role; `edgefn plugins` shows which roles take one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.handlers import BaseRouteHandler
 from litestar.routes import HTTPRoute
 
 from edgehost.context import AppContext
@@ -105,8 +107,17 @@ def app_config(role: str, ctx: AppContext) -> AppConfig:
         request_max_body_size=10_000_000,
     )
     hook.edgehost_app_config(role=role, ctx=ctx, config=config)
-    config.route_handlers = [fresh_options(h) for h in config.route_handlers]
+    config.route_handlers = [fresh_options(_own(h)) for h in config.route_handlers]
     return config
+
+
+def _own(handler: Any) -> Any:
+    """A copy of a route handler for this app alone. Litestar sets the registering app as the
+    handler's owner and keeps what it resolves through it (guards, response headers) on the
+    handler, so one handler in two roles' apps (the core's `/healthz`) would carry one role's
+    guards into the other (a shallow copy would still share its response handler). Litestar copies
+    routers itself."""
+    return copy.deepcopy(handler) if isinstance(handler, BaseRouteHandler) else handler
 
 
 def fast_path(role: str, app: Litestar) -> tuple[str | None, str]:
