@@ -71,7 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edgehost.cli.admin:ca",
         "A certificate authority for mutual TLS between runners and the control plane.",
     ),
-    "plugins": ("edgehost.cli.admin:plugins_cmd", "List loaded plugins and the hooks each implements."),
+    "plugins": (
+        "edgehost.cli.admin:plugins_cmd",
+        "List loaded plugins and the hooks each implements, then each role's fast path.",
+    ),
     "migrate": (
         "edgehost.cli.admin:migrate",
         "Apply the database migrations to database.url (SQLite or PostgreSQL); safe to run again.",

@@ -48,10 +48,19 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return done.stdout
 
 
+# What a build of the checkout must not see: setuptools builds in the source folder (build/), so
+# the wheel is built from a copy, where no earlier build's leftovers can slip in.
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".edgefn", "*.wasm"
+)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "edgefn"
+    shutil.copytree(REPO, source, symlinks=True, ignore=NOT_SOURCE)
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, REPO)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, source)
     (built,) = out.glob("edgefn-*.whl")
     return built
 
@@ -90,7 +99,8 @@ def test_the_installed_edgefn_serves_a_c_function_from_a_folder_outside_the_chec
     project = tmp_path / "shop"
     project.mkdir()
     (project / "edgefn.toml").write_text(PROJECT)
-    shutil.copytree(REPO / "functions" / "hello-c", project / "hello-c")
+    (project / "hello-c").mkdir()
+    shutil.copy(REPO / "functions" / "hello-c" / "hello.c", project / "hello-c")  # the source only
     with dev_server(project, tmp_path / "logs", command=str(installed / "edgefn")) as dev:
         answer = httpx.get(f"{dev.ingress}/hello", timeout=30)
         assert (answer.status_code, answer.text) == (200, "Hello from C")
