@@ -8,16 +8,19 @@ from typing import Any
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
-from edgehost.plugin_manager import PluginError, make_plugin_manager
+from edgehost.plugin_manager import PluginError, make_plugin_manager, plugin_settings
 from edgehost.settings import Settings, SettingsError, load_settings
 
 
 def settings_or_exit(
     mode: str | None, *, config_file: Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
+    """The settings, the plugins' own tables typed too, so every command refuses a bad one."""
     try:
-        return load_settings(mode, config_file=config_file, overrides=overrides)
-    except SettingsError as exc:
+        settings = load_settings(mode, config_file=config_file, overrides=overrides)
+        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
+        return plugin_settings(pm, settings)
+    except (PluginError, SettingsError) as exc:
         raise CliError(str(exc), USAGE) from None
 
 

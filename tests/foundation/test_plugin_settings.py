@@ -204,3 +204,14 @@ def test_random_values_of_the_builtin_tables_are_typed_or_refused_naming_the_key
             assert acceptable, (table, key, raw)
             assert getattr(settings.sections[table], key) == raw
         monkeypatch.delenv(f"EDGEFN_{table.upper()}__{key.upper()}")
+
+
+@pytest.mark.parametrize("command", [("migrate",), ("token", "--subject", "bob"), ("plugins",)])
+def test_commands_that_only_read_settings_refuse_a_bad_plugin_table_too(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[pool]\nidle = 1\n")
+    result = run_cli(*command, "--config", str(config))
+    assert result.returncode == 2
+    assert one_line(result) == "error: pool.idle is not a known setting"
