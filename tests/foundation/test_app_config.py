@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import get
+from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins import InitPluginProtocol
@@ -43,10 +44,10 @@ class Stamped(InitPluginProtocol):
     """A Litestar plugin, as a third party would bring one: it adds a response header."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.response_headers = [*app_config.response_headers]
-        from litestar.datastructures import ResponseHeader
-
-        app_config.response_headers.append(ResponseHeader(name="x-litestar-plugin", value="on"))
+        app_config.response_headers = [
+            *app_config.response_headers,
+            ResponseHeader(name="x-litestar-plugin", value="on"),
+        ]
         return app_config
 
 
@@ -72,9 +73,7 @@ class Configures:
         config.plugins.append(Stamped())
 
 
-def _teapot_response() -> Any:
-    from litestar import Response
-
+def _teapot_response() -> Response[Any]:
     return Response({"error": "teapot"}, status_code=418)
 
 
@@ -107,8 +106,6 @@ def test_the_core_routes_are_the_core_plugins() -> None:
     [("ingress", "a plugin adds routes"), ("node", "a plugin adds guards")],  # Configures adds both
 )
 def test_what_a_plugin_adds_to_a_role_turns_its_fast_path_off(role: str, why: str) -> None:
-    from litestar import Litestar
-
     from edgehost.app import app_config, fast_path
 
     assert fast_path(role, Litestar.from_config(app_config(role, bare_context())))[0] is not None

@@ -5,7 +5,6 @@ start-up with one line naming the key, exactly as the core's settings do."""
 from __future__ import annotations
 
 import random
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from edgehost.plugin_manager import PluginError, make_plugin_manager
 from edgehost.plugins.caching import CacheSettings
 from edgehost.plugins.pooling import PoolSettings
 from edgehost.settings import Settings, SettingsError, SettingsSection, load_settings
-from tests.foundation.test_plugins import example_project, listing, with_path
+from tests.foundation.test_plugins import example_project, fake_distribution, listing, with_path
 from tests.procs import dev_server, run_cli
 
 STAMP = """
@@ -60,14 +59,7 @@ def edgehost_invocation_finished(invocation):
 
 def stamp_distribution(tmp_path: Path) -> Path:
     """An installed distribution `acme-stamp` whose `edgehost` entry point `stamp` is the module."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "acme_stamp.py").write_text(textwrap.dedent(STAMP))
-    dist_info = site / "acme_stamp-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-stamp\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[edgehost]\nstamp = acme_stamp\n")
-    return site
+    return fake_distribution(tmp_path, "acme-stamp", "acme_stamp", STAMP, "stamp")
 
 
 def one_line(result: Any) -> str:

@@ -205,13 +205,20 @@ def edgehost_startup_problems(ctx):
 """
 
 
-def fake_distribution(tmp_path: Path) -> Path:
-    """An installed distribution as importlib.metadata sees one: a `*.dist-info` with entry points."""
-    site = plugin_dir(tmp_path, "fakeplug_impl", ENTRY_POINT_PLUGIN)
-    dist_info = site / "fakeplug-1.0.dist-info"
+def fake_distribution(
+    tmp_path: Path,
+    dist: str = "fakeplug",
+    module: str = "fakeplug_impl",
+    source: str = ENTRY_POINT_PLUGIN,
+    entry_point: str = "fakeplug",
+) -> Path:
+    """An installed distribution as importlib.metadata sees one: a `*.dist-info` whose `edgehost`
+    entry point `entry_point` is the module `module` (written from `source`)."""
+    site = plugin_dir(tmp_path, module, source)
+    dist_info = site / f"{dist}-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[edgehost]\nfakeplug = fakeplug_impl\n")
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[edgehost]\n{entry_point} = {module}\n")
     return site
 
 
