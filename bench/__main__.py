@@ -32,6 +32,9 @@ SCRIPTS = (
     "timeout_precision",
     "deadline_contention",
     "observability",
+    "route_overlaps",
+    "route_check_stall",
+    "kv_calls",
 )
 
 

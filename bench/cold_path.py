@@ -24,7 +24,7 @@ from edgehost.runtime import (
 
 def main() -> None:
     wasm = wasm_from_source((GUESTS / "echo.wat").read_bytes(), "echo.wat")
-    spec = FunctionSpec("echo", 1)
+    spec = FunctionSpec("echo", 1, memory_pages=16, max_execution_ms=50)
     cache = Path(tempfile.mkdtemp()) / "echo.cwasm"
     echo = CompiledFunction.load(spec, wasm, host_functions=builtin_host_functions(), cache_path=cache)
     hot = echo.instantiate()

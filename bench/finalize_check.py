@@ -27,7 +27,7 @@ def main() -> None:
         ("hello.c (SDK)", hello_c, 10),
         ("start section", started, 50),
     ):
-        spec = FunctionSpec("bench.fn", 1, memory_pages=64)
+        spec = FunctionSpec("bench.fn", 1, memory_pages=64, max_execution_ms=50)
         compare(
             f"finalize check, {name} ({len(wasm)} bytes)",
             {

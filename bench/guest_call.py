@@ -35,7 +35,11 @@ REQ = GuestRequest("GET", "/users/7?x=1", [("x-request-id", "r1"), ("accept", "*
 
 def compiled(name: str, **spec: object) -> CompiledFunction:
     wasm = wasm_from_source((GUESTS / f"{name}.wat").read_bytes(), f"{name}.wat")
-    return CompiledFunction.load(FunctionSpec(name, 1, **spec), wasm, host_functions=builtin_host_functions())  # type: ignore[arg-type]
+    return CompiledFunction.load(
+        FunctionSpec(name, 1, **{"memory_pages": 16, "max_execution_ms": 50, **spec}),
+        wasm,
+        host_functions=builtin_host_functions(),
+    )  # type: ignore[arg-type]
 
 
 def per_call_us(fn: Callable[[], object], n: int) -> float:

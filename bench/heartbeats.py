@@ -30,7 +30,7 @@ import msgspec
 from bench.cluster import cluster, ensure_ca
 from bench.common import REPO, Row, machine, median, say, table
 from bench.loadgen import roundtrip
-from edgehost.cli.client import ApiClient
+from edgehost.client import ApiClient
 from edgehost.project import load_project
 from edgehost.project.apply import apply_project
 from edgehost.protocol import CachedFunction, Heartbeat, HeartbeatReply

@@ -3,14 +3,16 @@
 An edge runner faces clients that open connections and do not finish requests. Rounds alternate
 on one `edgefn dev` (default settings): quiet (only the load generator on /hello) and hostile,
 where `bench.hostile_clients` holds, in its own process, 2,000 idle keep-alive connections, 500
-silent ones, 300 heads sent a byte a second and 300 uploads stalled after their head (all far above
-the 128 connections the ingress used to serve; the stalled uploads stay under
-`runner.max_requests_in_flight`). Goal: the hostile p99 within 2x of the quiet p99, no errors.
+silent ones, 300 heads sent a byte a second, 600 uploads stalled after their head (more than the
+512 of `runner.max_requests_in_flight`: a request still sending its body is not in flight) and 200
+clients that never read their 1 MB answers (all far above the 128 connections the ingress used to
+serve). Goal: the hostile p99 within 2x of the quiet p99, no errors.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +25,22 @@ from bench.common import REPO, Row, median, say
 from bench.loadgen import LoadResult, load
 
 GOAL = 2.0
-HOSTILE = {"idle": 2000, "silent": 500, "slow-heads": 300, "stalled-uploads": 300}
+HOSTILE = {"idle": 2000, "silent": 500, "slow-heads": 300, "stalled-uploads": 600, "never-reading": 200}
+# An echo route for the never-reading clients, beside the example project's /hello.
+ECHO = """
+[[functions]]
+name = "echo"
+wasm = "functions/echo-wat/echo.wat"
+memory_pages = 48
+
+[[routes]]
+path = "/echo"
+methods = ["POST"]
+function = "echo"
+
+[[deployments]]
+function = "echo"
+"""
 
 
 @contextmanager
@@ -49,6 +66,9 @@ def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> list[Ro
     with tempfile.TemporaryDirectory(prefix="edgefn-bench-hostile-") as tmp:
         root = Path(tmp)
         project = servers.copy_example(root / "project")
+        shutil.copytree(REPO / "functions" / "echo-wat", project / "functions" / "echo-wat")
+        with (project / "edgefn.toml").open("a") as toml:
+            toml.write(ECHO)
         results: dict[str, list[LoadResult]] = {"quiet": [], "hostile": []}
         with servers.dev(project, root / "logs") as dev:
             url = f"{dev.ingress}/hello"

@@ -21,7 +21,7 @@ from edgehost.runtime import (CompiledFunction, FunctionSpec, GuestRequest, buil
     wasm_from_source)
 n = int(sys.argv[1])
 wasm = wasm_from_source(open(sys.argv[2], "rb").read(), "hello.wat")
-compiled = CompiledFunction.load(FunctionSpec("demo.hello", 1, memory_pages=16), wasm,
+compiled = CompiledFunction.load(FunctionSpec("demo.hello", 1, memory_pages=16, max_execution_ms=50), wasm,
                                  host_functions=builtin_host_functions())
 request = GuestRequest("GET", "/hello", [("host", "bench")], b"")
 warm = compiled.instantiate(); warm.invoke(request, request_id="warm"); warm.close()

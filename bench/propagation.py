@@ -22,7 +22,7 @@ import httpx
 
 from bench.cluster import cluster
 from bench.common import REPO, Row, median, say
-from edgehost.cli.client import ApiClient
+from edgehost.client import ApiClient
 from edgehost.project import load_project
 from edgehost.project.apply import apply_project
 

@@ -1,10 +1,10 @@
-"""App assembly: each role's Litestar app from the plugins' hooks (the `core` plugin's among them), and
-the fast path in front of it where that skips nothing a plugin added.
+"""App assembly: each listener's Litestar app from the plugins' hooks (the `core` plugin's among them),
+and the fast path in front of it where that skips nothing a plugin added.
 
-`build_app` returns one type for every role, `RoleApp`: the listener's ASGI target. Its `fast_path`
+`build_app` returns one type for every listener, `ListenerApp`: its ASGI target. Its `fast_path`
 answers what it `takes` before Litestar (the ingress's user traffic, the CP's node heartbeats: see
 edgehost/runner/mount.py and edgehost/controlplane/heartbeat_front.py), only when no plugin added
-per-request work to the role; `edgefn plugins` shows which roles take one.
+per-request work to the listener; `edgefn plugins` shows which listeners take one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from litestar.routes import HTTPRoute
 
 from edgehost.context import AppContext
 
-ROLES = ("api", "node", "ingress", "metrics")
+LISTENERS = ("api", "node", "ingress", "metrics")
 # Per-request work a fast path would skip: any of it on the app turns the fast path off.
 PER_REQUEST_WORK = ("middleware", "guards", "before_request", "after_request", "after_response")
 
@@ -38,11 +38,11 @@ class FastPath(Protocol):
 
 
 @dataclass(frozen=True)
-class RoleApp:
-    """The ASGI app of one role: `fast_path` answers what it takes, `litestar` everything else
+class ListenerApp:
+    """The ASGI app of one listener: `fast_path` answers what it takes, `litestar` everything else
     (other requests, and lifespan, which runs every plugin's start-up and shutdown)."""
 
-    role: str
+    listener: str
     litestar: Litestar
     fast_path: FastPath | None = None
 
@@ -80,33 +80,33 @@ def _default_options(handler: Any) -> bool:
     return bool(getattr(handler.fn, "__qualname__", "").startswith("HTTPRoute.create_options_handler."))
 
 
-def app_config(role: str, ctx: AppContext) -> AppConfig:
-    """Litestar's `AppConfig` of `role`: every plugin's routes, middleware, lifespan tasks and
+def app_config(listener: str, ctx: AppContext) -> AppConfig:
+    """Litestar's `AppConfig` of `listener`: every plugin's routes, middleware, lifespan tasks and
     dependencies, then every plugin's `edgehost_app_config` (exception handlers, guards, Litestar
     plugins, ...). `state` holds `ctx` and `ctx.services`, also services started after this call
-    (copied in when the app starts serving). Raises ValueError for a role not in ROLES."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
+    (copied in when the app starts serving). Raises ValueError for a listener not in LISTENERS."""
+    if listener not in LISTENERS:
+        raise ValueError(f"unknown listener {listener!r}")
     hook = ctx.hook
     dependencies: dict[str, Any] = {}
-    for provided in hook.edgehost_dependencies(role=role, ctx=ctx):
+    for provided in hook.edgehost_dependencies(listener=listener, ctx=ctx, role=listener):
         dependencies.update(provided or {})
 
     def expose_services(app: Litestar) -> None:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
-        app.state.update(ctx.services)
+        app.state.update(ctx.services.named())
 
     config = AppConfig(
-        route_handlers=_flat(hook.edgehost_route_handlers(role=role, ctx=ctx)),
-        middleware=_flat(hook.edgehost_middleware(role=role, ctx=ctx)),
-        lifespan=_flat(hook.edgehost_lifespan(role=role, ctx=ctx)),
+        route_handlers=_flat(hook.edgehost_route_handlers(listener=listener, ctx=ctx, role=listener)),
+        middleware=_flat(hook.edgehost_middleware(listener=listener, ctx=ctx, role=listener)),
+        lifespan=_flat(hook.edgehost_lifespan(listener=listener, ctx=ctx, role=listener)),
         dependencies=dependencies,
         on_startup=[expose_services],
-        state=State({"ctx": ctx, **ctx.services}),
+        state=State({"ctx": ctx, **ctx.services.named()}),
         # Litestar's own default: AppConfig leaves it Empty, which `Litestar.from_config` refuses.
         request_max_body_size=10_000_000,
     )
-    hook.edgehost_app_config(role=role, ctx=ctx, config=config)
+    hook.edgehost_app_config(listener=listener, ctx=ctx, config=config, role=listener)
     config.route_handlers = [fresh_options(_own(h)) for h in config.route_handlers]
     return config
 
@@ -114,16 +114,16 @@ def app_config(role: str, ctx: AppContext) -> AppConfig:
 def _own(handler: Any) -> Any:
     """A copy of a route handler for this app alone. Litestar sets the registering app as the
     handler's owner and keeps what it resolves through it (guards, response headers) on the
-    handler, so one handler in two roles' apps (the core's `/healthz`) would carry one role's
-    guards into the other (a shallow copy would still share its response handler). Litestar copies
+    handler, so one handler in two listeners' apps (the core's `/healthz`) would carry one
+    listener's guards into the other (a shallow copy would still share its response handler). Litestar copies
     routers itself."""
     return copy.deepcopy(handler) if isinstance(handler, BaseRouteHandler) else handler
 
 
-def fast_path(role: str, app: Litestar) -> tuple[str | None, str]:
-    """(the fast path `role` takes with `app`, or None; why, in words for `edgefn plugins`)."""
+def fast_path(listener: str, app: Litestar) -> tuple[str | None, str]:
+    """(the fast path `listener` takes with `app`, or None; why, in words for `edgefn plugins`)."""
     work = [name.replace("_", " ") for name in PER_REQUEST_WORK if getattr(app, name)]
-    if role == "ingress":
+    if listener == "ingress":
         from edgehost.runner.mount import INGRESS_MOUNT
 
         handlers = [
@@ -134,31 +134,32 @@ def fast_path(role: str, app: Litestar) -> tuple[str | None, str]:
         if any(handler.name != INGRESS_MOUNT for handler in handlers):
             return None, "a plugin adds routes"
         name = "ingress"
-    elif role in ("api", "node"):
+    elif listener in ("api", "node"):
         from edgehost.controlplane.heartbeat_front import heartbeat_body_limit
 
         if heartbeat_body_limit(app) is None:
-            return None, "no heartbeat route on this role"
+            return None, "no heartbeat route on this listener"
         name = "heartbeats"
     else:
-        return None, "no fast path for this role"
+        return None, "no fast path for this listener"
     if work:
         return None, f"a plugin adds {', '.join(work)}"
     return name, "answered before Litestar"
 
 
-def build_app(role: str, ctx: AppContext) -> RoleApp:
-    """The ASGI app of `role` (`app_config`), behind its fast path when `fast_path` allows one.
-    The ingress's fast path needs `ctx.services["ingress"]`."""
-    app = Litestar.from_config(app_config(role, ctx))
-    name, _ = fast_path(role, app)
+def build_app(listener: str, ctx: AppContext) -> ListenerApp:
+    """The ASGI app of `listener` (`app_config`), behind its fast path when `fast_path` allows one.
+    The ingress's fast path needs the `Ingress` service (`ctx.services`)."""
+    app = Litestar.from_config(app_config(listener, ctx))
+    name, _ = fast_path(listener, app)
     front: FastPath | None = None
     if name == "ingress":
+        from edgehost.runner.ingress import Ingress
         from edgehost.runner.mount import DirectIngress
 
-        front = DirectIngress(ctx.services["ingress"])
+        front = DirectIngress(ctx.services.require(Ingress))
     elif name == "heartbeats":
         from edgehost.controlplane.heartbeat_front import HeartbeatFront
 
         front = HeartbeatFront.for_app(app, ctx)
-    return RoleApp(role, app, front)
+    return ListenerApp(listener, app, front)

@@ -1,13 +1,58 @@
-"""What every hook receives: the settings, the plugin manager, and the role's live services."""
+"""What every hook receives: the settings, the plugin manager, and the process's live services."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from edgehost.settings import Settings
+
+T = TypeVar("T")
+
+
+class Services:
+    """The live objects of one process (the CP's `Registry` and `Nodes`, the runner's `NodeState`,
+    `SyncAgent` and `Ingress`, ...), added by name at assembly and looked up by their class.
+
+    Lookup by class keeps every reader typed without this module importing the classes (which
+    import it), and a caller gets exactly the object it asked for or `None`: never another
+    object that happens to have the same attribute names. The names are what Litestar handlers
+    read from `app.state` (`state.registry`).
+    """
+
+    def __init__(self) -> None:
+        self._named: dict[str, object] = {}
+
+    def add(self, **named: object) -> None:
+        self._named.update(named)
+
+    def get(self, kind: type[T]) -> T | None:
+        """The service that is a `kind`, or None when this process has none."""
+        for value in self._named.values():
+            if isinstance(value, kind):
+                return value
+        return None
+
+    def require(self, kind: type[T]) -> T:
+        """The service that is a `kind`; raises LookupError (a host bug: assembly forgot it)."""
+        value = self.get(kind)
+        if value is None:
+            raise LookupError(f"no {kind.__name__} service in this process")
+        return value
+
+    def setdefault(self, name: str, kind: type[T], make: Callable[[], T]) -> T:
+        """The `kind` service, first made with `make` and added as `name` if there is none yet."""
+        value = self.get(kind)
+        if value is None:
+            value = make()
+            self._named[name] = value
+        return value
+
+    def named(self) -> dict[str, object]:
+        return dict(self._named)
 
 
 @dataclass
@@ -19,11 +64,10 @@ class AppContext:
     settings: Settings
     pm: pluggy.PluginManager
     mode: str
-    # Live services by name (the CP's `registry`, the runner's `runner`, ...), set at assembly.
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
 
     def __post_init__(self) -> None:
-        from edgehost.plugin_manager import plugin_settings
+        from edgehost.plugin_tables import plugin_settings
 
         self.settings = plugin_settings(self.pm, self.settings)
 

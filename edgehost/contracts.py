@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from edgehost.protocol import RouteSpec
 
@@ -23,11 +23,18 @@ __all__ = [
     "InstancePool",
     "Invocation",
     "PoolFactory",
+    "ProcessKind",
     "Rejection",
     "RouteLookup",
     "RouteMatch",
     "RouteSpec",
 ]
+
+
+# Which of the runner's processes this is (docs/runner.md): `single` (sync agent and ingress in one
+# process), `agent` (syncs, fetches, caches and compiles for the workers) or `worker` (an ingress
+# worker serving what the agent published, from the cache the agent owns).
+ProcessKind = Literal["single", "agent", "worker"]
 
 
 class RouteMatch(Protocol):
@@ -70,6 +77,11 @@ class InstancePool(Protocol):
         """Creates the function's `min_hot_instances` before it takes traffic."""
         ...
 
+    def close(self) -> None:
+        """Destroys its instances; called once, when its `PoolFactory` discards it (the version was
+        retired). A call still running finishes, and its instance is destroyed then."""
+        ...
+
     @property
     def size(self) -> int: ...
 
@@ -82,7 +94,9 @@ class PoolFactory(Protocol):
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> InstancePool: ...
 
-    def discard(self, pool: InstancePool) -> None: ...
+    def discard(self, pool: InstancePool) -> None:
+        """Forgets a pool it made and closes it."""
+        ...
 
 
 class ArtifactCache(Protocol):

@@ -1,4 +1,4 @@
-"""The `core` plugin: what every app of a role has, contributed through the same hooks as any plugin.
+"""The `core` plugin: what every app of a listener has, contributed through the same hooks as any plugin.
 
 Registered first by the plugin manager under the name `core`, and never disabled. Its assembly
 hooks run first (`tryfirst`), so a plugin's `edgehost_app_config` sees the core's routes, error
@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from edgehost.errors import EXCEPTION_HANDLERS
 from edgehost.hookspecs import hookimpl
 from edgehost.json_body import JsonRequest
-from edgehost.plugin_manager import missing_roles, unknown_disabled
+from edgehost.plugin_manager import missing_capabilities, unknown_disabled
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -23,16 +23,16 @@ if TYPE_CHECKING:
     from edgehost.context import AppContext
 
 
-@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this role serves")
+@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this listener serves")
 async def healthz(state: State) -> dict[str, Any]:
-    """200 once the role serves; the runner's `/healthz` lives on the metrics port, never on the ingress."""
+    """200 once the listener serves; the runner's `/healthz` is on the metrics port, never the ingress."""
     return {"status": "ok", "mode": state.ctx.mode}
 
 
 @hookimpl(tryfirst=True)
-def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
-    """The routes each role always has: the developer API, the node API, the ingress, `/healthz`."""
-    if role == "api":
+def edgehost_route_handlers(listener: str, ctx: AppContext) -> list[Any]:
+    """The routes each listener always has: the developer API, the node API, the ingress, `/healthz`."""
+    if listener == "api":
         from edgehost.controlplane.api import developer_router
         from edgehost.controlplane.artifact_api import artifact_router
         from edgehost.controlplane.nodes_api import nodes_router
@@ -43,12 +43,12 @@ def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
 
             handlers.append(node_router())
         return handlers
-    if role == "node":
+    if listener == "node":
         from edgehost.controlplane.artifact_api import artifact_router
         from edgehost.controlplane.node_api import node_router
 
         return [healthz, node_router(), artifact_router()]
-    if role == "ingress":
+    if listener == "ingress":
         from edgehost.runner.mount import ingress_mount
 
         return [ingress_mount(ctx)]
@@ -56,12 +56,12 @@ def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
 
 
 @hookimpl(tryfirst=True)
-def edgehost_app_config(role: str, ctx: AppContext, config: AppConfig) -> None:
-    """Every role answers errors in the API's JSON shape and decodes JSON bodies with msgspec; the
+def edgehost_app_config(listener: str, ctx: AppContext, config: AppConfig) -> None:
+    """Every listener answers errors in the API's JSON shape and decodes JSON bodies with msgspec; the
     developer API also serves its OpenAPI document."""
     config.exception_handlers = {**EXCEPTION_HANDLERS, **config.exception_handlers}
     config.request_class = JsonRequest
-    if role == "api":
+    if listener == "api":
         from edgehost.controlplane.openapi import openapi_config
 
         config.openapi_config = openapi_config()
@@ -71,4 +71,12 @@ def edgehost_app_config(role: str, ctx: AppContext, config: AppConfig) -> None:
 def edgehost_startup_problems(ctx: AppContext) -> list[str]:
     """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
     disabled = ctx.settings.disabled_plugins
-    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_roles(ctx.pm, disabled)]
+    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_capabilities(ctx.pm, disabled)]
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Any]:
+    """The core's own state at scrape time; imported here, since `edgefn --help` needs none of it."""
+    from edgehost.collectors import core_collectors
+
+    return list(core_collectors(ctx.services))

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import wasmtime
+
+from edgehost.files import atomic_path
 
 # The C SDK ships inside the package (the repo's `functions/sdk/`, linked as `edgehost/sdk`), so an
 # installed edgefn builds C guests in any project folder.
@@ -94,10 +94,12 @@ def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[s
     if importlib.util.find_spec("ziglang") is None:
         raise GuestBuildError("building C guests needs the 'ziglang' package: pip install 'edgefn[guests]'")
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".wasm", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    with atomic_path(output, durable=False, suffix=".wasm") as tmp:  # a build output: rebuilt if lost
+        _compile(source, tmp, extra_flags)
+    return output
+
+
+def _compile(source: Path, tmp: Path, extra_flags: Sequence[str]) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -110,30 +112,25 @@ def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[s
         "-o",
         str(tmp),
     ]
+    notice = threading.Timer(
+        SLOW_BUILD_NOTICE_S,
+        log.warning,
+        (
+            "still compiling %s: the first C build on a machine fills zig's cache with wasi-libc "
+            "(about a minute, once)",
+            source,
+        ),
+    )
+    notice.daemon = True
+    notice.start()
     try:
-        notice = threading.Timer(
-            SLOW_BUILD_NOTICE_S,
-            log.warning,
-            (
-                "still compiling %s: the first C build on a machine fills zig's cache with wasi-libc "
-                "(about a minute, once)",
-                source,
-            ),
-        )
-        notice.daemon = True
-        notice.start()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise GuestBuildError(f"compiling {source} took longer than {BUILD_TIMEOUT_S} s") from exc
-        finally:
-            notice.cancel()
-        if proc.returncode != 0:
-            raise GuestBuildError(f"compiling {source} failed:\n{_summarise(proc.stderr)}")
-        os.replace(tmp, output)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise GuestBuildError(f"compiling {source} took longer than {BUILD_TIMEOUT_S} s") from exc
     finally:
-        tmp.unlink(missing_ok=True)
-    return output
+        notice.cancel()
+    if proc.returncode != 0:
+        raise GuestBuildError(f"compiling {source} failed:\n{_summarise(proc.stderr)}")
 
 
 def load_guest_bytes(path: Path) -> bytes:

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from edgehost.plugin_names import PROJECT
+
 if TYPE_CHECKING:
     import click
     from litestar import Litestar
     from litestar.config.app import AppConfig
+    from prometheus_client.registry import Collector
 
     from edgehost.context import AppContext
     from edgehost.contracts import (
@@ -35,30 +38,34 @@ if TYPE_CHECKING:
         ArtifactStore,
         Invocation,
         PoolFactory,
+        ProcessKind,
         RouteLookup,
         RouteSpec,
     )
+    from edgehost.kv import KvLimits, KvStore
     from edgehost.protocol import HostClaim
     from edgehost.runtime import HostFunction
     from edgehost.settings import Settings, SettingsSection
 
-PROJECT = "edgehost"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec
-def edgehost_route_handlers(role: str, ctx: AppContext) -> Sequence[Any]:
-    """Litestar route handlers or routers to mount on the app serving `role`.
-
-    Roles are `api` (developer API), `node` (the CP's node listener), `ingress` (the
-    runner's user traffic, where any path belongs to user routes) and `metrics`.
-    """
+# The five assembly hooks below name the listener whose app is being built: `api` (developer API),
+# `node` (the CP's node listener), `ingress` (the runner's user traffic, where any path belongs to
+# user routes) or `metrics`. Each also receives the same value as `role`, its name before "role"
+# came to mean only a project membership's or the operator's: deprecated, kept so plugins written
+# against it still register (pluggy passes each implementation only the arguments it names).
 
 
 @hookspec
-def edgehost_middleware(role: str, ctx: AppContext) -> Sequence[Any]:
-    """ASGI middleware (Litestar `DefineMiddleware` or factories) to wrap the app of `role`.
+def edgehost_route_handlers(listener: str, ctx: AppContext, role: str) -> Sequence[Any]:
+    """Litestar route handlers or routers to mount on the app serving `listener`."""
+
+
+@hookspec
+def edgehost_middleware(listener: str, ctx: AppContext, role: str) -> Sequence[Any]:
+    """ASGI middleware (Litestar `DefineMiddleware` or factories) to wrap the app of `listener`.
 
     This is how a third party adds request signing at the ingress or an SSO front on the API;
     a WSGI middleware goes through an ASGI adapter first.
@@ -67,14 +74,27 @@ def edgehost_middleware(role: str, ctx: AppContext) -> Sequence[Any]:
 
 @hookspec
 def edgehost_lifespan(
-    role: str, ctx: AppContext
+    listener: str, ctx: AppContext, role: str
 ) -> Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]]:
-    """Async context managers entered while the app of `role` runs: background tasks, pools, clients."""
+    """Async context managers entered while the app of `listener` runs: background tasks, pools, clients."""
 
 
 @hookspec
-def edgehost_dependencies(role: str, ctx: AppContext) -> dict[str, Any]:
-    """Litestar dependency providers (name to `Provide`) for the app of `role`."""
+def edgehost_dependencies(listener: str, ctx: AppContext, role: str) -> dict[str, Any]:
+    """Litestar dependency providers (name to `Provide`) for the app of `listener`."""
+
+
+@hookspec
+def edgehost_app_config(listener: str, ctx: AppContext, config: AppConfig, role: str) -> None:
+    """Changes Litestar's `AppConfig` of the app of `listener` in place, once the other assembly hooks
+    filled it (as Litestar's own `on_app_init` does): exception handlers, guards, Litestar plugins
+    (`config.plugins`), CORS, response headers, anything `Litestar(...)` takes.
+
+    The core plugin's implementation runs first (its routes, error rendering, JSON request class,
+    the API's OpenAPI document), so a plugin sees and may change those. Adding per-request work
+    (middleware, guards, before/after request hooks) turns the listener's fast path off, so that it
+    sees every request (`edgefn plugins` shows which listeners keep one).
+    """
 
 
 @hookspec
@@ -86,19 +106,6 @@ def edgehost_settings_sections() -> Mapping[str, type[SettingsSection]]:
     Called once the plugins are loaded, before any other hook sees the settings. A table no loaded
     plugin declares, an unknown key in one, or a bad value stops start-up with one line naming
     the key (exit status 2); so does a table two plugins declare, or one the core has.
-    """
-
-
-@hookspec
-def edgehost_app_config(role: str, ctx: AppContext, config: AppConfig) -> None:
-    """Changes Litestar's `AppConfig` of the app of `role` in place, once the other assembly hooks
-    filled it (as Litestar's own `on_app_init` does): exception handlers, guards, Litestar plugins
-    (`config.plugins`), CORS, response headers, anything `Litestar(...)` takes.
-
-    The core plugin's implementation runs first (its routes, error rendering, JSON request class,
-    the API's OpenAPI document), so a plugin sees and may change those. Adding per-request work
-    (middleware, guards, before/after request hooks) turns the role's fast path off, so that it
-    sees every request (`edgefn plugins` shows which roles keep one).
     """
 
 
@@ -121,6 +128,16 @@ def edgehost_artifact_store(settings: Settings) -> ArtifactStore | None:
     """The control plane's artifact store (`artifacts.backend`): a local folder, S3, or a plugin's own."""
 
 
+@hookspec
+def edgehost_kv_backends() -> Mapping[str, Callable[[Settings, KvLimits], KvStore]]:
+    """KV store backends by the name `kv.backend` gives (built in: `sqlite`, `redis`): each makes the
+    one store (edgehost/kv: the `KvStore` contract) a process uses for every project.
+
+    A factory must not connect yet: the store is built once per process, when a guest or the API
+    first needs it, and must be thread-safe and bound every wait by the call's `timeout`.
+    """
+
+
 @hookspec(firstresult=True)
 def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteLookup | None:
     """Compiles the node's routes into the lookup used on every request; called once per change.
@@ -136,8 +153,12 @@ def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim
 
 
 @hookspec(firstresult=True)
-def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache | None:
-    """The runner's local artifact cache, where verified modules live between deploys and restarts."""
+def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> ArtifactCache | None:
+    """The runner's local artifact cache, where verified modules live between deploys and restarts.
+
+    `process` is the runner process asking (`single`, `agent` or `worker`, docs/runner.md): the
+    workers share the agent's cache directory, so only a `single` or `agent` process owns it
+    (recovers it after a crash, evicts); a `worker` reads what the agent put there."""
 
 
 @hookspec(firstresult=True)
@@ -146,10 +167,14 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolFactory | None:
 
 
 @hookspec(firstresult=True)
-def edgehost_admission(ctx: AppContext) -> Admission | None:
-    """Per-tenant admission (concurrency, rate windows) consulted before every invocation.
+def edgehost_admission(ctx: AppContext, blocked: Callable[[], frozenset[str]]) -> Admission | None:
+    """All per-tenant policy, consulted before every invocation: the built-in (`quotas`) refuses
+    the projects `blocked()` names (429 `quota_exceeded`: the control plane blocked them for the
+    rest of the UTC day, having seen them use `quotas.cpu_seconds_per_day` across all nodes), then
+    applies concurrency and the per-minute window. A plugin that replaces it replaces all of
+    that; `blocked()` is the runner's current list, cheap to call per request.
 
-    Called once per runner; the ingress then calls the returned object directly, so the
+    Called once per ingress process; the ingress then calls the returned object directly, so the
     built-in quotas cost no hook dispatch per request. `release` is called exactly once for
     every `admit` call, whether it admitted, refused or raised (so it must tolerate releasing
     what a refused or failed `admit` never took; the built-in marks its slot on the invocation).
@@ -214,6 +239,15 @@ def edgehost_pool_size_changed(function_id: str, size: int) -> None:
     in this process."""
 
 
+@hookspec
+def edgehost_metric_collectors(ctx: AppContext) -> Sequence[Collector]:
+    """prometheus-client collectors over this plugin's own live state, collected at each scrape of
+    `/metrics` (the runner's metrics listener, the control plane's API), so state already kept in
+    memory costs nothing per request. A plugin finds the objects it made through the services
+    (`ctx.services.get(NodeState)`, then its own pool or cache class) rather than reading another
+    component's attributes; the core contributes the sync agent's, node state's and fleet's."""
+
+
 @hookspec(firstresult=True)
 def edgehost_authenticate_developer(token: str, ctx: AppContext) -> str | None:
     """Turns a bearer token into a developer subject, or raises `AuthError` (401)."""
@@ -236,7 +270,8 @@ def edgehost_startup_problems(ctx: AppContext) -> Sequence[str]:
     """Human sentences about what is missing, logged as warnings when a command builds its context.
 
     The core answers too (as the `core` plugin): one sentence for each built-in disabled by
-    `disabled_plugins` whose role no other plugin took over, e.g. "metrics plugin disabled:
+    `disabled_plugins` whose capability no other plugin took over, e.g. "metrics plugin disabled:
     /metrics is not served ...". A plugin that needs something it cannot find (a setting, a
-    service) says so here rather than failing later on the request path.
+    service) says so here rather than failing later on the request path. A setting no plugin can
+    use raises `SettingsError` instead (naming the key): the command exits 2 before serving.
     """

@@ -24,6 +24,12 @@ _LABEL = rb"[0-9A-Za-z_~!$&'()*+,;=-]+"
 _HOST = re.compile(
     rb"(?:\[[0-9A-Za-z:.%_~-]+\]|" + _LABEL + rb"(?:\." + _LABEL + rb")*\.?)(?::[0-9]*)?"
 ).fullmatch
+# RFC 9110 §8.6 lets a Content-Length be any number of digits but asks recipients to guard against
+# overflow; 2^63-1 is the largest a signed 64-bit parser (Go, Java, Node) reads, so the runner
+# never relays a larger one.
+MAX_CONTENT_LENGTH = 2**63 - 1
+# HTTP/1.0 as granian names it ("1") and as ASGI does; Host is optional before HTTP/1.1.
+HTTP10 = frozenset({"1", "1.0"})
 # RFC 9110 §15: a final response's status; 1xx are interim answers a handler cannot give (docs/abi.md).
 FINAL_STATUS = range(200, 600)
 
@@ -55,6 +61,29 @@ def transfer_coding_problem(codings: bytes) -> tuple[int, str] | None:
         return 400, "the chunked transfer coding is applied more than once (RFC 9112 §6.1)"
     other = next(name for name in names if name != b"chunked").decode("latin-1")
     return 501, f"the transfer coding {other!r} is not supported; send the body with chunked alone"
+
+
+def request_problem(
+    http_version: str, method: str, hosts: int, host: bytes, codings: bytes | None
+) -> tuple[int, str] | None:
+    """(400 or 501, why) for a request the runner refuses before routing, or None.
+
+    - Host (RFC 9112 §3.2): HTTP/1.1 and HTTP/2 need exactly one valid, non-empty value (granian
+      passes a missing Host as an empty one, or as the authority of an absolute-form target);
+      HTTP/1.0 may omit it. More than one Host line is 400 in every version.
+    - CONNECT (RFC 9110 §9.3.6) asks a proxy for a tunnel: the runner is none (501).
+    - Transfer-Encoding: `transfer_coding_problem`.
+    """
+    if hosts > 1:
+        return 400, f"the request has {hosts} Host fields; RFC 9112 §3.2 allows one"
+    if not host:
+        if http_version not in HTTP10:
+            return 400, "the request has no Host, or an empty one (RFC 9112 §3.2)"
+    elif not host_ok(host):
+        return 400, f"the Host {host.decode('latin-1')!r} is not host[:port] (RFC 9112 §3.2)"
+    if method == "CONNECT":
+        return 501, "CONNECT is for proxies; the runner serves functions, not tunnels"
+    return None if codings is None else transfer_coding_problem(codings)
 
 
 def response_framing(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -13,31 +13,14 @@ import pluggy
 from pluggy import HookCaller
 
 from edgehost import hookspecs
-from edgehost.settings import CORE_KEYS, Settings, SettingsSection, typed_sections
+from edgehost.plugin_names import BUILTIN_NAMES, BUILTINS, DEFAULT_PLUGINS, PluginError, plugin_name
 
 log = logging.getLogger(__name__)
-
-# The built-in plugins by their documented short names (docs/plugins.md), registered through
-# `register_module` like any third-party one. Every other plugin is named by its full module path
-# (`acme.metrics`) or its entry point's name, so it never shadows or blocks a built-in.
-BUILTINS: dict[str, str] = {
-    "auth": "edgehost.plugins.auth",
-    "storage": "edgehost.plugins.storage",
-    "routing": "edgehost.plugins.routing",
-    "caching": "edgehost.plugins.caching",
-    "pooling": "edgehost.plugins.pooling",
-    "quotas": "edgehost.plugins.quotas",
-    "metrics": "edgehost.plugins.metrics",
-    "invocation_log": "edgehost.plugins.invocation_log",
-    "hostcalls": "edgehost.plugins.hostcalls",
-}
-_BUILTIN_NAMES = {module: name for name, module in BUILTINS.items()}
-
 
 # What each built-in plugin is for, so that disabling one is reported at start-up in a sentence.
 # The hook is the capability it provides: when another plugin implements that hook, the built-in
 # was replaced rather than lost, and nothing is reported.
-BUILTIN_ROLES: dict[str, tuple[str | None, str]] = {
+BUILTIN_CAPABILITIES: dict[str, tuple[str | None, str]] = {
     "auth": (
         "edgehost_authenticate_developer",
         "no plugin verifies developer or node tokens, so the API answers 401 and runners cannot sync",
@@ -56,17 +39,12 @@ BUILTIN_ROLES: dict[str, tuple[str | None, str]] = {
         "edgehost_host_functions",
         "guests cannot import edgefn host functions, so modules that do are rejected",
     ),
+    "kv": (
+        None,
+        "no KV stores: guests importing edgefn.kv_* are rejected and `edgefn kv` answers 404",
+    ),
 }
 CORE = "core"
-
-
-class PluginError(Exception):
-    """A configured plugin that cannot be loaded; the message names it."""
-
-
-def plugin_name(module_name: str) -> str:
-    """The name a plugin module registers under: a built-in's short name, otherwise its full path."""
-    return _BUILTIN_NAMES.get(module_name, module_name)
 
 
 def register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -95,13 +73,22 @@ def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
     return module
 
 
-def missing_roles(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
-    """One sentence per disabled built-in whose role no other plugin took over."""
+def builtin(pm: pluggy.PluginManager, name: str) -> Any | None:
+    """The registered built-in plugin module `name` (`invocation_log`), or None when it is disabled.
+
+    The core reaches a built-in only this way, never by importing it, so disabling or replacing
+    one never leaves the core calling into it."""
+    plugin = pm.get_plugin(name)
+    return plugin if name in BUILTINS and getattr(plugin, "__name__", None) == BUILTINS[name] else None
+
+
+def missing_capabilities(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
+    """One sentence per disabled built-in whose capability no other plugin took over."""
     problems = []
-    for name in dict.fromkeys(_BUILTIN_NAMES.get(d, d) for d in disabled):
-        if name not in BUILTIN_ROLES:
+    for name in dict.fromkeys(BUILTIN_NAMES.get(d, d) for d in disabled):
+        if name not in BUILTIN_CAPABILITIES:
             continue
-        hook, consequence = BUILTIN_ROLES[name]
+        hook, consequence = BUILTIN_CAPABILITIES[name]
         if hook is not None and getattr(pm.hook, hook).get_hookimpls():
             continue
         problems.append(f"{name} plugin disabled: {consequence}")
@@ -155,10 +142,10 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     if builtins:  # the core's routes, app config and start-up report (core_plugin.py); never disabled
         pm.register(importlib.import_module("edgehost.core_plugin"), name=CORE)
-    blocked = {_BUILTIN_NAMES.get(name, name) for name in disabled} - {CORE}
+    blocked = {BUILTIN_NAMES.get(name, name) for name in disabled} - {CORE}
     for name in blocked:
         pm.set_blocked(name)
-    for module_name in (*(BUILTINS.values() if builtins else ()), *extra):
+    for module_name in (*(DEFAULT_PLUGINS if builtins else ()), *extra):
         if plugin_name(module_name) not in blocked:
             register_module(pm, module_name)
     if entry_points:
@@ -176,58 +163,6 @@ def load_entry_points(pm: pluggy.PluginManager) -> None:
         except Exception as exc:  # any import-time failure of a third party's module
             raise PluginError(f"plugin {entry_point.name!r} cannot be imported: {exc}") from None
         register(pm, plugin, entry_point.name)
-
-
-def plugin_settings(pm: pluggy.PluginManager, settings: Settings) -> Settings:
-    """`settings` with each loaded plugin's own tables typed (`edgehost_settings_sections`).
-
-    Raises `PluginError` for a table two plugins declare, or one of the core's; `SettingsError`
-    (from `typed_sections`) for a table nobody declares, an unknown key or a bad value.
-    """
-    declared: dict[str, type[SettingsSection]] = {}
-    owners: dict[str, str] = {}
-    for impl in pm.hook.edgehost_settings_sections.get_hookimpls():  # in registration order
-        tables = impl.function() or {}
-        if not isinstance(tables, Mapping) or not all(
-            isinstance(kind, type) and issubclass(kind, SettingsSection) for kind in tables.values()
-        ):
-            raise PluginError(
-                f"plugin {impl.plugin_name!r}: edgehost_settings_sections must return a mapping of "
-                f"table names to SettingsSection subclasses, got {tables!r}"
-            )
-        for table, kind in tables.items():
-            if table in CORE_KEYS:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} declares the settings table [{table}], which is the core's"
-                )
-            if table in owners:
-                raise PluginError(
-                    f"plugins {owners[table]!r} and {impl.plugin_name!r} both declare the settings table "
-                    f"[{table}]"
-                )
-            declared[table], owners[table] = kind, impl.plugin_name
-    undeclared = set(settings.sections) - set(declared)
-    return typed_sections(settings, declared, _disabled_tables(settings) if undeclared else {})
-
-
-def _disabled_tables(settings: Settings) -> dict[str, str]:
-    """The tables each disabled plugin would own, by table: only for naming it in an error line."""
-    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)}
-    found: dict[str, str] = {}
-    for name in dict.fromkeys(_BUILTIN_NAMES.get(n, n) for n in settings.disabled_plugins):
-        try:
-            plugin = (
-                entry_points[name].load()
-                if name in entry_points
-                else importlib.import_module(BUILTINS.get(name, name))
-            )
-            declare = getattr(plugin, "edgehost_settings_sections", None)
-            tables = declare() if callable(declare) else {}
-        except Exception:  # a misspelt or broken plugin: the error line then says "not a known setting"
-            continue
-        for table in tables or {}:
-            found.setdefault(table, name)
-    return found
 
 
 def describe(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]]]:

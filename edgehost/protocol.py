@@ -11,6 +11,8 @@ from typing import Annotated
 
 import msgspec
 
+from edgehost.limits import FunctionLimits
+
 # What a node reports must fit the CP's tables (edgefn_node, edgefn_node_deployment); the bounds are
 # checked when the CP decodes a message and published in its OpenAPI document.
 FunctionId = Annotated[str, msgspec.Meta(max_length=128)]
@@ -21,6 +23,9 @@ UnixSeconds = Annotated[float, msgspec.Meta(ge=0, le=253_402_300_799)]  # dateti
 # An advertised http(s) URL, or "" from a runner that predates them; the CP checks the rest (a host
 # and port it can list as a target) and answers 422 for what this pattern cannot say.
 AdvertisedUrl = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^\s/?#]+([/?#]\S*)?)?$", max_length=2048)]
+# How long a long-poll (`GET /v1/node/watch`, `GET /v1/node/tail`) waits for a change, in seconds:
+# what a runner asks for and the CP's default. Under the idle timeouts of common proxies (30 s+).
+LONG_POLL_S = 25.0
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -31,8 +36,9 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """
 
 
-class FunctionDeployment(Message):
-    """Everything a runner needs to fetch, verify and run one function version."""
+class FunctionDeployment(FunctionLimits, kw_only=True, frozen=True, omit_defaults=True):
+    """Everything a runner needs to fetch, verify and run one function version (a `Message`, but
+    frozen like the limits it carries)."""
 
     function_id: str
     project: str
@@ -40,12 +46,7 @@ class FunctionDeployment(Message):
     version: int
     artifact_url: str
     sha256: str
-    memory_pages: int
-    max_execution_ms: int
     entrypoint: str = "handle"
-    min_hot_instances: int = 1
-    max_hot_instances: int = 16
-    http_allow: tuple[str, ...] = ()
 
 
 class RouteSpec(Message):

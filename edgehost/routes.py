@@ -6,7 +6,9 @@ A route is a host pattern, a path pattern and a method set (the `[[routes]]` tab
   or a host name. A host name is RFC 1123 labels of a-z, 0-9 and '-', at most 253 characters;
   compared lower-case; at least two labels, the last not all digits, so no project can claim an
   IP address or `localhost`. A wildcard needs two labels after `*.`, so no project can claim a
-  whole top-level domain (`*.com`).
+  whole top-level domain (`*.com`). Nor a public suffix (`co.uk`, `github.io`) nor a wildcard
+  right under one (`*.co.uk`): the Public Suffix List names the domains under which unrelated
+  parties register theirs, so such a claim would take other tenants' sites.
 - Path: `/`-separated segments. A literal segment is RFC 3986 `pchar`s or non-ASCII text
   (percent-escapes allowed, compared after decoding, so `/caf%C3%A9` is the path `/café`);
   `{name}` (a-z, 0-9, '_', not starting with a digit, at most 64 characters) captures one
@@ -24,12 +26,15 @@ Every function here raises `RouteSyntaxError` with a sentence naming what is wro
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from urllib.parse import unquote_to_bytes
+
+from publicsuffixlist import PublicSuffixList
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_PATH_LENGTH = 1024
@@ -142,11 +147,30 @@ def parse_host(text: str) -> HostPattern:
         if "." not in domain:
             raise RouteSyntaxError(f"host {quoted(text)} would claim a whole top-level domain; name a domain")
         _refuse_addresses(text, domain)
+        if public_suffixes().is_public(domain):
+            raise RouteSyntaxError(
+                f"host {quoted(text)} would claim every site under {quoted(domain)}, a public suffix"
+                f" (Public Suffix List) where unrelated parties register domains; name a domain"
+                f" registered under it, such as *.example.{domain}"
+            )
         return HostPattern(host, HostKind.DOMAIN, "." + domain)
     if not is_host_name(host):
         raise RouteSyntaxError(f'host {quoted(text)} must be "*", a host name or "*.domain"')
     _refuse_addresses(text, host)
+    if public_suffixes().is_public(host):
+        raise RouteSyntaxError(
+            f"host {quoted(text)} is a public suffix (Public Suffix List), where unrelated parties"
+            f" register domains, not a site; name a host under a domain registered there, such as"
+            f" app.example.{host}"
+        )
     return HostPattern(host, HostKind.EXACT, host)
+
+
+@functools.cache
+def public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List the package ships (ICANN and private sections, so `github.io` too),
+    read on first use; a top-level domain it does not list counts as public (its `*` rule)."""
+    return PublicSuffixList()
 
 
 def _refuse_addresses(text: str, name: str) -> None:
@@ -214,17 +238,6 @@ def parse_methods(methods: Iterable[str]) -> frozenset[str]:
 
 def parse_route(host: str, path: str, methods: Iterable[str] = ()) -> RoutePattern:
     return RoutePattern(parse_host(host), parse_path(path), parse_methods(methods))
-
-
-def first_overlap(
-    mine: Sequence[RoutePattern], theirs: Sequence[RoutePattern]
-) -> tuple[RoutePattern, RoutePattern] | None:
-    """The first pair (one of `mine`, one of `theirs`) that breaks the ownership rule, or None."""
-    for route in mine:
-        for other in theirs:
-            if route.overlaps(other):
-                return route, other
-    return None
 
 
 def normalize_host(host: str) -> str:

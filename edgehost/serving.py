@@ -1,9 +1,10 @@
-"""Granian listeners inside one asyncio loop, so `edgefn dev` runs every role in one process.
+"""Granian listeners inside one asyncio loop, so `edgefn dev` serves every listener in one process.
 
-Every listener speaks HTTP/1.1 only, with a bound on its connections and a deadline for each
-request head (`ConnectionLimits`): with granian's automatic HTTP/2 detection (hyper-util's), a
-client that connects and sends nothing, or only "PRI", is never timed out, since hyper's header
-timeout only starts once a protocol is chosen; and HTTP/2 streams have no header deadline at all.
+Every listener speaks HTTP/1.1 only, with a bound on its connections, a deadline for each
+request head and one for sending answers (`ConnectionLimits`): with granian's automatic HTTP/2
+detection (hyper-util's), a client that connects and sends nothing, or only "PRI", is never timed
+out, since hyper's header timeout only starts once a protocol is chosen; and HTTP/2 streams have no
+header deadline at all.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import socket
 from collections.abc import AsyncIterator, Coroutine
@@ -33,6 +35,10 @@ DEFAULT_CONNECTIONS = 128
 NODE_CONNECTIONS = 4096
 # hyper's default deadline for a request head, idle keep-alive time before it included.
 DEFAULT_HEADER_TIMEOUT_S = 30.0
+# How long a client may take none of an answer's bytes before its connection is dropped.
+DEFAULT_SEND_TIMEOUT_S = 30.0
+# How long a granian worker process may take to open its listener after its app started.
+LISTENER_WAIT_S = 10.0
 # Linux caps a listen backlog at net.core.somaxconn, 4096 by default.
 MAX_BACKLOG = 4096
 # Descriptors a serving process needs beside its connections (files, the CP, the cache, logs).
@@ -59,14 +65,18 @@ class ConnectionLimits:
     granian stops accepting and new clients wait in the kernel's listen queue. `header_timeout_s`
     is hyper's `header_read_timeout`: a request head must be complete that long after the
     connection opened or after its previous answer, so it also closes idle keep-alive connections.
+    `send_timeout_s` is Linux's TCP_USER_TIMEOUT on the listener (`bound_sends`): hyper has no write
+    timeout, so without it a client that never reads its answer holds the connection, and the
+    answer's bytes, for good.
     """
 
     max_connections: int = DEFAULT_CONNECTIONS
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
 
     @classmethod
     def ingress(cls, runner: Runner) -> ConnectionLimits:
-        return cls(runner.max_connections, runner.header_timeout_s)
+        return cls(runner.max_connections, runner.header_timeout_s, runner.send_timeout_s)
 
     def granian_options(self) -> dict[str, Any]:
         """Keyword arguments for granian's servers (embedded and multi-process alike)."""
@@ -76,6 +86,55 @@ class ConnectionLimits:
             "backpressure": self.max_connections,
             "http1_settings": HTTP1Settings(header_read_timeout=max(1, round(self.header_timeout_s * 1000))),
         }
+
+
+def bound_sends(port: int, timeout_s: float) -> int:
+    """Sets TCP_USER_TIMEOUT (tcp(7), Linux) to `timeout_s` on this process's listening TCP sockets
+    on `port`; returns how many it found (0 where the option does not exist).
+
+    Every connection accepted afterwards inherits it: the kernel drops a connection whose sent
+    bytes stay unacknowledged, or whose peer keeps its receive window at zero (a client that does
+    not read), for that long, and hyper then closes it, releasing its `max_connections` slot and
+    the answer it held. Without a reset sent, the client is not told. Clients that read slowly
+    but steadily are not affected. granian builds its listeners itself and offers no hook, hence
+    the search by port among the process's descriptors (once per listener, at start-up).
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is None:
+        return 0
+    found = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:  # closed meanwhile, or a socket that is not an internet one
+            continue
+        with sock:  # closes the duplicate only
+            try:
+                if (
+                    sock.family in (socket.AF_INET, socket.AF_INET6)
+                    and sock.type == socket.SOCK_STREAM
+                    and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                    and sock.getsockname()[1] == port
+                ):
+                    sock.setsockopt(socket.IPPROTO_TCP, option, max(1, round(timeout_s * 1000)))
+                    found += 1
+            except OSError:
+                continue
+    return found
+
+
+async def bound_sends_once_listening(port: int, timeout_s: float, wait_s: float = LISTENER_WAIT_S) -> None:
+    """`bound_sends` as soon as this process listens on `port` (a granian worker opens its listener
+    after its app started); logs a warning if it never does within `wait_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while not bound_sends(port, timeout_s):
+        if loop.time() > deadline:
+            log.warning("no listener on port %d to set the send timeout on; answers are not bounded", port)
+            return
+        await asyncio.sleep(0.05)
 
 
 def ensure_open_files(connections: int) -> None:
@@ -160,6 +219,8 @@ async def serve(listeners: list[Listener]) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(server.serve(), name=f"granian-{listener.name}"))
     try:
         await asyncio.gather(*(wait_listening(lst.host, lst.port) for lst in listeners))
+        for listener in listeners:
+            await bound_sends_once_listening(listener.port, listener.limits.send_timeout_s)
         yield
     finally:
         for server in servers:

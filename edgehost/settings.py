@@ -66,16 +66,27 @@ class Quotas(SettingsSection, frozen=True):
 
 class Runner(SettingsSection, frozen=True):
     max_body_bytes: PositiveInt = 1048576
+    # What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits): each
+    # http_fetch response, fields included; guest output kept (stdout, stderr, edgefn.log); the
+    # header fields of the guest's response (more is bad_response).
+    max_fetch_bytes: PositiveInt = 1048576
+    max_guest_output_bytes: PositiveInt = 65536
+    max_response_header_bytes: PositiveInt = 65536
     # Per ingress process (docs/runner.md, "Connections and deadlines"): open connections,
     # idle keep-alive ones included (~10 KiB each in granian)...
     max_connections: Connections = 10000
-    # ...and requests between their head and their answer; one more answers 503 at once.
+    # ...and requests between their body's arrival and their answer; one more answers 503 at once
+    # (one still sending its body is not counted: stalled uploads cannot take every slot).
     max_requests_in_flight: PositiveInt = 512
     # A connection's next request head must be complete this long after it opened or after its
     # previous answer: the slow-header deadline and the idle keep-alive timeout in one (hyper's).
     header_timeout_s: Deadline = 30.0
+    # Bytes of request bodies still arriving, per ingress process: a chunk past it answers 503.
+    max_buffered_body_bytes: PositiveInt = 536870912
     # The whole body must have arrived this long after its head; otherwise 408.
     body_timeout_s: Deadline = 30.0
+    # A connection whose client takes none of the answer's bytes for this long is dropped.
+    send_timeout_s: Deadline = 30.0
     node_id: str = ""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     control_plane_url: str = ""
@@ -126,6 +137,8 @@ class Api(SettingsSection, frozen=True):
     port: Port = 8787
     node_port: Port = 8788
     max_upload_bytes: PositiveInt = 64 * 1024 * 1024
+    # Routes one project may have: each route is checked against every other project's on change.
+    max_routes_per_project: PositiveInt = 1000
 
 
 class Tls(SettingsSection, frozen=True):
@@ -147,6 +160,22 @@ class Auth(SettingsSection, frozen=True):
     operators: list[str] = msgspec.field(default_factory=list)
 
 
+class Kv(SettingsSection, frozen=True):
+    """The project KV stores (docs/kv.md): which backend holds them, and their limits."""
+
+    # `sqlite` (edgefn dev: a file in the state folder) or `redis` (shared by every runner), or a
+    # backend a plugin adds through `edgehost_kv_store`; checked when the store is first built.
+    backend: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$", description="a backend name")] = "sqlite"
+    sqlite_path: str = ""  # empty means {state_dir}/kv.db
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_value_bytes: PositiveInt = 1048576
+    max_project_bytes: PositiveInt = 104857600
+    # The longest one store call waits (less when the invocation's deadline is nearer).
+    timeout_s: Annotated[
+        float, msgspec.Meta(gt=0, le=60, description="a number of seconds above 0 and at most 60")
+    ] = 0.5
+
+
 class Settings(SettingsSection, frozen=True):
     mode: Mode = "dev"
     state_dir: str = ""
@@ -161,6 +190,7 @@ class Settings(SettingsSection, frozen=True):
     tls: Tls = msgspec.field(default_factory=Tls)
     nodes: Nodes = msgspec.field(default_factory=Nodes)
     auth: Auth = msgspec.field(default_factory=Auth)
+    kv: Kv = msgspec.field(default_factory=Kv)
     # The plugins' own tables by name: as read (tables) until `typed_sections` types them against
     # the plugins loaded, then each an instance of the `SettingsSection` its plugin declared.
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -256,6 +286,12 @@ def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
 
 def _check(settings: Settings) -> None:
     """Rules that span more than a type: a URL scheme the engines understand, advertised URLs."""
+    runner = settings.runner
+    if runner.max_buffered_body_bytes < runner.max_body_bytes:
+        raise SettingsError(
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes "
+            f"({runner.max_body_bytes}), got {runner.max_buffered_body_bytes}"
+        )
     url = settings.database.url
     if url and not url.startswith(DATABASE_SCHEMES):
         raise SettingsError(f"database.url must be a sqlite:/// or postgresql:// URL, got {url!r}")
@@ -356,4 +392,7 @@ def typed_sections(
 
 
 def worker_count(settings: Settings) -> int:
+    """Ingress processes: `runner.workers` (0: one per CPU) for a runner; one in the other modes."""
+    if settings.mode != "runner":
+        return 1
     return settings.runner.workers or os.cpu_count() or 1

@@ -33,14 +33,21 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from edgehost import contracts
+from edgehost.collectors import ScrapeTime
 from edgehost.context import AppContext
+from edgehost.contracts import ProcessKind
+from edgehost.files import fsync_dir, write_atomic
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.node import NodeState
 from edgehost.settings import PositiveInt, SettingsSection
 
 log = logging.getLogger(__name__)
@@ -70,14 +77,6 @@ def _check(function_id: str, version: int) -> None:
         raise ValueError(f"function_id {function_id!r} is not path-safe")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ValueError(f"version {version!r} must be a non-negative integer")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:
@@ -159,12 +158,12 @@ class ArtifactCache:
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"sha256 {sha256!r} is not a hex SHA-256 digest")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_atomic(path.with_suffix(".sha256"), sha256.encode())
+        write_atomic(path.with_suffix(".sha256"), sha256.encode(), tmp_dir=self.tmp_dir)
         _unlink(path.with_suffix(".cwasm"))  # compiled from whatever was here before
         os.replace(source_path, path)
         now = self._clock()
         os.utime(path, (now, now))
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         if self.owner:
             self._evict(keep=(function_id, version))
         return path
@@ -235,18 +234,6 @@ class ArtifactCache:
         with contextlib.suppress(OSError):  # not empty, or already gone
             path.parent.rmdir()
 
-    def _write_atomic(self, dest: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="meta-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            _unlink(Path(tmp))
-            raise
-
     def _recover(self) -> None:
         """Empty `.tmp/` and drop entries a crash left half-made or half-removed."""
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
@@ -278,9 +265,27 @@ def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
 
 
 @hookimpl
-def edgehost_artifact_cache(ctx: AppContext) -> ArtifactCache:
+def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> contracts.ArtifactCache:
     return ArtifactCache(
         Path(ctx.settings.runner.cache_dir),
         max_bytes=ctx.settings.section(CacheSettings).max_bytes,
-        owner=ctx.services.get("runner_process", "single") != "worker",
+        owner=process != "worker",
     )
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    """The bytes in the node's cache, when it is this plugin's."""
+    node = ctx.services.get(NodeState)
+    cache = node.cache if node is not None else None
+    if not isinstance(cache, ArtifactCache):
+        return []
+    return [
+        ScrapeTime(
+            lambda: [
+                GaugeMetricFamily(
+                    "edgefn_cache_bytes", "Bytes in the local artifact cache.", value=cache.total_bytes
+                )
+            ]
+        )
+    ]

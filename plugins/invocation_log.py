@@ -100,8 +100,12 @@ class GuestLine(msgspec.Struct):
     source: str
 
 
-class InvocationRecord(msgspec.Struct, omit_defaults=True):
-    """The log line's fields, in order; a Struct encodes in a fraction of a dict's time."""
+class InvocationRecord(msgspec.Struct, omit_defaults=True, tag_field="event", tag="invocation"):
+    """The log line's fields, in order; a Struct encodes in a fraction of a dict's time.
+
+    The tag makes every line start with `"event":"invocation"`, so a log pipeline can tell
+    invocation lines from the process's own lines (docs/observability.md).
+    """
 
     request_id: str
     function_id: str
@@ -117,7 +121,6 @@ class InvocationRecord(msgspec.Struct, omit_defaults=True):
     execution_status: str
     error_message: str | None
     error_code: str | None
-    event: str = "invocation"
     logs: list[GuestLine] | None = None  # only when the guest wrote any
 
 

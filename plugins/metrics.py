@@ -4,15 +4,15 @@ the control plane's API port) nodes by state.
 Per-request metrics (requirement 8) are prometheus-client counters and a histogram updated
 in the `invocation_finished` hook. With several worker processes, `PROMETHEUS_MULTIPROC_DIR`
 makes prometheus-client write per-process files that the metrics listener aggregates.
-State that already lives in the runner (sync revision, deployment states, cache size,
-running executions) is read at scrape time by `LiveState`, so it costs nothing per request.
+State that already lives in memory (sync revision, deployment states, cache size, running
+executions) is collected at scrape time from the collectors each plugin and the core contribute
+through `edgehost_metric_collectors`, so it costs nothing per request.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edgehost.collectors import label_value
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation
 from edgehost.hookspecs import hookimpl
@@ -63,12 +63,6 @@ CACHE_MISSES = Counter("wasm_cache_misses", "Artifacts missing from, or corrupt 
 POOL_INSTANCES = Gauge(
     "edgefn_pool_instances", "Hot instances per function.", ["function_id"], multiprocess_mode="livesum"
 )
-SERVICES = ("node", "agent", "ingress", "nodes")
-
-
-def _label(value: str | None) -> str:
-    """Label values come from routes, guests and third-party hooks; keep them printable and bounded."""
-    return value[:128].encode("ascii", "replace").decode() if value else "unknown"
 
 
 _children: dict[str, tuple[Any, Any]] = {}
@@ -81,7 +75,7 @@ def edgehost_invocation_finished(invocation: Invocation) -> None:
     fid = invocation.function_id
     children = _children.get(fid)
     if children is None:
-        label = _label(fid)
+        label = label_value(fid)
         children = _children[fid] = (INVOKES.labels(label), LATENCY.labels(label))
     children[0].inc()
     children[1].observe(max(0.0, invocation.end_timestamp - invocation.start_timestamp))
@@ -89,13 +83,13 @@ def edgehost_invocation_finished(invocation: Invocation) -> None:
     if code is not None:
         error = _error_children.get((fid, code))
         if error is None:
-            error = _error_children[(fid, code)] = ERRORS.labels(_label(fid), _label(code))
+            error = _error_children[(fid, code)] = ERRORS.labels(label_value(fid), label_value(code))
         error.inc()
 
 
 @hookimpl
 def edgehost_plugin_failed(plugin: str, hook: str, invocation: Invocation) -> None:
-    PLUGIN_ERRORS.labels(_label(plugin), _label(hook)).inc()
+    PLUGIN_ERRORS.labels(label_value(plugin), label_value(hook)).inc()
 
 
 @hookimpl
@@ -105,80 +99,7 @@ def edgehost_artifact_cache_result(function_id: str, hit: bool) -> None:
 
 @hookimpl
 def edgehost_pool_size_changed(function_id: str, size: int) -> None:
-    POOL_INSTANCES.labels(_label(function_id)).set(size)
-
-
-class LiveState(Collector):
-    """Gauges and counters read from the runner's live objects at scrape time (duck-typed: any
-    plugin's cache or pool that offers the same attributes shows up too)."""
-
-    def __init__(self, services: dict[str, Any]) -> None:
-        self.services = services
-
-    def collect(self) -> Iterator[Metric]:
-        node, agent, ingress, fleet = (self.services.get(name) for name in SERVICES)
-        counts = getattr(fleet, "state_counts", None)
-        if counts:
-            nodes = GaugeMetricFamily(
-                "edgefn_nodes",
-                "Nodes known to the control plane by feed state, as of its last offline sweep.",
-                labels=["state"],
-            )
-            for state, count in sorted(counts.items()):
-                nodes.add_metric([state], count)
-            yield nodes
-        if agent is not None:
-            yield GaugeMetricFamily(
-                "edgefn_sync_connected",
-                "1 while the last heartbeat reached the control plane.",
-                value=float(agent.connected.is_set()),
-            )
-            yield GaugeMetricFamily(
-                "edgefn_sync_revision", "Desired-state revision the runner applied.", value=agent.revision
-            )
-        if node is not None:
-            yield from self._node(node)
-        admission = getattr(ingress, "admission", None)
-        if admission is not None and hasattr(admission, "in_flight"):
-            running = GaugeMetricFamily(
-                "edgefn_quota_running", "Executions running per tenant on this runner.", labels=["tenant"]
-            )
-            for tenant, count in sorted(admission.in_flight().items()):
-                running.add_metric([_label(tenant)], count)
-            yield running
-
-    def _node(self, node: Any) -> Iterator[Metric]:
-        states = GaugeMetricFamily(
-            "edgefn_deployments", "Function versions on this runner, by state.", labels=["state"]
-        )
-        for state, count in sorted(Tally(s.state for s in node.states.values()).items()):
-            states.add_metric([_label(state)], count)
-        yield states
-        yield GaugeMetricFamily(
-            "edgefn_quota_blocked_tenants",
-            "Tenants the control plane blocked for their daily CPU quota.",
-            value=len(node.snapshot.blocked),
-        )
-        total = getattr(node.cache, "total_bytes", None)
-        if isinstance(total, int):
-            yield GaugeMetricFamily("edgefn_cache_bytes", "Bytes in the local artifact cache.", value=total)
-        created = CounterMetricFamily(
-            "edgefn_pool_instances_created", "Instances created per live function.", labels=["function_id"]
-        )
-        reused = CounterMetricFamily(
-            "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=["function_id"]
-        )
-        evicted = CounterMetricFamily(
-            "edgefn_pool_evictions",
-            "Hot instances evicted (idle or memory pressure).",
-            labels=["function_id"],
-        )
-        for function_id, live in sorted(node.snapshot.functions.items()):
-            pool, fid = live.pool, [_label(function_id)]
-            for family, attribute in ((created, "created"), (reused, "reused"), (evicted, "evicted")):
-                if isinstance(getattr(pool, attribute, None), int):
-                    family.add_metric(fid, getattr(pool, attribute))
-        yield from (created, reused, evicted)
+    POOL_INSTANCES.labels(label_value(function_id)).set(size)
 
 
 def forget_dead_workers(directory: Path) -> None:
@@ -190,7 +111,9 @@ def forget_dead_workers(directory: Path) -> None:
             multiprocess.mark_process_dead(pid, str(directory))
 
 
-def exposition(live: Collector | None = None) -> bytes:
+def exposition(live: Iterable[Collector] = ()) -> bytes:
+    """The text format of every counter and histogram (all worker processes' when
+    `PROMETHEUS_MULTIPROC_DIR` is set), then of the `live` collectors, read now."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         forget_dead_workers(Path(directory))
@@ -199,19 +122,20 @@ def exposition(live: Collector | None = None) -> bytes:
     else:
         registry = REGISTRY
     body = generate_latest(registry)
-    if live is not None:
-        own = CollectorRegistry(auto_describe=False)
-        own.register(live)
-        body += generate_latest(own)
-    return body
+    own = CollectorRegistry(auto_describe=False)
+    for collector in live:
+        own.register(collector)
+    return body + generate_latest(own)
 
 
 @get("/metrics", include_in_schema=False)
 async def metrics(state: State) -> Response[bytes]:
-    return Response(exposition(LiveState(state.ctx.services)), media_type=CONTENT_TYPE_LATEST)
+    ctx: AppContext = state.ctx
+    live = [collector for group in ctx.hook.edgehost_metric_collectors(ctx=ctx) for collector in group or ()]
+    return Response(exposition(live), media_type=CONTENT_TYPE_LATEST)
 
 
 @hookimpl
-def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
+def edgehost_route_handlers(listener: str, ctx: AppContext) -> list[Any]:
     """A runner's metrics listener; the control plane's developer API too (`edgefn_nodes`)."""
-    return [metrics] if role in ("metrics", "api") else []
+    return [metrics] if listener in ("metrics", "api") else []

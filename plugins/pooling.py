@@ -1,40 +1,38 @@
-"""Built-in plugin: the hot instance pool of each function version.
-
-Idle instances are kept most-recently-used last: a request takes the warmest one, and
-eviction (pool full, idle timeout, memory pressure) takes the coldest. A request arriving
-when every pooled instance is busy and the pool is at `max_hot_instances` is served by a
-transient instance that is destroyed afterwards, rather than queueing behind a possibly
-slow guest: instantiation of a precompiled module is far cheaper than any guest's deadline.
+"""Built-in plugin: the hot instance pools of the node (one `HotPool` per function version,
+edgehost/plugins/hot_pool.py), their `[pool]` settings, idle reaping, node-wide eviction under
+memory pressure, and their metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import math
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
+from edgehost.contracts import InstancePool, PoolFactory
 from edgehost.hookspecs import hookimpl
+from edgehost.plugins.hot_pool import HotPool
+from edgehost.runner.hot_memory import HotMemoryBudget
+from edgehost.runner.node import NodeState
 from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
-    GuestRequest,
-    GuestResponse,
     HostFunction,
-    Instance,
-    InvokeError,
+    OutputLimits,
 )
-from edgehost.settings import Percent, PositiveFloat, SettingsSection
+from edgehost.runtime.hostcalls import DEFAULT_LIMITS
+from edgehost.settings import Percent, PositiveFloat, PositiveInt, SettingsSection, worker_count
 
 log = logging.getLogger("edgefn.pool")
 
@@ -44,141 +42,17 @@ class PoolSettings(SettingsSection, frozen=True):
 
     idle_timeout_s: PositiveFloat = 300.0
     memory_pressure_percent: Percent = 80.0
+    # A function's min_hot_instances and max_hot_instances are capped at this on every runner.
+    max_hot_instances: PositiveInt = 64
+    # Linear memory of hot (warm and idle) instances: the node's, and one project's most
+    # (edgehost/runner/hot_memory.py).
+    max_memory_bytes: PositiveInt = 2 * 1024**3
+    project_memory_bytes: PositiveInt = 512 * 1024**2
 
 
 @hookimpl
 def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
     return {"pool": PoolSettings}
-
-
-def _left_ms(deadline: float) -> int:
-    """Milliseconds until `deadline` (rounded up, so a trap is never early); InvokeError once past."""
-    left = math.ceil((deadline - time.monotonic()) * 1000)
-    if left <= 0:
-        raise InvokeError("timeout", "the request's time limit ran out before its guest could run")
-    return left
-
-
-class HotPool:
-    """Instances of one function version; thread-safe, since guests run on worker threads."""
-
-    def __init__(
-        self,
-        compiled: CompiledFunction,
-        *,
-        min_hot: int,
-        max_hot: int,
-        on_change: Callable[[str, int], None] | None = None,
-    ) -> None:
-        self.compiled = compiled
-        self.spec: FunctionSpec = compiled.spec
-        self.min_hot = min_hot
-        self.max_hot = max(1, max_hot)
-        self._idle: collections.deque[Instance] = collections.deque()
-        self._busy = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self._on_change = on_change or (lambda _fid, _n: None)
-        self.created = 0
-        self.reused = 0
-        self.evicted = 0
-
-    @property
-    def size(self) -> int:
-        return len(self._idle) + self._busy
-
-    @property
-    def idle_since(self) -> float | None:
-        with self._lock:
-            return self._idle[0].last_used if self._idle else None
-
-    def _new(self, deadline_ms: int | None = None) -> Instance:
-        instance = self.compiled.instantiate(deadline_ms)
-        with self._lock:
-            self.created += 1
-        return instance
-
-    def warm(self) -> None:
-        """Creates `min_hot_instances` ready instances, so the first requests skip the cold path."""
-        while len(self._idle) + self._busy < self.min_hot and not self._closed:
-            instance = self._new()
-            with self._lock:
-                self._idle.append(instance)
-        self._changed()
-
-    def invoke(
-        self, request: GuestRequest | bytes, *, request_id: str, deadline: float | None = None
-    ) -> GuestResponse:
-        """`max_execution_ms` is the request's wall-clock limit: the wait for a guest thread (when
-        the caller's `deadline` says so), a cold start (its start function included) and the call
-        all spend it, rather than each getting its own."""
-        with self._lock:
-            instance = self._idle.pop() if self._idle else None
-            if instance is not None:
-                self.reused += 1
-            self._busy += 1
-        try:
-            if instance is None:
-                if deadline is None:
-                    deadline = time.monotonic() + self.spec.max_execution_ms / 1000
-                instance = self._new(_left_ms(deadline))
-            if deadline is None:  # a warm instance and a limit that starts now: no clock to read
-                return instance.invoke(request, request_id=request_id)
-            return instance.invoke(request, request_id=request_id, deadline_ms=_left_ms(deadline))
-        finally:
-            self._release(instance)
-
-    def _release(self, instance: Instance | None) -> None:
-        evict: list[Instance] = []
-        with self._lock:
-            self._busy -= 1
-            if instance is not None:
-                if instance.broken or self._closed:
-                    evict.append(instance)
-                else:
-                    self._idle.append(instance)
-                    while self._idle and len(self._idle) + self._busy > self.max_hot:
-                        evict.append(self._idle.popleft())
-                        self.evicted += 1
-        for dead in evict:
-            dead.close()
-        if evict:
-            self._changed()
-
-    def reap_idle(self, now: float, idle_timeout_s: float) -> int:
-        """Destroys instances idle longer than the timeout; returns how many."""
-        dead: list[Instance] = []
-        with self._lock:
-            while self._idle and now - self._idle[0].last_used > idle_timeout_s:
-                dead.append(self._idle.popleft())
-        for instance in dead:
-            instance.close()
-        if dead:
-            self._changed()
-        return len(dead)
-
-    def evict_one(self) -> bool:
-        with self._lock:
-            instance = self._idle.popleft() if self._idle else None
-            if instance is not None:
-                self.evicted += 1
-        if instance is None:
-            return False
-        instance.close()
-        self._changed()
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            dead = list(self._idle)
-            self._idle.clear()
-        for instance in dead:
-            instance.close()
-        self._changed()
-
-    def _changed(self) -> None:
-        self._on_change(self.spec.function_id, self.size)
 
 
 class PoolRegistry:
@@ -190,11 +64,19 @@ class PoolRegistry:
         *,
         idle_timeout_s: float,
         pressure_percent: float,
+        budget: HotMemoryBudget | None = None,
+        max_hot_instances: int | None = None,
+        limits: OutputLimits = DEFAULT_LIMITS,
         on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
     ):
+        """`budget`: hot memory per project (None: unbounded); `max_hot_instances` caps every
+        function's min_hot_instances and max_hot_instances (None: as deployed)."""
         self.host_functions = tuple(host_functions)
+        self.limits = limits
         self.idle_timeout_s = idle_timeout_s
         self.pressure_percent = pressure_percent
+        self.budget = budget
+        self.max_hot_instances = max_hot_instances
         self.pools: set[HotPool] = set()
         self._on_size = on_size
 
@@ -202,15 +84,44 @@ class PoolRegistry:
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> HotPool:
         compiled = CompiledFunction.load(
-            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path
+            spec, wasm, host_functions=self.host_functions, cache_path=compiled_path, limits=self.limits
         )
-        pool = HotPool(compiled, min_hot=min_hot, max_hot=max_hot, on_change=self._notify)
+        if self.max_hot_instances is not None:
+            min_hot, max_hot = min(min_hot, self.max_hot_instances), min(max_hot, self.max_hot_instances)
+        pool = HotPool(
+            compiled, min_hot=min_hot, max_hot=max_hot, budget=self.budget, on_change=self._notify
+        )
+        if self.budget is not None:
+            self.budget.add_pool(spec.project)
         self.pools.add(pool)
         return pool
 
-    def discard(self, pool: HotPool) -> None:
-        self.pools.discard(pool)
+    def discard(self, pool: InstancePool) -> None:
+        if isinstance(pool, HotPool):
+            if pool in self.pools and self.budget is not None:
+                self.budget.remove_pool(pool.spec.project)
+            self.pools.discard(pool)
         pool.close()
+
+    def trim_to_shares(self) -> int:
+        """Evicts the coldest idle instances of each project holding more than its share of hot
+        memory (shares shrink as projects arrive); returns how many."""
+        if self.budget is None:
+            return 0
+        evicted = 0
+        for project in self.budget.over_share():
+            while project in self.budget.over_share():
+                candidates = [
+                    (p.idle_since, id(p), p)
+                    for p in list(self.pools)
+                    if p.spec.project == project and p.idle_since is not None
+                ]
+                if not candidates or not min(candidates, key=lambda c: (c[0], c[1]))[2].evict_one():
+                    break
+                evicted += 1
+        if evicted:
+            log.info("hot memory shares: evicted %d hot instances of projects over their share", evicted)
+        return evicted
 
     def _notify(self, function_id: str, _size: int) -> None:
         """Reports the function's instances over all its live versions, not the last pool's."""
@@ -244,19 +155,31 @@ async def _maintain(registry: PoolRegistry) -> None:
         await asyncio.sleep(period)
         try:
             await asyncio.to_thread(registry.reap)
+            await asyncio.to_thread(registry.trim_to_shares)
             await asyncio.to_thread(registry.relieve_pressure)
         except Exception:
             log.exception("pool maintenance failed")
 
 
 @hookimpl
-def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
+def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
     settings = ctx.settings.section(PoolSettings)
+    processes = worker_count(ctx.settings)  # each ingress process has its pools: the budget is split
     return PoolRegistry(
         host_functions,
         idle_timeout_s=settings.idle_timeout_s,
         pressure_percent=settings.memory_pressure_percent,
+        budget=HotMemoryBudget(
+            max_bytes=settings.max_memory_bytes // processes,
+            project_bytes=settings.project_memory_bytes // processes,
+        ),
+        max_hot_instances=settings.max_hot_instances,
+        limits=OutputLimits(
+            fetch_bytes=ctx.settings.runner.max_fetch_bytes,
+            output_bytes=ctx.settings.runner.max_guest_output_bytes,
+            header_bytes=ctx.settings.runner.max_response_header_bytes,
+        ),
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),
@@ -264,17 +187,55 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolRegistry:
 
 
 @hookimpl
-def edgehost_lifespan(role: str, ctx: AppContext) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
-    if role != "ingress":
+def edgehost_lifespan(
+    listener: str, ctx: AppContext
+) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
+    if listener != "ingress":
         return []
 
     @contextlib.asynccontextmanager
     async def maintain(_app: Any) -> AsyncIterator[None]:
-        registry = ctx.services["node"].pools
-        task = asyncio.create_task(_maintain(registry))
+        node = ctx.services.get(NodeState)
+        if node is None or not isinstance(node.pools, PoolRegistry):  # another plugin's pools
+            yield
+            return
+        task = asyncio.create_task(_maintain(node.pools))
         try:
             yield
         finally:
             task.cancel()
 
     return [maintain]
+
+
+def _counters(node: NodeState) -> Iterator[Metric]:
+    """Per live function version, the counters of its pool (when the pool is this plugin's)."""
+    created = CounterMetricFamily(
+        "edgefn_pool_instances_created", "Instances created per live function.", labels=["function_id"]
+    )
+    reused = CounterMetricFamily(
+        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=["function_id"]
+    )
+    evicted = CounterMetricFamily(
+        "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=["function_id"]
+    )
+    refused = CounterMetricFamily(
+        "edgefn_pool_hot_memory_refusals",
+        "Instances not kept hot: their project held its share of the hot memory budget.",
+        labels=["function_id"],
+    )
+    for function_id, live in sorted(node.snapshot.functions.items()):
+        pool = live.pool
+        if isinstance(pool, HotPool):
+            labels = [label_value(function_id)]
+            created.add_metric(labels, pool.created)
+            reused.add_metric(labels, pool.reused)
+            evicted.add_metric(labels, pool.evicted)
+            refused.add_metric(labels, pool.refused)
+    yield from (created, reused, evicted, refused)
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    node = ctx.services.get(NodeState)
+    return [ScrapeTime(lambda: _counters(node))] if node is not None else []

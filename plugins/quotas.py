@@ -1,4 +1,9 @@
-"""Built-in plugin: per-tenant admission — concurrent executions and the per-minute moving window.
+"""Built-in plugin: per-tenant admission — the daily CPU block, concurrent executions and the
+per-minute moving window. It is all of the runner's tenant policy: a plugin that replaces it
+(`edgehost_admission`) replaces all three.
+
+The daily block is decided by the control plane, which sums every node's CPU seconds per project
+and UTC day (`quotas.cpu_seconds_per_day`) and sends the projects over it with the desired state.
 
 The window lives in `limits` storage (`quotas.storage`): memory for one process, Redis to
 share it across workers and nodes. If Redis goes away, admission falls back to a
@@ -22,17 +27,23 @@ import mmap
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from edgehost import contracts
+from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
 from edgehost.contracts import Invocation, Rejection
 from edgehost.hookspecs import hookimpl
 from edgehost.rate_window import LeasedWindow, memory_limiter
+from edgehost.runner.ingress import Ingress
 from edgehost.settings import worker_count
 
 log = logging.getLogger("edgefn.quotas")
@@ -206,9 +217,18 @@ def shared_counts(path: Path) -> SharedCounts:
 
 
 class Admission:
+    """The daily CPU block, then concurrency, then the per-minute window (module docstring)."""
+
     def __init__(
-        self, *, max_concurrent: int, per_minute: int, storage_uri: str, counts: LocalCounts | SharedCounts
+        self,
+        *,
+        max_concurrent: int,
+        per_minute: int,
+        storage_uri: str,
+        counts: LocalCounts | SharedCounts,
+        blocked: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
+        self.blocked = blocked
         self.max_concurrent = max_concurrent
         self.per_minute = per_minute
         item = RateLimitItemPerMinute(per_minute)
@@ -247,6 +267,10 @@ class Admission:
 
     def admit(self, invocation: Invocation) -> Rejection | None:
         tenant = invocation.tenant
+        if tenant in self.blocked():
+            return Rejection(
+                429, "quota_exceeded", "the project used its daily CPU quota", [("retry-after", "3600")]
+            )
         with self._lock:
             running = self.counts.try_acquire(tenant, self.max_concurrent)
         if running >= self.max_concurrent:
@@ -280,7 +304,7 @@ class Admission:
 
 
 @hookimpl
-def edgehost_admission(ctx: AppContext) -> Admission:
+def edgehost_admission(ctx: AppContext, blocked: Callable[[], frozenset[str]]) -> contracts.Admission:
     q = ctx.settings.quotas
     # One serving process (edgefn dev, a one-worker runner) needs no file locks per request.
     workers = worker_count(ctx.settings) if ctx.mode == "runner" else 1
@@ -290,4 +314,22 @@ def edgehost_admission(ctx: AppContext) -> Admission:
         per_minute=q.per_minute,
         storage_uri=q.storage,
         counts=shared_counts(table) if workers > 1 else LocalCounts(),
+        blocked=blocked,
     )
+
+
+def _running(admission: Admission) -> Iterator[Metric]:
+    running = GaugeMetricFamily(
+        "edgefn_quota_running", "Executions running per tenant on this runner.", labels=["tenant"]
+    )
+    for tenant, count in sorted(admission.in_flight().items()):
+        running.add_metric([label_value(tenant)], count)
+    yield running
+
+
+@hookimpl
+def edgehost_metric_collectors(ctx: AppContext) -> list[Collector]:
+    """Running executions per tenant, from the admission this plugin made for the ingress."""
+    ingress = ctx.services.get(Ingress)
+    admission = ingress.admission if ingress is not None else None
+    return [ScrapeTime(lambda: _running(admission))] if isinstance(admission, Admission) else []

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
+from edgehost.contracts import RouteLookup
 from edgehost.hookspecs import hookimpl
 from edgehost.protocol import HostClaim, RouteSpec
 from edgehost.routes import (
@@ -238,7 +239,7 @@ class RouteTable:
 
 
 @hookimpl
-def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteTable:
+def edgehost_route_table(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteLookup:
     return RouteTable(
         (
             Route(

@@ -6,6 +6,7 @@ Sockets, not httpx: these clients must be able to stop half-way through a head o
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,9 +25,19 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     return int(status_line.split(" ")[1]), headers, body
 
 
-def request(method: str, path: str, body: bytes = b"", length: int | None = None) -> bytes:
+async def read_interim(reader: asyncio.StreamReader) -> int:
+    """The status of an interim (1xx) response, which has no content."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
+    return int(head.split(b" ")[1])
+
+
+def request(
+    method: str, path: str, body: bytes = b"", length: int | None = None, *, expect_continue: bool = False
+) -> bytes:
     size = len(body) if length is None else length
     framing = f"content-length: {size}\r\n" if method == "POST" else ""
+    if expect_continue:  # RFC 9110 §10.1.1: the server answers 100 once it reads the body
+        framing += "expect: 100-continue\r\n"
     return f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{framing}\r\n".encode() + body
 
 
@@ -44,6 +55,16 @@ async def hello(port: int) -> int:
         return (await read_response(reader))[0]
     finally:
         writer.close()
+
+
+def never_reading(port: int, data: bytes) -> socket.socket:
+    """A client that sends `data` and never reads: with a receive buffer this small, the answer's
+    bytes stop at once and the rest waits at the server (its kernel, then granian)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window follows it
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(data)
+    return sock
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from edgehost.addresses import advertised
-from edgehost.roles import advertised_urls
 from edgehost.settings import load_settings
+from edgehost.startup import advertised_urls
 
 
 def test_a_set_url_is_reported_as_is() -> None:

@@ -70,7 +70,9 @@ def test_example_round_trip(project_dir: Path) -> None:
     assert project == Project(
         name="demo",
         path=(project_dir / "edgefn.toml").resolve(),
-        functions=(FunctionDef("hello", wasm, "handle", 16, 50, 1, 8, ()),),
+        functions=(
+            FunctionDef("hello", wasm, "handle", memory_pages=16, max_execution_ms=50, max_hot_instances=8),
+        ),
         routes=(RouteDef(host="*", path="/hello", methods=("GET",), function="hello", priority=100),),
         deployments=(DeploymentDef("hello", "true"),),
     )
@@ -224,8 +226,10 @@ def test_duplicate_function_name(project_dir: Path) -> None:
         ("memory_pages = 32769", "memory_pages must be an integer from 1 to 32768, got 32769"),
         ("max_execution_ms = 0", "max_execution_ms must be an integer from 1 to 300000, got 0"),
         ("max_execution_ms = 300001", "max_execution_ms must be an integer from 1 to 300000, got 300001"),
-        ("min_hot_instances = -1", "min_hot_instances must be an integer >= 0, got -1"),
-        ("max_hot_instances = 0", "max_hot_instances must be an integer >= 1, got 0"),
+        ("min_hot_instances = -1", "min_hot_instances must be an integer from 0 to 1024, got -1"),
+        ("min_hot_instances = 1025", "min_hot_instances must be an integer from 0 to 1024, got 1025"),
+        ("max_hot_instances = 0", "max_hot_instances must be an integer from 1 to 4096, got 0"),
+        ("max_hot_instances = 4097", "max_hot_instances must be an integer from 1 to 4096, got 4097"),
         (
             "min_hot_instances = 4\nmax_hot_instances = 2",
             "max_hot_instances (2) must be >= min_hot_instances (4)",
@@ -292,7 +296,9 @@ def route(**keys: str) -> str:
     return HEAD + HELLO + "[[routes]]\n" + "".join(f"{key} = {value}\n" for key, value in fields.items())
 
 
-@pytest.mark.parametrize("host", ['"*"', '"example.com"', '"*.example.com"', '"a-1.example.io"'])
+@pytest.mark.parametrize(
+    "host", ['"*"', '"example.com"', '"*.example.com"', '"a-1.example.io"', '"*.example.co.uk"']
+)
 def test_good_route_hosts(project_dir: Path, host: str) -> None:
     (project_dir / "edgefn.toml").write_text(route(host=host))
     load_project(project_dir)
@@ -308,6 +314,16 @@ def test_good_route_hosts(project_dir: Path, host: str) -> None:
         ("**.a.com", 'must be "*", a host name or "*.domain"'),
         ("*.*.a.com", 'is not a valid wildcard: "*." and a host name'),
         ("*.com", "would claim a whole top-level domain; name a domain"),
+        (
+            "co.uk",
+            "is a public suffix (Public Suffix List), where unrelated parties register domains, not a"
+            " site; name a host under a domain registered there, such as app.example.co.uk",
+        ),
+        (
+            "*.co.uk",
+            'would claim every site under "co.uk", a public suffix (Public Suffix List) where unrelated'
+            " parties register domains; name a domain registered under it, such as *.example.co.uk",
+        ),
     ],
 )
 def test_bad_route_host(project_dir: Path, host: str, problem: str) -> None:

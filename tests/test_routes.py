@@ -9,11 +9,11 @@ import re
 import pytest
 
 from edgehost.plugins.routing import Match, Route, RouteTable, request_segments
+from edgehost.route_overlaps import first_overlap
 from edgehost.routes import (
     HostKind,
     RoutePattern,
     RouteSyntaxError,
-    first_overlap,
     normalize_host,
     parse_host,
     parse_path,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from edgehost.artifacts.signing import UrlSigner
+from edgehost.files import write_atomic
 
 CHUNK = 256 * 1024
 
@@ -48,16 +47,9 @@ class LocalArtifactStore:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        # Atomic: a reader sees the old object or the new one, never half of one.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Atomic: a reader sees the old object or the new one, never half of one; durable, as the
+        # CP records the version as uploaded once this returns.
+        write_atomic(path, data)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)

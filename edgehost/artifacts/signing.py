@@ -9,15 +9,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from edgehost.files import read_or_create
+
 
 def load_or_create_secret(path: Path) -> bytes:
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_bytes(32)
-    path.write_bytes(secret)
-    path.chmod(0o600)
-    return secret
+    """The CP's URL-signing secret; made on first use, readable by the CP's user alone."""
+    return read_or_create(path, lambda: secrets.token_bytes(32))
 
 
 class UrlSigner:

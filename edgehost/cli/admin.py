@@ -72,12 +72,12 @@ def ca() -> None:
 
 
 def fast_paths(ctx: AppContext) -> dict[str, tuple[str | None, str]]:
-    """Each role's fast path as `build_app` would choose it, from the same assembled app."""
+    """Each listener's fast path as `build_app` would choose it, from the same assembled app."""
     from litestar import Litestar
 
-    from edgehost.app import ROLES, app_config, fast_path
+    from edgehost.app import LISTENERS, app_config, fast_path
 
-    return {role: fast_path(role, Litestar.from_config(app_config(role, ctx))) for role in ROLES}
+    return {name: fast_path(name, Litestar.from_config(app_config(name, ctx))) for name in LISTENERS}
 
 
 def _ca_call(fn: object, *args: object) -> None:
@@ -116,11 +116,11 @@ def ca_server(hostname: str, directory: Path, also: tuple[str, ...]) -> None:
 @click.command("plugins")
 @config_option
 def plugins_cmd(config_file: Path | None) -> None:
-    """List loaded plugins and the hooks each implements, then each role's fast path.
+    """List loaded plugins and the hooks each implements, then each listener's fast path.
 
     Plugins come from the built-in set, the `edgehost` entry-point group and the `plugins`
-    setting. A role's fast path (the ingress's user traffic, the CP's node heartbeats) answers
-    before Litestar unless a plugin adds per-request work to the role; `off` says why.
+    setting. A listener's fast path (the ingress's user traffic, the CP's node heartbeats) answers
+    before Litestar unless a plugin adds per-request work to the listener; `off` says why.
     Example: edgefn plugins --config cp.toml
     """
     ctx = make_context(settings_or_exit(None, config_file=config_file))
@@ -129,8 +129,8 @@ def plugins_cmd(config_file: Path | None) -> None:
         for hook in hooks:
             click.echo(f"    {hook}")
     click.echo("\nfast paths:")
-    for role, (path, why) in fast_paths(ctx).items():
-        click.echo(f"    {role}: {path or 'off'} ({why})")
+    for listener, (path, why) in fast_paths(ctx).items():
+        click.echo(f"    {listener}: {path or 'off'} ({why})")
 
 
 @click.command()

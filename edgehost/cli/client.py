@@ -1,19 +1,14 @@
-"""A small synchronous client for the developer API that turns every failure into a `CliError`."""
+"""Which control plane a CLI command talks to, and with which token (the client is `edgehost.client`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from edgehost.cli.dev_state import find_state_dir, read_state
 from edgehost.cli.errors import USAGE, CliError
 
 DEFAULT_API = "http://127.0.0.1:8787"
-CHUNK = 64 * 1024
 
 
 def resolve_target(api: str | None, token: str | None, start: Path = Path(".")) -> tuple[str, str]:
@@ -36,72 +31,3 @@ def resolve_target(api: str | None, token: str | None, start: Path = Path(".")) 
             USAGE,
         )
     return (api or DEFAULT_API), token.strip()
-
-
-class ApiClient:
-    def __init__(self, api: str, token: str, *, timeout: float = 60.0) -> None:
-        self.api = api.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.api, headers={"authorization": f"Bearer {token}"}, timeout=timeout
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        ok_missing: bool = False,
-    ) -> Any:
-        try:
-            response = self.http.request(method, path, json=json, params=params)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the control plane at {self.api}: {exc}") from None
-        if ok_missing and response.status_code == 404:
-            return None
-        return self._decode(response)
-
-    @staticmethod
-    def _decode(response: httpx.Response) -> Any:
-        try:
-            body = response.json() if response.content else {}
-        except ValueError:
-            body = {"error": "bad_response", "detail": response.text[:300]}
-        if response.is_error:
-            detail = body.get("detail") if isinstance(body, dict) else body
-            error = body.get("error", "error") if isinstance(body, dict) else "error"
-            raise CliError(f"the control plane refused ({response.status_code} {error}): {detail}")
-        return body
-
-    def upload(self, url: str, data: bytes, progress: Callable[[int], None] | None = None) -> None:
-        """PUTs the artifact to its presigned URL (the CP itself or an S3 store), reporting bytes sent."""
-        if url.startswith("/"):
-            url = self.api + url
-
-        def chunks() -> Iterator[bytes]:
-            for start in range(0, len(data), CHUNK):
-                piece = data[start : start + CHUNK]
-                yield piece
-                if progress:
-                    progress(len(piece))
-
-        try:
-            response = httpx.put(
-                url, content=chunks(), headers={"content-length": str(len(data))}, timeout=120.0
-            )
-        except httpx.HTTPError as exc:
-            raise CliError(f"upload to the artifact store failed: {exc}") from None
-        if response.is_error:
-            raise CliError(
-                f"the artifact store refused the upload ({response.status_code}): {response.text[:300]}"
-            )

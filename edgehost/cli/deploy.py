@@ -11,12 +11,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from edgehost.cli.client import DEFAULT_API, ApiClient, resolve_target
+from edgehost.cli.client import DEFAULT_API, resolve_target
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.project_file import open_project, project_option
+from edgehost.cli.plan_view import render_plan
+from edgehost.cli.project_file import open_project, project_name, project_name_option, project_option
 from edgehost.cli.status_view import print_status
+from edgehost.client import ApiClient
 from edgehost.guestbuild import GuestBuildError
-from edgehost.project import ProjectError, load_project
 from edgehost.project.apply import apply_project
 
 
@@ -93,7 +94,7 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
             result = apply_project(project, client, prune=prune, progress=progress)
         except GuestBuildError as exc:
             raise CliError(str(exc), USAGE) from None
-    for line in result.lines:
+    for line in render_plan(result, project.path.name):
         click.echo(line)
     click.echo(f"{project.name}: " + ("applied" if result.changed else "nothing changed"))
 
@@ -103,12 +104,10 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
 @click.option(
     "--to", "to_version", type=click.IntRange(min=1), required=True, help="the version to run again"
 )
-@click.option("--project", "project_name", default=None, help="project name [default: from ./edgefn.toml]")
+@project_name_option
 @api_option
 @token_option
-def rollback(
-    function: str, to_version: int, project_name: str | None, api: str | None, token: str | None
-) -> None:
+def rollback(function: str, to_version: int, name: str | None, api: str | None, token: str | None) -> None:
     """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.
 
     \b
@@ -116,17 +115,10 @@ def rollback(
       edgefn rollback hello --to 1
       edgefn rollback api --to 7 --project shop --api https://cp.example.com
     """
-    if project_name is None:
-        try:
-            project_name = load_project(Path(".")).name
-        except ProjectError as exc:
-            raise CliError(
-                f"pass --project, or run from a folder with a valid edgefn.toml ({exc})", USAGE
-            ) from None
     with ApiClient(*resolve_target(api, token)) as client:
         out = client.call(
             "POST",
-            f"/v1/projects/{project_name}/functions/{function}/rollback",
+            f"/v1/projects/{project_name(name)}/functions/{function}/rollback",
             json={"to_version": to_version},
         )
     click.echo(

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import click
 
-from edgehost.cli.client import ApiClient
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_option
-from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
+from edgehost.client import ApiClient, ClientError
 from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
 from edgehost.project import Project, ProjectError, load_project
@@ -100,12 +101,12 @@ class DevSession:
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
-                return apply_project(project, client, prune=True).lines
+                return render_plan(apply_project(project, client, prune=True), project.path.name)
 
         try:
             lines = await asyncio.to_thread(run)
-        except (CliError, GuestBuildError) as exc:
-            message = exc.message if isinstance(exc, CliError) else str(exc)
+        except (ClientError, GuestBuildError) as exc:
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
             click.echo(f"error: {message}\nnot applied; still serving the previous version", err=True)
             return False
         for line in lines:
@@ -114,7 +115,9 @@ class DevSession:
 
     async def wait_until_serving(self, timeout: float = 15.0) -> None:
         """Returns once the runner holds every deployed function (or reported it failed)."""
-        node = self.ctx.services["node"]
+        from edgehost.runner.node import NodeState
+
+        node = self.ctx.services.require(NodeState)
         wanted = {d.function for d in (self.project.deployments if self.project else ())}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -145,8 +148,8 @@ class DevSession:
 async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
-    from edgehost.roles import agent_running, control_plane, runner
-    from edgehost.serving import ConnectionLimits, Listener, serve
+    from edgehost.serving import Listener, serve
+    from edgehost.startup import agent_running, control_plane, runner, runner_listeners
 
     api_url = f"http://127.0.0.1:{ports['api']}"
     async with (
@@ -155,14 +158,7 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
     ):
         listeners = [
             Listener("api", build_app("api", ctx), "127.0.0.1", ports["api"]),
-            Listener(
-                "ingress",
-                build_app("ingress", ctx),
-                ctx.settings.runner.host,
-                ports["ingress"],
-                limits=ConnectionLimits.ingress(ctx.settings.runner),
-            ),
-            Listener("metrics", build_app("metrics", ctx), ctx.settings.runner.host, ports["metrics"]),
+            *runner_listeners(ctx, ingress_port=ports["ingress"], metrics_port=ports["metrics"]),
         ]
         async with serve(listeners), agent_running(ctx):
             session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
@@ -196,7 +192,7 @@ def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Pa
     )
     if found:
         text += (
-            "  in this project's folder, edgefn deploy/status/tail/rollback find this API and its "
+            "  in this project's folder, edgefn deploy/status/tail/rollback/kv find this API and its "
             f"token ({token_file}) by themselves;\n  from elsewhere: "
         )
     else:
@@ -270,11 +266,14 @@ def dev(
     from edgehost.serving import PortInUse, run
 
     ctx = make_context(settings)
+    fast_path_or_exit()
     if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
         from edgehost.cli.invocation_view import PrettySink
-        from edgehost.plugins import invocation_log
+        from edgehost.plugin_manager import builtin
 
-        invocation_log.set_sink(PrettySink(sys.stdout))
+        invocation_log = builtin(ctx.pm, "invocation_log")
+        if invocation_log is not None:  # disabled: nothing is logged per invocation, pretty or not
+            invocation_log.set_sink(PrettySink(sys.stdout))
     ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
     try:
         run(run_dev(ctx, project.path, files, ports))

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from edgehost import __version__
-from edgehost.cli.errors import CliError
+from edgehost.cli.errors import REFUSED, CliError
 
 # Imported on first use: the server stack (litestar, piccolo, wasmtime) costs seconds of start-up
 # that `edgefn token`, `edgefn --help` or a typo should not pay. The summary is what `edgefn --help`
@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "edgehost.cli.serve:serve",
-        "Serve one role from settings: the control plane, or an edge runner.",
+        "Serve the control plane or an edge runner, as --mode says, from settings.",
     ),
     "deploy": (
         "edgehost.cli.deploy:deploy",
@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "undrain": (
         "edgehost.cli.nodes:undrain",
         "Put a drained NODE_ID back in the node feed (once it is online).",
+    ),
+    "kv": (
+        "edgehost.cli.kv:kv",
+        "Operator access to a project's KV stores: get, put, delete, list.",
     ),
     "tail": (
         "edgehost.cli.tail:tail",
@@ -146,6 +150,10 @@ class EdgefnGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
+            client = sys.modules.get("edgehost.client")  # loaded by the commands that raise its errors
+            if client is not None and isinstance(exc, client.ClientError):  # refused, or unreachable
+                click.echo(f"error: {exc.message}", err=True)
+                sys.exit(REFUSED)
             if os.environ.get("EDGEFN_DEBUG"):
                 raise
             click.echo(f"error: {type(exc).__name__}: {exc} (set EDGEFN_DEBUG=1 for details)", err=True)

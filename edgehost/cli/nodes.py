@@ -9,10 +9,11 @@ from urllib.parse import quote
 import click
 from rich.console import Console
 
-from edgehost.cli.client import ApiClient, resolve_target
+from edgehost.cli.client import resolve_target
 from edgehost.cli.deploy import api_option, token_option
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.status_view import feed_table
+from edgehost.client import ApiClient
 from edgehost.selectors import SelectorError, compile_selector
 
 

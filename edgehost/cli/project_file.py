@@ -20,6 +20,23 @@ project_option = click.option(
 )
 
 
+# `--project` of the commands that act on a project by name; the command takes `name`.
+project_name_option = click.option(
+    "--project", "name", default=None, help="project name [default: from ./edgefn.toml]"
+)
+
+
+def project_name(name: str | None) -> str:
+    """`--project NAME` of the commands that act on a project by name, else the name in ./edgefn.toml."""
+    if name is not None:
+        return name
+    try:
+        return load_project(Path(".")).name
+    except ProjectError as exc:
+        message = f"pass --project, or run from a folder with a valid edgefn.toml ({exc})"
+        raise CliError(message, USAGE) from None
+
+
 def open_project(path: Path) -> Project:
     """The project at `path` (an edgefn.toml, or the folder holding one); CliError (exit 2) with
     every problem of a bad file, or a pointer to `edgefn init` when there is no file at all."""

@@ -1,4 +1,4 @@
-"""`edgefn serve`: one role from settings, as deployed in production."""
+"""`edgefn serve`: the control plane or an edge runner (`--mode`), as deployed in production."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import click
 
 from edgehost.app import build_app
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.settings_loader import make_context, settings_or_exit
+from edgehost.cli.settings_loader import fast_path_or_exit, make_context, settings_or_exit
 from edgehost.context import AppContext
-from edgehost.roles import agent_running, control_plane, runner
-from edgehost.runner.node import NodeState, Process
+from edgehost.contracts import ProcessKind
+from edgehost.runner.node import NodeState
 from edgehost.runner.supervisor import ensure_multiprocess_metrics, metrics_dir, serve_with_workers
 from edgehost.security.tls import server_ssl_args
 from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, PortInUse, run
 from edgehost.serving import serve as serve_listeners
 from edgehost.settings import worker_count
+from edgehost.startup import agent_running, control_plane, runner, runner_listeners
 
 
 async def _until_signal() -> None:
@@ -50,7 +51,7 @@ async def run_control_plane(ctx: AppContext) -> None:
             await _until_signal()
 
 
-def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncContextManager[NodeState]:
+def _node_runner(ctx: AppContext, process: ProcessKind) -> contextlib.AbstractAsyncContextManager[NodeState]:
     s = ctx.settings
     return runner(
         ctx,
@@ -61,25 +62,13 @@ def _node_runner(ctx: AppContext, process: Process) -> contextlib.AbstractAsyncC
     )
 
 
-def _metrics_listener(ctx: AppContext) -> Listener:
-    s = ctx.settings.runner
-    return Listener("metrics", build_app("metrics", ctx), s.host, s.metrics_port)
-
-
 async def run_runner(ctx: AppContext) -> None:
     """`runner.workers = 1`: agent, ingress and metrics in one process and one event loop."""
     s = ctx.settings
     async with _node_runner(ctx, "single"):
-        listeners = [
-            Listener(
-                "ingress",
-                build_app("ingress", ctx),
-                s.runner.host,
-                s.runner.ingress_port,
-                limits=ConnectionLimits.ingress(s.runner),
-            ),
-            _metrics_listener(ctx),
-        ]
+        listeners = runner_listeners(
+            ctx, ingress_port=s.runner.ingress_port, metrics_port=s.runner.metrics_port
+        )
         async with serve_listeners(listeners), agent_running(ctx):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port}", err=True
@@ -92,7 +81,8 @@ def run_runner_workers(ctx: AppContext, workers: int) -> None:
     s = ctx.settings
 
     async def agent(stop: asyncio.Event) -> None:
-        async with _node_runner(ctx, "agent"), serve_listeners([_metrics_listener(ctx)]), agent_running(ctx):
+        metrics = runner_listeners(ctx, ingress_port=None, metrics_port=s.runner.metrics_port)
+        async with _node_runner(ctx, "agent"), serve_listeners(metrics), agent_running(ctx):
             click.echo(
                 f"runner {s.runner.node_id} serving on {s.runner.host}:{s.runner.ingress_port} "
                 f"with {workers} workers",
@@ -129,14 +119,15 @@ def _check_runner(ctx: AppContext) -> None:
     help="a settings TOML layered over config/ (EDGEFN_* still override)",
 )
 def serve(mode: str, config_file: Path | None) -> None:
-    """Serve one role from settings: the control plane, or an edge runner."""
+    """Serve the control plane or an edge runner, as --mode says, from settings."""
     settings = settings_or_exit(mode, config_file=config_file)
-    workers = worker_count(settings) if mode == "runner" else 1
+    workers = worker_count(settings)
     if workers > 1:
         ensure_multiprocess_metrics(metrics_dir(settings))
     ctx = make_context(settings)
     if mode == "runner":
         _check_runner(ctx)
+        fast_path_or_exit()
     try:
         if workers > 1:
             run_runner_workers(ctx, workers)

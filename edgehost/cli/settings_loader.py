@@ -8,7 +8,8 @@ from typing import Any
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
-from edgehost.plugin_manager import PluginError, make_plugin_manager, plugin_settings
+from edgehost.plugin_manager import PluginError, make_plugin_manager
+from edgehost.plugin_tables import plugin_settings
 from edgehost.settings import Settings, SettingsError, load_settings
 
 
@@ -31,7 +32,22 @@ def make_context(settings: Settings) -> AppContext:
         ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
     except (PluginError, SettingsError) as exc:
         raise CliError(str(exc), USAGE) from None
-    for group in pm.hook.edgehost_startup_problems(ctx=ctx):
+    try:
+        problems = pm.hook.edgehost_startup_problems(ctx=ctx)
+    except SettingsError as exc:  # a plugin's setting that cannot be used (hookspecs.py)
+        raise CliError(str(exc), USAGE) from None
+    for group in problems:
         for problem in group or ():
             logging.getLogger("edgefn").warning(problem)
     return ctx
+
+
+def fast_path_or_exit() -> None:
+    """Before a runner serves: the wasmtime-py installed must run the fast call path as its own
+    `Func.__call__` does (`runtime/selfcheck.py`), else exit 2 with the one-line reason."""
+    from edgehost.runtime.selfcheck import FastPathMismatch, check_fast_path
+
+    try:
+        check_fast_path()
+    except FastPathMismatch as exc:
+        raise CliError(str(exc), USAGE) from None

@@ -10,10 +10,11 @@ import click
 import httpx
 from rich.console import Console
 
-from edgehost.cli.client import ApiClient, resolve_target
+from edgehost.cli.client import resolve_target
 from edgehost.cli.deploy import api_option, token_option
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.invocation_view import render
+from edgehost.client import ApiClient
 from edgehost.project import ProjectError, load_project
 
 
@@ -71,7 +72,7 @@ def tail(
         with client.stream("GET", f"/v1/projects/{project_name}/tail", params=params) as response:
             if response.is_error:
                 response.read()
-                ApiClient._decode(response)
+                ApiClient.decode(response)
             for line in response.iter_lines():
                 if not line.strip():
                     continue  # keepalive

@@ -16,9 +16,12 @@ from edgehost.controlplane.openapi import refusals
 from edgehost.controlplane.schemas import (
     MAX_VERSION,
     NAME_PATTERN,
+    Deployed,
     DeploymentIn,
+    DeploymentList,
     FunctionCreate,
     FunctionCreated,
+    FunctionList,
     MemberIn,
     RollbackIn,
     RoutesPut,
@@ -115,9 +118,9 @@ async def create_function(
     summary="List a project's functions and their versions",
     responses=refusals(404),
 )
-async def list_functions(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
+async def list_functions(project: ProjectName, caller: NamedDependency[str], state: State) -> FunctionList:
     row = await access.project_for(caller, project, READ)
-    return {"functions": await state.registry.list_functions(row)}
+    return FunctionList(await state.registry.list_functions(row))
 
 
 @post(
@@ -177,9 +180,9 @@ async def replace_routes(
     summary="List a project's routes",
     responses=refusals(404),
 )
-async def list_routes(project: ProjectName, caller: NamedDependency[str], state: State) -> dict[str, Any]:
+async def list_routes(project: ProjectName, caller: NamedDependency[str], state: State) -> RoutesPut:
     row = await access.project_for(caller, project, READ)
-    return {"routes": await state.deployments.list_routes(row)}
+    return RoutesPut(await state.deployments.list_routes(row))
 
 
 @post(
@@ -192,7 +195,7 @@ async def list_routes(project: ProjectName, caller: NamedDependency[str], state:
 )
 async def deploy(
     project: ProjectName, data: JSONBody[DeploymentIn], caller: NamedDependency[str], state: State
-) -> dict[str, Any]:
+) -> Deployed:
     row = await access.project_for(caller, project, WRITE)
     return await state.deployments.deploy(row, data, caller)
 
@@ -205,9 +208,9 @@ async def deploy(
 )
 async def list_deployments(
     project: ProjectName, caller: NamedDependency[str], state: State
-) -> dict[str, Any]:
+) -> DeploymentList:
     row = await access.project_for(caller, project, READ)
-    return {"deployments": await state.deployments.list_deployments(row)}
+    return DeploymentList(await state.deployments.list_deployments(row))
 
 
 @post(

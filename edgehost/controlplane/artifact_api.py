@@ -12,15 +12,17 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
+from edgehost.artifacts.local import LocalArtifactStore
 from edgehost.errors import ApiError
 
 
-def _check(state: State, method: str, key: str, expires: int, signature: str) -> Any:
+def _check(state: State, method: str, key: str, expires: int, signature: str) -> LocalArtifactStore:
+    """The local store, if the control plane serves artifacts itself (`artifacts.backend = "local"`:
+    S3 or a plugin's store hand out their own URLs), once the URL's signature holds."""
     store = state.artifact_store
-    signer = getattr(store, "signer", None)
-    if signer is None:
+    if not isinstance(store, LocalArtifactStore):
         raise ApiError(404, "not_found", "this control plane does not serve artifacts itself")
-    if not signer.verify(method, key, expires, signature):
+    if not store.signer.verify(method, key, expires, signature):
         raise ApiError(403, "bad_signature", "the artifact URL is invalid or has expired")
     return store
 

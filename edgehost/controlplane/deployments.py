@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -10,12 +11,15 @@ from piccolo.engine import PostgresEngine
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
-from edgehost.controlplane.schemas import DeploymentIn, RouteIn
-from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route
+from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
+from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
-from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, first_overlap, parse_route, quoted
+from edgehost.route_overlaps import first_overlap
+from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, parse_route, quoted
 from edgehost.selectors import Selector, SelectorError, compile_selector
+
+INSERT_BATCH = 1000
 
 
 @functools.lru_cache(maxsize=4096)
@@ -24,10 +28,14 @@ def selector(expr: str) -> Selector:
 
 
 class Deployments:
-    def __init__(self, store: ArtifactStore, notifier: Notifier, *, url_ttl_s: int) -> None:
+    def __init__(
+        self, store: ArtifactStore, notifier: Notifier, *, url_ttl_s: int, max_routes_per_project: int
+    ) -> None:
         self.store = store
         self.notifier = notifier
         self.url_ttl_s = url_ttl_s
+        self.max_routes_per_project = max_routes_per_project
+        self._replacing = asyncio.Lock()
 
     async def _function(self, project: dict[str, Any], name: str) -> dict[str, Any]:
         fn = (
@@ -62,7 +70,16 @@ class Deployments:
     async def replace_routes(self, project: dict[str, Any], routes: list[RouteIn], subject: str) -> int:
         """Replaces the project's whole route set in one transaction, under the ownership rule of
         `edgehost/routes.py`: 422 for a route that is no route, 409 for one that overlaps another
-        project's claim (named by its host and path; by its project too if `subject` is in both)."""
+        project's claim (named by its host and path; by its project too if `subject` is in both);
+        422 too_many_routes past `api.max_routes_per_project`, which bounds the cost of the check."""
+        if len(routes) > self.max_routes_per_project:
+            raise ApiError(
+                422,
+                "too_many_routes",
+                f"a project may have at most {self.max_routes_per_project} routes"
+                f" (api.max_routes_per_project), not {len(routes)}; use path parameters, `/*` or a"
+                " wildcard host to cover more paths per route",
+            )
         functions = {
             fn["name"]: fn["id"] for fn in await Function.select().where(Function.project == project["id"])
         }
@@ -76,25 +93,37 @@ class Deployments:
                 mine.append(parse_route(route.host, route.path, route.methods))
             except RouteSyntaxError as exc:
                 raise ApiError(422, "bad_route", f"route {route.host} {route.path}: {exc}") from None
+        rows = [
+            Route(
+                project=project["id"],
+                function=functions[r.function],
+                host=pattern.host.text,
+                path=r.path,
+                methods=sorted(pattern.methods),
+                priority=r.priority,
+            )
+            for r, pattern in zip(routes, mine, strict=True)
+        ]
         db = Route._meta.db
-        async with db.transaction():
-            if isinstance(db, PostgresEngine):  # two projects claiming one host at once: one of them waits
-                await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
-            await _refuse_overlaps(mine, project, subject)
-            await Route.delete().where(Route.project == project["id"])
-            for r, pattern in zip(routes, mine, strict=True):
-                await Route(
-                    project=project["id"],
-                    function=functions[r.function],
-                    host=pattern.host.text,
-                    path=r.path,
-                    methods=sorted(pattern.methods),
-                    priority=r.priority,
-                ).save()
+        # Two projects claiming one host at once: one of them waits, here in this process...
+        async with self._replacing:
+            if isinstance(db, PostgresEngine):  # ...and in every CP process sharing the database
+                async with db.transaction():
+                    await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
+                    await _refuse_overlaps(mine, project, subject)
+                    await _store_routes(project, rows)
+            else:
+                # SQLite serves one CP process (replicas need PostgreSQL), so the lock above is
+                # enough, and the check reads outside the write transaction: a
+                # transaction's read lock, held while the check runs, would hold off every write
+                # (each heartbeat's) until "database is locked".
+                await _refuse_overlaps(mine, project, subject)
+                async with db.transaction():
+                    await _store_routes(project, rows)
         await self.notifier.bump()
         return len(routes)
 
-    async def list_routes(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_routes(self, project: dict[str, Any]) -> list[RouteIn]:
         rows = (
             await Route.select(Route.host, Route.path, Route.methods, Route.priority, Route.function.name)
             .where(Route.project == project["id"])
@@ -102,17 +131,17 @@ class Deployments:
             .output(load_json=True)
         )
         return [
-            {
-                "host": r["host"],
-                "path": r["path"],
-                "methods": list(r["methods"] or []),
-                "priority": r["priority"],
-                "function": r["function.name"],
-            }
+            RouteIn(
+                host=r["host"],
+                path=r["path"],
+                methods=list(r["methods"] or []),
+                priority=r["priority"],
+                function=r["function.name"],
+            )
             for r in rows
         ]
 
-    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> dict[str, Any]:
+    async def deploy(self, project: dict[str, Any], spec: DeploymentIn, subject: str) -> Deployed:
         try:
             matcher = selector(spec.selector)
         except SelectorError as exc:
@@ -124,7 +153,7 @@ class Deployments:
             await Node.select(Node.node_id, Node.labels).where(Node.status == "online").output(load_json=True)
         )
         targets = sorted(n["node_id"] for n in nodes if matcher.matches(n["labels"] or {}))
-        return {"function": fn["name"], "version": version, "selector": spec.selector, "nodes": targets}
+        return Deployed(function=fn["name"], version=version, selector=spec.selector, nodes=targets)
 
     async def _activate(
         self,
@@ -193,7 +222,7 @@ class Deployments:
             .first()
         )
 
-    async def list_deployments(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_deployments(self, project: dict[str, Any]) -> list[ActiveDeployment]:
         rows = await Deployment.select(
             Deployment.version,
             Deployment.selector,
@@ -202,13 +231,13 @@ class Deployments:
             Deployment.function.function_id,
         ).where((Deployment.function.project == project["id"]) & (Deployment.active == True))  # noqa: E712
         return [
-            {
-                "function": r["function.name"],
-                "function_id": r["function.function_id"],
-                "version": r["version"],
-                "selector": r["selector"],
-                "created_at": r["created_at"].isoformat(),
-            }
+            ActiveDeployment(
+                function=r["function.name"],
+                function_id=r["function.function_id"],
+                version=r["version"],
+                selector=r["selector"],
+                created_at=r["created_at"].isoformat(),
+            )
             for r in rows
         ]
 
@@ -245,12 +274,8 @@ class Deployments:
                     version=fv["version"],
                     artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
                     sha256=fv["sha256"],
-                    memory_pages=fv["memory_pages"],
-                    max_execution_ms=fv["max_execution_ms"],
                     entrypoint=fv["entrypoint"],
-                    min_hot_instances=fv["min_hot_instances"],
-                    max_hot_instances=fv["max_hot_instances"],
-                    http_allow=tuple(fv["http_allow"] or ()),
+                    **version_limits(fv),
                 )
             )
         deployed = {r["function.id"]: r["function.function_id"] for r in chosen}
@@ -283,21 +308,24 @@ class Deployments:
         )
 
 
+async def _store_routes(project: dict[str, Any], rows: list[Route]) -> None:
+    await Route.delete().where(Route.project == project["id"])
+    # A statement per INSERT_BATCH rows, not a round trip per route (and within SQLite's 32,766
+    # bound parameters a statement).
+    for start in range(0, len(rows), INSERT_BATCH):
+        await Route.insert(*rows[start : start + INSERT_BATCH])
+
+
 async def _refuse_overlaps(mine: list[RoutePattern], project: dict[str, Any], subject: str) -> None:
     rows = await Route.select(Route.host, Route.path, Route.project.name).where(
         Route.project != project["id"]
     )
-    theirs: list[tuple[RoutePattern, str]] = []
-    for row in rows:
-        try:
-            theirs.append((parse_route(row["host"], row["path"]), row["project.name"]))
-        except RouteSyntaxError:  # stored before the syntax was one rule: it claims what it says
-            continue
-    clash = first_overlap(mine, [pattern for pattern, _ in theirs])
+    # Every other project's routes, parsed and checked: CPU-bound, so off the event loop, which
+    # keeps serving heartbeats and (under `edgefn dev`) the ingress meanwhile.
+    clash = await asyncio.to_thread(_first_clash, mine, rows)
     if clash is None:
         return
-    route, other = clash
-    owner = next(name for pattern, name in theirs if pattern is other)
+    route, other, owner = clash
     whose = f"project {quoted(owner)}" if owner in await projects_of(subject) else "another project"
     if route.host.kind is HostKind.ANY:
         raise ApiError(
@@ -312,6 +340,25 @@ async def _refuse_overlaps(mine: list[RoutePattern], project: dict[str, Any], su
         f"host {quoted(route.host.text)} overlaps {quoted(other.host.text)}, which {whose} uses in its"
         " routes",
     )
+
+
+def _first_clash(
+    mine: list[RoutePattern], rows: list[dict[str, Any]]
+) -> tuple[RoutePattern, RoutePattern, str] | None:
+    """The first of `mine` that overlaps a stored route of another project: both, and its project."""
+    theirs: list[RoutePattern] = []
+    owners: list[str] = []
+    for row in rows:
+        try:
+            theirs.append(parse_route(row["host"], row["path"]))
+        except RouteSyntaxError:  # stored before the syntax was one rule: it claims what it says
+            continue
+        owners.append(row["project.name"])
+    clash = first_overlap(mine, theirs)
+    if clash is None:
+        return None
+    route, other = clash
+    return route, other, owners[next(i for i, pattern in enumerate(theirs) if pattern is other)]
 
 
 def _matches(expr: str, labels: dict[str, str]) -> bool:

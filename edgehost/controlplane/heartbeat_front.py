@@ -8,7 +8,7 @@ as the Litestar route, and sends everything else (other paths and methods, a tra
 lifespan) to the app, which keeps the route for those and for the OpenAPI document. Statuses and
 error bodies are the route's, in its order: the body is read and decoded (413, 400 also for a body
 that did not arrive whole, then 400) before the credential is checked (401/403). Only taken
-when no plugin adds per-request work (middleware, guards, request hooks) to the role
+when no plugin adds per-request work (middleware, guards, request hooks) to the listener
 (`edgehost.app.fast_path`), as such work must see every request.
 """
 
@@ -24,6 +24,7 @@ from litestar.routes import HTTPRoute
 from edgehost.asgi import IncompleteBody, PayloadTooLarge, read_body
 from edgehost.context import AppContext
 from edgehost.controlplane.node_api import answer_heartbeat, authenticate_node
+from edgehost.controlplane.nodes import Nodes
 from edgehost.errors import ApiError, render
 from edgehost.json_body import decode
 from edgehost.protocol import Heartbeat
@@ -33,7 +34,7 @@ _JSON = (b"content-type", b"application/json")
 
 
 class HeartbeatFront:
-    """The `heartbeats` fast path of a CP role that serves node routes (edgehost/app.py's `RoleApp`
+    """The `heartbeats` fast path of a CP listener that serves node routes (edgehost/app.py's `ListenerApp`
     sends it the requests it `takes`, everything else to the Litestar app)."""
 
     name = "heartbeats"
@@ -44,7 +45,7 @@ class HeartbeatFront:
 
     @classmethod
     def for_app(cls, app: Litestar, ctx: AppContext) -> HeartbeatFront | None:
-        """The front for `app` if it has the heartbeat route (the api role has it only without TLS)."""
+        """The front for `app` if it has the heartbeat route (the api listener has it only without TLS)."""
         limit = heartbeat_body_limit(app)
         return None if limit is None else cls(ctx, limit)
 
@@ -72,7 +73,7 @@ class HeartbeatFront:
             raise ApiError(400, "bad_request", "the request body did not arrive whole") from None
         beat: Heartbeat = decode(body, Heartbeat)
         node_id = authenticate_node(self.ctx, _header(scope, b"authorization"))
-        reply = await answer_heartbeat(self.ctx.services["nodes"], node_id, beat)
+        reply = await answer_heartbeat(self.ctx.services.require(Nodes), node_id, beat)
         return msgspec.json.encode(reply)
 
 

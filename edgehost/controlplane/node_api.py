@@ -21,7 +21,7 @@ from edgehost.controlplane.openapi import refusals
 from edgehost.controlplane.schemas import MAX_WAIT_S, WaitSeconds
 from edgehost.controlplane.tail import tail_projects, tail_records
 from edgehost.errors import ApiError
-from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply, Report
+from edgehost.protocol import LONG_POLL_S, DesiredState, Heartbeat, HeartbeatReply, Report
 
 
 async def provide_node_id(request: Request[Any, Any, Any], state: State) -> str:
@@ -74,7 +74,7 @@ async def watch(
     node_id: NamedDependency[str],
     state: State,
     revision: FromQuery[int] = 0,
-    timeout: WaitSeconds = 25.0,
+    timeout: WaitSeconds = LONG_POLL_S,
 ) -> Response[Any]:
     """Answers as soon as the desired state moves past `revision`; 204 when the wait times out."""
     current = await state.notifier.revision()

@@ -40,13 +40,15 @@ MEANING = {
     "a value of the wrong type or out of range, duplicate keys in a JSON object, malformed JSON.",
     401: "No credential, or one that is invalid or expired.",
     403: "The credential is valid but may not do this.",
-    404: "The project, function, version or node named in the path does not exist.",
+    404: "The project, function, version, node or KV key named in the path or query does not exist.",
     409: "The request conflicts with the current state: retry after the state changes.",
     413: "The body, or the uploaded module, is larger than this control plane accepts.",
     422: "The request matches this document but breaks a rule it cannot express: "
     "a selector that does not parse (also in a query), limits that contradict each other, a reference "
     "to a function that does not exist, a module that fails validation.",
     500: "The server hit an unexpected error; it was logged, the body never carries a stack trace.",
+    503: "A service behind this operation (the KV store) did not answer in time; retry later.",
+    507: "The project's KV stores hold kv.max_project_bytes already; delete keys first.",
 }
 
 DESCRIPTION = """\
@@ -69,6 +71,7 @@ TAGS = [
     Tag(name="functions", description="Functions, their versions and uploads"),
     Tag(name="routes", description="Which host and path reach which function"),
     Tag(name="deployments", description="Which version runs where"),
+    Tag(name="kv", description="A project's key-value stores, as its functions see them"),
     Tag(name="status", description="What runs where, and live invocation logs"),
     Tag(name="nodes", description="The node protocol: heartbeats, desired state, reports"),
     Tag(name="operator", description="The online-node feed and drains (the operator role)"),

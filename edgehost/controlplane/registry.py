@@ -17,13 +17,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
 from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
-from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, VersionInfo
-from edgehost.db.tables import Function, FunctionVersion, json_list
+from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, FunctionVersions, VersionInfo
+from edgehost.db.tables import Function, FunctionVersion, json_list, version_limits
 from edgehost.errors import ApiError
+from edgehost.limits import limits_of
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
 
 log = logging.getLogger("edgefn.registry")
@@ -78,12 +78,8 @@ class Registry:
                 version=version,
                 state="pending",
                 entrypoint=spec.entrypoint,
-                memory_pages=spec.memory_pages,
-                max_execution_ms=spec.max_execution_ms,
-                min_hot_instances=spec.min_hot_instances,
-                max_hot_instances=spec.max_hot_instances,
-                http_allow=list(spec.http_allow),
                 artifact_key="",
+                **limits_of(spec),
             ).save()
         return FunctionCreated(
             function_id=fid,
@@ -115,13 +111,7 @@ class Registry:
                 "upload a smaller one to the same URL and finalize again",
             )
         digest = hashlib.sha256(data).hexdigest()
-        spec = FunctionSpec(
-            fid,
-            version,
-            entrypoint=row.entrypoint,
-            memory_pages=row.memory_pages,
-            max_execution_ms=row.max_execution_ms,
-        )
+        spec = FunctionSpec(fid, version, row.entrypoint, **version_limits(row))
         try:
             report = await asyncio.to_thread(validate_module, data, spec, host_functions=self.host_functions)
         except ValidationError as exc:
@@ -206,16 +196,12 @@ class Registry:
             reason=row.reason,
             sha256=row.sha256,
             size_bytes=row.size_bytes,
-            memory_pages=row.memory_pages,
-            max_execution_ms=row.max_execution_ms,
             entrypoint=row.entrypoint,
-            min_hot_instances=row.min_hot_instances,
-            max_hot_instances=row.max_hot_instances,
-            http_allow=list(json_list(row.http_allow)),
+            **version_limits(row),
             denied_imports=list(json_list(row.denied_imports)),
         )
 
-    async def list_functions(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+    async def list_functions(self, project: dict[str, Any]) -> list[FunctionVersions]:
         functions = await Function.select().where(Function.project == project["id"]).order_by(Function.name)
         out = []
         for fn in functions:
@@ -225,14 +211,11 @@ class Registry:
                 .order_by(FunctionVersion.version)
             )
             out.append(
-                {
-                    "name": fn["name"],
-                    "function_id": fn["function_id"],
-                    "versions": [
-                        msgspec.to_builtins(await self.info(v, function_id=fn["function_id"]))
-                        for v in versions
-                    ],
-                }
+                FunctionVersions(
+                    name=fn["name"],
+                    function_id=fn["function_id"],
+                    versions=[await self.info(v, function_id=fn["function_id"]) for v in versions],
+                )
             )
         return out
 

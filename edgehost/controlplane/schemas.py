@@ -12,16 +12,14 @@ import msgspec
 from litestar.params import Parameter
 
 from edgehost.errors import ApiError
+from edgehost.limits import FunctionLimits
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=63)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 Entrypoint = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$")]
-Pages = Annotated[int, msgspec.Meta(ge=1, le=32768)]
-Millis = Annotated[int, msgspec.Meta(ge=1, le=300_000)]
 HostPattern = Annotated[str, msgspec.Meta(pattern=r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")]
-AllowEntry = Annotated[str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9.:\[\]-]{1,253}$")]
 Method = Annotated[str, msgspec.Meta(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")]
 Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|developer|viewer)$")]
 SelectorExpr = Annotated[
@@ -39,7 +37,7 @@ WaitSeconds = Annotated[
 ]
 
 
-class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class FunctionCreate(FunctionLimits, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """A new version of a function: entrypoint and limits are required, the hot-pool sizes have
     defaults; `min_hot_instances` above `max_hot_instances` is a 422."""
 
@@ -47,11 +45,6 @@ class FunctionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: Name
     entrypoint: Entrypoint
-    memory_pages: Pages
-    max_execution_ms: Millis
-    min_hot_instances: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 1
-    max_hot_instances: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
-    http_allow: list[AllowEntry] = []
 
     def __post_init__(self) -> None:
         # Raised while decoding, so the request fails before any project or record exists; a 422, as
@@ -68,21 +61,28 @@ class FunctionCreated(msgspec.Struct, kw_only=True):
     expires_in: int
 
 
-class VersionInfo(msgspec.Struct, kw_only=True):
+class VersionInfo(FunctionLimits, kw_only=True, frozen=True):
     function_id: str
     version: int
     state: str
     reason: str
     sha256: str
     size_bytes: int
-    memory_pages: int
-    max_execution_ms: int
     entrypoint: str
-    min_hot_instances: int
-    max_hot_instances: int
-    http_allow: list[str]
     denied_imports: list[str]
     artifact_url: str = ""
+
+
+class FunctionVersions(msgspec.Struct, kw_only=True):
+    """A function and every version of it, oldest first."""
+
+    name: str
+    function_id: str
+    versions: list[VersionInfo]
+
+
+class FunctionList(msgspec.Struct):
+    functions: list[FunctionVersions]
 
 
 class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -94,6 +94,8 @@ class RouteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RoutesPut(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `PUT .../routes`, and the answer of `GET .../routes` (the routes as put)."""
+
     routes: list[RouteIn]
 
 
@@ -101,6 +103,27 @@ class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     function: Name
     version: Version | None = None
     selector: SelectorExpr = "true"
+
+
+class ActiveDeployment(msgspec.Struct, kw_only=True):
+    function: str
+    function_id: str
+    version: int
+    selector: str
+    created_at: str  # ISO 8601
+
+
+class DeploymentList(msgspec.Struct):
+    deployments: list[ActiveDeployment]
+
+
+class Deployed(msgspec.Struct, kw_only=True):
+    """A deployment made: `nodes` are the online nodes its selector matches now (more may join)."""
+
+    function: str
+    version: int
+    selector: str
+    nodes: list[str]
 
 
 class RollbackIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -23,10 +23,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
+from edgehost.context import AppContext
 from edgehost.controlplane import access
 from edgehost.controlplane.access import READ
 from edgehost.controlplane.openapi import refusals
 from edgehost.controlplane.schemas import MAX_WAIT_S, WaitSeconds
+from edgehost.protocol import LONG_POLL_S
 
 MAX_QUEUED_BYTES = 4 << 20
 KEEPALIVE_S = 15.0
@@ -110,8 +112,8 @@ class TailHub:
 
 
 def hub_of(state: State) -> TailHub:
-    hub: TailHub = state.ctx.services.setdefault("tail_hub", TailHub())
-    return hub
+    ctx: AppContext = state.ctx
+    return ctx.services.setdefault("tail_hub", TailHub, TailHub)
 
 
 async def _lines(hub: TailHub, project: str, function_id: str | None) -> AsyncIterator[bytes]:
@@ -146,7 +148,10 @@ async def tail(
 
 @get("/tail", summary="Wait until the set of tailed projects differs from `known`")
 async def tail_projects(
-    state: State, node_id: NamedDependency[str], known: FromQuery[str] = "", timeout: WaitSeconds = 25.0
+    state: State,
+    node_id: NamedDependency[str],
+    known: FromQuery[str] = "",
+    timeout: WaitSeconds = LONG_POLL_S,
 ) -> dict[str, Any]:
     """Node long-poll: which projects someone tails."""
     wanted = {p for p in known.split(",") if p}

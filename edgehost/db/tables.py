@@ -26,6 +26,8 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from edgehost.limits import FunctionLimits
+
 
 class Project(Table, tablename="edgefn_project"):
     id: Serial  # the implicit primary key, typed for mypy
@@ -65,6 +67,8 @@ class FunctionVersion(Table, tablename="edgefn_function_version"):
     min_hot_instances = Integer(default=1)
     max_hot_instances = Integer(default=16)
     http_allow = JSON(default=[])
+    env = JSON(default={})  # the guest's environment: name -> value
+    kv = JSON(default=[])  # names of the project's KV stores it may use
     artifact_key = Varchar(length=255)
     sha256 = Varchar(length=64, default="")
     size_bytes = BigInt(default=0)
@@ -168,3 +172,22 @@ def json_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = json.loads(value or "[]")
     return list(value or [])
+
+
+def json_dict(value: Any) -> dict[str, Any]:
+    """A JSON object column, read either way (see json_list)."""
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return dict(value or {})
+
+
+def version_limits(row: FunctionVersion | dict[str, Any]) -> dict[str, Any]:
+    """The `FunctionLimits` fields of a function version row, an object or a selected dict."""
+    values = row.to_dict() if isinstance(row, FunctionVersion) else row
+    limits = {name: values[name] for name in FunctionLimits.__struct_fields__}
+    return {
+        **limits,
+        "http_allow": tuple(json_list(limits["http_allow"])),
+        "kv": tuple(json_list(limits["kv"])),
+        "env": json_dict(limits["env"]),
+    }

@@ -4,57 +4,52 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from edgehost.cli.client import ApiClient
-from edgehost.cli.errors import CliError
+from edgehost.client import ApiClient, ClientError
+from edgehost.controlplane import schemas
 from edgehost.guestbuild import load_guest_bytes
+from edgehost.limits import limits_of
+from edgehost.project import plan as steps
 from edgehost.project.schema import FunctionDef, Project
 
 Progress = Callable[[str, int], Callable[[int], None]]
+RouteKey = tuple[str, str, tuple[str, ...], str, int]
 
 
-@dataclass
-class ApplyResult:
-    lines: list[str] = field(default_factory=list)
-    changed: bool = False
-
-    def add(self, line: str, *, changed: bool) -> None:
-        self.lines.append(line)
-        self.changed |= changed
+def _registration(fn: FunctionDef) -> schemas.FunctionCreate:
+    return schemas.FunctionCreate(
+        name=fn.name,
+        entrypoint=fn.entrypoint,
+        **{**limits_of(fn), "http_allow": tuple(sorted(fn.http_allow)), "kv": tuple(sorted(fn.kv))},
+    )
 
 
-def _settings(fn: FunctionDef) -> dict[str, Any]:
-    return {
-        "entrypoint": fn.entrypoint,
-        "memory_pages": fn.memory_pages,
-        "max_execution_ms": fn.max_execution_ms,
-        "min_hot_instances": fn.min_hot_instances,
-        "max_hot_instances": fn.max_hot_instances,
-        "http_allow": sorted(fn.http_allow),
-    }
+def _same_settings(version: schemas.VersionInfo, wanted: schemas.FunctionCreate) -> bool:
+    return version.entrypoint == wanted.entrypoint and limits_of(version) == limits_of(wanted)
 
 
-def _reusable(fn: FunctionDef, digest: str, remote: dict[str, Any] | None, deployed: int | None) -> Any:
+def _reusable(
+    wanted: schemas.FunctionCreate, digest: str, remote: schemas.FunctionVersions | None, deployed: int | None
+) -> schemas.VersionInfo | None:
     """A ready version with these exact bytes and settings (the deployed one first, then the newest),
     so an unchanged function is never uploaded again, and reverting a file reuses the old version."""
-    wanted = _settings(fn)
     same = [
         v
-        for v in (remote or {}).get("versions", [])
-        if v["state"] == "ready" and v["sha256"] == digest and {k: v[k] for k in wanted} == wanted
+        for v in (remote.versions if remote else [])
+        if v.state == "ready" and v.sha256 == digest and _same_settings(v, wanted)
     ]
-    return max(same, key=lambda v: (v["version"] == deployed, v["version"]), default=None)
+    return max(same, key=lambda v: (v.version == deployed, v.version), default=None)
 
 
-def _undone_rollback(live: dict[str, Any] | None, remote: dict[str, Any] | None, version: int) -> str:
-    """A note when the deployed version is older than the newest ready one, as a rollback leaves
-    it, and this deploy replaces it: a deploy after a rollback should not undo it unnoticed."""
-    ready = [v["version"] for v in (remote or {}).get("versions", []) if v["state"] == "ready"]
-    if live is None or not ready or live["version"] >= max(ready) or live["version"] == version:
-        return ""
-    return f"; replaces v{live['version']}, undoing the rollback to it"
+def _undone_rollback(
+    live: schemas.ActiveDeployment | None, remote: schemas.FunctionVersions | None, version: int
+) -> int | None:
+    """The version a rollback left deployed (older than the newest ready one) when this deploy
+    replaces it: a deploy after a rollback should not undo it unnoticed."""
+    ready = [v.version for v in (remote.versions if remote else []) if v.state == "ready"]
+    if live is None or not ready or live.version >= max(ready) or live.version == version:
+        return None
+    return live.version
 
 
 def build_artifacts(project: Project) -> dict[str, bytes]:
@@ -64,90 +59,77 @@ def build_artifacts(project: Project) -> dict[str, bytes]:
 
 def apply_project(
     project: Project, client: ApiClient, *, prune: bool = False, progress: Progress | None = None
-) -> ApplyResult:
-    """Functions (only changed artifacts), then routes, then deployments; raises GuestBuildError
-    before any request when a guest does not build, CliError when the control plane refuses."""
+) -> steps.Plan:
+    """Functions (only changed artifacts), then routes, then deployments; returns the steps taken.
+
+    Raises GuestBuildError before any request when a guest does not build, ClientError when the
+    control plane refuses (naming the function whose registration or upload it refused).
+    """
     artifacts = build_artifacts(project)
-    result = ApplyResult()
-    base = f"/v1/projects/{project.name}"
-    existing = client.call("GET", f"{base}/functions", ok_missing=True) or {"functions": []}
-    remote = {f["name"]: f for f in existing["functions"]}
-    active = client.call("GET", f"{base}/deployments", ok_missing=True) or {"deployments": []}
-    deployed = {d["function"]: d for d in active["deployments"]}
+    plan = steps.Plan()
+    remote = {f.name: f for f in client.functions(project.name).functions}
+    deployed = {d.function: d for d in client.deployments(project.name).deployments}
     versions: dict[str, int] = {}
     for fn in project.functions:
         wasm = artifacts[fn.name]
         digest = hashlib.sha256(wasm).hexdigest()
-        live = deployed.get(fn.name, {}).get("version")
-        same = _reusable(fn, digest, remote.get(fn.name), live)
+        wanted = _registration(fn)
+        live = deployed.get(fn.name)
+        same = _reusable(wanted, digest, remote.get(fn.name), live.version if live else None)
         if same:
-            versions[fn.name] = same["version"]
-            result.add(f"= {fn.name} v{same['version']} unchanged", changed=False)
+            versions[fn.name] = same.version
+            plan.steps.append(steps.FunctionKept(fn.name, same.version))
             continue
         try:
-            created = client.call("POST", f"{base}/functions", json={"name": fn.name, **_settings(fn)})
-            client.upload(created["upload_url"], wasm, progress(fn.name, len(wasm)) if progress else None)
-            info = client.call("POST", created["finalize_url"])
-        except CliError as exc:  # with several functions, say whose module was refused
-            raise CliError(f"function {fn.name}: {exc.message}", exc.status) from None
-        versions[fn.name] = info["version"]
-        denied = (
-            f" (imports denied WASI calls: {', '.join(info['denied_imports'])})"
-            if info["denied_imports"]
-            else ""
+            created = client.create_function(project.name, wanted)
+            client.upload(created.upload_url, wasm, progress(fn.name, len(wasm)) if progress else None)
+            info = client.finalize(created)
+        except ClientError as exc:  # with several functions, say whose module was refused
+            raise ClientError(f"function {fn.name}: {exc.message}") from None
+        versions[fn.name] = info.version
+        plan.steps.append(
+            steps.FunctionUploaded(fn.name, info.version, info.sha256, tuple(info.denied_imports))
         )
-        result.add(f"+ {fn.name} v{info['version']} sha256:{info['sha256'][:12]}{denied}", changed=True)
 
-    wanted_routes = [
-        {
-            "host": r.host,
-            "path": r.path,
-            "methods": sorted(r.methods),
-            "function": r.function,
-            "priority": r.priority,
-        }
-        for r in project.routes
-    ]
-    current = client.call("GET", f"{base}/routes", ok_missing=True) or {"routes": []}
-    have, want = _route_keys(current["routes"]), _route_keys(wanted_routes)
+    wanted_routes = schemas.RoutesPut(
+        [
+            schemas.RouteIn(
+                host=r.host, path=r.path, methods=sorted(r.methods), function=r.function, priority=r.priority
+            )
+            for r in project.routes
+        ]
+    )
+    have, want = _route_keys(client.routes(project.name).routes), _route_keys(wanted_routes.routes)
     if have != want:
-        client.call("PUT", f"{base}/routes", json={"routes": wanted_routes})
+        client.put_routes(project.name, wanted_routes)
         for host, path, _, function, _ in sorted(set(want) - set(have)):
-            result.add(f"~ route {host}{path} -> {function}", changed=True)
+            plan.steps.append(steps.RouteChanged(True, host, path, function))
         for host, path, _, function, _ in sorted(set(have) - set(want)):
-            result.add(f"- route {host}{path} -> {function}", changed=True)
+            plan.steps.append(steps.RouteChanged(False, host, path, function))
     else:
-        result.add(f"= {len(want)} routes unchanged", changed=False)
+        plan.steps.append(steps.RoutesKept(len(want)))
 
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
-        if now and now["version"] == version and now["selector"] == dep.selector:
-            result.add(f"= deploy {dep.function} v{version} where {dep.selector} unchanged", changed=False)
+        if now and now.version == version and now.selector == dep.selector:
+            plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
-        out = client.call(
-            "POST",
-            f"{base}/deployments",
-            json={"function": dep.function, "version": version, "selector": dep.selector},
+        out = client.deploy(
+            project.name, schemas.DeploymentIn(function=dep.function, version=version, selector=dep.selector)
         )
-        nodes = ", ".join(out["nodes"]) or "no node yet"
         undone = _undone_rollback(now, remote.get(dep.function), version)
-        result.add(f"+ deploy {dep.function} v{version} where {dep.selector} ({nodes}{undone})", changed=True)
+        plan.steps.append(steps.DeploymentMade(dep.function, version, dep.selector, tuple(out.nodes), undone))
 
     # Versions of functions the file no longer names are history; only a live deployment matters.
     for name in sorted(set(deployed) - {f.name for f in project.functions}):
         if prune:
-            client.call("POST", f"{base}/functions/{name}/undeploy")
-            result.add(f"- {name} undeployed (not in {project.path.name})", changed=True)
+            client.undeploy(project.name, name)
+            plan.steps.append(steps.FunctionDropped(name, undeployed=True))
         else:
-            result.add(
-                f"? {name} is deployed but not in {project.path.name} (left alone; --prune undeploys it)",
-                changed=False,
-            )
-    return result
+            plan.steps.append(steps.FunctionDropped(name, undeployed=False))
+    return plan
 
 
-def _route_keys(routes: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return sorted(
-        (r["host"], r["path"], tuple(sorted(r["methods"])), r["function"], r["priority"]) for r in routes
-    )
+def _route_keys(routes: list[schemas.RouteIn]) -> list[RouteKey]:
+    return sorted((r.host, r.path, tuple(sorted(r.methods)), r.function, r.priority) for r in routes)

@@ -18,6 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from edgehost.kv import STORE_NAME, STORE_NAME_RULE
+from edgehost.limits import (
+    DEFAULT_MAX_EXECUTION_MS,
+    DEFAULT_MEMORY_PAGES,
+    ENV_PATTERN,
+    MAX_ENV_VALUE,
+    MAX_ENV_VARS,
+    MAX_EXECUTION_MS,
+    MAX_MAX_HOT_INSTANCES,
+    MAX_MEMORY_PAGES,
+    MAX_MIN_HOT_INSTANCES,
+    FunctionLimits,
+)
 from edgehost.routes import METHODS, RouteSyntaxError, is_host_name, parse_host, parse_path
 from edgehost.selectors import SelectorError, compile_selector
 
@@ -35,16 +50,12 @@ __all__ = [
 PROJECT_FILE = "edgefn.toml"
 
 
-@dataclass(frozen=True)
-class FunctionDef:
+class FunctionDef(FunctionLimits, frozen=True):
+    """A `[[functions]]` table; `http_allow` lower-cased host names, IP literals or "*.domain"."""
+
     name: str
     wasm: Path  # absolute, resolved against the project file's folder
     entrypoint: str = "handle"
-    memory_pages: int = 16
-    max_execution_ms: int = 50
-    min_hot_instances: int = 1
-    max_hot_instances: int = 16
-    http_allow: tuple[str, ...] = ()  # lower-cased host names, IP literals or "*.domain"
 
 
 @dataclass(frozen=True, kw_only=True)  # kw_only: the fixed field order puts a default before "path"
@@ -81,8 +92,6 @@ class ProjectError(Exception):
 
 TOP_LEVEL_KEYS = ("project", "functions", "routes", "deployments")
 WASM_SUFFIXES = (".wat", ".wasm", ".c")
-MAX_EXECUTION_MS = 300_000
-MAX_MEMORY_PAGES = 32768
 # Exports the guest ABI already gives a meaning to cannot double as the request handler.
 ABI_EXPORTS = frozenset({"memory", "edgefn_alloc", "edgefn_free", "_initialize"})
 INT32 = (-(2**31), 2**31 - 1)
@@ -90,6 +99,9 @@ INT32 = (-(2**31), 2**31 - 1)
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _EXPORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 NAME_RULE = "1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+# Environment variable names: POSIX's portable names in upper case (the rule secret names share).
+ENV_NAME = re.compile(ENV_PATTERN)
+ENV_NAME_RULE = "upper-case letters, digits and '_', not starting with a digit"
 
 
 def load_project(path: Path) -> Project:
@@ -167,11 +179,11 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         )
     elif entrypoint in ABI_EXPORTS:
         table.problem(f"entrypoint {_show(entrypoint)} is already an export of the guest ABI")
-    memory_pages = table.integer("memory_pages", 16, 1, MAX_MEMORY_PAGES)
-    max_execution_ms = table.integer("max_execution_ms", 50, 1, MAX_EXECUTION_MS)
+    memory_pages = table.integer("memory_pages", DEFAULT_MEMORY_PAGES, 1, MAX_MEMORY_PAGES)
+    max_execution_ms = table.integer("max_execution_ms", DEFAULT_MAX_EXECUTION_MS, 1, MAX_EXECUTION_MS)
     before = len(table.problems)
-    min_hot = table.integer("min_hot_instances", 1, 0)
-    max_hot = table.integer("max_hot_instances", 16, 1)
+    min_hot = table.integer("min_hot_instances", 1, 0, MAX_MIN_HOT_INSTANCES)
+    max_hot = table.integer("max_hot_instances", 16, 1, MAX_MAX_HOT_INSTANCES)
     if len(table.problems) == before and max_hot < min_hot:
         table.problem(f"max_hot_instances ({max_hot}) must be >= min_hot_instances ({min_hot})")
     http_allow = []
@@ -180,11 +192,43 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
         if problem:
             table.problem(f"http_allow[{position}] {_show(entry)} {problem}")
         http_allow.append(entry.lower())
+    env = _env(table)
+    kv = []
+    for position, store in table.strings("kv"):
+        if not STORE_NAME.fullmatch(store):
+            table.problem(f"kv[{position}] must be a store name of {STORE_NAME_RULE}, got {_show(store)}")
+        kv.append(store)
     if not table.ok:
         return None
     return FunctionDef(
-        name, resolved, entrypoint, memory_pages, max_execution_ms, min_hot, max_hot, tuple(http_allow)
+        name,
+        resolved,
+        entrypoint,
+        memory_pages=memory_pages,
+        max_execution_ms=max_execution_ms,
+        min_hot_instances=min_hot,
+        max_hot_instances=max_hot,
+        http_allow=tuple(http_allow),
+        kv=tuple(dict.fromkeys(kv)),
+        env=env,
     )
+
+
+def _env(table: _Table) -> dict[str, str]:
+    """`env = { NAME = "value" }`: names by ENV_NAME, string values without NUL (environ entries end
+    in one), at most MAX_ENV_VARS of at most MAX_ENV_VALUE characters each."""
+    env: dict[str, str] = {}
+    for name, value in table.string_table("env"):
+        if not ENV_NAME.fullmatch(name):
+            table.problem(f"env key {_show(name)} must be {ENV_NAME_RULE}")
+        elif "\0" in value:
+            table.problem(f"env.{name} must not contain a NUL character")
+        elif len(value) > MAX_ENV_VALUE:
+            table.problem(f"env.{name} must be at most {MAX_ENV_VALUE} characters, got {len(value)}")
+        env[name] = value
+    if len(env) > MAX_ENV_VARS:
+        table.problem(f"env must have at most {MAX_ENV_VARS} variables, got {len(env)}")
+    return env
 
 
 def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
@@ -295,6 +339,21 @@ class _Table:
                 self.problem(f"{key}[{position}] must be a string, got {_show(entry)}")
         return [(position, entry) for position, entry in enumerate(value, 1) if isinstance(entry, str)]
 
+    def string_table(self, key: str) -> list[tuple[str, str]]:
+        """An optional inline table of strings (`key = { NAME = "value" }`), as (name, value);
+        values of other types are reported and left out."""
+        if self._absent(key, False):
+            return []
+        value = self.data[key]
+        if not isinstance(value, Mapping):
+            example = f'{key} = {{ NAME = "value" }}'
+            self.problem(f"{key} must be a table of strings like {example}, got {_show(value)}")
+            return []
+        for name, entry in value.items():
+            if not isinstance(entry, str):
+                self.problem(f"{key}.{name} must be a string, got {_show(entry)}")
+        return [(name, entry) for name, entry in value.items() if isinstance(entry, str)]
+
     def reference(self, functions: Mapping[str, str]) -> str:
         """The required ``function`` key, which must name a function of this project."""
         function = self.text("function")
@@ -317,8 +376,10 @@ class _Table:
 
 
 def _fields(cls: type) -> tuple[str, ...]:
-    """TOML keys of a table: the dataclass fields, which are named exactly like them."""
-    return tuple(field.name for field in dataclasses.fields(cls))
+    """TOML keys of a table: the dataclass's or struct's fields, which are named exactly like them."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(field.name for field in dataclasses.fields(cls))
+    return tuple(field.name for field in msgspec.structs.fields(cls))
 
 
 def _show(value: object) -> str:

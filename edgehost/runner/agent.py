@@ -17,79 +17,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import msgspec
 import psutil
 
-from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, HeartbeatReply, Report
+from edgehost.backoff import Backoff
+from edgehost.protocol import CachedFunction, DesiredState, Heartbeat, HeartbeatReply
+from edgehost.runner.cp_client import ControlPlaneClient
 from edgehost.runner.statefile import DESIRED_FILE, load_state, save_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, forward_tail
-from edgehost.security.node_token import NodeSigner
 
 log = logging.getLogger("edgefn.agent")
 
-WATCH_TIMEOUT_S = 25.0
-
-
-class Backoff:
-    def __init__(self, initial: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> None:
-        self.initial, self.cap, self.delay = initial, cap, initial
-        self.rng = rng or random.Random()
-
-    def next(self) -> float:
-        delay = self.delay * (0.8 + 0.4 * self.rng.random())
-        self.delay = min(self.cap, self.delay * 2)
-        return delay
-
-    def reset(self) -> None:
-        self.delay = self.initial
-
-
-class NodeCredentials:
-    """Signs a fresh short-lived token per request with the node's certificate key (parsed once)."""
-
-    def __init__(self, node_id: str, cert_file: Path, key_file: Path) -> None:
-        self.node_id = node_id
-        self._signer = NodeSigner(
-            node_id=node_id, cert_pem=cert_file.read_bytes(), key_pem=key_file.read_bytes()
-        )
-
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._signer.token()}"}
-
-
-class ControlPlaneClient:
-    def __init__(self, client: httpx.AsyncClient, credentials: NodeCredentials) -> None:
-        self.client = client
-        self.credentials = credentials
-
-    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
-        response = await self.client.post(
-            "/v1/node/heartbeat",
-            content=msgspec.json.encode(beat),
-            headers={**self.credentials.headers(), "content-type": "application/json"},
-        )
-        response.raise_for_status()
-        return msgspec.json.decode(response.content, type=HeartbeatReply)
-
-    async def watch(self, revision: int) -> DesiredState | None:
-        response = await self.client.get(
-            "/v1/node/watch",
-            params={"revision": revision, "timeout": WATCH_TIMEOUT_S},
-            headers=self.credentials.headers(),
-            timeout=WATCH_TIMEOUT_S + 10,
-        )
-        response.raise_for_status()
-        if response.status_code == 204:
-            return None
-        return msgspec.json.decode(response.content, type=DesiredState)
-
-    async def report(self, report: Report) -> None:
-        response = await self.client.post(
-            "/v1/node/reports",
-            content=msgspec.json.encode(report),
-            headers={**self.credentials.headers(), "content-type": "application/json"},
-        )
-        response.raise_for_status()
+RECONNECT = Backoff()  # requirement 11.1: 1 s doubling to 60 s, jittered
 
 
 def save_desired(state_dir: Path, desired: DesiredState) -> None:
@@ -116,7 +54,8 @@ class SyncAgent:
         public_url: str = "",
         metrics_url: str = "",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        backoff: Callable[[], Backoff] = Backoff,
+        backoff: Backoff = RECONNECT,
+        rng: random.Random | None = None,
     ) -> None:
         self.cp = cp
         self.node_id = node_id
@@ -131,6 +70,7 @@ class SyncAgent:
         self.metrics_url = metrics_url
         self._sleep = sleep
         self._backoff = backoff
+        self._rng = rng
         self.revision = -1
         self.connected = asyncio.Event()
         self._unsent_usage: dict[str, float] = {}
@@ -182,35 +122,35 @@ class SyncAgent:
         return reply
 
     async def heartbeat_forever(self) -> None:
-        backoff = self._backoff()
+        waits = self._backoff.waits(self._rng)
         while True:
             try:
                 reply = await self.beat_once()
             except Exception as exc:
                 self.connected.clear()
-                delay = backoff.next()
+                delay = next(waits)
                 log.warning("control plane unreachable (%s); retrying in %.1fs", _reason(exc), delay)
                 await self._sleep(delay)
                 continue
-            backoff.reset()
+            waits = self._backoff.waits(self._rng)
             self.connected.set()
             await self._sleep(reply.heartbeat_interval_s or self.interval_s)
 
     async def watch_forever(self) -> None:
-        backoff = self._backoff()
+        waits = self._backoff.waits(self._rng)
         while True:
             await self.connected.wait()
             try:
                 desired = await self.cp.watch(self.revision)
             except Exception as exc:
-                delay = backoff.next()
+                delay = next(waits)
                 log.info("watch interrupted (%s); retrying in %.1fs", _reason(exc), delay)
                 await self._sleep(delay)
                 continue
             if desired is not None and desired.revision != self.revision and not await self._accept(desired):
-                await self._sleep(backoff.next())  # the next heartbeat or watch answer tries again
+                await self._sleep(next(waits))  # the next heartbeat or watch answer tries again
                 continue
-            backoff.reset()
+            waits = self._backoff.waits(self._rng)
 
     async def run(self) -> None:
         await self.restore()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import random
 import tempfile
@@ -31,7 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from edgehost.security.tls import client_ssl_context
+from edgehost.backoff import Backoff
+from edgehost.security.tls import node_client_context
 from edgehost.settings import Settings
 
 _NOT_FOUND = frozenset({404, 410})
@@ -57,22 +59,16 @@ class FetchError(Exception):
         self.actual_sha256 = actual_sha256
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff between attempts: initial_s, doubled each time, capped at max_s, ± jitter."""
+@dataclass(frozen=True, slots=True)
+class RetryPolicy(Backoff):
+    """`attempts` tries at most, paced by the backoff (jitter ±10 %)."""
 
-    initial_s: float = 1.0
-    max_s: float = 60.0
     attempts: int = 5
     jitter: float = 0.1
 
     def delays(self, rng: random.Random) -> list[float]:
         """The waits before attempts 2..n (so attempts - 1 of them); jitter spreads retrying nodes apart."""
-        out = []
-        for i in range(max(self.attempts - 1, 0)):
-            base = min(self.initial_s * 2**i, self.max_s)
-            out.append(min(base * (1 + rng.uniform(-self.jitter, self.jitter)), self.max_s))
-        return out
+        return list(itertools.islice(self.waits(rng), max(self.attempts - 1, 0)))
 
 
 class _Retryable(Exception):
@@ -195,10 +191,8 @@ def artifact_client(settings: Settings) -> httpx.AsyncClient:
     """The client for artifact URLs: S3 presigned URLs as they are; URLs on the CP's node listener
     (the `local` backend) over the node's mutual TLS, like every other call to the CP."""
     mounts: dict[str, httpx.AsyncBaseTransport] = {}
-    cp = httpx.URL(settings.runner.control_plane_url) if settings.runner.control_plane_url else None
-    if cp is not None and cp.scheme == "https" and settings.tls_enabled:
-        tls = settings.tls
-        verify = client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)
-        origin = f"https://{cp.host}:{cp.port or 443}"
-        mounts[origin] = httpx.AsyncHTTPTransport(verify=verify)
+    node_tls = node_client_context(settings, settings.runner.control_plane_url)
+    if node_tls is not None:
+        cp = httpx.URL(settings.runner.control_plane_url)
+        mounts[f"https://{cp.host}:{cp.port or 443}"] = httpx.AsyncHTTPTransport(verify=node_tls)
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0), mounts=mounts)

@@ -2,7 +2,7 @@
 
 User traffic only ever goes to `Ingress`, so Litestar's router, exception middleware and
 `send` wrapper per request buy nothing unless a plugin adds ingress middleware or routes
-(`edgehost_middleware` / `edgehost_route_handlers` for role "ingress"). Without those the
+(`edgehost_middleware` / `edgehost_route_handlers` for the "ingress" listener). Without those the
 listener's target sends HTTP straight to the ingress and only lifespan events to Litestar,
 which still runs every plugin's start-up and shutdown (bench/RESULTS.md has the gain).
 """
@@ -17,7 +17,7 @@ from litestar.handlers import ASGIRouteHandler
 from edgehost.context import AppContext
 from edgehost.runner.ingress import Ingress, Receive, Scope, Send
 
-# The name of the core's ingress mount: a role whose only routes carry it may take the fast path.
+# The name of the core's ingress mount: a listener whose only routes carry it may take the fast path.
 INGRESS_MOUNT = "edgefn-ingress"
 
 
@@ -27,14 +27,14 @@ def ingress_mount(ctx: AppContext) -> ASGIRouteHandler:
 
     @asgi("/", is_mount=True, copy_scope=False, name=INGRESS_MOUNT)
     async def serve(scope: Any, receive: Any, send: Any) -> None:
-        await ctx.services["ingress"](scope, receive, send)
+        await ctx.services.require(Ingress)(scope, receive, send)
 
     return serve
 
 
 class DirectIngress:
     """The `ingress` fast path when nothing a plugin added would be bypassed: HTTP straight to
-    `Ingress`; the rest (lifespan) goes to the app (edgehost/app.py's `RoleApp`)."""
+    `Ingress`; the rest (lifespan) goes to the app (edgehost/app.py's `ListenerApp`)."""
 
     name = "ingress"
 

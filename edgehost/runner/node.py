@@ -18,13 +18,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import httpx
 import msgspec
 
 from edgehost.context import AppContext
-from edgehost.contracts import ArtifactCache, InstancePool, RouteLookup
+from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
+from edgehost.limits import limits_of
 from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runtime import FunctionSpec, InvokeError
@@ -32,7 +32,6 @@ from edgehost.runtime import FunctionSpec, InvokeError
 log = logging.getLogger("edgefn.runner")
 
 Key = tuple[str, int]
-Process = Literal["single", "agent", "worker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +54,7 @@ class Snapshot:
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
-    return FunctionSpec(
-        function_id=d.function_id,
-        version=d.version,
-        entrypoint=d.entrypoint,
-        memory_pages=d.memory_pages,
-        max_execution_ms=d.max_execution_ms,
-        http_allow=tuple(d.http_allow),
-    )
+    return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits_of(d))
 
 
 class NodeState:
@@ -75,19 +67,18 @@ class NodeState:
         report: Callable[[Report], Awaitable[None]] | None = None,
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
-        process: Process = "single",
+        process: ProcessKind = "single",
         publish: Callable[[DesiredState], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.node_id = ctx.settings.runner.node_id
         self.process = process
-        ctx.services["runner_process"] = process  # the cache plugin: only the owner recovers and evicts
-        cache = ctx.hook.edgehost_artifact_cache(ctx=ctx)
+        cache = ctx.hook.edgehost_artifact_cache(ctx=ctx, process=process)
         pools = ctx.hook.edgehost_instance_pool(ctx=ctx)
         if cache is None or pools is None:
             raise RuntimeError("the runner needs a caching and a pooling plugin; both are disabled")
         self.cache: ArtifactCache = cache
-        self.pools: Any = pools
+        self.pools: PoolFactory = pools
         self.snapshot = Snapshot()
         self.states: dict[Key, CachedFunction] = {}
         self.live: dict[Key, LiveFunction] = {}
@@ -149,15 +140,20 @@ class NodeState:
     ) -> tuple[RouteLookup, list[RouteSpec]]:
         """The table of `routes`, and the routes it holds; a project whose routes do not compile
         (data older than the CP's checks, a plugin's stricter router) keeps its last good routes
-        and is reported, and every other project is applied."""
-        build = self.ctx.hook.edgehost_route_table
+        and is reported, and every other project is applied. Tables are built in a thread: every
+        project's routes take a while to compile (0.5 s for 21,000), and the loop serves requests."""
+        hook = self.ctx.hook.edgehost_route_table
+
+        async def build(routes: Sequence[RouteSpec], claims: Sequence[HostClaim]) -> RouteLookup | None:
+            return await asyncio.to_thread(hook, routes=routes, claims=claims)
+
         try:
-            table = build(routes=routes, claims=claims)
+            table = await build(routes, claims)
         except Exception:
             broken: dict[str, str] = {}
             for project, own in _by_project(routes).items():
                 try:
-                    build(routes=own, claims=claims)
+                    await build(own, claims)
                 except Exception as exc:
                     broken[project] = _reason(exc)
             routes = [r for r in routes if r.project not in broken] + [
@@ -167,7 +163,7 @@ class NodeState:
                 if r.function_id in functions
             ]
             try:
-                table = build(routes=routes, claims=claims)
+                table = await build(routes, claims)
             except Exception:  # a router that fails only on the whole set: keep what serves now
                 log.exception("the route table could not be built; the previous one keeps serving")
                 return self.snapshot.routes, [r for own in self._good_routes.values() for r in own]

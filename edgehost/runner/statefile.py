@@ -8,12 +8,11 @@ fetched, verified, cached and compiled, which the ingress workers load (see docs
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import msgspec
 
+from edgehost.files import write_atomic
 from edgehost.protocol import DesiredState
 
 log = logging.getLogger("edgefn.runner")
@@ -23,18 +22,8 @@ SERVING_FILE = "serving.json"
 
 
 def save_state(path: Path, desired: DesiredState) -> None:
-    """Atomic, so a crash mid-write leaves the previous state, never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.encode(desired))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic and durable, so a crash mid-write leaves the previous state, never a torn file."""
+    write_atomic(path, msgspec.json.encode(desired))
 
 
 def load_state(path: Path) -> DesiredState | None:

@@ -16,20 +16,22 @@ import asyncio
 import logging
 import os
 import shutil
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from edgehost.backoff import Backoff
+from edgehost.files import write_atomic
+
 if TYPE_CHECKING:
-    from edgehost.runner.agent import ControlPlaneClient
+    from edgehost.runner.cp_client import ControlPlaneClient
 
 log = logging.getLogger("edgefn.tail")
 
 FLUSH_S = 0.1
-WATCH_TIMEOUT_S = 25.0
+WATCH_BACKOFF = Backoff(max_s=30.0)
 # Per process, and again for what the agent collects from its workers per flush: a batch posted
 # to the CP stays under twice this, within the CP's 10 MB request limit.
 MAX_BUFFERED_BYTES = 4 << 20
@@ -68,13 +70,6 @@ _PROJECTS = "projects.json"
 _decode_projects = msgspec.json.Decoder(list[str])
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tail-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 class TailRelay:
     """Tail records between a runner's ingress workers and its agent, as files under `state_dir/tail`.
 
@@ -96,7 +91,7 @@ class TailRelay:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def publish(self, projects: frozenset[str]) -> None:
-        _write_atomically(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)))
+        write_atomic(self.directory / _PROJECTS, msgspec.json.encode(sorted(projects)), durable=False)
 
     def collect(self, max_bytes: int = MAX_BUFFERED_BYTES) -> list[msgspec.Raw]:
         """The workers' records, each checked to be one JSON value; batches past `max_bytes` (workers
@@ -141,7 +136,9 @@ class TailRelay:
     def hand_over(self, records: list[bytes]) -> None:
         """Writes encoded records (one JSON object each) as the next batch file."""
         self._batches += 1
-        _write_atomically(self.directory / f"{os.getpid()}-{self._batches}.jsonl", b"\n".join(records))
+        write_atomic(
+            self.directory / f"{os.getpid()}-{self._batches}.jsonl", b"\n".join(records), durable=False
+        )
 
 
 async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None:
@@ -161,23 +158,17 @@ async def relay_from_worker(relay: TailRelay, buffer: TailBuffer = TAIL) -> None
 
 
 async def _watch(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | None) -> None:
-    delay = 1.0
+    waits = WATCH_BACKOFF.waits()
     while True:
         try:
-            response = await cp.client.get(
-                "/v1/node/tail",
-                params={"known": ",".join(sorted(buffer.projects)), "timeout": WATCH_TIMEOUT_S},
-                headers=cp.credentials.headers(),
-                timeout=WATCH_TIMEOUT_S + 10,
-            )
-            response.raise_for_status()
+            response = await cp.long_poll("/v1/node/tail", {"known": ",".join(sorted(buffer.projects))})
             projects = frozenset(msgspec.json.decode(response.content)["projects"])
         except Exception as exc:
+            delay = next(waits)
             log.debug("tail watch failed (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(30.0, delay * 2)
             continue
-        delay = 1.0
+        waits = WATCH_BACKOFF.waits()
         if projects != buffer.projects:
             log.info("tailing %s", ", ".join(sorted(projects)) or "nothing")
             buffer.projects = projects
@@ -196,12 +187,7 @@ async def _flush(cp: ControlPlaneClient, buffer: TailBuffer, relay: TailRelay | 
         if not batch:
             continue
         try:
-            response = await cp.client.post(
-                "/v1/node/tail",
-                content=msgspec.json.encode({"records": batch}),
-                headers={**cp.credentials.headers(), "content-type": "application/json"},
-            )
-            response.raise_for_status()
+            await cp.post("/v1/node/tail", {"records": batch})
         except Exception as exc:  # a tail is best effort: drop the batch, keep serving
             log.debug("dropped %d tail records: %s", len(batch), exc)
 

@@ -15,13 +15,14 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import psutil
+
+from edgehost.files import write_atomic
 
 log = logging.getLogger("edgefn.runner")
 
@@ -65,10 +66,7 @@ class UsageWriter:
         now = self._clock()
         if not self._dirty or now - self._written_at < self.WRITE_EVERY_S:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".usage-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.encode(self.totals))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, msgspec.json.encode(self.totals), durable=False)  # reset() at start-up
         self._dirty, self._written_at = False, now
 
 

@@ -22,16 +22,16 @@ from typing import Any
 
 import msgspec
 
-from edgehost.app import RoleApp, build_app
+from edgehost.app import ListenerApp, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
 from edgehost.plugin_manager import make_plugin_manager
-from edgehost.runner.fetcher import artifact_client
-from edgehost.runner.ingress import Ingress
+from edgehost.runner.assembly import RunnerParts, assemble_runner
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, load_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
+from edgehost.serving import bound_sends_once_listening
 from edgehost.settings import Settings
 
 log = logging.getLogger("edgefn.worker")
@@ -84,22 +84,27 @@ class ServingWatcher:
 class WorkerPlugin:
     """Runs the watcher for the life of the worker's ingress app (first apply before any request)."""
 
-    def __init__(self, watcher: ServingWatcher, ingress: Ingress, tail: TailRelay) -> None:
+    def __init__(self, watcher: ServingWatcher, parts: RunnerParts, tail: TailRelay) -> None:
         self.watcher = watcher
-        self.ingress = ingress
+        self.parts = parts
         self.tail = tail
 
     @hookimpl
     def edgehost_lifespan(
-        self, role: str, ctx: AppContext
+        self, listener: str, ctx: AppContext
     ) -> Sequence[Callable[[Any], AbstractAsyncContextManager[None]]]:
-        if role != "ingress":
+        if listener != "ingress":
             return []
 
         @contextlib.asynccontextmanager
         async def watch(_app: Any) -> AsyncIterator[None]:
             await self.watcher.check_once()
+            runner = ctx.settings.runner
             tasks = [
+                asyncio.create_task(
+                    bound_sends_once_listening(runner.ingress_port, runner.send_timeout_s),
+                    name="send-timeout",
+                ),
                 asyncio.create_task(self.watcher.run(), name="serving-watcher"),
                 asyncio.create_task(relay_from_worker(self.tail), name="tail-relay"),
             ]
@@ -108,15 +113,12 @@ class WorkerPlugin:
             finally:
                 for task in tasks:
                     task.cancel()
-                self.ingress.close()
-                await self.watcher.node.close()
-                if self.watcher.node.http is not None:
-                    await self.watcher.node.http.aclose()
+                await self.parts.close()
 
         return [watch]
 
 
-def create_app() -> RoleApp:
+def create_app() -> ListenerApp:
     """Granian's factory target, called once in each worker process."""
     logging.basicConfig(
         level=os.environ.get("EDGEFN_LOG_LEVEL", "INFO").upper(),
@@ -130,9 +132,7 @@ def create_app() -> RoleApp:
         mode=settings.mode,
     )
     state_dir = Path(settings.runner.state_dir)
-    node = NodeState(ctx, process="worker", http=artifact_client(settings))
-    ingress = Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, ingress=ingress)
-    watcher = ServingWatcher(node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
-    ctx.pm.register(WorkerPlugin(watcher, ingress, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
+    parts = assemble_runner(ctx, "worker")
+    watcher = ServingWatcher(parts.node, state_dir / SERVING_FILE, UsageWriter(state_dir / USAGE_DIR))
+    ctx.pm.register(WorkerPlugin(watcher, parts, TailRelay(state_dir / TAIL_DIR)), name="runner-worker")
     return build_app("ingress", ctx)

@@ -3,7 +3,7 @@
 from .codec import decode_response, encode_request
 from .engine import get_engine
 from .errors import ERROR_CODES, InvokeError, ValidationError
-from .hostcalls import HostFunction, InvocationContext, builtin_host_functions
+from .hostcalls import HostFunction, InvocationContext, OutputLimits, builtin_host_functions
 from .instance import Instance
 from .module import CompiledFunction
 from .types import FunctionSpec, GuestRequest, GuestResponse, LogLine
@@ -21,6 +21,7 @@ __all__ = [
     "InvokeError",
     "LogLine",
     "ModuleReport",
+    "OutputLimits",
     "ValidationError",
     "builtin_host_functions",
     "decode_response",

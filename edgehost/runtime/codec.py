@@ -5,7 +5,7 @@ Strings are UTF-8; bytes that are not valid UTF-8 survive a round trip via
 
 A guest's response is also checked against what HTTP lets it say (docs/abi.md): a final status
 (200..599), header names that are RFC 9110 tokens, values without control characters, and at
-most MAX_HEADER_BYTES of header fields. Anything else is a malformed response (`bad_response`),
+most `max_header_bytes` of header fields. Anything else is a malformed response (`bad_response`),
 so the instance that wrote it is destroyed and no client ever receives it.
 """
 
@@ -41,7 +41,8 @@ _COMMON_NAMES = frozenset(
         "www-authenticate",
     }
 )
-# A response's header fields as sent (`name: value` and CRLF, 4 bytes per field beyond name and value).
+# The default bound on a response's header fields as sent (`name: value` and CRLF, 4 bytes per
+# field beyond name and value); `runner.max_response_header_bytes` sets it.
 MAX_HEADER_BYTES = 64 << 10
 _FIELD_OVERHEAD = 4
 
@@ -151,7 +152,7 @@ def encode_response(status: int, headers: list[tuple[str, str]], body: bytes) ->
     return b"".join(parts)
 
 
-def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
+def _decode_fast(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes] | None:
     """The per-request parse: no messages built; None when anything is off (the careful parse explains)."""
     try:
         status, count = _unpack_2u32(data, 0)
@@ -175,7 +176,7 @@ def _decode_fast(data: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None
     except struct.error:  # a length ran past the end, so a later read started beyond it
         return None
     # The header bytes are the wire bytes less the lengths, status, count and body.
-    if pos - 8 - 8 * count + _FIELD_OVERHEAD * count > MAX_HEADER_BYTES:
+    if pos - 8 - 8 * count + _FIELD_OVERHEAD * count > max_header_bytes:
         return None
     pos += 4
     if pos + size != len(data):
@@ -191,7 +192,7 @@ def _field_problem(name: str, value: str) -> str | None:
     return None
 
 
-def _decode_careful(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+def _decode_careful(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes]:
     status = _read_u32(data, 0, "status")
     if status not in FINAL_STATUS:
         raise WireError(f"status {status} is outside 200..599 (a guest gives final responses, never 1xx)")
@@ -202,18 +203,22 @@ def _decode_careful(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         if problem is not None:
             raise WireError(problem)
         size += len(_raw(name)) + len(_raw(value)) + _FIELD_OVERHEAD
-    if size > MAX_HEADER_BYTES:
+    if size > max_header_bytes:
         raise WireError(
-            f"the header fields take {size} bytes, over the {MAX_HEADER_BYTES} a response may have"
+            f"the header fields take {size} bytes, over the {max_header_bytes} a response may have"
         )
     return status, headers, _read_body(data, pos)
 
 
-def decode_response(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-    decoded = _decode_fast(data)
+def decode_response(
+    data: bytes, max_header_bytes: int = MAX_HEADER_BYTES
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, header fields, body) of a guest's response; InvokeError `bad_response` when it is not
+    valid HTTP (module docstring) or its header fields take more than `max_header_bytes`."""
+    decoded = _decode_fast(data, max_header_bytes)
     if decoded is not None:
         return decoded
     try:
-        return _decode_careful(data)
+        return _decode_careful(data, max_header_bytes)
     except WireError as exc:
         raise InvokeError("bad_response", f"the guest returned a malformed response: {exc}") from None

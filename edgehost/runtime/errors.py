@@ -13,6 +13,7 @@ ERROR_CODES = (
     "capability_denied",
     "bad_response",
     "instantiate_failed",
+    "host_error",
     "quota_exceeded",
     "rate_limited",
     "payload_too_large",

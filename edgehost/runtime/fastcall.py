@@ -184,6 +184,10 @@ class GuestMemory:
             raise OutOfBounds(f"[{ptr}, {ptr + size}) lies outside guest memory")
         return self._view[ptr : ptr + size]
 
+    def size(self) -> int:
+        """The linear memory's current size in bytes."""
+        return int(_memory_size(*self._args))
+
     def read(self, ptr: int, size: int) -> bytes:
         return self._span(ptr, size).tobytes()
 

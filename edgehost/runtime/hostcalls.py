@@ -17,7 +17,7 @@ from typing import Any
 import wasmtime
 
 from . import egress
-from .codec import WireError, decode_request, encode_response
+from .codec import MAX_HEADER_BYTES, WireError, decode_request, encode_response
 from .errors import InvokeError
 from .fastcall import GuestMemory, OutOfBounds, RawFunc, context_address
 from .types import FunctionSpec, LogLine
@@ -30,6 +30,26 @@ MAX_LOG_LINES = 1000
 TRUNCATED = " [log output truncated]"
 _LEVELS = range(4)
 _STREAM_LEVELS = {"stdout": 1, "stderr": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLimits:
+    """What one invocation may hand the host, in bytes: the `runner.max_fetch_bytes`,
+    `runner.max_guest_output_bytes` and `runner.max_response_header_bytes` settings (docs/settings.md).
+
+    - `fetch_bytes`: each http_fetch response as the guest receives it, header fields included;
+    - `output_bytes`: guest output kept per invocation (stdout, stderr, `edgefn.log`, newlines
+      included), counted where it is copied out of guest memory (`InvocationContext`);
+    - `header_bytes`: the header fields of the guest's response, as sent (`name: value` CRLF);
+      more is `bad_response` (codec.decode_response).
+    """
+
+    fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES
+    output_bytes: int = DEFAULT_MAX_LOG_BYTES
+    header_bytes: int = MAX_HEADER_BYTES
+
+
+DEFAULT_LIMITS = OutputLimits()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import monotonic, perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import wasmtime
 
@@ -12,11 +12,8 @@ from .codec import decode_response, encode_request
 from .engine import arm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
-from .hostcalls import InvocationContext, bind_context
-from .types import GuestRequest, GuestResponse
-
-if TYPE_CHECKING:
-    from .module import CompiledFunction
+from .hostcalls import InvocationContext, OutputLimits, bind_context
+from .types import FunctionSpec, GuestRequest, GuestResponse
 
 _U32_MASK = 0xFFFFFFFF
 _U64_MASK = 0xFFFFFFFFFFFFFFFF
@@ -33,15 +30,26 @@ class Instance:
     """A hot instance; after any failure it is `broken` and must be closed, never reused."""
 
     def __init__(
-        self, compiled: CompiledFunction, store: wasmtime.Store, instance: wasmtime.Instance
+        self,
+        spec: FunctionSpec,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance,
+        *,
+        limits: OutputLimits,
+        owner: object,
     ) -> None:
-        self._compiled = compiled  # keeps the host-function callbacks alive
+        """`owner` (the compiled function) is held so its host-function callbacks outlive the
+        instance; it is taken as a plain object so this module does not import the one that
+        creates instances."""
+        self.spec = spec
+        self.limits = limits
+        self._owner = owner
         self._store: wasmtime.Store | None = store
         self._context = context_address(store)
         exports = Exports(self._context, instance)
         self._memory = GuestMemory(self._context, _required(exports.memory, "memory"))
         self._alloc = RawFunc(self._context, _required(exports.func, "edgefn_alloc"), 1)
-        self._entry = RawFunc(self._context, _required(exports.func, compiled.spec.entrypoint), 2)
+        self._entry = RawFunc(self._context, _required(exports.func, spec.entrypoint), 2)
         free = exports.func("edgefn_free")
         self._free = RawFunc(self._context, free, 2) if free is not None else None
         self.broken = False
@@ -81,10 +89,14 @@ class Instance:
         """Runs one request: a `GuestRequest`, or one already in the wire format."""
         if self.broken or self._store is None:
             raise RuntimeError("this instance is broken or closed and must not be reused")
-        compiled = self._compiled
-        ms = compiled.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        limits = self.limits
         ctx = InvocationContext(
-            compiled.spec, request_id, monotonic() + ms / 1000, max_fetch_bytes=compiled.max_fetch_bytes
+            self.spec,
+            request_id,
+            monotonic() + ms / 1000,
+            max_fetch_bytes=limits.fetch_bytes,
+            max_log_bytes=limits.output_bytes,
         )
         payload = request if isinstance(request, bytes) else encode_request(request)
         bind_context(ctx)
@@ -104,12 +116,17 @@ class Instance:
             bind_context(None)
             self.last_used = monotonic()
         try:
-            status, headers, body = decode_response(data)
+            status, headers, body = decode_response(data, limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()
             raise
         return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Its linear memory's size now, in bytes: the initial pages plus any `memory.grow`."""
+        return self._memory.size() if self._store is not None else 0
 
     def close(self) -> None:
         store, self._store = self._store, None

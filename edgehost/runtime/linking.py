@@ -43,7 +43,8 @@ def _as_failure(fn: HostFunction, exc: BaseException) -> InvokeError:
         return exc
     if isinstance(exc, OutOfBounds):
         return InvokeError("trap", f"the guest passed {fn.qualname} a buffer outside its memory: {exc}")
-    return InvokeError("trap", f"host function {fn.qualname} failed: {type(exc).__name__}: {exc}")
+    # Anything else is the host function's own fault, not the guest's: `host_error`, not `trap`.
+    return InvokeError("host_error", f"host function {fn.qualname} failed: {type(exc).__name__}: {exc}")
 
 
 def make_trampoline(fn: HostFunction) -> Callable[..., int]:

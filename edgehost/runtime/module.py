@@ -10,13 +10,13 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .cache import load_module
 from .engine import arm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
-from .hostcalls import DEFAULT_MAX_FETCH_BYTES, HostFunction, InvocationContext, bind_context
+from .hostcalls import DEFAULT_LIMITS, HostFunction, InvocationContext, OutputLimits, bind_context
 from .instance import Instance
 from .linking import LinkedFunctions
+from .serialized import load_module
 from .types import FunctionSpec
 
 PAGE_SIZE = 65536
@@ -52,11 +52,11 @@ class CompiledFunction:
         pre: wasmtime.InstancePre,
         *,
         from_cache: bool,
-        max_fetch_bytes: int,
+        limits: OutputLimits,
     ) -> None:
         self.spec = spec
         self.from_cache = from_cache
-        self.max_fetch_bytes = max_fetch_bytes
+        self.limits = limits
         self._linked = linked  # keeps the host callbacks alive as long as any instance
         self._pre = pre
 
@@ -68,7 +68,7 @@ class CompiledFunction:
         *,
         host_functions: Sequence[HostFunction],
         cache_path: Path | None = None,
-        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
+        limits: OutputLimits = DEFAULT_LIMITS,
     ) -> CompiledFunction:
         module, from_cache = compile_module(wasm, cache_path)
         return cls.link(
@@ -76,7 +76,7 @@ class CompiledFunction:
             module,
             host_functions=host_functions,
             from_cache=from_cache,
-            max_fetch_bytes=max_fetch_bytes,
+            limits=limits,
         )
 
     @classmethod
@@ -87,7 +87,7 @@ class CompiledFunction:
         *,
         host_functions: Sequence[HostFunction],
         from_cache: bool = False,
-        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
+        limits: OutputLimits = DEFAULT_LIMITS,
     ) -> CompiledFunction:
         """Links `module`; raises ValidationError naming the first import no host function satisfies."""
         linked = LinkedFunctions(get_engine(), module, host_functions)
@@ -96,7 +96,7 @@ class CompiledFunction:
         except wasmtime.WasmtimeError as exc:  # a case LinkedFunctions does not foresee: wasmtime's words
             chain = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             raise ValidationError(f"the module's imports cannot be linked: {chain}") from None
-        return cls(spec, linked, pre, from_cache=from_cache, max_fetch_bytes=max_fetch_bytes)
+        return cls(spec, linked, pre, from_cache=from_cache, limits=limits)
 
     def _new_store(self) -> wasmtime.Store:
         store = wasmtime.Store(get_engine())
@@ -172,6 +172,6 @@ class CompiledFunction:
         finally:
             bind_context(None)
         try:
-            return Instance(self, store, instance)
+            return Instance(self.spec, store, instance, limits=self.limits, owner=self)
         except LookupError as exc:
             raise InvokeError("instantiate_failed", str(exc)) from None

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgehost.limits import FunctionLimits
 
-@dataclass(frozen=True, slots=True)
-class FunctionSpec:
+
+class FunctionSpec(FunctionLimits, frozen=True):
+    """One function version as the runtime runs it: identity, entrypoint, and its limits, which are
+    keyword arguments and, like every registration's, have no defaults for memory and time."""
+
     function_id: str
     version: int
     entrypoint: str = "handle"
-    memory_pages: int = 16
-    max_execution_ms: int = 50
-    http_allow: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    project: str = ""  # whose hot memory budget its instances count against
 
 
 @dataclass(slots=True)

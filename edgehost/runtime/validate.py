@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import wasmtime
 
+from edgehost.limits import MAX_MEMORY_PAGES
+
 from . import wasi
 from .errors import ValidationError
 from .hostcalls import HostFunction
@@ -20,7 +22,6 @@ from .linking import describe_signature
 from .module import CompiledFunction, compile_module
 from .types import FunctionSpec
 
-MAX_MEMORY_PAGES = 32768
 I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 _Sig = tuple[tuple[wasmtime.ValType, ...], tuple[wasmtime.ValType, ...]]

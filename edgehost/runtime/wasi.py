@@ -43,7 +43,7 @@ Caller = wasmtime.Caller
 
 
 def _environ(ctx: InvocationContext) -> list[bytes]:
-    return [f"{key}={value}".encode() + b"\0" for key, value in ctx.spec.env]
+    return [f"{key}={value}".encode() + b"\0" for key, value in sorted(ctx.spec.env.items())]
 
 
 def _put_sizes(

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from edgehost.security._files import write_secret
+from edgehost.files import write_atomic
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -189,4 +189,4 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, *, replace: bool) ->
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_secret(path, pem, replace=replace)
+    write_atomic(path, pem, exclusive=not replace)

@@ -28,7 +28,7 @@ from joserfc.jwk import ECKey, Key, import_key
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
-from edgehost.security._files import write_secret
+from edgehost.files import read_or_create
 
 # An unknown `kid` triggers at most one JWKS fetch per interval, so forged kids cannot hammer the IdP.
 _REFETCH_INTERVAL_S = 30.0
@@ -47,20 +47,13 @@ class AuthError(Exception):
 
 def load_or_create_signing_key(path: Path) -> bytes:
     """The EC P-256 PEM private key at `path`, created (mode 0600) if missing."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
+    return read_or_create(path, _new_key_pem)
+
+
+def _new_key_pem() -> bytes:
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        write_secret(path, pem, replace=False)
-    except FileExistsError:  # created concurrently: use that one
-        return path.read_bytes()
-    return pem
 
 
 def mint_token(

@@ -1,4 +1,4 @@
-"""Mutual-TLS settings for the CP's node listener (granian) and the runner's client (httpx)."""
+"""Mutual-TLS settings for the CP's node listener (granian) and the runner's clients (httpx)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import ssl
 from pathlib import Path
 from typing import Any
+
+from edgehost.settings import Settings
 
 StrPath = str | os.PathLike[str]
 
@@ -25,3 +27,13 @@ def client_ssl_context(ca_file: StrPath, cert_file: StrPath, key_file: StrPath) 
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.fspath(ca_file))
     context.load_cert_chain(os.fspath(cert_file), os.fspath(key_file))
     return context
+
+
+def node_client_context(settings: Settings, url: str) -> ssl.SSLContext | None:
+    """The runner's context for `url` on the CP: mutual TLS (`client_ssl_context` from `tls.*`) when
+    the URL is https and `tls.*` is set, else None (plain http, or an https URL checked against the
+    system roots, like a presigned S3 URL). Raises OSError or ssl.SSLError for unreadable files."""
+    if not url.startswith("https://") or not settings.tls_enabled:
+        return None
+    tls = settings.tls
+    return client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)

@@ -114,6 +114,19 @@ enum {
     EDGEFN_FETCH_BAD_RESPONSE = -101 /* the host's response did not decode */
 };
 
+/* kv_get/kv_set/kv_delete results: 0 is success, the rest come from the host
+ * (docs/kv.md). */
+enum {
+    EDGEFN_KV_OK = 0,
+    EDGEFN_KV_ABSENT = -1,      /* kv_get: no such key */
+    EDGEFN_KV_MALFORMED = -2,   /* a pointer or length outside memory */
+    EDGEFN_KV_UNAVAILABLE = -3, /* the store cannot be reached */
+    EDGEFN_KV_TIMEOUT = -4,     /* the store did not answer in time */
+    EDGEFN_KV_TOO_LARGE = -5,   /* key over 512 bytes, value over kv.max_value_bytes */
+    EDGEFN_KV_FORBIDDEN = -6,   /* the function's `kv` does not name the store */
+    EDGEFN_KV_QUOTA = -7        /* the project's kv.max_project_bytes is full */
+};
+
 /* ------------------------------------------------------------------------ */
 /* Host imports (module "edgefn")                                            */
 /* ------------------------------------------------------------------------ */
@@ -123,6 +136,16 @@ void edgefn__host_log(int32_t level, const void *ptr, uint32_t len);
 
 __attribute__((import_module("edgefn"), import_name("http_fetch")))
 int64_t edgefn__host_http_fetch(const void *req_ptr, uint32_t req_len);
+
+__attribute__((import_module("edgefn"), import_name("kv_get")))
+int64_t edgefn__host_kv_get(const void *store, uint32_t store_len, const void *key, uint32_t key_len);
+
+__attribute__((import_module("edgefn"), import_name("kv_set")))
+int32_t edgefn__host_kv_set(const void *store, uint32_t store_len, const void *key, uint32_t key_len,
+                            const void *value, uint32_t value_len);
+
+__attribute__((import_module("edgefn"), import_name("kv_delete")))
+int32_t edgefn__host_kv_delete(const void *store, uint32_t store_len, const void *key, uint32_t key_len);
 
 /* ------------------------------------------------------------------------ */
 /* Byte buffer and wire-format helpers                                       */
@@ -557,6 +580,43 @@ EDGEFN_API int edgefn_fetch(const char *method, const char *url, const edgefn_fi
     uint8_t *ptr = (uint8_t *)(uintptr_t)(uint32_t)((uint64_t)packed >> 32);
     *out = edgefn__parse_fetch_result(ptr, (uint32_t)packed);
     return *out ? EDGEFN_FETCH_OK : EDGEFN_FETCH_BAD_RESPONSE;
+}
+
+/* Key-value stores of the project (docs/kv.md). `store` must be one of the
+ * function's `kv` names in edgefn.toml; keys are NUL-terminated here (the
+ * _bytes variants take any bytes). */
+
+/* Reads a value: EDGEFN_KV_OK with *out holding it (out->data is also
+ * NUL-terminated; release it with edgefn_buf_free), or a negative EDGEFN_KV_*. */
+EDGEFN_API int edgefn_kv_get_bytes(const char *store, const void *key, size_t key_len, edgefn_buf *out) {
+    *out = (edgefn_buf){0};
+    int64_t packed = edgefn__host_kv_get(store, (uint32_t)strlen(store), key, (uint32_t)key_len);
+    if (packed < 0)
+        return (int)packed;
+    /* The host allocated it through edgefn_alloc (malloc with one spare byte). */
+    out->data = (uint8_t *)(uintptr_t)(uint32_t)((uint64_t)packed >> 32);
+    out->len = out->cap = (uint32_t)packed;
+    out->data[out->len] = 0;
+    return EDGEFN_KV_OK;
+}
+
+EDGEFN_API int edgefn_kv_get(const char *store, const char *key, edgefn_buf *out) {
+    return edgefn_kv_get_bytes(store, key, strlen(key), out);
+}
+
+/* Stores `len` bytes of `value` under `key`: EDGEFN_KV_OK or a negative EDGEFN_KV_*. */
+EDGEFN_API int edgefn_kv_set_bytes(const char *store, const void *key, size_t key_len, const void *value,
+                                   size_t len) {
+    return edgefn__host_kv_set(store, (uint32_t)strlen(store), key, (uint32_t)key_len, value, (uint32_t)len);
+}
+
+EDGEFN_API int edgefn_kv_set(const char *store, const char *key, const void *value, size_t len) {
+    return edgefn_kv_set_bytes(store, key, strlen(key), value, len);
+}
+
+/* Deletes `key` (EDGEFN_KV_OK also when it was absent), or a negative EDGEFN_KV_*. */
+EDGEFN_API int edgefn_kv_delete(const char *store, const char *key) {
+    return edgefn__host_kv_delete(store, (uint32_t)strlen(store), key, (uint32_t)strlen(key));
 }
 
 /* ------------------------------------------------------------------------ */

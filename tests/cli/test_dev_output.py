@@ -13,7 +13,7 @@ from tests.procs import dev_server, get, run_cli, wait_until, write_project
 
 LOGGING_WAT = (Path(__file__).resolve().parent.parent / "guests" / "log.wat").read_text()
 JSON_KEYS = [
-    "request_id", "function_id", "version", "project", "node_id", "method", "path", "status",
+    "event", "request_id", "function_id", "version", "project", "node_id", "method", "path", "status",
     "start_timestamp", "end_timestamp", "duration_ms", "execution_status", "error_message",
     "error_code", "logs",
 ]  # fmt: skip

@@ -54,7 +54,7 @@ class Replica:
 async def replica() -> Replica:
     notifier = Notifier()
     await notifier.start()
-    deployments = Deployments(Store(), notifier, url_ttl_s=900)  # type: ignore[arg-type]
+    deployments = Deployments(Store(), notifier, url_ttl_s=900, max_routes_per_project=1000)  # type: ignore[arg-type]
     now = [1000.0]
     nodes = Nodes(
         deployments,

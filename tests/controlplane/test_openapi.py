@@ -59,6 +59,13 @@ METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "TRACE")
 def start_dev(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[DevServer]:
     project = write_project(tmp_path / "fuzz", PROJECT_TOML, {"hello.wat": HELLO_WAT})
     with dev_server(project, tmp_path / "logs", env) as server:
+        stored = httpx.put(
+            f"{server.api}/v1/projects/fuzz/kv/default/value",
+            params={"key": "greeting"},
+            content=b"hi",
+            headers={"authorization": f"Bearer {server.token}"},
+        )
+        assert stored.status_code == 200, stored.text
         yield server
 
 
@@ -140,6 +147,9 @@ def test_handlers_declare_the_refusals_of_their_own_code(document: dict[str, Any
     assert declared["rollback"] == {404, 409, 413}
     assert declared["get_version"] == {404}
     assert declared["list_projects"] == set()
+    assert declared["kv_put"] == {404, 413, 422}
+    assert declared["kv_get"] == declared["kv_delete"] == {404, 422}
+    assert declared["kv_keys"] == {404}
 
 
 def test_operations_are_named_tagged_and_summarised_for_a_generated_client(document: dict[str, Any]) -> None:
@@ -290,7 +300,14 @@ def test_every_path_answers_methods_it_lacks_405_with_allow(dev: DevServer, docu
     lists the same methods."""
     with client(dev) as http:
         for path, item in document["paths"].items():
-            url = path.format(project="fuzz", name="hello", version=1, node_id="no-such-node")
+            names = {
+                "project": "fuzz",
+                "name": "hello",
+                "version": 1,
+                "node_id": "no-such-node",
+                "store": "default",
+            }
+            url = path.format(**names)
             documented = {method.upper() for method in item} | {"OPTIONS"}
             for method in sorted(set(METHODS) - documented):
                 response = http.request(method, url)

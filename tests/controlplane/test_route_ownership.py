@@ -65,6 +65,11 @@ def test_claims_of_two_projects_never_overlap(
         (r("*", "/a/*/b"), "only as its final segment"),
         (r("*.com", "/x"), "whole top-level domain"),
         (r("*", "/a%zz"), "cannot hold literally"),
+        # Public suffixes (Public Suffix List, ICANN and private sections) and wildcards right under one.
+        (r("co.uk", "/x"), "is a public suffix"),
+        (r("*.co.uk", "/x"), 'every site under "co.uk", a public suffix'),
+        (r("*.github.io", "/x"), 'every site under "github.io", a public suffix'),
+        (r("x.ck", "/x"), "is a public suffix"),  # the list's `*.ck` rule
     ],
 )
 def test_a_route_the_runner_could_not_compile_is_422(
@@ -143,3 +148,44 @@ def test_property_whatever_the_cp_accepts_no_request_reaches_a_project_that_does
         assert found.route.project == owner, (host, path, found.route)
         answered.add(owner)
     assert answered == set(devs)  # both projects answered requests, each only its own
+
+
+def test_a_domain_registered_under_a_public_suffix_is_claimable(cp: ControlPlane) -> None:
+    dev = cp.developer("psl-owner")
+    dev.create("psl", "f")
+    answer = put(dev, "psl", r("shop.example.co.uk", "/"), r("*.example.co.uk", "/"), r("www.ck", "/"))
+    assert answer.status_code == 200, answer.text  # `www.ck` is the list's exception to `*.ck`
+
+
+def test_routes_past_the_limit_are_422_and_lose_nothing(cp: ControlPlane) -> None:
+    """`api.max_routes_per_project` (1,000 by default) bounds what one change costs the CP's check."""
+    dev = cp.developer("limit-owner")
+    dev.create("limit", "f")
+    at_limit = [r("*", f"/limit/{i}") for i in range(1000)]
+    assert put(dev, "limit", *at_limit).status_code == 200
+    answer = put(dev, "limit", *at_limit, r("*", "/limit/one-more"))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "too_many_routes"
+    assert "at most 1000 routes (api.max_routes_per_project), not 1001" in answer.json()["detail"]
+    assert len(dev.http.get("/v1/projects/limit/routes").json()["routes"]) == 1000
+
+
+def test_projects_at_the_limit_are_checked_against_each_other(cp: ControlPlane) -> None:
+    """Two projects of 1,000 routes each (hosts, wildcards and shared-host paths): the indexed check
+    still finds the one overlap among them, and accepts the set without it."""
+    first, second = cp.developer("full-a"), cp.developer("full-b")
+    first.create("full-a", "f")
+    second.create("full-b", "f")
+    held = [r(f"h{i}.full-a.test", "/") for i in range(400)]
+    held += [r(f"*.w{i}.full-a.test", "/") for i in range(300)]
+    held += [r("*", f"/full-a/{i}/{{id}}") for i in range(300)]
+    assert put(first, "full-a", *held).status_code == 200
+    mine = [r(f"h{i}.full-b.test", "/") for i in range(400)]
+    mine += [r(f"*.w{i}.full-b.test", "/") for i in range(300)]
+    mine += [r("*", f"/full-b/{i}/*") for i in range(299)]
+    assert put(second, "full-b", *mine, r("*", "/full-b/last")).status_code == 200
+    answer = put(second, "full-b", *mine, r("*", "/full-a/299/me"))
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"] == "path_taken"
+    answer = put(second, "full-b", *mine[1:], r("x.w7.full-a.test", "/"))
+    assert answer.json()["error"] == "host_taken", answer.text

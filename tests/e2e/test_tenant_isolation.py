@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.procs import REPO, DevServer, answering_wat, dev_server, run_cli, wait_until, write_project
 
@@ -150,3 +151,57 @@ def test_a_project_with_a_route_the_router_refuses_fails_alone(tmp_path: Path) -
         wait_until(lambda: answer(dev, "x", "/fixed").text == "other", what="the fixed routes")
         assert answer(dev, "x", "/mine").status_code == 404
         wait_until(lambda: not shown(), what="the error to clear")
+
+
+def pool_metrics(dev: DevServer) -> dict[tuple[str, str], float]:
+    """(metric, function_id) -> value of the pool's metrics on the dev runner."""
+    text = httpx.get(f"{dev.metrics}/metrics", timeout=10).text
+    return {
+        (sample.name, sample.labels.get("function_id", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("edgefn_pool_")
+    }
+
+
+HOG = """
+project = "hog"
+
+[[functions]]
+name = "grab"
+wasm = "grab.wat"
+memory_pages = 64
+min_hot_instances = 40
+max_hot_instances = 40
+
+[[routes]]
+path = "/hog"
+function = "grab"
+
+[[deployments]]
+function = "grab"
+"""
+
+
+def test_one_project_cannot_take_another_projects_hot_memory(tmp_path: Path) -> None:
+    """A runner's hot memory budget of 4 MiB (one project at most 3): a project asking for 40 hot
+    instances of 1 MiB each gets its share (2 MiB with two projects), the other keeps its own."""
+    shop = write_project(tmp_path / "shop", OWNER, {"front.wat": answering_wat("shop")})
+    env = {"EDGEFN_POOL__MAX_MEMORY_BYTES": str(4 << 20), "EDGEFN_POOL__PROJECT_MEMORY_BYTES": str(3 << 20)}
+    with dev_server(shop, tmp_path / "logs", env) as dev:
+        wait_until(lambda: answer(dev, "x", "/hello").text == "shop", what="the shop")
+        big = answering_wat("hog").replace('(memory (export "memory") 1)', '(memory (export "memory") 16)')
+        hog = write_project(tmp_path / "hog", HOG, {"grab.wat": big})
+        status, output = deploy(hog, dev, mint(dev, "hogger"))
+        assert status == 0, output
+        wait_until(lambda: answer(dev, "x", "/hog").text == "hog", what="the hog")
+        for _ in range(5):
+            assert answer(dev, "x", "/hog").text == "hog"  # served, hot or not
+        metrics = wait_until(
+            lambda: (m := pool_metrics(dev)).get(("edgefn_pool_instances", "hog.grab")) == 2 and m,
+            what="the hog's pool at its share",
+        )
+        assert metrics[("edgefn_pool_hot_memory_refusals_total", "hog.grab")] >= 1
+        assert metrics[("edgefn_pool_instances", "shop.front")] == 1  # min_hot_instances = 1, kept
+        assert metrics[("edgefn_pool_hot_memory_refusals_total", "shop.front")] == 0
+        assert answer(dev, "x", "/hello").text == "shop"

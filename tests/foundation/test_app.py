@@ -1,4 +1,4 @@
-"""App assembly: one function builds each role's Litestar app from the core routes and hook results."""
+"""App assembly: one function builds each listener's Litestar app from the core routes and hook results."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ import httpx
 import pluggy
 import pytest
 from litestar import Litestar, Request, get
+from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
 from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from edgehost import core_plugin, hookspecs
-from edgehost.app import ROLES, build_app
+from edgehost.app import LISTENERS, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
+from edgehost.runner.ingress import Ingress
 from edgehost.settings import load_settings
 from tests.procs import control_plane_process
 from tests.services import free_port
@@ -43,23 +45,23 @@ def stamp(app: ASGIApp) -> ASGIApp:
 
 
 class Contributor:
-    """One plugin object implementing each assembly hook, for one role only."""
+    """One plugin object implementing each assembly hook, for one listener only."""
 
-    def __init__(self, role: str) -> None:
-        self.role = role
+    def __init__(self, listener: str) -> None:
+        self.listener = listener
         self.lifespans: list[str] = []
 
     @hookimpl
-    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
-        return [contributed] if role == self.role else []
+    def edgehost_route_handlers(self, listener: str, ctx: AppContext) -> list[Any]:
+        return [contributed] if listener == self.listener else []
 
     @hookimpl
-    def edgehost_middleware(self, role: str, ctx: AppContext) -> list[Any]:
-        return [DefineMiddleware(stamp)] if role == self.role else []
+    def edgehost_middleware(self, listener: str, ctx: AppContext) -> list[Any]:
+        return [DefineMiddleware(stamp)] if listener == self.listener else []
 
     @hookimpl
-    def edgehost_dependencies(self, role: str, ctx: AppContext) -> dict[str, Any]:
-        if role != self.role:
+    def edgehost_dependencies(self, listener: str, ctx: AppContext) -> dict[str, Any]:
+        if listener != self.listener:
             return {}
 
         async def greeting() -> str:
@@ -68,8 +70,8 @@ class Contributor:
         return {"greeting": Provide(greeting)}
 
     @hookimpl
-    def edgehost_lifespan(self, role: str, ctx: AppContext) -> list[Any]:
-        if role != self.role:
+    def edgehost_lifespan(self, listener: str, ctx: AppContext) -> list[Any]:
+        if listener != self.listener:
             return []
 
         @contextlib.asynccontextmanager
@@ -83,7 +85,7 @@ class Contributor:
 
 
 def bare_context(*plugins: Any) -> AppContext:
-    """The core plugin (every role's own routes and error shape) and `plugins`, no built-in."""
+    """The core plugin (every listener's own routes and error shape) and `plugins`, no built-in."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(core_plugin, name="core")
@@ -92,7 +94,7 @@ def bare_context(*plugins: Any) -> AppContext:
     return AppContext(settings=load_settings("dev"), pm=pm, mode="dev")
 
 
-def test_each_hook_contributes_to_the_app_of_its_role() -> None:
+def test_each_hook_contributes_to_the_app_of_its_listener() -> None:
     plugin = Contributor("metrics")
     ctx = bare_context(plugin)
     with TestClient(build_app("metrics", ctx).litestar) as client:
@@ -103,7 +105,7 @@ def test_each_hook_contributes_to_the_app_of_its_role() -> None:
         assert response.headers["x-stamped"] == "/contributed"
         health = client.get("/healthz")
         assert health.json() == {"status": "ok", "mode": "dev"}
-        assert health.headers["x-stamped"] == "/healthz"  # middleware wraps the whole role
+        assert health.headers["x-stamped"] == "/healthz"  # middleware wraps the whole listener's app
     assert plugin.lifespans == ["entered", "exited"]
 
 
@@ -111,13 +113,13 @@ def test_services_started_after_assembly_reach_the_app_state() -> None:
     """`edgefn serve` may build the apps before the CP's services exist; requests must still see them."""
     ctx = bare_context()
     app = build_app("metrics", ctx)
-    ctx.services["registry"] = registry = object()
+    ctx.services.add(registry=(registry := object()))
     with TestClient(app.litestar):
         assert app.state.registry is registry
         assert app.state.ctx is ctx
 
 
-def test_contributions_stay_on_their_role() -> None:
+def test_contributions_stay_on_their_listener() -> None:
     plugin = Contributor("api")
     ctx = bare_context(plugin)
     with TestClient(build_app("metrics", ctx).litestar) as client:
@@ -126,7 +128,7 @@ def test_contributions_stay_on_their_role() -> None:
     assert plugin.lifespans == []
 
 
-def test_api_role_serves_health_and_an_openapi_document_of_the_v1_routes() -> None:
+def test_the_api_listener_serves_health_and_an_openapi_document_of_the_v1_routes() -> None:
     ctx = bare_context(Contributor("api"))
     with TestClient(build_app("api", ctx).litestar) as client:
         assert client.get("/healthz").json()["status"] == "ok"
@@ -140,10 +142,58 @@ def test_api_role_serves_health_and_an_openapi_document_of_the_v1_routes() -> No
     assert "/contributed" in paths  # a plugin's API routes are documented like the core's
 
 
-def test_an_unknown_role_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown role 'edge'"):
+def test_an_unknown_listener_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown listener 'edge'"):
         build_app("edge", bare_context())
-    assert ROLES == ("api", "node", "ingress", "metrics")
+    assert LISTENERS == ("api", "node", "ingress", "metrics")
+
+
+class OldStyle:
+    """A plugin written when the listener was called `role` (deprecated, still passed)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
+        self.seen.append(("route_handlers", role))
+        return [contributed] if role == "metrics" else []
+
+    @hookimpl
+    def edgehost_middleware(self, role: str, ctx: AppContext) -> list[Any]:
+        self.seen.append(("middleware", role))
+        return []
+
+    @hookimpl
+    def edgehost_dependencies(self, role: str, ctx: AppContext) -> dict[str, Any]:
+        self.seen.append(("dependencies", role))
+
+        async def greeting() -> str:
+            return f"hello from the {role} listener"
+
+        return {"greeting": Provide(greeting)}
+
+    @hookimpl
+    def edgehost_lifespan(self, role: str, ctx: AppContext) -> list[Any]:
+        self.seen.append(("lifespan", role))
+        return []
+
+    @hookimpl
+    def edgehost_app_config(self, role: str, ctx: AppContext, config: AppConfig) -> None:
+        self.seen.append(("app_config", role))
+
+
+def test_a_plugin_naming_the_listener_role_still_works() -> None:
+    plugin = OldStyle()
+    with TestClient(build_app("metrics", bare_context(plugin)).litestar) as client:
+        assert client.get("/contributed").json()["greeting"] == "hello from the metrics listener"
+    assert sorted(plugin.seen) == [
+        ("app_config", "metrics"),
+        ("dependencies", "metrics"),
+        ("lifespan", "metrics"),
+        ("middleware", "metrics"),
+        ("route_handlers", "metrics"),
+    ]
 
 
 @get("/fails")
@@ -153,15 +203,15 @@ async def fails() -> None:
 
 class Failing:
     @hookimpl
-    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
+    def edgehost_route_handlers(self, listener: str, ctx: AppContext) -> list[Any]:
         return [fails]
 
 
-@pytest.mark.parametrize("role", ["api", "metrics"])
+@pytest.mark.parametrize("listener", ["api", "metrics"])
 def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
-    role: str, caplog: pytest.LogCaptureFixture
+    listener: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with TestClient(build_app(role, bare_context(Failing())).litestar) as client:
+    with TestClient(build_app(listener, bare_context(Failing())).litestar) as client:
         response = client.get("/fails")
     assert response.status_code == 500
     assert response.json() == {
@@ -225,14 +275,18 @@ async def drive_lifespan(app: Any) -> list[str]:
 async def test_the_ingress_is_served_bare_unless_a_plugin_wraps_it(plugin_cls: type[Contributor]) -> None:
     seen: list[bytes] = []
 
-    async def ingress(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(scope["raw_path"])  # what the ingress routes on (a mount rewrites `path`)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"guest"})
+    class FakeIngress(Ingress):
+        def __init__(self) -> None:
+            pass
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["raw_path"])  # what the ingress routes on (a mount rewrites `path`)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"guest"})
 
     plugin = plugin_cls("ingress")
     ctx = bare_context(plugin)
-    ctx.services["ingress"] = ingress
+    ctx.services.add(ingress=FakeIngress())
     app = build_app("ingress", ctx)
     wraps = plugin_cls is Contributor
     assert app.fast_path is None if wraps else app.fast_path is not None and app.fast_path.name == "ingress"

@@ -1,5 +1,5 @@
-"""`edgehost_app_config`: a plugin changes Litestar's AppConfig of a role (exception handlers, guards,
-Litestar plugins); the core's own routes come through the `core` plugin; and a role's fast path is
+"""`edgehost_app_config`: a plugin changes Litestar's AppConfig of a listener (exception handlers, guards,
+Litestar plugins); the core's own routes come through the `core` plugin; and a listener's fast path is
 taken only when nothing a plugin added would be skipped, as `edgefn plugins` shows."""
 
 from __future__ import annotations
@@ -52,21 +52,21 @@ class Stamped(InitPluginProtocol):
 
 
 class Configures:
-    """One plugin changing the AppConfig of one role only."""
+    """One plugin changing the AppConfig of one listener only."""
 
-    def __init__(self, role: str) -> None:
-        self.role = role
+    def __init__(self, listener: str) -> None:
+        self.listener = listener
         self.seen: list[str] = []
 
     @hookimpl
-    def edgehost_route_handlers(self, role: str, ctx: AppContext) -> list[Any]:
-        return [teapot] if role == self.role else []
+    def edgehost_route_handlers(self, listener: str, ctx: AppContext) -> list[Any]:
+        return [teapot] if listener == self.listener else []
 
     @hookimpl
-    def edgehost_app_config(self, role: str, ctx: AppContext, config: AppConfig) -> None:
+    def edgehost_app_config(self, listener: str, ctx: AppContext, config: AppConfig) -> None:
         # The core's implementation ran first: its error rendering is already there.
-        self.seen.append(f"{role}:{Exception in config.exception_handlers}")
-        if role != self.role:
+        self.seen.append(f"{listener}:{Exception in config.exception_handlers}")
+        if listener != self.listener:
             return
         config.exception_handlers[Teapot] = lambda request, exc: _teapot_response()
         config.guards.append(needs_key)
@@ -77,7 +77,7 @@ def _teapot_response() -> Response[Any]:
     return Response({"error": "teapot"}, status_code=418)
 
 
-def test_a_plugin_adds_exception_handlers_guards_and_litestar_plugins_to_its_role() -> None:
+def test_a_plugin_adds_exception_handlers_guards_and_litestar_plugins_to_its_listener() -> None:
     plugin = Configures("metrics")
     with TestClient(build_app("metrics", bare_context(plugin)).litestar) as client:
         refused = client.get("/teapot")
@@ -88,7 +88,7 @@ def test_a_plugin_adds_exception_handlers_guards_and_litestar_plugins_to_its_rol
         health = client.get("/healthz", headers={"x-key": "open"})  # the guard covers the core's routes
         assert (health.status_code, health.headers["x-litestar-plugin"]) == (200, "on")
     with TestClient(build_app("api", bare_context(plugin)).litestar) as client:
-        assert client.get("/healthz").status_code == 200  # another role: untouched
+        assert client.get("/healthz").status_code == 200  # another listener: untouched
         assert "x-litestar-plugin" not in client.get("/healthz").headers
     assert plugin.seen == ["metrics:True", "api:True"]
 
@@ -102,15 +102,15 @@ def test_the_core_routes_are_the_core_plugins() -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "why"),
+    ("listener", "why"),
     [("ingress", "a plugin adds routes"), ("node", "a plugin adds guards")],  # Configures adds both
 )
-def test_what_a_plugin_adds_to_a_role_turns_its_fast_path_off(role: str, why: str) -> None:
+def test_what_a_plugin_adds_to_a_listener_turns_its_fast_path_off(listener: str, why: str) -> None:
     from edgehost.app import app_config, fast_path
 
-    assert fast_path(role, Litestar.from_config(app_config(role, bare_context())))[0] is not None
-    configured = Litestar.from_config(app_config(role, bare_context(Configures(role))))
-    assert fast_path(role, configured) == (None, why)
+    assert fast_path(listener, Litestar.from_config(app_config(listener, bare_context())))[0] is not None
+    configured = Litestar.from_config(app_config(listener, bare_context(Configures(listener))))
+    assert fast_path(listener, configured) == (None, why)
 
 
 GUARD_PLUGIN = """
@@ -125,8 +125,8 @@ def needs_key(connection, _):
 
 
 @hookimpl
-def edgehost_app_config(role, ctx, config):
-    if role == "ingress":
+def edgehost_app_config(listener, ctx, config):
+    if listener == "ingress":
         config.guards.append(needs_key)
 """
 
@@ -141,19 +141,19 @@ def test_a_guard_on_the_ingress_guards_a_real_edgefn_dev(tmp_path: Path) -> None
 
 
 def fast_paths(stdout: str) -> dict[str, str]:
-    """The `fast paths:` block of `edgefn plugins` as {role: "path (why)"}."""
+    """The `fast paths:` block of `edgefn plugins` as {listener: "path (why)"}."""
     block = stdout.split("\nfast paths:\n")[1]
     return dict(line.strip().split(": ", 1) for line in block.splitlines() if line.strip())
 
 
-def test_edgefn_plugins_names_each_roles_fast_path(tmp_path: Path) -> None:
+def test_edgefn_plugins_names_each_listeners_fast_path(tmp_path: Path) -> None:
     plain = run_cli("plugins")
     assert plain.returncode == 0, plain.stderr
     assert fast_paths(plain.stdout) == {
         "api": "heartbeats (answered before Litestar)",
         "node": "heartbeats (answered before Litestar)",
         "ingress": "ingress (answered before Litestar)",
-        "metrics": "off (no fast path for this role)",
+        "metrics": "off (no fast path for this listener)",
     }
     wrapped = run_cli("plugins", env=with_path(plugin_dir(tmp_path), EDGEFN_PLUGINS='["thirdparty"]'))
     assert wrapped.returncode == 0, wrapped.stderr

@@ -18,12 +18,12 @@ from edgehost import hookspecs
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
 from edgehost.plugin_manager import (
-    BUILTIN_ROLES,
+    BUILTIN_CAPABILITIES,
     BUILTINS,
     PluginError,
     describe,
     make_plugin_manager,
-    missing_roles,
+    missing_capabilities,
     per_request_calls,
 )
 from edgehost.settings import load_settings
@@ -156,7 +156,12 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_route_table" in plugins["routing"][1]
     assert plugins["core"] == (
         "edgehost.core_plugin",
-        ["edgehost_app_config", "edgehost_route_handlers", "edgehost_startup_problems"],
+        [
+            "edgehost_app_config",
+            "edgehost_metric_collectors",
+            "edgehost_route_handlers",
+            "edgehost_startup_problems",
+        ],
     )
 
 
@@ -278,7 +283,7 @@ def test_builtins_register_through_the_same_path_as_third_parties() -> None:
     pm = make_plugin_manager(entry_points=False)
     names = {name for name, _ in pm.list_name_plugin()}
     assert names == {*BUILTINS, "core"}
-    assert set(BUILTIN_ROLES) == set(BUILTINS)
+    assert set(BUILTIN_CAPABILITIES) == set(BUILTINS)
     assert {name for name, _, _ in describe(pm)} == names
 
 
@@ -316,7 +321,7 @@ def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
     ]
     pm.register(Admission(), name="geo-quotas")
     assert problems(pm, ["quotas"]) == []
-    assert missing_roles(pm, ["edgehost.plugins.quotas", "not-a-builtin"]) == []
+    assert missing_capabilities(pm, ["edgehost.plugins.quotas", "not-a-builtin"]) == []
 
 
 def test_a_misspelt_disabled_plugin_is_reported() -> None:

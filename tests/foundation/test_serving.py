@@ -4,6 +4,9 @@ the time a connection may take to send a request head, silent and idle ones incl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -128,3 +131,34 @@ def test_a_hard_limit_below_the_connections_is_reported() -> None:
     *warning, soft = _open_files_after(hard=1000, connections=4000)
     assert soft == "1000"
     assert "runner.max_connections" in warning[0]
+
+
+async def test_the_send_timeout_is_set_on_the_listener_so_every_accepted_connection_has_it() -> None:
+    """granian builds its sockets itself; `serve` finds its listener and sets TCP_USER_TIMEOUT."""
+    port = free_port()
+    limits = ConnectionLimits(send_timeout_s=1.5)
+    async with serve([Listener("api", Answering(), "127.0.0.1", port, limits=limits)]):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 204")  # accepted by now
+        (accepted,) = [fd for fd in _sockets() if _peer(fd) == writer.get_extra_info("sockname")]
+        with socket.socket(fileno=os.dup(accepted)) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 1500
+        writer.close()
+
+
+def _sockets() -> list[int]:
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                fds.append(int(name))
+    return fds
+
+
+def _peer(fd: int) -> object:
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            return sock.getpeername()
+    except OSError:
+        return None

@@ -15,7 +15,7 @@ from edgehost.plugin_manager import make_plugin_manager
 from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
-# docs/settings.md: these keys and defaults are fixed for every role.
+# docs/settings.md: these keys and defaults are fixed for every mode.
 FIXED_DEFAULTS: dict[str, Any] = {
     "quotas.max_concurrent": 100,
     "quotas.per_minute": 10000,
@@ -30,7 +30,7 @@ FIXED_DEFAULTS: dict[str, Any] = {
     "heartbeat.watch": True,
 }
 
-# docs/settings.md: the distributed roles (`edgefn serve`) rely on these keys too.
+# docs/settings.md: the distributed modes (`edgefn serve`) rely on these keys too.
 SERVE_DEFAULTS: dict[str, Any] = {
     "artifacts.backend": "local",
     "api.host": "127.0.0.1",
@@ -53,7 +53,16 @@ INGRESS_DEFAULTS: dict[str, Any] = {
     "runner.max_connections": 10000,
     "runner.max_requests_in_flight": 512,
     "runner.header_timeout_s": 30,
+    "runner.send_timeout_s": 30,
+    "runner.max_buffered_body_bytes": 512 << 20,
     "runner.body_timeout_s": 30,
+}
+
+# What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits).
+OUTPUT_DEFAULTS: dict[str, Any] = {
+    "runner.max_fetch_bytes": 1 << 20,
+    "runner.max_guest_output_bytes": 64 << 10,
+    "runner.max_response_header_bytes": 64 << 10,
 }
 
 # Keys docs/settings.md names with an empty default: they must exist (empty until set).
@@ -92,8 +101,9 @@ def typed(mode: str | None = None, **kwargs: Any) -> Settings:
     return AppContext(settings=settings, pm=pm, mode=settings.mode).settings
 
 
-# `edgefn dev` runs both roles in one process and answers watch long-polls at once; config/dev.toml
-# shortens the heartbeat so `edgefn status` shows a fresh node sooner. Nothing else differs.
+# `edgefn dev` runs the control plane and a runner in one process and answers watch long-polls at
+# once; config/dev.toml shortens the heartbeat so `edgefn status` shows a fresh node sooner.
+# Nothing else differs.
 DEV_OVERRIDES = {"heartbeat.interval_s": 5}
 
 
@@ -108,14 +118,15 @@ def test_fixed_keys_have_their_interfaces_defaults(mode: str | None) -> None:
 @pytest.mark.parametrize("mode", ["control-plane", "runner"])
 def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     settings = load_settings(mode)
-    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS}.items():
+    for key, default in {**SERVE_DEFAULTS, **INGRESS_DEFAULTS, **OUTPUT_DEFAULTS}.items():
         assert value(settings, key) == default, key
     for key in SERVE_KEYS_WITHOUT_DEFAULT:
         value(settings, key)  # exists
     assert settings.tls_enabled is False
     assert settings.database.url == ""
     assert settings.database_url == "sqlite:////var/lib/edgefn/edgefn.db"  # sqlite:///{state_dir}/edgefn.db
-    assert worker_count(settings) == (os.cpu_count() or 1)  # runner.workers defaults to the cores
+    # runner.workers defaults to the cores; other modes serve from one process
+    assert worker_count(settings) == ((os.cpu_count() or 1) if mode == "runner" else 1)
 
 
 def test_the_database_default_follows_the_state_dir(tmp_path: Path) -> None:
@@ -231,6 +242,22 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         (
             {"EDGEFN_RUNNER__HEADER_TIMEOUT_S": "0"},
             "runner.header_timeout_s must be a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_GUEST_OUTPUT_BYTES": "0"},
+            "runner.max_guest_output_bytes must be a positive integer, got 0",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_RESPONSE_HEADER_BYTES": "64k"},
+            "runner.max_response_header_bytes must be a positive integer, got '64k'",
+        ),
+        (
+            {"EDGEFN_RUNNER__MAX_BUFFERED_BODY_BYTES": "1000"},
+            "runner.max_buffered_body_bytes must be at least runner.max_body_bytes (1048576), got 1000",
+        ),
+        (
+            {"EDGEFN_RUNNER__SEND_TIMEOUT_S": "-5"},
+            "runner.send_timeout_s must be a number of seconds above 0 and at most 3600, got -5",
         ),
         (
             {"EDGEFN_RUNNER__BODY_TIMEOUT_S": "1e30"},

@@ -39,6 +39,7 @@ def test_one_json_line_per_invocation_with_every_key(tmp_path: Path) -> None:
     for rec in records.values():
         assert rec.keys() >= KEYS, KEYS - rec.keys()
         assert rec["node_id"] == "dev"
+        assert rec["event"] == "invocation"  # how a pipeline tells them from the process's own lines
         assert rec["end_timestamp"] >= rec["start_timestamp"]
     ok, logged, failed = (records[ids[p]] for p in ("hello", "log", "boom"))
     assert (ok["function_id"], ok["status"], ok["execution_status"]) == ("logged.hello", 200, "ok")

@@ -38,6 +38,15 @@ def test_counts_after_known_invocations_and_cache_hits_after_restart(tmp_path: P
     assert sample(text, "edgefn_deployments", state="cached") == 3
     assert sample(text, "edgefn_sync_connected") == 1
     assert sample(text, "edgefn_pool_instances", function_id="metered.hello") == 1
+    # What each plugin and the core collect at scrape time (`edgehost_metric_collectors`).
+    hello = {"function_id": "metered.hello"}
+    assert sample(text, "edgefn_pool_instances_created_total", **hello) == 1  # the warm one...
+    assert sample(text, "edgefn_pool_reuses_total", **hello) == 3  # ...served all three
+    assert sample(text, "edgefn_pool_evictions_total", **hello) == 0
+    assert sample(text, "edgefn_quota_running", tenant="metered") == 0
+    assert (sample(text, "edgefn_cache_bytes") or 0) > 0
+    assert (sample(text, "edgefn_sync_revision") or 0) > 0
+    assert sample(text, "edgefn_quota_blocked_tenants") == 0
     # A restart finds every artifact in the local cache, verified.
     with dev_server(proj, tmp_path / "logs2") as dev:
         text = get(f"{dev.metrics}/metrics").text
@@ -145,6 +154,9 @@ def test_grafana_dashboard_queries_parse_and_name_exported_metrics(tmp_path: Pat
     checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     names = set(re.findall(r"\b((?:wasm|edgefn)_[a-z_]+)\{", " ".join(exprs)))
-    sources = (REPO / "plugins" / "metrics.py").read_text() + (REPO / "plugins" / "quotas.py").read_text()
+    # Each plugin and the core export their own metrics (`edgehost_metric_collectors`): look in all of them.
+    sources = "".join(
+        path.read_text() for folder in ("edgehost", "plugins") for path in (REPO / folder).rglob("*.py")
+    )
     for name in names:  # every metric the dashboard reads is one the runner exports
         assert re.sub(r"_(total|bucket)$", "", name) in sources, name

@@ -121,5 +121,5 @@ def test_concurrency_is_counted_across_processes_only_when_several_serve(
         mode, overrides={"runner": {"workers": workers, "state_dir": str(tmp_path), "node_id": "n"}}
     )
     ctx = AppContext(settings=settings, pm=make_plugin_manager(entry_points=False), mode=mode)
-    admission = quotas.edgehost_admission(ctx)
+    admission = quotas.edgehost_admission(ctx, blocked=frozenset)
     assert isinstance(admission.counts, quotas.SharedCounts) is shared

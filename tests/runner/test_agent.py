@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from edgehost.protocol import DesiredState, Heartbeat, HeartbeatReply
-from edgehost.runner.agent import Backoff, SyncAgent, load_desired, save_desired
+from edgehost.runner.agent import SyncAgent, load_desired, save_desired
 
 
 class ScriptedCP:
@@ -56,17 +56,8 @@ def make_agent(
         inventory=lambda: (),
         drain_usage=kw.pop("drain_usage", dict),
         sleep=sleep,
-        backoff=lambda: Backoff(rng=random.Random(1)),
+        rng=random.Random(1),
     )
-
-
-def test_backoff_doubles_to_the_cap_with_jitter_and_resets() -> None:
-    backoff = Backoff(initial=1.0, cap=60.0, rng=random.Random(3))
-    delays = [backoff.next() for _ in range(9)]
-    for delay, base in zip(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60], strict=True):
-        assert 0.8 * base <= delay <= 1.2 * base
-    backoff.reset()
-    assert backoff.next() <= 1.2
 
 
 def test_unreachable_cp_is_retried_with_backoff_then_the_reply_interval_is_used(tmp_path: Path) -> None:
@@ -178,7 +169,7 @@ def test_an_apply_that_fails_stops_neither_heartbeats_nor_the_watch(tmp_path: Pa
         inventory=lambda: (),
         drain_usage=dict,
         sleep=sleep,
-        backoff=lambda: Backoff(rng=random.Random(1)),
+        rng=random.Random(1),
     )
 
     async def main() -> None:

@@ -248,6 +248,65 @@ def test_connection_specific_guest_fields_are_dropped(wire: DevServer) -> None:
     assert answer.field(b"x-request-id") != b"forged"
 
 
+# Framing and connection fields a guest might write, with values that would break the exchange if
+# relayed: a client would wait for trailers, close, switch protocols, or read a wrong length.
+GUEST_HOP_FIELDS: dict[bytes, list[bytes]] = {
+    b"connection": [b"close", b"keep-alive", b"upgrade, x-secret", b"te"],
+    b"keep-alive": [b"timeout=1, max=1", b"timeout=99999"],
+    b"transfer-encoding": [b"chunked", b"gzip, chunked", b"identity"],
+    b"upgrade": [b"websocket", b"h2c", b"HTTP/2.0"],
+    b"te": [b"trailers", b"gzip"],
+    b"trailer": [b"x-checksum", b"expires, x-late"],
+    b"content-length": [b"0", b"3", b"100000", b"1, 2", b"-1", b"99999999999999999999999"],
+    b"proxy-connection": [b"close"],
+    b"proxy-authenticate": [b'Basic realm="edge"'],
+    b"proxy-authentication-info": [b'nextnonce="x"'],
+    b"proxy-status": [b"edge; error=connection_refused"],
+    b"proxy-x": [b"1"],
+}
+
+
+def _any_case(rnd: random.Random, name: bytes) -> bytes:
+    return bytes(c ^ 0x20 if chr(c).isalpha() and rnd.random() < 0.5 else c for c in name)
+
+
+def test_no_framing_or_connection_field_of_a_guest_reaches_the_client(wire: DevServer) -> None:
+    """Property: whatever mix of these fields, in any letter case, a guest writes beside an ordinary
+    one, the client gets none of them, a Content-Length that is the length sent, and the next
+    request on the connection is read where this answer ends (RFC 9112 §6.3)."""
+    rnd = random.Random(9112)
+    names = sorted(GUEST_HOP_FIELDS)
+    for _ in range(40):
+        picked = rnd.sample(names, rnd.randint(1, 5))
+        fields = [(_any_case(rnd, name), rnd.choice(GUEST_HOP_FIELDS[name])) for name in picked]
+        fields.insert(rnd.randint(0, len(fields)), (b"x-kept", b"yes"))
+        status = rnd.choice([200, 201, 404, 500])
+        body = rnd.choice([b"", b"ok", b"x" * 1000])
+        case = request("POST", "/mirror", body=guest_response(status, fields, body), close=False)
+        answer, rest = first_response(send(wire, case, NEXT))
+        assert (answer.status, answer.body) == (status, body), fields
+        sent = {name for name, _ in answer.fields}
+        assert sent.isdisjoint(GUEST_HOP_FIELDS.keys() - {b"content-length"}), (fields, answer.head)
+        assert [v for n, v in answer.fields if n == b"content-length"] == [str(len(body)).encode()]
+        assert answer.field(b"x-kept") == b"yes"
+        following = one_response(rest)
+        assert (following.status, following.body) == (200, HELLO), fields
+
+
+@pytest.mark.parametrize("length", [b"9223372036854775808", b"99999999999999999999999", b"0" + b"9" * 30])
+def test_a_content_length_to_head_above_2_63_minus_1_is_a_bad_response(
+    wire: DevServer, length: bytes
+) -> None:
+    case = request("HEAD", "/mirror", body=guest_response(200, [(b"content-length", length)]))
+    answer = one_response(send(wire, case))
+    assert answer.status == 500
+    assert answer.body == b""  # HEAD: the JSON error's length, never its content
+    assert int(answer.field(b"content-length") or 0) > 0
+    record = log_record(wire, answer.field(b"x-request-id").decode())  # type: ignore[union-attr]
+    assert (record["status"], record["error_code"]) == (500, "bad_response")
+    assert "9223372036854775807" in record["error_message"]
+
+
 # --- responses: framing of bodyless statuses and HEAD ----------------------------------------------
 
 NEXT = request("GET", "/get-only")  # pipelined after the case: it must start right where the case ends
@@ -266,6 +325,8 @@ NEXT = request("GET", "/get-only")  # pipelined after the case: it must start ri
         ("HEAD", 200, [], b"hello", b"5"),
         ("HEAD", 200, [(b"content-length", b"42")], b"", b"42"),  # the guest's own, when it sent no body
         ("HEAD", 200, [(b"content-length", b"4x2")], b"", None),  # not 1*DIGIT: none at all
+        ("HEAD", 200, [(b"Content-Length", b"9223372036854775807")], b"", b"9223372036854775807"),  # 2^63-1
+        ("HEAD", 200, [(b"content-length", b"1"), (b"content-length", b"2")], b"", None),
         ("HEAD", 200, [], b"", None),
         ("HEAD", 204, [], b"hello", None),
         ("HEAD", 304, [(b"content-length", b"42")], b"", None),
@@ -407,6 +468,12 @@ def test_invalid_content_length_is_400_from_the_server_before_any_guest(
     answer = one_response(send(wire, (head + "\r\n\r\nhello").encode()))
     assert answer.status == 400
     assert answer.field(b"x-request-id") is None  # granian's own answer: the runner never saw it
+    # hyper's answer to a parse error, as docs/runner.md describes it: no content, the connection closed
+    assert (answer.body, answer.field(b"content-length"), answer.field(b"connection")) == (
+        b"",
+        b"0",
+        b"close",
+    )
 
 
 def test_content_length_beside_transfer_encoding_is_read_as_chunked_and_the_connection_closed(

@@ -26,7 +26,7 @@ DEPLOYMENT = FunctionDeployment(
 
 
 class Recording:
-    spec = FunctionSpec(function_id="t.f", version=1)
+    spec = FunctionSpec(function_id="t.f", version=1, memory_pages=16, max_execution_ms=50)
 
     def __init__(self) -> None:
         self.requests: list[bytes] = []  # as the guest's memory receives them

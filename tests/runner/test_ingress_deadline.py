@@ -8,16 +8,17 @@ from time import monotonic
 import msgspec
 
 from edgehost.protocol import RouteSpec
-from edgehost.runner.ingress import INLINE_MAX_MS, Ingress
+from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import LiveFunction, Snapshot
 from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
+from edgehost.runtime.placement import INLINE_MAX_MS
 from tests.runner.test_ingress_bytes import DEPLOYMENT, call
 
 LIMIT_MS = INLINE_MAX_MS * 10  # long enough to run on guest threads
 
 
 class Deadlines:
-    spec = FunctionSpec(function_id="t.f", version=1, max_execution_ms=LIMIT_MS)
+    spec = FunctionSpec(function_id="t.f", version=1, memory_pages=16, max_execution_ms=LIMIT_MS)
 
     def __init__(self) -> None:
         self.deadlines: list[float | None] = []

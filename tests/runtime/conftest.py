@@ -30,7 +30,9 @@ def compile_guest(
     extra: Sequence[HostFunction] = (),
     **spec_fields: object,
 ) -> CompiledFunction:
-    spec = FunctionSpec(function_id=name, version=1, **spec_fields)  # type: ignore[arg-type]
+    spec = FunctionSpec(
+        function_id=name, version=1, **{"memory_pages": 16, "max_execution_ms": 50, **spec_fields}
+    )  # type: ignore[arg-type]
     return CompiledFunction.load(spec, guest_wasm(name), host_functions=[*builtin_host_functions(), *extra])
 
 

@@ -10,6 +10,7 @@ from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
     GuestRequest,
+    OutputLimits,
     builtin_host_functions,
     encode_request,
 )
@@ -63,9 +64,12 @@ def port() -> Iterator[int]:
 
 
 def fetch(url: str, allow: tuple[str, ...], *, max_ms: int = 2000) -> tuple[int, bytes]:
-    spec = FunctionSpec("fetch", 1, http_allow=allow, max_execution_ms=max_ms)
+    spec = FunctionSpec("fetch", 1, http_allow=allow, memory_pages=16, max_execution_ms=max_ms)
     compiled = CompiledFunction.load(
-        spec, guest_wasm("fetch"), host_functions=builtin_host_functions(), max_fetch_bytes=1000
+        spec,
+        guest_wasm("fetch"),
+        host_functions=builtin_host_functions(),
+        limits=OutputLimits(fetch_bytes=1000),
     )
     outbound = encode_request(GuestRequest("GET", url, [("x-a", "1")], b""))
     response = compiled.instantiate().invoke(GuestRequest("POST", "/", [], outbound), request_id="r")
@@ -105,7 +109,7 @@ def test_too_large(port: int) -> None:
 
 
 def test_the_fetch_limit_counts_the_headers_too(port: int) -> None:
-    """max_fetch_bytes (1000 here) bounds the response as the guest receives it, header fields included."""
+    """The fetch limit (1000 bytes here) bounds the response as the guest receives it, fields included."""
     assert fetch(f"http://127.0.0.1:{port}/fat-headers", ("127.0.0.1",)) == (555, b"\x05")
     status, body = fetch(f"http://127.0.0.1:{port}/fits", ("127.0.0.1",))
     assert status == 200 and body.endswith(b"x" * 800)

@@ -139,3 +139,17 @@ def test_instances_are_isolated(request_: GuestRequest) -> None:
     first, second = compiled.instantiate(), compiled.instantiate()
     first.invoke(request_, request_id="a")
     assert second.invoke(request_, request_id="b").headers == [("x-free", "0")]
+
+
+def test_a_host_function_that_raises_unexpectedly_is_a_host_error(request_: GuestRequest) -> None:
+    """The host function's bug, not the guest's: `host_error`, where a guest's fault is `trap`."""
+
+    def buggy(ctx: object, caller: object, n: int) -> int:
+        raise KeyError("oops")
+
+    add_one = HostFunction("edgefn", "add_one", (I32,), (I32,), buggy)
+    error = failure(compile_guest("add_one", extra=[add_one]).instantiate(), request_)
+    assert (error.code, error.message) == (
+        "host_error",
+        "host function edgefn.add_one failed: KeyError: 'oops'",
+    )

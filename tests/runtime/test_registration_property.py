@@ -101,7 +101,7 @@ def test_finalize_accepts_exactly_what_a_runner_instantiates(monkeypatch: pytest
     for case in range(400):
         text, memory_pages = random_module(rng)
         wasm = bytes(wasmtime.wat2wasm(text))
-        spec = FunctionSpec("prop.fn", case + 1, memory_pages=memory_pages)
+        spec = FunctionSpec("prop.fn", case + 1, memory_pages=memory_pages, max_execution_ms=50)
         accepted, reason = finalize_accepts(wasm, spec)
         assert accepted == runner_instantiates(wasm, spec, monkeypatch), (text, memory_pages, reason)
         if not accepted:

@@ -62,8 +62,9 @@ def ticking():
     return any(t.name == "edgefn-epoch" for t in threading.enumerate())
 
 wasm = wasm_from_source((REPO / "functions/hello/hello.wat").read_bytes(), "hello.wat")
-validate_module(wasm, FunctionSpec("t.hello", 1), host_functions=builtin_host_functions())
-compiled = CompiledFunction.load(FunctionSpec("t.hello", 1), wasm, host_functions=builtin_host_functions())
+spec = FunctionSpec("t.hello", 1, memory_pages=16, max_execution_ms=50)
+validate_module(wasm, spec, host_functions=builtin_host_functions())
+compiled = CompiledFunction.load(spec, wasm, host_functions=builtin_host_functions())
 print(ticking())
 compiled.instantiate()
 print(ticking())

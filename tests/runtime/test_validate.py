@@ -36,7 +36,7 @@ def wat(*items: str) -> bytes:
 def check(
     wasm: bytes, *, memory_pages: int = 16, entrypoint: str = "handle", host: Sequence[HostFunction] = HOST
 ) -> ModuleReport:
-    spec = FunctionSpec("t.fn", 1, entrypoint=entrypoint, memory_pages=memory_pages)
+    spec = FunctionSpec("t.fn", 1, entrypoint=entrypoint, memory_pages=memory_pages, max_execution_ms=50)
     return validate_module(wasm, spec, host_functions=host)
 
 

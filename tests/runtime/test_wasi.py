@@ -76,7 +76,9 @@ def test_random_get_fills_guest_memory_and_stops_at_the_deadline(
 
 
 def context() -> InvocationContext:
-    return InvocationContext(FunctionSpec("f", 1), "r", deadline=0.0, max_log_bytes=20)
+    return InvocationContext(
+        FunctionSpec("f", 1, memory_pages=16, max_execution_ms=50), "r", deadline=0.0, max_log_bytes=20
+    )
 
 
 def test_output_is_charged_as_it_is_copied_including_unfinished_lines() -> None:

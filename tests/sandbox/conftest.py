@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
@@ -127,12 +128,15 @@ def fetch_request(url: str, method: str = "GET") -> bytes:
 
 
 class Upstream(BaseHTTPRequestHandler):
-    """A local origin: /ok answers, /slow stalls, /big is too large, /redirect points at a refused name."""
+    """A local origin: /ok answers, /slow stalls, /hold... waits until `release(server)` (at most a
+    minute), /big is too large, /redirect points at a refused name."""
 
     def do_GET(self) -> None:
         self.server.hits.append(self.path)  # type: ignore[attr-defined]
         if self.path == "/slow":
             time.sleep(2)
+        if self.path.startswith("/hold"):
+            self.server.released.wait(60)  # type: ignore[attr-defined]
         if self.path == "/big":
             self.send_response(200)
             self.send_header("content-length", str(4 << 20))
@@ -163,6 +167,8 @@ def upstream() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     server.daemon_threads = True
     server.hits = []  # type: ignore[attr-defined]
+    server.released = threading.Event()  # type: ignore[attr-defined]
+    server.released.set()  # type: ignore[attr-defined]  # /hold waits only inside `holding`
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -177,3 +183,14 @@ def url_of(server: ThreadingHTTPServer, path: str, host: str = "127.0.0.1") -> s
 
 def hits(server: ThreadingHTTPServer) -> list[str]:
     return list(server.hits)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def holding(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Requests to /hold... wait inside the block; all are answered when it exits."""
+    released: threading.Event = server.released  # type: ignore[attr-defined]
+    released.clear()
+    try:
+        yield
+    finally:
+        released.set()

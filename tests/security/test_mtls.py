@@ -14,7 +14,8 @@ from granian.constants import Interfaces
 from granian.server.embed import Server
 
 from edgehost.security.ca import init_ca, issue_node, issue_server
-from edgehost.security.tls import client_ssl_context, server_ssl_args
+from edgehost.security.tls import client_ssl_context, node_client_context, server_ssl_args
+from edgehost.settings import load_settings
 
 Scope = dict[str, Any]
 
@@ -106,3 +107,16 @@ async def test_mutual_tls_accepts_only_node_certificates_from_our_ca(tmp_path: P
     finally:
         server.signal_handler_interrupt()
         await serving
+
+
+def test_the_runner_clients_use_the_node_certificate_only_for_https_with_tls_set(tmp_path: Path) -> None:
+    """`node_client_context`: the one mutual-TLS setup of the runner's CP and artifact clients."""
+    init_ca(tmp_path)
+    node_cert, node_key = issue_node(tmp_path, "node-1")
+    tls = {"ca_file": str(tmp_path / "ca.pem"), "cert_file": str(node_cert), "key_file": str(node_key)}
+    settings = load_settings("runner", overrides={"tls": tls})
+    context = node_client_context(settings, "https://cp.example:8443")
+    assert context is not None
+    assert [dict(c["subject"][0])["commonName"] for c in context.get_ca_certs()] == ["edgefn CA"]
+    assert node_client_context(settings, "http://127.0.0.1:8787") is None
+    assert node_client_context(load_settings("runner"), "https://cp.example:8443") is None

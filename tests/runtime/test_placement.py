@@ -1,4 +1,4 @@
-"""Where the ingress runs a guest: inline on the loop while it proves short, on guest threads after.
+"""Where a guest call runs: inline on the loop while its function proves short, on guest threads after.
 
 Unit tests with stand-in pools: what is under test is the placement decision, not wasm.
 """
@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
-from edgehost.runner import ingress as ingress_module
-from edgehost.runner.ingress import Ingress
+import pytest
+
 from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
+from edgehost.runtime.placement import SLOW_INLINE_S, Placement
 
 REQUEST = GuestRequest("GET", "/", [], b"")
-SLOW_S = ingress_module.SLOW_INLINE_S * 3
+SLOW_S = SLOW_INLINE_S * 3
+
+
+@pytest.fixture
+def placement() -> Iterator[Placement]:
+    placement = Placement(threads=2)
+    yield placement
+    placement.close()
 
 
 class StandInPool:
     """Answers after `work(SLOW_S)`, and records which thread ran each call."""
 
     def __init__(self, work: str) -> None:
-        self.spec = FunctionSpec(function_id=f"t.{work}", version=1)
+        self.spec = FunctionSpec(function_id=f"t.{work}", version=1, memory_pages=16, max_execution_ms=50)
         self.work = work
         self.threads: list[str] = []
 
@@ -38,20 +47,22 @@ class StandInPool:
 
 
 async def test_a_guest_that_burns_cpu_moves_to_guest_threads_after_its_second_slow_call(
-    ingress: Ingress,
+    placement: Placement,
 ) -> None:
     pool = StandInPool("spin")
     for _ in range(3):
-        await ingress._invoke(pool, REQUEST, "r")
+        await placement.invoke(pool, REQUEST, "r")
     loop_thread = threading.current_thread().name
     assert pool.threads[:2] == [loop_thread, loop_thread]  # one slow call alone proves nothing
     assert pool.threads[2] != loop_thread
 
 
-async def test_a_call_that_only_looks_slow_because_the_process_waited_stays_inline(ingress: Ingress) -> None:
+async def test_a_call_that_only_looks_slow_because_the_process_waited_stays_inline(
+    placement: Placement,
+) -> None:
     pool = StandInPool("sleep")
     for _ in range(4):
-        await ingress._invoke(pool, REQUEST, "r")
+        await placement.invoke(pool, REQUEST, "r")
     assert set(pool.threads) == {threading.current_thread().name}
 
 
@@ -72,10 +83,22 @@ class Alternating(StandInPool):
         return GuestResponse(200, [], b"", [], 0.0)
 
 
-async def test_fast_calls_in_between_do_not_keep_a_slow_guest_inline(ingress: Ingress) -> None:
+async def test_fast_calls_in_between_do_not_keep_a_slow_guest_inline(placement: Placement) -> None:
     pool = Alternating()
     for _ in range(6):
-        await ingress._invoke(pool, REQUEST, "r")
+        await placement.invoke(pool, REQUEST, "r")
     loop_thread = threading.current_thread().name
     assert pool.threads[:3] == [loop_thread] * 3  # slow, fast, slow (the second slow one decides)
     assert loop_thread not in pool.threads[3:]
+
+
+async def test_a_function_that_names_kv_stores_runs_on_guest_threads_from_its_first_call(
+    placement: Placement,
+) -> None:
+    """A KV call waits on its store (a Redis round trip, up to kv.timeout_s): never on the loop."""
+    pool = StandInPool("sleep")
+    pool.spec = FunctionSpec(
+        function_id="t.kv", version=1, memory_pages=16, max_execution_ms=50, kv=("default",)
+    )
+    await placement.invoke(pool, REQUEST, "r")
+    assert pool.threads[0] != threading.current_thread().name

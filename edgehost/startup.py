@@ -1,4 +1,4 @@
-"""Start-up of the two roles' services, composed by `edgefn serve` and `edgefn dev`.
+"""Start-up of the control plane's and the runner's services, composed by `edgefn serve` and `edgefn dev`.
 
 `controlplane/` and `runner/` never import each other; this module is where they meet.
 """
@@ -16,20 +16,23 @@ from pathlib import Path
 import httpx
 
 from edgehost.addresses import advertised
+from edgehost.app import build_app
 from edgehost.context import AppContext
+from edgehost.contracts import ProcessKind
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
 from edgehost.db.engine import close_database, open_database
-from edgehost.runner.agent import ControlPlaneClient, NodeCredentials, SyncAgent
-from edgehost.runner.fetcher import artifact_client
-from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import NodeState, Process
+from edgehost.runner.agent import SyncAgent
+from edgehost.runner.assembly import assemble_runner
+from edgehost.runner.cp_client import ControlPlaneClient, NodeCredentials
+from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import USAGE_DIR, UsageCollector, combined
 from edgehost.runtime import HostFunction
-from edgehost.security.tls import client_ssl_context
+from edgehost.security.tls import node_client_context
+from edgehost.serving import ConnectionLimits, Listener
 from edgehost.settings import Runner as RunnerSettings
 
 log = logging.getLogger("edgefn")
@@ -56,7 +59,12 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
     )
-    deployments = Deployments(store, notifier, url_ttl_s=settings.artifacts.url_ttl_s)
+    deployments = Deployments(
+        store,
+        notifier,
+        url_ttl_s=settings.artifacts.url_ttl_s,
+        max_routes_per_project=settings.api.max_routes_per_project,
+    )
     nodes = Nodes(
         deployments,
         notifier,
@@ -64,7 +72,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         offline_after_s=settings.heartbeat.offline_after_s,
         cpu_seconds_per_day=settings.quotas.cpu_seconds_per_day,
     )
-    ctx.services.update(
+    ctx.services.add(
         artifact_store=store, notifier=notifier, registry=registry, deployments=deployments, nodes=nodes
     )
     # What start-up allocated (modules, tables, services) lives as long as the process: frozen, it is
@@ -88,16 +96,13 @@ def advertised_urls(settings: RunnerSettings, cp_url: str) -> tuple[str, str]:
 
 
 def node_http_client(ctx: AppContext, base_url: str) -> httpx.AsyncClient:
-    tls = ctx.settings.tls
-    verify: object = True
-    if base_url.startswith("https://") and ctx.settings.tls_enabled:
-        verify = client_ssl_context(tls.ca_file, tls.cert_file, tls.key_file)
-    return httpx.AsyncClient(base_url=base_url, verify=verify, timeout=httpx.Timeout(15.0))  # type: ignore[arg-type]
+    verify = node_client_context(ctx.settings, base_url) or True
+    return httpx.AsyncClient(base_url=base_url, verify=verify, timeout=httpx.Timeout(15.0))
 
 
 @contextlib.asynccontextmanager
 async def runner(
-    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path, process: Process = "single"
+    ctx: AppContext, *, cp_url: str, cert_file: Path, key_file: Path, process: ProcessKind = "single"
 ) -> AsyncIterator[NodeState]:
     """The node's state, agent and (unless `process` is the agent of ingress workers) ingress, in
     `ctx.services`; the sync agent starts with `agent_running`."""
@@ -106,15 +111,14 @@ async def runner(
     client = node_http_client(ctx, cp_url)
     credentials = NodeCredentials(settings.runner.node_id, cert_file, key_file)
     cp = ControlPlaneClient(client, credentials)
-    fetch_client = artifact_client(settings)
     workers = process == "agent"
-    node = NodeState(
+    parts = assemble_runner(
         ctx,
+        process,
         report=cp.report,
-        http=fetch_client,
-        process=process,
         publish=partial(save_state, state_dir / SERVING_FILE) if workers else None,
     )
+    node = parts.node
     drain = combined(node.drain_usage, UsageCollector(state_dir / USAGE_DIR).drain)
     public_url, metrics_url = await asyncio.to_thread(advertised_urls, settings.runner, cp_url)
     log.info("runner %s reports ingress %s, metrics %s", settings.runner.node_id, public_url, metrics_url)
@@ -131,23 +135,29 @@ async def runner(
         public_url=public_url,
         metrics_url=metrics_url,
     )
-    ingress = None if workers else Ingress.from_settings(node, settings.runner)
-    ctx.services.update(node=node, agent=agent)
-    if ingress is not None:
-        ctx.services["ingress"] = ingress
+    ctx.services.add(agent=agent)
     try:
         yield node
     finally:
-        if ingress is not None:
-            ingress.close()
-        await node.close()
+        await parts.close()
         await client.aclose()
-        await fetch_client.aclose()
+
+
+def runner_listeners(ctx: AppContext, *, ingress_port: int | None, metrics_port: int) -> list[Listener]:
+    """The runner's listeners on `runner.host`: the ingress (None: granian workers serve it) and metrics."""
+    settings = ctx.settings.runner
+    listeners = []
+    if ingress_port is not None:
+        limits = ConnectionLimits.ingress(settings)
+        listeners.append(
+            Listener("ingress", build_app("ingress", ctx), settings.host, ingress_port, limits=limits)
+        )
+    return [*listeners, Listener("metrics", build_app("metrics", ctx), settings.host, metrics_port)]
 
 
 @contextlib.asynccontextmanager
 async def agent_running(ctx: AppContext) -> AsyncIterator[None]:
-    task = asyncio.create_task(ctx.services["agent"].run(), name="sync-agent")
+    task = asyncio.create_task(ctx.services.require(SyncAgent).run(), name="sync-agent")
     try:
         yield
     finally:

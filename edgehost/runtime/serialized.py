@@ -1,4 +1,6 @@
-"""On-disk cache of compiled modules.
+"""Compiled modules serialized next to their artifact (wasmtime's `Module.serialize`), so a restart
+or an ingress worker maps native code instead of compiling again. (Not the artifact cache, which
+is the caching plugin's: this module only decides whether a `.cwasm` file may be trusted.)
 
 A serialized module is native code that wasmtime maps and runs without
 verification, so a file is only used when its header names the SHA-256 of
@@ -10,11 +12,11 @@ the runner alone: a digest cannot stop someone who can also rewrite it.)
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import wasmtime
+
+from edgehost.files import write_atomic
 
 _MAGIC = b"edgefn-cwasm-v1\n"
 _HEADER = len(_MAGIC) + 64
@@ -35,18 +37,6 @@ def _read_cached(engine: wasmtime.Engine, path: Path, source_digest: bytes) -> w
         return None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def load_module(
     engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None
 ) -> tuple[wasmtime.Module, bool]:
@@ -59,5 +49,6 @@ def load_module(
         return cached, True
     module = wasmtime.Module(engine, wasm)
     body = bytes(module.serialize())
-    _write_atomically(cache_path, _MAGIC + source_digest + hashlib.sha256(body).digest() + body)
+    # Not durable: a file a power loss tears fails its header check and is compiled again.
+    write_atomic(cache_path, _MAGIC + source_digest + hashlib.sha256(body).digest() + body, durable=False)
     return module, False

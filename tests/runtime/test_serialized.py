@@ -6,7 +6,7 @@ from edgehost.runtime import CompiledFunction, FunctionSpec, GuestRequest, built
 
 from .conftest import guest_wasm
 
-SPEC = FunctionSpec("f", 3)
+SPEC = FunctionSpec("f", 3, memory_pages=16, max_execution_ms=50)
 REQ = GuestRequest("GET", "/", [], b"")
 
 

@@ -1,0 +1,57 @@
+"""The one KV store of a process, built on first use from the backend `kv.backend` names.
+
+Backends come from the `edgehost_kv_backends` hook (the `kv` plugin gives `sqlite` and `redis`);
+the store is built lazily, so commands and roles that never touch KV never open a file or a
+connection, and once per process, shared by the host calls and the CP's KV API (`edgefn dev`
+runs both in one process, so both see the same store).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from edgehost.kv import KvLimits, KvStore
+from edgehost.settings import Settings, SettingsError
+
+Factory = Callable[[Settings, KvLimits], KvStore]
+_SERVICE = "kv_store"
+_lock = threading.Lock()
+
+
+def limits_of(settings: Settings) -> KvLimits:
+    kv = settings.kv
+    return KvLimits(
+        max_value_bytes=kv.max_value_bytes, max_project_bytes=kv.max_project_bytes, timeout_s=kv.timeout_s
+    )
+
+
+def backends(hook: Any) -> dict[str, Factory]:
+    found: dict[str, Factory] = {}
+    for group in hook.edgehost_kv_backends():
+        for name, factory in (group or {}).items():
+            found.setdefault(name, factory)
+    return found
+
+
+def check_backend(settings: Settings, hook: Any) -> None:
+    """Raises SettingsError naming `kv.backend` when no plugin provides that backend."""
+    known: Mapping[str, Factory] = backends(hook)
+    if settings.kv.backend not in known:
+        names = ", ".join(sorted(known)) or "none (the kv plugin is disabled)"
+        raise SettingsError(f"kv.backend must be one of {names}, got {settings.kv.backend!r}")
+
+
+def store_of(ctx: Any) -> KvStore:
+    """The process's store (an AppContext's `kv_store` service), built on the first call."""
+    store: KvStore | None = ctx.services.get(_SERVICE)
+    if store is None:
+        with _lock:
+            store = ctx.services.get(_SERVICE)
+            if store is None:
+                check_backend(ctx.settings, ctx.hook)
+                factory = backends(ctx.hook)[ctx.settings.kv.backend]
+                store = factory(ctx.settings, limits_of(ctx.settings))
+                ctx.services[_SERVICE] = store
+    return store

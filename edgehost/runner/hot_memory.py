@@ -1,0 +1,75 @@
+"""The runner's budget of linear memory for hot instances, split evenly between projects.
+
+Without it one project's deployment decides how much memory a runner holds: `min_hot_instances`
+instances are created up front and up to `max_hot_instances` kept, each with up to
+`memory_pages` of linear memory (2 GiB at the limit). Here every instance kept hot (warmed, or
+idle between requests) is charged its linear memory's current size, in bytes, to its project, and
+a project may hold at most its share:
+
+    share = min(pool.project_memory_bytes, pool.max_memory_bytes // projects with a live pool)
+
+Past its share a project's instance is simply not kept (destroyed after its request; warming
+stops), so its requests take the cold path: the cost of its own size falls on itself, never on
+another project, and the shares together never exceed `pool.max_memory_bytes`. When a project
+arrives and the shares shrink, `over_share` names the projects to trim (their coldest idle
+instances first). Instances serving a request are not charged: how many run at once is the
+quotas' concern (`quotas.max_concurrent`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class HotMemoryBudget:
+    """Bytes of hot linear memory held per project; thread-safe (guests release on worker threads)."""
+
+    def __init__(self, *, max_bytes: int, project_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.project_bytes = project_bytes
+        self._held: Counter[str] = Counter()
+        self._pools: Counter[str] = Counter()  # live pools per project
+        self._lock = threading.Lock()
+
+    def add_pool(self, project: str) -> None:
+        with self._lock:
+            self._pools[project] += 1
+
+    def remove_pool(self, project: str) -> None:
+        with self._lock:
+            self._pools[project] -= 1
+            if self._pools[project] <= 0:
+                del self._pools[project]
+
+    def share(self, project: str) -> int:
+        """The most hot memory `project` may hold now, in bytes."""
+        with self._lock:
+            return self._share(project)
+
+    def _share(self, project: str) -> int:
+        projects = len(self._pools) + (project not in self._pools)
+        return min(self.project_bytes, self.max_bytes // projects)
+
+    def hold(self, project: str, size: int) -> bool:
+        """Charges `size` bytes to `project` if that keeps it within its share; False otherwise."""
+        with self._lock:
+            if self._held[project] + size > self._share(project):
+                return False
+            self._held[project] += size
+            return True
+
+    def free(self, project: str, size: int) -> None:
+        with self._lock:
+            self._held[project] -= size
+            if self._held[project] <= 0:
+                del self._held[project]
+
+    def held(self, project: str) -> int:
+        with self._lock:
+            return self._held[project]
+
+    def over_share(self) -> dict[str, int]:
+        """Projects holding more than their share (after shares shrank), and by how many bytes."""
+        with self._lock:
+            return {p: held - self._share(p) for p, held in self._held.items() if held > self._share(p)}
