@@ -77,7 +77,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "plugins": (
         "edgehost.cli.admin:plugins_cmd",
-        "List loaded plugins and the hooks each implements, then each role's fast path.",
+        "List loaded plugins and the hooks each implements, then each listener's fast path.",
     ),
     "migrate": (
         "edgehost.cli.admin:migrate",
