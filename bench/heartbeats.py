@@ -30,6 +30,7 @@ import msgspec
 from bench.cluster import cluster, ensure_ca
 from bench.common import REPO, Row, machine, median, say, table
 from bench.loadgen import roundtrip
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.client import ApiClient
 from edgehost.project import load_project
 from edgehost.project.apply import apply_project
@@ -208,7 +209,7 @@ def run(nodes: int = 1000, rounds: int = 3, per_round: int = 3, connections: int
                 REPO / "functions" / "hello" / "hello.wat", project / "functions" / "hello" / "hello.wat"
             )
             with ApiClient(c.api, c.token) as client:
-                apply_project(load_project(project), client)
+                apply_project(load_project(project), client, host_functions=local_host_functions())
             per_node = WARM_UP_BEATS + rounds * per_round
             say(f"heartbeats: signing {nodes * per_node:,} node tokens")
             tokens = sign_tokens(root / "ca", ids, per_node)

@@ -22,6 +22,7 @@ import httpx
 
 from bench.cluster import cluster
 from bench.common import REPO, Row, median, say
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.client import ApiClient
 from edgehost.project import load_project
 from edgehost.project.apply import apply_project
@@ -49,7 +50,7 @@ def make_project(project: Path) -> None:
 
 def deploy(project: Path, api: str, token: str) -> None:
     with ApiClient(api, token) as client:
-        apply_project(load_project(project), client, prune=True)
+        apply_project(load_project(project), client, host_functions=local_host_functions(), prune=True)
 
 
 async def until_serving(urls: list[str], text: str, timeout: float) -> list[float]:

@@ -65,9 +65,18 @@ class HostClaim(Message):
     project: str
 
 
+class Rollout(Message):
+    """A function served as several versions at once: `shares` are (version, percent) pairs summing
+    to 100, each version also in `DesiredState.functions` (edgehost/rollouts.py)."""
+
+    function_id: str
+    shares: tuple[tuple[int, int], ...]
+
+
 class DesiredState(Message):
     """`routes` are those of the functions deployed here; `host_claims` name every project's explicit
-    hosts, deployed here or not, so a runner never lets another project answer for them."""
+    hosts, deployed here or not, so a runner never lets another project answer for them. A function
+    in `rollouts` has one entry in `functions` per version it serves."""
 
     revision: int = 0
     functions: tuple[FunctionDeployment, ...] = ()
@@ -75,6 +84,7 @@ class DesiredState(Message):
     host_claims: tuple[HostClaim, ...] = ()
     blocked_tenants: tuple[str, ...] = ()
     remove_artifacts: bool = False
+    rollouts: tuple[Rollout, ...] = ()
 
 
 class CachedFunction(Message):

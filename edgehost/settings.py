@@ -164,7 +164,7 @@ class Kv(SettingsSection, frozen=True):
     """The project KV stores (docs/kv.md): which backend holds them, and their limits."""
 
     # `sqlite` (edgefn dev: a file in the state folder) or `redis` (shared by every runner), or a
-    # backend a plugin adds through `edgehost_kv_store`; checked when the store is first built.
+    # backend a plugin adds through `edgehost_kv_backends`; checked when the store is first built.
     backend: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$", description="a backend name")] = "sqlite"
     sqlite_path: str = ""  # empty means {state_dir}/kv.db
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -43,7 +43,12 @@ disable_created_metrics()
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-INVOKES = Counter("wasm_invoke_count", "Invocations routed to a function.", ["function_id"])
+# `version` is the version that served: during a rollout (edgehost/rollouts.py) one function has several.
+INVOKES = Counter(
+    "wasm_invoke_count",
+    "Invocations routed to a function, by the version serving.",
+    ["function_id", "version"],
+)
 LATENCY = Histogram(
     "wasm_invoke_latency_seconds",
     "Time from the request reaching the runner to its answer.",
@@ -65,18 +70,21 @@ POOL_INSTANCES = Gauge(
 )
 
 
-_children: dict[str, tuple[Any, Any]] = {}
+_children: dict[tuple[str, int], tuple[Any, Any]] = {}
 _error_children: dict[tuple[str, str], Any] = {}
 
 
 @hookimpl
 def edgehost_invocation_finished(invocation: Invocation) -> None:
-    """Labelled children are cached per function: `labels()` alone costs more than the update."""
+    """Labelled children are cached per function version: `labels()` alone costs more than the update."""
     fid = invocation.function_id
-    children = _children.get(fid)
+    children = _children.get((fid, invocation.version))
     if children is None:
         label = label_value(fid)
-        children = _children[fid] = (INVOKES.labels(label), LATENCY.labels(label))
+        children = _children[(fid, invocation.version)] = (
+            INVOKES.labels(label, str(invocation.version)),
+            LATENCY.labels(label),
+        )
     children[0].inc()
     children[1].observe(max(0.0, invocation.end_timestamp - invocation.start_timestamp))
     code = invocation.error_code

@@ -209,25 +209,27 @@ def edgehost_lifespan(
 
 
 def _counters(node: NodeState) -> Iterator[Metric]:
-    """Per live function version, the counters of its pool (when the pool is this plugin's)."""
+    """Per live function version, the counters of its pool (when the pool is this plugin's); a
+    function in a rollout has one pool per version it serves."""
+    by_version = ["function_id", "version"]
     created = CounterMetricFamily(
-        "edgefn_pool_instances_created", "Instances created per live function.", labels=["function_id"]
+        "edgefn_pool_instances_created", "Instances created per live function version.", labels=by_version
     )
     reused = CounterMetricFamily(
-        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=["function_id"]
+        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=by_version
     )
     evicted = CounterMetricFamily(
-        "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=["function_id"]
+        "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=by_version
     )
     refused = CounterMetricFamily(
         "edgefn_pool_hot_memory_refusals",
         "Instances not kept hot: their project held its share of the hot memory budget.",
-        labels=["function_id"],
+        labels=by_version,
     )
-    for function_id, live in sorted(node.snapshot.functions.items()):
+    for live in node.snapshot.serving():
         pool = live.pool
         if isinstance(pool, HotPool):
-            labels = [label_value(function_id)]
+            labels = [label_value(live.deployment.function_id), str(live.deployment.version)]
             created.add_metric(labels, pool.created)
             reused.add_metric(labels, pool.reused)
             evicted.add_metric(labels, pool.evicted)

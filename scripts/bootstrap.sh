@@ -58,7 +58,8 @@ ensure_venv() {
     local want
     want="$extra $(sha256sum pyproject.toml | cut -d' ' -f1)"
     if [[ ! -f $stamp ]] || ! grep -qxF "$want" "$stamp"; then
-        echo "==> pip install -e '.${extra:+[$extra]}'"
+        echo "==> pip install -e '.${extra:+[$extra]}': the first time, about two minutes (wasmtime, litestar, granian" \
+            "and the rest are downloaded and installed, quietly); later runs skip it"
         .venv/bin/python -m pip install -q --disable-pip-version-check --no-input -e ".${extra:+[$extra]}" ||
             return 1
         echo "$want" >>"$stamp"

@@ -155,8 +155,9 @@ class DevServer(EdgefnProcess):
         extra: tuple[str, ...] = (),
         tty: bool = False,
         command: str = EDGEFN,
+        ports: Mapping[str, int] | None = None,
     ) -> None:
-        self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port()}
+        self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port(), **(ports or {})}
         self.state_dir = project_dir / ".edgefn"
         super().__init__(
             [
@@ -226,8 +227,9 @@ def dev_server(
     extra: tuple[str, ...] = (),
     tty: bool = False,
     command: str = EDGEFN,
+    ports: Mapping[str, int] | None = None,
 ) -> AbstractContextManager[DevServer]:
-    return serving(DevServer(project_dir, log_dir, env, extra=extra, tty=tty, command=command))
+    return serving(DevServer(project_dir, log_dir, env, extra=extra, tty=tty, command=command, ports=ports))
 
 
 def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:

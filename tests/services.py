@@ -40,6 +40,24 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive loopback ports that were all free a moment ago, for a
+    command that derives ports from one it is given (`edgefn dev --runners`: port + 1..N)."""
+    while True:
+        first = free_port()
+        if first + count > 65536:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)).bind(
+                        (LOOPBACK, port)
+                    )
+            except OSError:
+                continue
+        return first
+
+
 def wait_for_port(host: str, port: int, timeout: float) -> None:
     """Block until host:port accepts TCP connections; raise TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ from edgehost.cli.client import DEFAULT_API, resolve_target
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.plan_view import render_plan
 from edgehost.cli.project_file import open_project, project_name, project_name_option, project_option
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.cli.status_view import print_status
 from edgehost.client import ApiClient
 from edgehost.guestbuild import GuestBuildError
@@ -61,8 +62,9 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
     """Apply the project file to a control plane: changed artifacts, then routes, then deployments.
 
     Only artifacts whose SHA-256 or settings differ from what the control plane holds are uploaded;
-    a second run with nothing changed changes nothing. Everything is validated and built before
-    the first request, so a bad project file or guest sends nothing.
+    a second run with nothing changed changes nothing. The project file is validated and every
+    guest built and given the control plane's own module checks before the first request, so a
+    bad project file or guest sends nothing and uses up no version.
 
     \b
     Exit status: 0 applied, 1 refused by (or cannot reach) the control plane, 2 bad project file.
@@ -72,6 +74,7 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
       EDGEFN_TOKEN=... edgefn deploy --project site/edgefn.toml --prune
     """
     project = open_project(project_path)
+    host_functions = local_host_functions()
     console = Console(stderr=True)
     with (
         ApiClient(*resolve_target(api, token, project_path)) as client,
@@ -91,7 +94,9 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
             return lambda sent: bar.advance(task, sent)
 
         try:
-            result = apply_project(project, client, prune=prune, progress=progress)
+            result = apply_project(
+                project, client, host_functions=host_functions, prune=prune, progress=progress
+            )
         except GuestBuildError as exc:
             raise CliError(str(exc), USAGE) from None
     for line in render_plan(result, project.path.name):
@@ -110,6 +115,8 @@ def deploy(project_path: Path, api: str | None, token: str | None, prune: bool) 
 def rollback(function: str, to_version: int, name: str | None, api: str | None, token: str | None) -> None:
     """Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.
 
+    Ends a rollout (`edgefn rollout`): every request goes to VERSION again.
+
     \b
     Examples:
       edgefn rollback hello --to 1
@@ -124,6 +131,48 @@ def rollback(function: str, to_version: int, name: str | None, api: str | None, 
     click.echo(
         f"rolled back {function}: v{out['from_version']} -> v{out['to_version']} where {out['selector']}"
     )
+
+
+def _shares(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[dict[str, int]]:
+    """`VERSION=PERCENT` arguments as the API's shares; a malformed one is a usage error (2). What the
+    shares must add up to is the control plane's rule, checked there."""
+    shares = []
+    for text in values:
+        version, sep, percent = text.partition("=")
+        if not (sep and version.strip().isdigit() and percent.strip().lstrip("-").isdigit()):
+            raise click.BadParameter(f"{text!r} is not VERSION=PERCENT (e.g. 2=10)")
+        shares.append({"version": int(version), "percent": int(percent)})
+    return shares
+
+
+@click.command()
+@click.argument("function")
+@click.argument("shares", nargs=-1, required=True, callback=_shares, metavar="VERSION=PERCENT...")
+@project_name_option
+@api_option
+@token_option
+def rollout(
+    function: str, shares: list[dict[str, int]], name: str | None, api: str | None, token: str | None
+) -> None:
+    """Serve versions of FUNCTION in shares (VERSION=PERCENT ..., summing to 100) where it is deployed.
+
+    Each request goes to one of the versions at random by the shares; requests with the same
+    `x-edgefn-version-key` header always reach the same version. `edgefn rollback FUNCTION --to V`
+    ends the rollout with every request on V.
+
+    
+    Examples:
+      edgefn rollout hello 1=90 2=10
+      edgefn rollout api 6=50 7=50 --project shop
+    """
+    with ApiClient(*resolve_target(api, token)) as client:
+        out = client.call(
+            "POST",
+            f"/v1/projects/{project_name(name)}/functions/{function}/rollout",
+            json={"shares": shares},
+        )
+    split = ", ".join(f"v{s['version']} {s['percent']}%" for s in out["shares"])
+    click.echo(f"rolling out {function}: {split} where {out['selector']}")
 
 
 @click.command()

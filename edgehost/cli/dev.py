@@ -11,10 +11,19 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from edgehost.cli.dev_runners import (
+    LocalRunner,
+    check_ports,
+    plan_runners,
+    prepare_certificates,
+    runner_processes,
+    wait_runners_serving,
+)
 from edgehost.cli.dev_state import find_state_dir, remove_api, write_api
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.plan_view import render_plan
@@ -84,6 +93,9 @@ class DevSession:
         self.token = token
         self.api_url = api_url
         self.project: Project | None = None
+        from edgehost.startup import host_functions
+
+        self.host_functions = host_functions(ctx)
 
     async def apply(self) -> bool:
         try:
@@ -101,7 +113,8 @@ class DevSession:
 
         def run() -> list[str]:
             with ApiClient(self.api_url, self.token) as client:
-                return render_plan(apply_project(project, client, prune=True), project.path.name)
+                plan = apply_project(project, client, host_functions=self.host_functions, prune=True)
+                return render_plan(plan, project.path.name)
 
         try:
             lines = await asyncio.to_thread(run)
@@ -113,18 +126,24 @@ class DevSession:
             click.echo(f"  {line}", err=True)
         return True
 
+    def deployed_ids(self) -> list[str]:
+        """The function ids the applied project deploys."""
+        project = self.project
+        return [f"{project.name}.{d.function}" for d in project.deployments] if project else []
+
     async def wait_until_serving(self, timeout: float = 15.0) -> None:
-        """Returns once the runner holds every deployed function (or reported it failed)."""
+        """Returns once the ingress's snapshot serves every deployed function (or holds why it
+        cannot): the version's state turns `cached` before the snapshot with its routes is swapped
+        in, and a request in between would get a 404."""
         from edgehost.runner.node import NodeState
 
         node = self.ctx.services.require(NodeState)
-        wanted = {d.function for d in (self.project.deployments if self.project else ())}
+        wanted = set(self.deployed_ids())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            names = {fid.split(".", 1)[1] for fid, _ in node.states}
-            settled = all(s.state in ("cached", "error") for s in node.states.values())
-            if wanted <= names and settled:
+            snapshot = node.snapshot
+            if wanted <= {*snapshot.functions, *snapshot.unavailable}:
                 return
             await asyncio.sleep(0.05)
 
@@ -145,13 +164,25 @@ class DevSession:
             last = _fingerprint(self.project_file, self.project)
 
 
-async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], ports: dict[str, int]) -> None:
+async def run_dev(
+    ctx: AppContext,
+    project_file: Path,
+    files: dict[str, Path],
+    ports: dict[str, int],
+    runners: list[LocalRunner],
+) -> None:
     # The server stack loads here, not at import: `edgefn dev --help` and a bad project stay instant.
     from edgehost.app import build_app
-    from edgehost.serving import Listener, serve
+    from edgehost.security.tls import server_ssl_args
+    from edgehost.serving import NODE_CONNECTIONS, ConnectionLimits, Listener, serve
     from edgehost.startup import agent_running, control_plane, runner, runner_listeners
 
     api_url = f"http://127.0.0.1:{ports['api']}"
+    main = asyncio.current_task()
+    assert main is not None
+    # Until ready, SIGTERM cancels start-up, so every `async with` below stops what it started (the
+    # runner processes too, which live in their own sessions); from then on it stops dev cleanly.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     async with (
         control_plane(ctx),
         runner(ctx, cp_url=api_url, cert_file=files["node_cert"], key_file=files["node_key"]),
@@ -160,17 +191,42 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
             Listener("api", build_app("api", ctx), "127.0.0.1", ports["api"]),
             *runner_listeners(ctx, ingress_port=ports["ingress"], metrics_port=ports["metrics"]),
         ]
-        async with serve(listeners), agent_running(ctx):
-            session = DevSession(ctx, project_file, files["token"].read_text().strip(), api_url)
+        if runners:  # the runner processes' own listener, with mutual TLS as in production
+            ssl = server_ssl_args(files["ca"], files["server_cert"], files["server_key"])
+            limits = ConnectionLimits(NODE_CONNECTIONS)
+            listeners.append(
+                Listener("node", build_app("node", ctx), "127.0.0.1", ports["node"], ssl, limits)
+            )
+        state_dir = files["token"].parent
+        host = ctx.settings.runner.host
+        started = time.time()  # the runners' first heartbeats come after this
+        async with (
+            serve(listeners),
+            agent_running(ctx),
+            runner_processes(
+                runners, host=host, node_port=ports["node"], ca_dir=files["ca"].parent, state_dir=state_dir
+            ) as procs,
+        ):
+            token = files["token"].read_text().strip()
+            session = DevSession(ctx, project_file, token, api_url)
             await session.apply()
             await session.wait_until_serving()
-            state_dir = files["token"].parent
+            if runners:
+                late = await wait_runners_serving(
+                    runners,
+                    procs,
+                    api_url=api_url,
+                    token=token,
+                    functions=session.deployed_ids(),
+                    since=started,
+                    host=host,
+                )
+                for node_id in late:
+                    click.echo(f"warning: {node_id} has not reported its deployments yet", err=True)
             write_api(state_dir, api_url)
             try:
                 found = find_state_dir(project_file) == state_dir  # False with a --state-dir elsewhere
-                click.echo(
-                    ready_message(ctx.settings.runner.host, ports, api_url, files["token"], found), err=True
-                )
+                click.echo(ready_message(host, ports, api_url, files["token"], found, runners), err=True)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,13 +239,25 @@ async def run_dev(ctx: AppContext, project_file: Path, files: dict[str, Path], p
                 remove_api(state_dir)
 
 
-def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Path, found: bool) -> str:
-    """What `edgefn dev` prints once it serves: its addresses, and how other commands reach it
-    (`found`: whether commands run in the project's folder find its state folder by themselves)."""
+def ready_message(
+    host: str,
+    ports: dict[str, int],
+    api_url: str,
+    token_file: Path,
+    found: bool,
+    runners: list[LocalRunner] = [],  # noqa: B006 - read only
+) -> str:
+    """What `edgefn dev` prints once it serves: its addresses, its runner processes', and how other
+    commands reach it (`found`: whether commands in the project's folder find its state folder)."""
     text = (
         f"edgefn dev ready: ingress http://{host}:{ports['ingress']}  api {api_url}  "
         f"metrics http://{host}:{ports['metrics']}/metrics\n"
     )
+    for r in runners:
+        text += (
+            f"  runner {r.node_id}: ingress http://{host}:{r.ingress_port}  "
+            f"metrics http://{host}:{r.metrics_port}/metrics  log {r.log}\n"
+        )
     if found:
         text += (
             "  in this project's folder, edgefn deploy/status/tail/rollback/kv find this API and its "
@@ -205,6 +273,21 @@ def ready_message(host: str, ports: dict[str, int], api_url: str, token_file: Pa
 @click.option("--ingress-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option(
+    "--runners",
+    type=click.IntRange(0, 16),
+    default=0,
+    show_default=True,
+    help="also run N edge runner processes (`edgefn serve --mode runner`) with mutual TLS set up for "
+    "them; runner K serves on --ingress-port + K",
+)
+@click.option(
+    "--node-port",
+    type=click.IntRange(1, 65535),
+    default=8788,
+    show_default=True,
+    help="the control plane's mutual-TLS listener for --runners",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["pretty", "json"]),
@@ -223,6 +306,8 @@ def dev(
     ingress_port: int,
     api_port: int,
     metrics_port: int,
+    runners: int,
+    node_port: int,
     log_format: str | None,
     state_dir: Path | None,
 ) -> None:
@@ -234,10 +319,15 @@ def dev(
     terminal and one JSON object per line otherwise (--log-format); the rest goes to stderr.
 
     \b
+    With --runners N it is a local cluster: N more runners as their own processes, each with a
+    certificate from the dev's CA, syncing over mutual TLS as production runners do.
+
+    \b
     Examples:
       edgefn dev
       edgefn dev --project examples/api --ingress-port 3000
       curl localhost:8080/hello
+      edgefn dev --runners 2        (then curl localhost:8081/hello and localhost:8082/hello)
     """
     project = open_project(project_path)
     state_dir = (state_dir or project.path.parent / ".edgefn").resolve()
@@ -253,6 +343,11 @@ def dev(
     base = settings_or_exit("dev", overrides=overrides)
     node_id = base.runner.node_id
     files = prepare_state_dir(state_dir, node_id)
+    local = plan_runners(runners, ingress_port, metrics_port, state_dir)
+    if local:
+        check_ports(base.runner.host, local, node_port)
+        certs = prepare_certificates(files["ca"].parent, local)
+        files.update(server_cert=certs["cert"], server_key=certs["key"])
     settings = settings_or_exit(
         "dev",
         overrides={
@@ -260,7 +355,7 @@ def dev(
             "auth.signing_key_file": str(files["key"]),
             "auth.operators": [*base.auth.operators, DEV_SUBJECT],
             "tls.ca_file": str(files["ca"]),
-            "nodes.allow": [node_id],
+            "nodes.allow": [node_id, *(r.node_id for r in local)],
         },
     )
     from edgehost.serving import PortInUse, run
@@ -274,8 +369,10 @@ def dev(
         invocation_log = builtin(ctx.pm, "invocation_log")
         if invocation_log is not None:  # disabled: nothing is logged per invocation, pretty or not
             invocation_log.set_sink(PrettySink(sys.stdout))
-    ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port}
+    ports = {"api": api_port, "ingress": ingress_port, "metrics": metrics_port, "node": node_port}
     try:
-        run(run_dev(ctx, project.path, files, ports))
+        run(run_dev(ctx, project.path, files, ports, local))
+    except asyncio.CancelledError:  # SIGTERM before it was ready; all it started is stopped
+        click.echo("edgefn dev stopped before it was ready", err=True)
     except PortInUse as exc:
         raise CliError(f"{exc}; pick another with --ingress-port/--api-port/--metrics-port", USAGE) from None

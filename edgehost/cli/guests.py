@@ -1,4 +1,4 @@
-"""`edgefn build`: compile a guest (C with the SDK, or WAT) to a .wasm next to its source."""
+"""`edgefn build`: compile guests (C with the SDK, or WAT) and give them the control plane's checks."""
 
 from __future__ import annotations
 
@@ -7,28 +7,70 @@ from pathlib import Path
 import click
 
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.cli.project_file import open_project, project_option
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.guestbuild import GuestBuildError, build_c, load_guest_bytes
+from edgehost.limits import DEFAULT_MAX_EXECUTION_MS, DEFAULT_MEMORY_PAGES
+from edgehost.project.apply import build_artifacts
+from edgehost.project.check import check_function
+from edgehost.project.schema import FunctionDef
 
 
 @click.command()
-@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="[default: SOURCE.wasm]")
-def build(source: Path, output: Path | None) -> None:
-    """Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1).
+@project_option
+def build(source: Path | None, output: Path | None, project_path: Path) -> None:
+    """Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1), or
+    without SOURCE every function of the project file.
 
-    Deploy and dev build sources themselves; this is for checking a guest or shipping a .wasm.
+    Each module gets the checks the control plane runs before a version becomes ready (exports,
+    imports, memory), offline: with the settings of the project's function built from SOURCE, or
+    the defaults for a source the project file does not name. Deploy and dev build and check
+    sources themselves; this is for checking guests or shipping a .wasm.
 
     \b
+    Exit status: 0 built and accepted, 2 a guest does not build or would be refused.
     Examples:
+      edgefn build                  (every function of ./edgefn.toml)
       edgefn build functions/hello/hello.wat
       edgefn build functions/api/api.c -o dist/api.wasm
     """
     try:
+        if source is None:
+            if output is not None:
+                raise CliError("--output needs a SOURCE", USAGE)
+            project = open_project(project_path)
+            artifacts = build_artifacts(project, host_functions=local_host_functions())
+            for fn in project.functions:
+                click.echo(f"built {fn.name} from {fn.wasm} ({len(artifacts[fn.name])} bytes): accepted")
+            return
         if source.suffix == ".c":
             out = build_c(source, output)
         else:
             out = output or source.with_suffix(".wasm")
             out.write_bytes(load_guest_bytes(source))
+        project_name, fn = _function_of(source, project_path)
+        check_function(project_name, fn, out.read_bytes(), host_functions=local_host_functions())
     except GuestBuildError as exc:
         raise CliError(str(exc), USAGE) from None
-    click.echo(f"built {out} ({out.stat().st_size} bytes)")
+    click.echo(f"built {out} ({out.stat().st_size} bytes): accepted")
+
+
+def _function_of(source: Path, project_path: Path) -> tuple[str, FunctionDef]:
+    """The project's function built from `source`, or one with the defaults if none (or no
+    readable project file) names it: (project name, function)."""
+    default = FunctionDef(
+        name=source.stem,
+        wasm=source.resolve(),
+        memory_pages=DEFAULT_MEMORY_PAGES,
+        max_execution_ms=DEFAULT_MAX_EXECUTION_MS,
+    )
+    try:
+        project = open_project(project_path)
+    except CliError:
+        return "build", default
+    for fn in project.functions:
+        if fn.wasm == source.resolve():
+            return project.name, fn
+    return project.name, default

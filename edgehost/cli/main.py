@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edgehost.cli.deploy:rollback",
         "Undeploy the current version of FUNCTION and deploy --to VERSION where it ran, in one step.",
     ),
+    "rollout": (
+        "edgehost.cli.deploy:rollout",
+        "Serve versions of FUNCTION in shares (VERSION=PERCENT ..., summing to 100) where it is deployed.",
+    ),
     "status": (
         "edgehost.cli.deploy:status",
         "Functions and their versions, deployments per node, and nodes with their last heartbeat.",
@@ -85,7 +89,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "build": (
         "edgehost.cli.guests:build",
-        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1).",
+        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1), or "
+        "without SOURCE every function of the project file.",
     ),
 }
 

@@ -10,6 +10,7 @@ from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
 from edgehost.plugin_manager import PluginError, make_plugin_manager
 from edgehost.plugin_tables import plugin_settings
+from edgehost.runtime import HostFunction
 from edgehost.settings import Settings, SettingsError, load_settings
 
 
@@ -51,3 +52,11 @@ def fast_path_or_exit() -> None:
         check_fast_path()
     except FastPathMismatch as exc:
         raise CliError(str(exc), USAGE) from None
+
+
+def local_host_functions() -> list[HostFunction]:
+    """What the plugins of this environment's settings (`plugins`, `disabled_plugins`, EDGEFN_*)
+    link into guests: `edgefn build` and `deploy` check guests against it before sending anything."""
+    from edgehost.startup import host_functions  # the server stack, only for commands that check guests
+
+    return host_functions(make_context(settings_or_exit(None)))

@@ -41,10 +41,14 @@ def functions_table(project: dict[str, Any]) -> Table:
         table.add_column(column)
     for fn in project["functions"]:
         dep = active.get(fn["name"])
+        shares = {s["version"]: s["percent"] for s in dep.get("shares", ())} if dep else {}
         for v in sorted(fn["versions"], key=lambda v: v["version"], reverse=True):
-            live = dep is not None and dep["version"] == v["version"]
             state = _styled(v["state"]) + (f" ({v['reason']})" if v.get("reason") else "")
-            where = dep["selector"] if live and dep else ""
+            where = ""
+            if dep is not None and v["version"] in shares:  # a rollout: this version's share of requests
+                where = f"{dep['selector']} ({shares[v['version']]}%)"
+            elif dep is not None and not shares and dep["version"] == v["version"]:
+                where = dep["selector"]
             table.add_row(fn["name"], f"v{v['version']}", state, v["sha256"][:12], where)
     return table
 

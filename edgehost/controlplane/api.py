@@ -24,6 +24,7 @@ from edgehost.controlplane.schemas import (
     FunctionList,
     MemberIn,
     RollbackIn,
+    RolloutIn,
     RoutesPut,
     VersionInfo,
 )
@@ -246,6 +247,27 @@ async def rollback(
     return await state.deployments.rollback(row, name, data.to_version, caller)
 
 
+@post(
+    "/projects/{project:str}/functions/{name:str}/rollout",
+    status_code=200,
+    tags=["deployments"],
+    summary="Serve several versions of a deployed function, each taking a share of its requests",
+    description="Where the function is deployed now, each request goes to one of `shares`' versions, at"
+    " random by the shares, or by a hash of its `x-edgefn-version-key` header, the same version for the"
+    " same key. A rollout of one version at 100 deploys it; a deploy or a rollback ends a rollout.",
+    responses=refusals(404, 409, 422),
+)
+async def rollout(
+    project: ProjectName,
+    name: FunctionName,
+    data: JSONBody[RolloutIn],
+    caller: NamedDependency[str],
+    state: State,
+) -> dict[str, Any]:
+    row = await access.project_for(caller, project, WRITE)
+    return await state.deployments.rollout(row, name, data.shares, caller)
+
+
 @get(
     "/status",
     tags=["status"],
@@ -289,6 +311,7 @@ def developer_router() -> Router:
             list_deployments,
             undeploy,
             rollback,
+            rollout,
             status,
             tail,
         ],

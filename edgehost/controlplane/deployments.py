@@ -11,10 +11,11 @@ from piccolo.engine import PostgresEngine
 from edgehost.contracts import ArtifactStore
 from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
-from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn
-from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, version_limits
+from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn, Share
+from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, json_list, version_limits
 from edgehost.errors import ApiError
-from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, RouteSpec
+from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, Rollout, RouteSpec
+from edgehost.rollouts import check_shares
 from edgehost.route_overlaps import first_overlap
 from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, parse_route, quoted
 from edgehost.selectors import Selector, SelectorError, compile_selector
@@ -163,8 +164,10 @@ class Deployments:
         subject: str,
         *,
         replacing: int | None = None,
+        shares: list[list[int]] | None = None,
     ) -> None:
         """Makes `version` the one active deployment of `fn`; with `replacing`, only if that is still active.
+        With `shares` ([version, percent] pairs), a rollout of those versions, `version` the largest share.
 
         The function row is locked first, so concurrent deploys of one function queue up and exactly one
         deployment stays active (PostgreSQL would otherwise let both see no conflicting active row).
@@ -183,20 +186,26 @@ class Deployments:
                 (Deployment.function == fn["id"]) & (Deployment.active == True)  # noqa: E712
             )
             await Deployment(
-                function=fn["id"], version=version, selector=selector_expr, active=True, created_by=subject
+                function=fn["id"],
+                version=version,
+                selector=selector_expr,
+                shares=shares or [],
+                active=True,
+                created_by=subject,
             ).save()
         await self.notifier.bump()
 
     async def rollback(
         self, project: dict[str, Any], name: str, to_version: int, subject: str
     ) -> dict[str, Any]:
-        """Undeploys the current version and deploys `to_version` where the current one ran, as one change."""
+        """Undeploys the current version and deploys `to_version` where the current one ran, as one change;
+        ends a rollout, even one whose largest share is `to_version`."""
         fn = await self._function(project, name)
         version = await self._ready_version(fn, to_version)
         current = await self._active(fn["id"])
         if current is None:
             raise ApiError(409, "not_deployed", f"function {name!r} has no active deployment to roll back")
-        if version == current["version"]:
+        if version == current["version"] and not json_list(current["shares"]):
             raise ApiError(409, "already_active", f"{name} v{version} is already the deployed version")
         await self._activate(fn, version, current["selector"], subject, replacing=current["version"])
         return {
@@ -204,6 +213,38 @@ class Deployments:
             "from_version": current["version"],
             "to_version": version,
             "selector": current["selector"],
+        }
+
+    async def rollout(
+        self, project: dict[str, Any], name: str, shares: list[Share], subject: str
+    ) -> dict[str, Any]:
+        """Serves `shares`' versions in their shares where `name` is deployed now, as one change.
+
+        Raises ApiError 404 for an unknown function; 422 naming the field for shares that are no
+        rollout (`check_shares`), a version that is not ready, or a function not deployed.
+        """
+        pairs = [(s.version, s.percent) for s in shares]
+        check_shares(pairs)
+        fn = await self._function(project, name)
+        current = await self._active(fn["id"])
+        if current is None:
+            raise ApiError(
+                422, "not_deployed", f"function: {name!r} is not deployed; deploy it before a rollout"
+            )
+        for i, (version, _) in enumerate(pairs):
+            try:
+                await self._ready_version(fn, version)
+            except ApiError as exc:
+                raise ApiError(422, "not_ready", f"shares[{i}].version: {exc.detail}") from None
+        primary = max(pairs, key=lambda pair: pair[1])[0]  # the first of the largest shares
+        stored = [] if len(pairs) == 1 else [list(pair) for pair in pairs]
+        await self._activate(
+            fn, primary, current["selector"], subject, replacing=current["version"], shares=stored
+        )
+        return {
+            "function": name,
+            "selector": current["selector"],
+            "shares": [{"version": v, "percent": p} for v, p in pairs],
         }
 
     async def undeploy(self, project: dict[str, Any], name: str) -> None:
@@ -226,6 +267,7 @@ class Deployments:
         rows = await Deployment.select(
             Deployment.version,
             Deployment.selector,
+            Deployment.shares,
             Deployment.created_at,
             Deployment.function.name,
             Deployment.function.function_id,
@@ -237,6 +279,7 @@ class Deployments:
                 version=r["version"],
                 selector=r["selector"],
                 created_at=r["created_at"].isoformat(),
+                shares=[Share(version=v, percent=p) for v, p in json_list(r["shares"])],
             )
             for r in rows
         ]
@@ -248,6 +291,7 @@ class Deployments:
         rows = await Deployment.select(
             Deployment.version,
             Deployment.selector,
+            Deployment.shares,
             Deployment.function.id,
             Deployment.function.function_id,
             Deployment.function.name,
@@ -255,29 +299,34 @@ class Deployments:
         ).where(Deployment.active == True)  # noqa: E712
         chosen = [r for r in rows if _matches(r["selector"], labels)]
         functions = []
+        rollouts = []
         for r in chosen:
-            fv = (
-                await FunctionVersion.select()
-                .where(
-                    (FunctionVersion.function == r["function.id"]) & (FunctionVersion.version == r["version"])
+            shares = tuple((int(v), int(p)) for v, p in json_list(r["shares"]))
+            if shares:
+                rollouts.append(Rollout(function_id=r["function.function_id"], shares=shares))
+            for version in [v for v, _ in shares] or [r["version"]]:
+                fv = (
+                    await FunctionVersion.select()
+                    .where(
+                        (FunctionVersion.function == r["function.id"]) & (FunctionVersion.version == version)
+                    )
+                    .first()
+                    .output(load_json=True)
                 )
-                .first()
-                .output(load_json=True)
-            )
-            if fv is None:
-                continue
-            functions.append(
-                FunctionDeployment(
-                    function_id=r["function.function_id"],
-                    project=r["function.project.name"],
-                    name=r["function.name"],
-                    version=fv["version"],
-                    artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
-                    sha256=fv["sha256"],
-                    entrypoint=fv["entrypoint"],
-                    **version_limits(fv),
+                if fv is None:
+                    continue
+                functions.append(
+                    FunctionDeployment(
+                        function_id=r["function.function_id"],
+                        project=r["function.project.name"],
+                        name=r["function.name"],
+                        version=fv["version"],
+                        artifact_url=await self.store.download_url(fv["artifact_key"], ttl_s=self.url_ttl_s),
+                        sha256=fv["sha256"],
+                        entrypoint=fv["entrypoint"],
+                        **version_limits(fv),
+                    )
                 )
-            )
         deployed = {r["function.id"]: r["function.function_id"] for r in chosen}
         routes: list[RouteSpec] = []
         if deployed:
@@ -305,6 +354,7 @@ class Deployments:
             routes=tuple(routes),
             host_claims=tuple(HostClaim(host=c["host"], project=c["project.name"]) for c in claims),
             blocked_tenants=blocked,
+            rollouts=tuple(rollouts),
         )
 
 

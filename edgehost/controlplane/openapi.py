@@ -45,7 +45,8 @@ MEANING = {
     413: "The body, or the uploaded module, is larger than this control plane accepts.",
     422: "The request matches this document but breaks a rule it cannot express: "
     "a selector that does not parse (also in a query), limits that contradict each other, a reference "
-    "to a function that does not exist, a module that fails validation.",
+    "to a function that does not exist, a module that fails validation, rollout shares that do not "
+    "sum to 100 or name a version twice or one that is not ready.",
     500: "The server hit an unexpected error; it was logged, the body never carries a stack trace.",
     503: "A service behind this operation (the KV store) did not answer in time; retry later.",
     507: "The project's KV stores hold kv.max_project_bytes already; delete keys first.",

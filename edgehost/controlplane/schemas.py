@@ -105,12 +105,35 @@ class DeploymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     selector: SelectorExpr = "true"
 
 
+class Share(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One version's share of a rollout's requests, in whole percents."""
+
+    version: Version
+    percent: Annotated[
+        int,
+        msgspec.Meta(
+            ge=-(2**31),
+            le=MAX_VERSION,
+            description="1..100, and a rollout's percents sum to 100; else a 422 naming the field.",
+        ),
+    ]
+
+
+class RolloutIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST .../rollout`: the versions to serve and their shares (edgehost/rollouts.py)."""
+
+    shares: Annotated[list[Share], msgspec.Meta(max_length=100)]
+
+
 class ActiveDeployment(msgspec.Struct, kw_only=True):
+    """`version` serves every request, or, during a rollout, has the largest of `shares`."""
+
     function: str
     function_id: str
     version: int
     selector: str
     created_at: str  # ISO 8601
+    shares: list[Share] = []
 
 
 class DeploymentList(msgspec.Struct):

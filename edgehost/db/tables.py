@@ -93,6 +93,9 @@ class Deployment(Table, tablename="edgefn_deployment"):
     function = ForeignKey(references=Function, index=True)
     version = Integer()
     selector = Text(default="true")
+    # A rollout's [[version, percent], ...] (edgehost/rollouts.py), `version` the largest share;
+    # empty when `version` alone is served.
+    shares = JSON(default=[])
     active = Boolean(default=True, index=True)
     created_by = Varchar(length=255, default="")
     created_at = Timestamptz(default=TimestamptzNow())

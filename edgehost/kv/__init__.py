@@ -8,7 +8,7 @@ Backends are synchronous: the guest's host call blocks its guest thread anyway, 
 them from a worker thread. Every call takes `timeout`, the seconds it may wait (the smaller of
 `kv.timeout_s` and what is left of the invocation's deadline), and raises `KvUnavailable` or
 `KvTimeout` rather than wait longer. A third party adds a backend through the
-`edgehost_kv_store` hook (edgehost/hookspecs.py).
+`edgehost_kv_backends` hook (edgehost/hookspecs.py).
 """
 
 from __future__ import annotations

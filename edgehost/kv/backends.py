@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from edgehost.kv import KvLimits, KvStore
 from edgehost.settings import Settings, SettingsError
 
 Factory = Callable[[Settings, KvLimits], KvStore]
-_SERVICE = "kv_store"
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KvService:
+    """The process's one store, as a service (`KvStore` is a Protocol: services are found by class)."""
+
+    store: KvStore
 
 
 def limits_of(settings: Settings) -> KvLimits:
@@ -45,13 +52,13 @@ def check_backend(settings: Settings, hook: Any) -> None:
 
 def store_of(ctx: Any) -> KvStore:
     """The process's store (an AppContext's `kv_store` service), built on the first call."""
-    store: KvStore | None = ctx.services.get(_SERVICE)
-    if store is None:
+    service: KvService | None = ctx.services.get(KvService)
+    if service is None:
         with _lock:
-            store = ctx.services.get(_SERVICE)
-            if store is None:
+            service = ctx.services.get(KvService)
+            if service is None:
                 check_backend(ctx.settings, ctx.hook)
                 factory = backends(ctx.hook)[ctx.settings.kv.backend]
-                store = factory(ctx.settings, limits_of(ctx.settings))
-                ctx.services[_SERVICE] = store
-    return store
+                service = KvService(factory(ctx.settings, limits_of(ctx.settings)))
+                ctx.services.add(kv_store=service)
+    return service.store

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from edgehost.client import ApiClient, ClientError
 from edgehost.controlplane import schemas
 from edgehost.guestbuild import load_guest_bytes
 from edgehost.limits import limits_of
 from edgehost.project import plan as steps
+from edgehost.project.check import check_functions
 from edgehost.project.schema import FunctionDef, Project
+from edgehost.runtime import HostFunction
 
 Progress = Callable[[str, int], Callable[[int], None]]
 RouteKey = tuple[str, str, tuple[str, ...], str, int]
@@ -52,20 +54,29 @@ def _undone_rollback(
     return live.version
 
 
-def build_artifacts(project: Project) -> dict[str, bytes]:
-    """Every guest built before the control plane hears anything: a broken source sends nothing."""
-    return {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
+def build_artifacts(project: Project, *, host_functions: Sequence[HostFunction]) -> dict[str, bytes]:
+    """Every guest built and given the control plane's finalize checks before it hears anything:
+    a broken source or a module it would refuse sends nothing and uses up no version."""
+    artifacts = {fn.name: load_guest_bytes(fn.wasm) for fn in project.functions}
+    check_functions(project.name, project.functions, artifacts, host_functions=host_functions)
+    return artifacts
 
 
 def apply_project(
-    project: Project, client: ApiClient, *, prune: bool = False, progress: Progress | None = None
+    project: Project,
+    client: ApiClient,
+    *,
+    host_functions: Sequence[HostFunction],
+    prune: bool = False,
+    progress: Progress | None = None,
 ) -> steps.Plan:
     """Functions (only changed artifacts), then routes, then deployments; returns the steps taken.
 
-    Raises GuestBuildError before any request when a guest does not build, ClientError when the
-    control plane refuses (naming the function whose registration or upload it refused).
+    Raises GuestBuildError before any request when a guest does not build or would be refused
+    (checked against `host_functions`), ClientError when the control plane refuses (naming the
+    function whose registration or upload it refused).
     """
-    artifacts = build_artifacts(project)
+    artifacts = build_artifacts(project, host_functions=host_functions)
     plan = steps.Plan()
     remote = {f.name: f for f in client.functions(project.name).functions}
     deployed = {d.function: d for d in client.deployments(project.name).deployments}
@@ -112,7 +123,9 @@ def apply_project(
     for dep in project.deployments:
         version = versions[dep.function]
         now = deployed.get(dep.function)
-        if now and now.version == version and now.selector == dep.selector:
+        # A rollout that serves the file's version is left to run: `rollback` or `rollout` ends it.
+        serving = {s.version for s in now.shares} if now and now.shares else {now.version} if now else set()
+        if now and version in serving and now.selector == dep.selector:
             plan.steps.append(steps.DeploymentKept(dep.function, version, dep.selector))
             continue
         out = client.deploy(

@@ -7,18 +7,13 @@ run on already-decoded data through ``project_from_dict`` so the control plane c
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import ipaddress
-import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import msgspec
 
 from edgehost.kv import STORE_NAME, STORE_NAME_RULE
 from edgehost.limits import (
@@ -33,7 +28,8 @@ from edgehost.limits import (
     MAX_MIN_HOT_INSTANCES,
     FunctionLimits,
 )
-from edgehost.routes import METHODS, RouteSyntaxError, is_host_name, parse_host, parse_path
+from edgehost.project.toml_table import Table, fields_of, show
+from edgehost.routes import METHODS, is_host_name, parse_host, parse_path
 from edgehost.selectors import SelectorError, compile_selector
 
 __all__ = [
@@ -122,35 +118,35 @@ def project_from_dict(data: Mapping[str, Any], *, path: Path) -> Project:
     """Validate decoded project data; ``path`` is the project file (names it, anchors ``wasm``)."""
     file = path.resolve()
     problems: list[str] = []
-    top = _Table(data, path.name, problems, known=TOP_LEVEL_KEYS)
+    top = Table(data, path.name, problems, known=TOP_LEVEL_KEYS)
     name = top.text("project")
     if top.has_text("project") and not NAME.fullmatch(name):
-        top.problem(f"project must be {NAME_RULE}, got {_show(name)}")
+        top.problem(f"project must be {NAME_RULE}, got {show(name)}")
 
     functions: list[FunctionDef] = []
     seen: dict[str, str] = {}  # function name -> label of the table that defined it
     for index, raw in enumerate(top.tables("functions"), 1):
         fn_name = raw.get("name")
         label = f"{path.name}: [[functions]] #{index}" + (
-            f" {_show(fn_name)}" if isinstance(fn_name, str) else ""
+            f" {show(fn_name)}" if isinstance(fn_name, str) else ""
         )
         if isinstance(fn_name, str) and fn_name in seen:
-            problems.append(f"{label}: name {_show(fn_name)} is already used by {seen[fn_name]}")
+            problems.append(f"{label}: name {show(fn_name)} is already used by {seen[fn_name]}")
         elif isinstance(fn_name, str):
             seen[fn_name] = f"[[functions]] #{index}"
-        function = _function(_Table(raw, label, problems, known=_fields(FunctionDef)), file.parent)
+        function = _function(Table(raw, label, problems, known=fields_of(FunctionDef)), file.parent)
         if function is not None:
             functions.append(function)
 
     routes: list[RouteDef] = []
     for index, raw in enumerate(top.tables("routes"), 1):
-        route = _route(_Table(raw, f"{path.name}: [[routes]] #{index}", problems, _fields(RouteDef)), seen)
+        route = _route(Table(raw, f"{path.name}: [[routes]] #{index}", problems, fields_of(RouteDef)), seen)
         if route is not None:
             routes.append(route)
 
     deployments: list[DeploymentDef] = []
     for index, raw in enumerate(top.tables("deployments"), 1):
-        table = _Table(raw, f"{path.name}: [[deployments]] #{index}", problems, _fields(DeploymentDef))
+        table = Table(raw, f"{path.name}: [[deployments]] #{index}", problems, fields_of(DeploymentDef))
         deployment = _deployment(table, seen)
         if deployment is not None:
             deployments.append(deployment)
@@ -160,25 +156,25 @@ def project_from_dict(data: Mapping[str, Any], *, path: Path) -> Project:
     return Project(name, file, tuple(functions), tuple(routes), tuple(deployments))
 
 
-def _function(table: _Table, base: Path) -> FunctionDef | None:
+def _function(table: Table, base: Path) -> FunctionDef | None:
     name = table.text("name")
     if table.has_text("name") and not NAME.fullmatch(name):
-        table.problem(f"name must be {NAME_RULE}, got {_show(name)}")
+        table.problem(f"name must be {NAME_RULE}, got {show(name)}")
     wasm = table.text("wasm")
     resolved = (base / wasm).resolve()
     if table.has_text("wasm"):
         if resolved.suffix not in WASM_SUFFIXES:
-            table.problem(f"wasm must name a .wat, .wasm or .c file, got {_show(wasm)}")
+            table.problem(f"wasm must name a .wat, .wasm or .c file, got {show(wasm)}")
         if not resolved.is_file():
-            table.problem(f"wasm file {_show(wasm)} does not exist (looked for {resolved})")
+            table.problem(f"wasm file {show(wasm)} does not exist (looked for {resolved})")
     entrypoint = table.text("entrypoint", "handle")
     if not _EXPORT.fullmatch(entrypoint):
         table.problem(
             "entrypoint must be an export name of letters, digits and '_' not starting with a digit, "
-            f"got {_show(entrypoint)}"
+            f"got {show(entrypoint)}"
         )
     elif entrypoint in ABI_EXPORTS:
-        table.problem(f"entrypoint {_show(entrypoint)} is already an export of the guest ABI")
+        table.problem(f"entrypoint {show(entrypoint)} is already an export of the guest ABI")
     memory_pages = table.integer("memory_pages", DEFAULT_MEMORY_PAGES, 1, MAX_MEMORY_PAGES)
     max_execution_ms = table.integer("max_execution_ms", DEFAULT_MAX_EXECUTION_MS, 1, MAX_EXECUTION_MS)
     before = len(table.problems)
@@ -190,13 +186,13 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
     for position, entry in table.strings("http_allow"):
         problem = _allow_problem(entry.lower())
         if problem:
-            table.problem(f"http_allow[{position}] {_show(entry)} {problem}")
+            table.problem(f"http_allow[{position}] {show(entry)} {problem}")
         http_allow.append(entry.lower())
     env = _env(table)
     kv = []
     for position, store in table.strings("kv"):
         if not STORE_NAME.fullmatch(store):
-            table.problem(f"kv[{position}] must be a store name of {STORE_NAME_RULE}, got {_show(store)}")
+            table.problem(f"kv[{position}] must be a store name of {STORE_NAME_RULE}, got {show(store)}")
         kv.append(store)
     if not table.ok:
         return None
@@ -214,13 +210,13 @@ def _function(table: _Table, base: Path) -> FunctionDef | None:
     )
 
 
-def _env(table: _Table) -> dict[str, str]:
+def _env(table: Table) -> dict[str, str]:
     """`env = { NAME = "value" }`: names by ENV_NAME, string values without NUL (environ entries end
     in one), at most MAX_ENV_VARS of at most MAX_ENV_VALUE characters each."""
     env: dict[str, str] = {}
     for name, value in table.string_table("env"):
         if not ENV_NAME.fullmatch(name):
-            table.problem(f"env key {_show(name)} must be {ENV_NAME_RULE}")
+            table.problem(f"env key {show(name)} must be {ENV_NAME_RULE}")
         elif "\0" in value:
             table.problem(f"env.{name} must not contain a NUL character")
         elif len(value) > MAX_ENV_VALUE:
@@ -231,7 +227,7 @@ def _env(table: _Table) -> dict[str, str]:
     return env
 
 
-def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
+def _route(table: Table, functions: Mapping[str, str]) -> RouteDef | None:
     host = table.text("host", "*").lower()
     table.syntax(parse_host, host)
     path = table.text("path")
@@ -240,7 +236,7 @@ def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
     methods: list[str] = []
     for position, method in table.strings("methods"):
         if method.upper() not in METHODS:
-            table.problem(f"methods[{position}] must be one of {', '.join(METHODS)}, got {_show(method)}")
+            table.problem(f"methods[{position}] must be one of {', '.join(METHODS)}, got {show(method)}")
         methods.append(method.upper())
     function = table.reference(functions)
     priority = table.integer("priority", 0, *INT32)
@@ -251,7 +247,7 @@ def _route(table: _Table, functions: Mapping[str, str]) -> RouteDef | None:
     )
 
 
-def _deployment(table: _Table, functions: Mapping[str, str]) -> DeploymentDef | None:
+def _deployment(table: Table, functions: Mapping[str, str]) -> DeploymentDef | None:
     function = table.reference(functions)
     selector = table.text("selector", "true")
     if table.has_text("selector"):
@@ -260,139 +256,6 @@ def _deployment(table: _Table, functions: Mapping[str, str]) -> DeploymentDef | 
         except SelectorError as exc:  # its message starts with "selector", naming the key
             table.problem(str(exc))
     return DeploymentDef(function, selector) if table.ok else None
-
-
-class _Table:
-    """One TOML table under validation: typed reads that record problems under the table's label."""
-
-    def __init__(self, data: Mapping[str, Any], label: str, problems: list[str], known: Sequence[str]):
-        self.data = data
-        self.label = label
-        self.problems = problems
-        self._start = len(problems)
-        for key in data:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean {_show(close[0])}?)" if close else ""
-                self.problem(f"unknown key {_show(key)}{hint}")
-
-    @property
-    def ok(self) -> bool:
-        """No problem recorded since this table was opened."""
-        return len(self.problems) == self._start
-
-    def problem(self, message: str) -> None:
-        self.problems.append(f"{self.label}: {message}")
-
-    def syntax(self, parse: Callable[[str], object], value: str) -> None:
-        """Records the route syntax's refusal of `value` (its sentence names the key) as a problem."""
-        try:
-            parse(value)
-        except RouteSyntaxError as exc:
-            self.problem(str(exc))
-
-    def _absent(self, key: str, required: bool) -> bool:
-        if key in self.data:
-            return False
-        if required:
-            self.problem(f'missing required key "{key}"')
-        return True
-
-    def has_text(self, key: str) -> bool:
-        """The key holds a string, so checks on its content are worth reporting."""
-        return isinstance(self.data.get(key), str)
-
-    def text(self, key: str, default: str | None = None) -> str:
-        """A string value, required when there is no default; after a problem, the default or ""
-        (so later checks on its content do not report the same key twice)."""
-        if self._absent(key, default is None):
-            return default or ""
-        value = self.data[key]
-        if not isinstance(value, str):
-            self.problem(f"{key} must be a string, got {_show(value)}")
-            return default or ""
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
-        """An integer within [low, high]; returns the default after a problem."""
-        if self._absent(key, False):
-            return default
-        value = self.data[key]
-        is_int = isinstance(value, int) and not isinstance(value, bool)  # TOML true is no integer
-        if not is_int or value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-            self.problem(f"{key} must be an integer {bounds}, got {_show(value)}")
-            return default
-        return value
-
-    def strings(self, key: str) -> list[tuple[int, str]]:
-        """An optional array of strings, as (1-based position, entry); entries of other types are
-        reported and left out."""
-        if self._absent(key, False):
-            return []
-        value = self.data[key]
-        if not isinstance(value, list):
-            self.problem(f"{key} must be an array of strings, got {_show(value)}")
-            return []
-        for position, entry in enumerate(value, 1):
-            if not isinstance(entry, str):
-                self.problem(f"{key}[{position}] must be a string, got {_show(entry)}")
-        return [(position, entry) for position, entry in enumerate(value, 1) if isinstance(entry, str)]
-
-    def string_table(self, key: str) -> list[tuple[str, str]]:
-        """An optional inline table of strings (`key = { NAME = "value" }`), as (name, value);
-        values of other types are reported and left out."""
-        if self._absent(key, False):
-            return []
-        value = self.data[key]
-        if not isinstance(value, Mapping):
-            example = f'{key} = {{ NAME = "value" }}'
-            self.problem(f"{key} must be a table of strings like {example}, got {_show(value)}")
-            return []
-        for name, entry in value.items():
-            if not isinstance(entry, str):
-                self.problem(f"{key}.{name} must be a string, got {_show(entry)}")
-        return [(name, entry) for name, entry in value.items() if isinstance(entry, str)]
-
-    def reference(self, functions: Mapping[str, str]) -> str:
-        """The required ``function`` key, which must name a function of this project."""
-        function = self.text("function")
-        if self.has_text("function") and function not in functions:
-            self.problem(f"function {_show(function)} is not defined in [[functions]]")
-        return function
-
-    def tables(self, key: str) -> list[Mapping[str, Any]]:
-        """An optional array of tables (``[[key]]``); entries that are not tables are reported."""
-        if self._absent(key, False):
-            return []
-        value = self.data[key]
-        if not isinstance(value, list):
-            self.problem(f"{key} must be an array of tables ([[{key}]]), got {_show(value)}")
-            return []
-        for index, entry in enumerate(value, 1):
-            if not isinstance(entry, Mapping):
-                self.problem(f"[[{key}]] #{index} must be a table, got {_show(entry)}")
-        return [entry for entry in value if isinstance(entry, Mapping)]
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    """TOML keys of a table: the dataclass's or struct's fields, which are named exactly like them."""
-    if dataclasses.is_dataclass(cls):
-        return tuple(field.name for field in dataclasses.fields(cls))
-    return tuple(field.name for field in msgspec.structs.fields(cls))
-
-
-def _show(value: object) -> str:
-    """A value as it would look in the TOML file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"a {type(value).__name__}"
 
 
 def _allow_problem(entry: str) -> str | None:

@@ -34,17 +34,12 @@ from edgehost.asgi import (
     read_body,
 )
 from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
-from edgehost.http_rules import (
-    MAX_CONTENT_LENGTH,
-    TOKEN,
-    content_length_ok,
-    field_value_ok,
-    request_problem,
-    response_framing,
-)
+from edgehost.http_rules import request_problem, response_framing
 from edgehost.plugin_manager import per_request_calls
+from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
 from edgehost.runner.node import NodeState
+from edgehost.runner.response_fields import declared_length, plugin_fields, relayed_fields
 from edgehost.runtime import InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.placement import Placement
@@ -53,28 +48,6 @@ from edgehost.settings import Runner
 log = logging.getLogger("edgefn.ingress")
 
 STATUS_OF = {"timeout": 504, "payload_too_large": 413, "quota_exceeded": 429, "rate_limited": 429}
-# What a guest may not say to a client, whatever the letter case; a guest's copy is dropped:
-# - the framing the runner owns: Content-Length (computed from what is sent; `response_framing`),
-#   Transfer-Encoding, and Trailer, which announces trailer fields a Content-Length-framed answer
-#   never carries (RFC 9110 §6.6.2);
-# - the connection-specific fields of RFC 9110 §7.6.1 (Connection, Keep-Alive, TE, Upgrade, and
-#   the obsolete Proxy-Connection): the connection is the runner's, not the guest's;
-# - every Proxy-* field (`DROPPED_GUEST_PREFIX`): a guest is an origin, and Proxy-Authenticate,
-#   Proxy-Authentication-Info or Proxy-Status would claim an intermediary said them;
-# - X-Request-Id, which the runner sets.
-DROPPED_GUEST_HEADERS = frozenset(
-    {
-        "content-length",
-        "transfer-encoding",
-        "trailer",
-        "connection",
-        "keep-alive",
-        "te",
-        "upgrade",
-        "x-request-id",
-    }
-)
-DROPPED_GUEST_PREFIX = "proxy-"
 PARAM_PREFIX = b"x-edgefn-param-"
 REQUEST_ID = b"x-request-id"
 JSON = [(b"content-type", b"application/json")]
@@ -214,7 +187,13 @@ class Ingress:
         if isinstance(match, tuple):
             inv.response_headers.append(("allow", ", ".join(match)))
             return self._error(inv, 405, "method_not_allowed", f"{method} is not allowed here", observe=False)
-        live = snapshot.functions[match.route.function_id]
+        live = snapshot.functions.get(match.route.function_id)
+        if live is None:  # routed, but it could not start here (NodeState.apply): 503, never a 404
+            inv.function_id = match.route.function_id
+            detail = snapshot.unavailable_detail(match.route.function_id)
+            return self._error(inv, 503, "function_unavailable", detail)
+        if snapshot.splits and (split := snapshot.splits.get(match.route.function_id)) is not None:
+            live = split.pick(_version_key(headers))
         inv.function_id = live.deployment.function_id
         inv.version = live.deployment.version
         inv.tenant = live.deployment.project
@@ -287,15 +266,11 @@ class Ingress:
         inv.cpu_seconds = response.cpu_seconds
         inv.logs = response.logs
         inv.status = response.status
-        out = [  # valid fields: the codec refused the rest (bad_response)
-            (k.encode(*TEXT_CODEC), v.encode(*TEXT_CODEC))
-            for k, v in response.headers
-            if (name := k.lower()) not in DROPPED_GUEST_HEADERS and not name.startswith(DROPPED_GUEST_PREFIX)
-        ]
+        out = relayed_fields(response.headers)
         declared = None
         if method == "HEAD":
             try:
-                declared = _declared_length(response.headers)
+                declared = declared_length(response.headers)
             except InvokeError as exc:
                 return self._error(inv, 500, exc.code, exc.message)
         self._finish(inv)
@@ -359,7 +334,7 @@ class Ingress:
         the content and Content-Length its status and the method allow (`response_framing`)."""
         status, headers, body, declared = answer
         if inv.response_headers:
-            headers.extend(_plugin_fields(inv.response_headers))
+            headers.extend(plugin_fields(inv.response_headers))
         headers.append((REQUEST_ID, inv.request_id.encode()))
         if head or status in SPECIAL_FRAMING:
             content, length = response_framing(status, head, body, declared)
@@ -374,32 +349,9 @@ class Ingress:
         self.placement.close()
 
 
-def _declared_length(fields: list[tuple[str, str]]) -> bytes | None:
-    """The guest's own Content-Length, relayed to HEAD (`response_framing`): its one value if made of
-    digits, else None (not relayed). InvokeError `bad_response` for digits above MAX_CONTENT_LENGTH,
-    which the runner would otherwise hand to clients whose parsers overflow (RFC 9110 §8.6)."""
-    values = [v.encode(*TEXT_CODEC) for k, v in fields if k.lower() == "content-length"]
-    if len(values) != 1 or not content_length_ok(values[0]):
-        return None
-    if int(values[0]) > MAX_CONTENT_LENGTH:
-        raise InvokeError(
-            "bad_response",
-            f"the guest's Content-Length {values[0].decode()} is above {MAX_CONTENT_LENGTH}, "
-            "the largest a client can read",
-        )
-    return values[0]
-
-
-def _plugin_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """Plugins' response headers as bytes (Latin-1, as ASGI has them); one that is not a valid field
-    (RFC 9110 §5) is dropped and logged, as the HTTP server would answer its own plain-text 500."""
-    valid = []
-    for name, value in fields:
-        if TOKEN(name) and field_value_ok(value):
-            try:
-                valid.append((name.encode("latin-1"), value.encode("latin-1")))
-                continue
-            except UnicodeEncodeError:
-                pass
-        log.error("a plugin added the invalid response header %r: %r; dropped", name, value)
-    return valid
+def _version_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The request's `x-edgefn-version-key`, which keeps a client on one version of a rollout."""
+    for name, value in headers:
+        if name == VERSION_KEY:
+            return value
+    return None

@@ -6,9 +6,9 @@ fetched, verified, compiled and warmed, and swaps it in with a single assignment
 request never sees half a deploy.
 
 One class serves the three processes of docs/runner.md: `single` (agent and ingress in one
-process), `agent` (fetches, verifies, caches and compiles, then publishes what is ready for the
-workers; warms no pools) and `worker` (serves what the agent published, from the cache it does
-not own).
+process), `agent` (fetches, verifies, caches, compiles and instantiates once, so a guest that
+cannot start is reported, then publishes what is ready for the workers; keeps no pools) and
+`worker` (serves what the agent published, from the cache it does not own).
 """
 
 from __future__ import annotations
@@ -25,8 +25,18 @@ import msgspec
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
 from edgehost.limits import limits_of
-from edgehost.protocol import CachedFunction, DesiredState, FunctionDeployment, HostClaim, Report, RouteSpec
+from edgehost.protocol import (
+    CachedFunction,
+    DesiredState,
+    FunctionDeployment,
+    HostClaim,
+    Report,
+    Rollout,
+    RouteSpec,
+)
+from edgehost.rollouts import Split
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
+from edgehost.runner.statefile import ServingState
 from edgehost.runtime import FunctionSpec, InvokeError
 
 log = logging.getLogger("edgefn.runner")
@@ -51,6 +61,26 @@ class Snapshot:
     functions: dict[str, LiveFunction] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()
     revision: int = 0
+    # function id -> why it cannot run here: its routes stay, so the ingress answers 503 naming it
+    # and the reason instead of a 404 that hides the failure.
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def unavailable_detail(self, function_id: str) -> str:
+        """The 503 `function_unavailable` detail for a routed function with no live pool."""
+        reason = self.unavailable.get(function_id, "it is not running on this node")
+        return f"function {function_id} cannot run on this node: {reason}"
+
+    # function id -> its versions by share, for a function in a rollout; empty in the common case,
+    # so the ingress pays one truth test per request for rollouts it does not have.
+    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
+
+    def serving(self) -> list[LiveFunction]:
+        """Every function version this snapshot serves, by function id and version: with a rollout,
+        more than one per function."""
+        versions = {(lf.deployment.function_id, lf.deployment.version): lf for lf in self.functions.values()}
+        for split in self.splits.values():
+            versions.update(((lf.deployment.function_id, lf.deployment.version), lf) for lf in split.choices)
+        return [versions[key] for key in sorted(versions)]
 
 
 def spec_of(d: FunctionDeployment) -> FunctionSpec:
@@ -120,20 +150,35 @@ class NodeState:
                     if live is not None:
                         self.live[key] = live
             functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
-            routes = [r for r in desired.routes if r.function_id in functions]
+            inherited = desired.unavailable if isinstance(desired, ServingState) else {}
+            failed = {**inherited, **self._failed(wanted)}
+            routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
+            splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
             table, routes = await self._route_table(routes, desired.host_claims, functions)
             self.snapshot = Snapshot(
                 routes=table,
                 functions=functions,
                 blocked=frozenset(desired.blocked_tenants),
                 revision=desired.revision,
+                unavailable=failed,
+                splits=splits,
             )
             for key in [k for k in self.live if k not in wanted]:
                 await self._take_down(key, remove_artifact=desired.remove_artifacts)
             if self._publish is not None:
                 ready = tuple(lf.deployment for k, lf in self.live.items() if k in wanted)
-                serving = msgspec.structs.replace(desired, functions=ready, routes=tuple(routes))
+                fields = msgspec.structs.asdict(desired)
+                fields.update(functions=ready, routes=tuple(routes), unavailable=failed)
+                serving = ServingState(**fields)
                 await asyncio.to_thread(self._publish, serving)
+
+    def _failed(self, wanted: Iterable[Key]) -> dict[str, str]:
+        """Function id -> the error of each wanted version that could not be brought up here."""
+        return {
+            key[0]: state.error
+            for key in wanted
+            if key not in self.live and (state := self.states.get(key)) is not None and state.state == "error"
+        }
 
     async def _route_table(
         self, routes: list[RouteSpec], claims: Sequence[HostClaim], functions: dict[str, LiveFunction]
@@ -193,15 +238,16 @@ class NodeState:
             pool = await asyncio.to_thread(
                 self.pools, spec_of(d), wasm, compiled_path, d.min_hot_instances, d.max_hot_instances
             )
+            # The start function and `_initialize` run here: a guest that cannot start is reported
+            # with its reason before it takes traffic, by the agent of a multi-worker runner too.
+            await asyncio.to_thread(pool.warm)
             if self.process == "agent":
                 self.pools.discard(pool)  # compiled (and .cwasm written) once here; the workers warm
-            else:
-                await asyncio.to_thread(pool.warm)
         except FetchError as exc:
             await self._fail(d, exc.message, exc)
             return None
         except InvokeError as exc:
-            await self._fail(d, f"cannot instantiate: {exc.message}", None)
+            await self._fail(d, f"cannot instantiate: {_instantiation_error(exc, d)}", None)
             return None
         except Exception as exc:  # a broken module or a full disk must not stop the other deployments
             log.exception("deploy of %s v%s failed", d.function_id, d.version)
@@ -261,7 +307,10 @@ class NodeState:
     async def _send(self, report: Report) -> None:
         if report.state == "error":
             log.error(
-                "deployment failed",
+                "deployment of %s v%s failed: %s",
+                report.function_id,
+                report.version,
+                report.error,
                 extra={
                     "function_id": report.function_id,
                     "version": report.version,
@@ -279,6 +328,17 @@ class NodeState:
             await self._take_down(key, remove_artifact=False)
 
 
+def _splits(rollouts: Iterable[Rollout], live: dict[Key, LiveFunction]) -> dict[str, Split[LiveFunction]]:
+    """Each rollout over the versions live here (all of them once each is fetched and warmed)."""
+    splits = {}
+    for rollout in rollouts:
+        fid = rollout.function_id
+        present = [(live[(fid, v)], share) for v, share in rollout.shares if (fid, v) in live]
+        if present:
+            splits[fid] = Split.of(present)
+    return splits
+
+
 def _by_project(routes: Iterable[RouteSpec]) -> dict[str, list[RouteSpec]]:
     grouped: dict[str, list[RouteSpec]] = {}
     for route in routes:
@@ -293,3 +353,13 @@ def _reason(exc: Exception) -> str:
 
 def _route_error(reason: str) -> str:
     return f"the project's new routes are not applied (its previous ones still serve): {reason}"
+
+
+def _instantiation_error(exc: InvokeError, d: FunctionDeployment) -> str:
+    """Why warming failed; a time-out there is the guest's start function or `_initialize`."""
+    if exc.code == "timeout":
+        return (
+            f"its start function or _initialize did not finish within max_execution_ms "
+            f"({d.max_execution_ms} ms): {exc.message}"
+        )
+    return exc.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -19,6 +20,15 @@ log = logging.getLogger("edgefn.runner")
 
 DESIRED_FILE = "desired.json"
 SERVING_FILE = "serving.json"
+State = TypeVar("State", bound=DesiredState)
+
+
+class ServingState(DesiredState, kw_only=True):
+    """What the agent hands its workers in serving.json: the desired state of what is ready, and
+    `unavailable`, function id -> why it could not be brought up on this node, so the workers'
+    routes to it answer 503 naming the reason (not 404). Runner-internal: never on the wire."""
+
+    unavailable: dict[str, str] = {}
 
 
 def save_state(path: Path, desired: DesiredState) -> None:
@@ -26,9 +36,9 @@ def save_state(path: Path, desired: DesiredState) -> None:
     write_atomic(path, msgspec.json.encode(desired))
 
 
-def load_state(path: Path) -> DesiredState | None:
+def load_state(path: Path, kind: type[State] = DesiredState) -> State | None:  # type: ignore[assignment]
     try:
-        return msgspec.json.decode(path.read_bytes(), type=DesiredState)
+        return msgspec.json.decode(path.read_bytes(), type=kind)
     except FileNotFoundError:
         return None
     except msgspec.DecodeError:

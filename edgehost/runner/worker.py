@@ -28,7 +28,7 @@ from edgehost.hookspecs import hookimpl
 from edgehost.plugin_manager import make_plugin_manager
 from edgehost.runner.assembly import RunnerParts, assemble_runner
 from edgehost.runner.node import NodeState
-from edgehost.runner.statefile import SERVING_FILE, load_state
+from edgehost.runner.statefile import SERVING_FILE, ServingState, load_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
 from edgehost.serving import bound_sends_once_listening
@@ -64,7 +64,7 @@ class ServingWatcher:
         stamp = (st.st_ino, st.st_mtime_ns)
         if stamp == self._stamp:
             return False
-        desired = await asyncio.to_thread(load_state, self.path)
+        desired = await asyncio.to_thread(load_state, self.path, ServingState)
         self._stamp = stamp
         if desired is None:
             return False

@@ -110,6 +110,9 @@ def _cases(tmp: Path) -> list[tuple[list[str], int]]:
         (["dev", "--ingress-port", "0"], 2),
         (["dev", "--api-port", "70000"], 2),
         (["dev", "--project", "missing"], 2),
+        (["dev", "--runners", "2", "--ingress-port", "65534"], 2),  # runner 2 would need 65536
+        (["dev", "--runners", "17"], 2),
+        (["build", "--output", "x.wasm"], 2),  # --output needs a SOURCE
         (["token"], 2),
         (["token", "--subject", "x", "--ttl", "-5", "--state-dir", "."], 2),
         (["token", "--subject", "x", "--state-dir", "empty"], 2),

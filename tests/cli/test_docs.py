@@ -21,11 +21,21 @@ import httpx
 import pytest
 
 from tests.procs import EDGEFN, REPO, dev_server, run_cli, wait_until
-from tests.services import free_port
+from tests.services import free_port, free_port_run
 
 DOCS = REPO / "docs"
 BLOCK = re.compile(r"<!-- test(?:: (\w+) \"([^\"]*)\")? -->\n```sh\n(.*?)```", re.S)
-PORTS = ("8080", "8787", "9090", "8900", "8901")
+PORTS = ("8787", "8788", "8900", "8901")
+RUNNERS = 2  # `edgefn dev --runners 2`: runner K serves on 8080 + K and 9090 + K
+
+
+def doc_ports() -> dict[str, str]:
+    """A free port for each documented one; the runners' follow dev's as `--runners` derives them."""
+    ports = {port: str(free_port()) for port in PORTS}
+    for base in (8080, 9090):
+        first = free_port_run(RUNNERS + 1)
+        ports.update({str(base + k): str(first + k) for k in range(RUNNERS + 1)})
+    return ports
 
 
 def blocks(page: Path) -> list[tuple[str, str, str]]:
@@ -50,8 +60,8 @@ class Shell:
         for documented, free in self.ports.items():
             script = re.sub(rf"\b{documented}\b", free, script)
         flags = f"--ingress-port {self.ports['8080']} --api-port {self.ports['8787']} "
-        flags += f"--metrics-port {self.ports['9090']}"
-        return re.sub(r"edgefn dev\b(?! --)", f"edgefn dev {flags}", script)
+        flags += f"--metrics-port {self.ports['9090']} --node-port {self.ports['8788']}"
+        return re.sub(r"edgefn dev\b(?! --(?:ingress|api|metrics)-port)", f"edgefn dev {flags}", script)
 
     def run(self, script: str) -> subprocess.CompletedProcess[str]:
         prelude = f"set -e\n[ -f {self.state} ] && . {self.state}\ncd {shlex.quote(str(self.cwd))}\n"
@@ -97,7 +107,7 @@ class Shell:
 def test_marked_blocks_work_as_written(tmp_path: Path, page: str, at_least: int) -> None:
     steps = blocks(DOCS / page)
     assert len(steps) >= at_least
-    shell = Shell(tmp_path, {port: str(free_port()) for port in PORTS})
+    shell = Shell(tmp_path, doc_ports())
     try:
         for index, (mode, text, script) in enumerate(steps):
             if mode == "background":

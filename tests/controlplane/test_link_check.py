@@ -43,7 +43,7 @@ def dev(any_cp: ControlPlane) -> Developer:
         (
             module('(import "env" "memory" (memory 1))'),
             "the module imports env.memory as a memory, which the runner does not provide; "
-            "allowed: edgefn.http_fetch, edgefn.log",
+            "allowed: edgefn.http_fetch, edgefn.kv_delete, edgefn.kv_get, edgefn.kv_set, edgefn.log",
         ),
         (
             module("(memory 1)"),

@@ -49,6 +49,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "replace_routes": {"routes": [{"path": "/hello", "function": "hello"}]},
     "deploy": {"function": "hello", "selector": "true"},
     "rollback": {"to_version": 1},
+    "rollout": {"shares": [{"version": 1, "percent": 100}]},
     "heartbeat": {"node_id": "dev"},
     "report": {"node_id": "dev", "function_id": "fuzz.hello", "version": 1, "state": "cached"},
     "tail_records": {"records": []},
@@ -145,6 +146,7 @@ def test_handlers_declare_the_refusals_of_their_own_code(document: dict[str, Any
     assert declared["deploy"] == {404, 409, 413, 422}
     assert declared["replace_routes"] == {409, 413, 422}
     assert declared["rollback"] == {404, 409, 413}
+    assert declared["rollout"] == {404, 409, 413, 422}
     assert declared["get_version"] == {404}
     assert declared["list_projects"] == set()
     assert declared["kv_put"] == {404, 413, 422}
@@ -277,6 +279,17 @@ def test_a_key_repeated_in_an_object_is_refused(dev: DevServer, document: dict[s
             409,
             "already_active",
             id="conflict",
+        ),
+        pytest.param(
+            (
+                "POST",
+                "/v1/projects/fuzz/functions/hello/rollout",
+                {"shares": [{"version": 1, "percent": 90}]},
+                True,
+            ),
+            422,
+            "invalid_shares",
+            id="rollout shares",
         ),
         pytest.param(("DELETE", "/v1/projects", None, True), 405, "method_not_allowed", id="method"),
     ],

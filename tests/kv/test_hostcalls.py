@@ -22,7 +22,7 @@ OUTSIDE = 2 * 65536  # the first byte past the guest's two pages
 
 def instance(store: KvStore, limits: KvLimits = LIMITS, grants: tuple[str, ...] = ("default",)) -> Instance:
     calls = KvCalls(lambda: store, limits)
-    spec = FunctionSpec("shop.fn", 1, kv=grants, max_execution_ms=5000)
+    spec = FunctionSpec("shop.fn", 1, kv=grants, memory_pages=16, max_execution_ms=5000)
     return CompiledFunction.load(
         spec, guest_wasm("kv_raw"), host_functions=calls.host_functions()
     ).instantiate()

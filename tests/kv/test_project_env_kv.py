@@ -36,10 +36,10 @@ def test_env_and_kv_are_read_sorted_and_deduplicated(folder: Path) -> None:
         'kv = ["default", "a-1", "default"]\n'
     )
     (function,) = load_project(folder).functions
-    assert function.env == (("GREETING", "hi = there"), ("REGION", "tokyo"), ("_X1", ""))
+    assert function.env == {"GREETING": "hi = there", "REGION": "tokyo", "_X1": ""}
     assert function.kv == ("default", "a-1")
     (folder / "edgefn.toml").write_text(HEAD)
-    assert load_project(folder).functions[0].env == () and load_project(folder).functions[0].kv == ()
+    assert load_project(folder).functions[0].env == {} and load_project(folder).functions[0].kv == ()
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,11 @@ from tests.procs import REPO
 COUNTER = REPO / "functions" / "counter" / "counter.c"
 
 
-def compiled(store: object, env: tuple[tuple[str, str], ...] = ()) -> CompiledFunction:
+def compiled(store: object, env: dict[str, str] | None = None) -> CompiledFunction:
     calls = KvCalls(lambda: store, KvLimits())  # type: ignore[arg-type, return-value]
-    spec = FunctionSpec("site.counter", 1, kv=("default",), env=env, max_execution_ms=5000)
+    spec = FunctionSpec(
+        "site.counter", 1, kv=("default",), env=env or {}, memory_pages=16, max_execution_ms=5000
+    )
     hosts = [*builtin_host_functions(), *calls.host_functions()]
     return CompiledFunction.load(spec, load_guest_bytes(COUNTER), host_functions=hosts)
 
@@ -29,7 +31,7 @@ def visit(fn: CompiledFunction, path: str) -> tuple[int, str]:
 
 def test_the_counter_keeps_counts_in_the_store_and_greets_from_env(tmp_path: Path) -> None:
     store = SqliteKvStore(tmp_path / "kv.db", KvLimits())
-    fn = compiled(store, env=(("GREETING", "Howdy"),))
+    fn = compiled(store, env={"GREETING": "Howdy"})
     assert visit(fn, "/a") == (200, "Howdy, visitor 1 of /a\n")
     assert visit(fn, "/a") == (200, "Howdy, visitor 2 of /a\n")  # a fresh instance: the count is in the store
     assert visit(fn, "/b?x=1") == (200, "Howdy, visitor 1 of /b\n")

@@ -23,7 +23,7 @@ def test_stdout_and_stderr_captured_into_logs(request_: GuestRequest) -> None:
 
 
 def test_environ_comes_from_spec(request_: GuestRequest) -> None:
-    compiled = compile_guest("wasi", entrypoint="environ", env=(("A", "1"), ("REGION", "tokyo")))
+    compiled = compile_guest("wasi", entrypoint="environ", env={"A": "1", "REGION": "tokyo"})
     response = compiled.instantiate().invoke(request_, request_id="r")
     assert response.body == b"A=1\0REGION=tokyo\0"
 

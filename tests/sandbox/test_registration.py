@@ -29,7 +29,7 @@ def test_an_unknown_edgefn_import_is_refused_by_dev_and_deploy_naming_it(tmp_pat
         nope = {"nope": ("nope.wat", "")}
         other = write_project(tmp_path / "nope", project_toml(nope, "nope"), guest_files(nope))
         result = run_cli("deploy", "--project", str(other), "--api", dev.api, "--token", dev.token)
-        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.returncode == 2, result.stdout + result.stderr  # refused before sending
         assert "edgefn.nope, which the runner does not provide" in result.stdout + result.stderr
 
 

@@ -284,11 +284,15 @@ def test_a_remembered_certificate_is_checked_again_once_it_expires(ca_dir: Path)
     _refused(verifier, short.token(), 401, "not trusted")
 
 
+class FromNow(int):
+    """Seconds from the time the test runs (not when it is collected: a long suite outlives 600 s)."""
+
+
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 660}, "iat"),
-        ({"nbf": int(time.time()) + 600}, "nbf"),
+        ({"iat": FromNow(600), "exp": FromNow(660)}, "iat"),
+        ({"nbf": FromNow(600)}, "nbf"),
         ({"nbf": None}, "nbf"),
         ({"exp": "soon"}, "exp"),
         ({"exp": float("nan")}, "claims"),  # not even JSON
@@ -305,7 +309,9 @@ def test_a_remembered_certificate_is_checked_again_once_it_expires(ca_dir: Path)
 def test_claims_joserfcs_registry_refused_are_refused(
     verifier: NodeTokenVerifier, node: Node, overrides: dict[str, object], reason: str
 ) -> None:
-    token = forge.es256(node.header(), _claims(**overrides), node.key_pem)
+    now = int(time.time())
+    claims = {key: now + value if isinstance(value, FromNow) else value for key, value in overrides.items()}
+    token = forge.es256(node.header(), _claims(**claims), node.key_pem)
     _refused(verifier, token, 401, reason)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from minio import Minio
 
+from tests.cli.test_unavailable import assert_unavailable, stuck_project
 from tests.procs import REPO, EdgefnProcess, run_cli, wait_until, write_project
 from tests.runner.integration.cluster import Cluster
 
@@ -95,12 +96,46 @@ def test_a_tampered_artifact_is_refused_reported_and_never_cached(
         what="the integrity error at the CP",
     )
     assert "does not match" in state["error"]
-    assert tokyo.get("/hello").status_code == 404
+    refused = tokyo.get("/hello")  # routed, but it cannot run here: 503 naming why, not a 404
+    assert refused.status_code == 503 and "does not match" in refused.json()["detail"], refused.text
     assert not (tokyo.cache_dir / "demo.hello").exists()
     assert list((tokyo.cache_dir / ".tmp").iterdir()) == []
     assert s3_cluster.cp is not None
     cp_log = wait_until(lambda: "runner reported an error" in (e := s3_cluster.cp.stderr) and e)
     assert "tokyo" in cp_log and "demo.hello" in cp_log
+
+
+def test_a_function_that_cannot_start_answers_503_on_every_node_and_each_reports_why(
+    local_cluster: Cluster, tmp_path: Path
+) -> None:
+    """A start function that never returns: the agent of a multi-worker runner warms it too, so its
+    workers answer 503 with the agent's reason, and status shows the error for both nodes."""
+    local_cluster.start_cp(["tokyo", "paris"])
+    tokyo = local_cluster.start_runner("tokyo", {"region": "tokyo"}, workers=2)
+    paris = local_cluster.start_runner("paris", {"region": "paris"})
+    local_cluster.deploy(stuck_project(tmp_path / "p"))
+
+    for runner in (tokyo, paris):
+        assert runner.wait_serving("/hello").text == "hello"
+        response = runner.wait_serving("/stuck", 503)
+        assert_unavailable(response, "stuckdemo.stuck")
+        states = wait_until(
+            lambda r=runner: (
+                (s := local_cluster.node_states(r.node_id).get(("stuckdemo.stuck", 1)))
+                and s["state"] == "error"
+                and s
+            ),
+            what=f"the error of {runner.node_id} at the CP",
+        )
+        assert states["error"] in response.json()["detail"]
+        assert runner.proc is not None
+        assert f"deployment of stuckdemo.stuck v1 failed: {states['error']}" in runner.proc.stderr
+    # Both workers of tokyo answer so: a dozen fresh connections spread over them.
+    assert {tokyo.get("/stuck").status_code for _ in range(12)} == {503}
+    assert local_cluster.cp is not None
+    cp_log = local_cluster.cp.stderr
+    assert "runner reported an error: node_id=tokyo function_id=stuckdemo.stuck" in cp_log
+    assert "runner reported an error: node_id=paris function_id=stuckdemo.stuck" in cp_log
 
 
 def test_a_runner_restarted_while_the_cp_is_down_serves_from_its_cache_then_reconnects(
