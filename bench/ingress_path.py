@@ -30,13 +30,13 @@ from typing import Any
 from bench import baseline_app
 from bench.common import REPO, Row, machine, median, table
 from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
+from edgehost.plugins import invocation_log
 from edgehost.protocol import FunctionDeployment, RouteSpec
 from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import LiveFunction, NodeState, Snapshot, spec_of
 from edgehost.runtime import wasm_from_source
 from edgehost.settings import load_settings
-from plugins import invocation_log
 
 BODY = b"Hello from edgefn!\n"
 SCOPE: dict[str, Any] = {

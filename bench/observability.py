@@ -66,7 +66,7 @@ def invocation(**extra: object) -> Invocation:
 
 
 def in_process(state_dir: Path) -> dict[str, float]:
-    from plugins import invocation_log, metrics, quotas
+    from edgehost.plugins import invocation_log, metrics, quotas
 
     inv = invocation()
     failed = invocation(error_code="trap", error_message="wasm trap: unreachable", status=500)

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from bench.common import Row, median, say, table
+from edgehost.plugins.routing import Route, RouteTable
 from edgehost.route_overlaps import first_overlap
 from edgehost.routes import RoutePattern, parse_route
-from plugins.routing import Route, RouteTable
 
 
 def _mixed(project: str, count: int) -> list[tuple[str, str]]:

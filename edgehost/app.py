@@ -1,29 +1,61 @@
-"""App assembly: one function builds the Litestar app of a listener from the core routes and hook results."""
+"""App assembly: each listener's Litestar app from the plugins' hooks (the `core` plugin's among them),
+and the fast path in front of it where that skips nothing a plugin added.
+
+`build_app` returns one type for every listener, `ListenerApp`: its ASGI target. Its `fast_path`
+answers what it `takes` before Litestar (the ingress's user traffic, the CP's node heartbeats: see
+edgehost/runner/mount.py and edgehost/controlplane/heartbeat_front.py), only when no plugin added
+per-request work to the listener; `edgefn plugins` shows which listeners take one.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from litestar import Litestar, MediaType, Router, get
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.handlers import BaseRouteHandler
 from litestar.routes import HTTPRoute
 
 from edgehost.context import AppContext
-from edgehost.errors import EXCEPTION_HANDLERS
-from edgehost.json_body import JsonRequest
-
-if TYPE_CHECKING:
-    from edgehost.controlplane.heartbeat_front import HeartbeatFront
-    from edgehost.runner.mount import DirectIngress
 
 LISTENERS = ("api", "node", "ingress", "metrics")
+# Per-request work a fast path would skip: any of it on the app turns the fast path off.
+PER_REQUEST_WORK = ("middleware", "guards", "before_request", "after_request", "after_response")
 
 
-@get("/healthz", media_type=MediaType.JSON, tags=["health"], summary="Whether this listener serves")
-async def healthz(state: State) -> dict[str, Any]:
-    """200 once the listener serves; the runner's `/healthz` is on the metrics port, never the ingress."""
-    return {"status": "ok", "mode": state.ctx.mode}
+class FastPath(Protocol):
+    """An ASGI handler for the requests it `takes`, answered before Litestar."""
+
+    name: str
+
+    def takes(self, scope: Any) -> bool: ...
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class ListenerApp:
+    """The ASGI app of one listener: `fast_path` answers what it takes, `litestar` everything else
+    (other requests, and lifespan, which runs every plugin's start-up and shutdown)."""
+
+    listener: str
+    litestar: Litestar
+    fast_path: FastPath | None = None
+
+    @property
+    def state(self) -> State:
+        return self.litestar.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fast = self.fast_path
+        if fast is not None and fast.takes(scope):
+            await fast(scope, receive, send)
+        else:
+            await self.litestar(scope, receive, send)
 
 
 def _flat(groups: Iterable[Sequence[Any] | None]) -> list[Any]:
@@ -48,81 +80,86 @@ def _default_options(handler: Any) -> bool:
     return bool(getattr(handler.fn, "__qualname__", "").startswith("HTTPRoute.create_options_handler."))
 
 
-def core_handlers(listener: str, ctx: AppContext) -> list[Any]:
-    """The routes each listener always has; everything else comes from plugins."""
-    if listener == "api":
-        from edgehost.controlplane.api import developer_router
-        from edgehost.controlplane.artifact_api import artifact_router
-        from edgehost.controlplane.nodes_api import nodes_router
-        from edgehost.controlplane.secrets_api import secrets_router
-
-        handlers = [healthz, developer_router(), nodes_router(), artifact_router(), secrets_router()]
-        if not ctx.settings.tls_enabled:  # no separate mTLS listener: nodes use the API port
-            from edgehost.controlplane.node_api import node_router
-
-            handlers.append(node_router())
-        return handlers
-    if listener == "node":
-        from edgehost.controlplane.artifact_api import artifact_router
-        from edgehost.controlplane.node_api import node_router
-
-        return [healthz, node_router(), artifact_router()]
-    if listener == "ingress":
-        from edgehost.runner.mount import ingress_mount
-
-        return [ingress_mount(ctx)]
-    return [healthz]
-
-
-@overload
-def build_app(listener: Literal["ingress"], ctx: AppContext) -> Litestar | DirectIngress: ...
-@overload
-def build_app(listener: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront: ...
-def build_app(listener: str, ctx: AppContext) -> Litestar | DirectIngress | HeartbeatFront:
-    """The ASGI app of `listener`: core routes plus every plugin's routes, middleware, lifespan
-    tasks and dependencies. `app.state` holds `ctx` and the services in `ctx.services`, also
-    those started after this call (they are copied in when the app starts serving).
-
-    The ingress answers user traffic without Litestar unless a plugin wraps it
-    (edgehost/runner/mount.py); so do the CP's listeners node heartbeats (controlplane/heartbeat_front.py)."""
+def app_config(listener: str, ctx: AppContext) -> AppConfig:
+    """Litestar's `AppConfig` of `listener`: every plugin's routes, middleware, lifespan tasks and
+    dependencies, then every plugin's `edgehost_app_config` (exception handlers, guards, Litestar
+    plugins, ...). `state` holds `ctx` and `ctx.services`, also services started after this call
+    (copied in when the app starts serving). Raises ValueError for a listener not in LISTENERS."""
     if listener not in LISTENERS:
         raise ValueError(f"unknown listener {listener!r}")
     hook = ctx.hook
-    routes = _flat(hook.edgehost_route_handlers(listener=listener, ctx=ctx, role=listener))
-    middleware = _flat(hook.edgehost_middleware(listener=listener, ctx=ctx, role=listener))
     dependencies: dict[str, Any] = {}
     for provided in hook.edgehost_dependencies(listener=listener, ctx=ctx, role=listener):
         dependencies.update(provided or {})
-    openapi = None
-    if listener == "api":
-        from edgehost.controlplane.openapi import openapi_config
-
-        openapi = openapi_config()
 
     def expose_services(app: Litestar) -> None:
         """Services started after assembly (the CP's registry, the runner's node) join the state."""
         app.state.update(ctx.services.named())
 
-    app = Litestar(
-        route_handlers=[fresh_options(h) for h in (*core_handlers(listener, ctx), *routes)],
-        middleware=middleware,
-        on_startup=[expose_services],
+    config = AppConfig(
+        route_handlers=_flat(hook.edgehost_route_handlers(listener=listener, ctx=ctx, role=listener)),
+        middleware=_flat(hook.edgehost_middleware(listener=listener, ctx=ctx, role=listener)),
         lifespan=_flat(hook.edgehost_lifespan(listener=listener, ctx=ctx, role=listener)),
         dependencies=dependencies,
-        exception_handlers=EXCEPTION_HANDLERS,
-        request_class=JsonRequest,
-        openapi_config=openapi,
+        on_startup=[expose_services],
         state=State({"ctx": ctx, **ctx.services.named()}),
-        logging_config=None,
-        debug=False,
+        # Litestar's own default: AppConfig leaves it Empty, which `Litestar.from_config` refuses.
+        request_max_body_size=10_000_000,
     )
-    if listener == "ingress" and not routes and not middleware:
+    hook.edgehost_app_config(listener=listener, ctx=ctx, config=config, role=listener)
+    config.route_handlers = [fresh_options(_own(h)) for h in config.route_handlers]
+    return config
+
+
+def _own(handler: Any) -> Any:
+    """A copy of a route handler for this app alone. Litestar sets the registering app as the
+    handler's owner and keeps what it resolves through it (guards, response headers) on the
+    handler, so one handler in two listeners' apps (the core's `/healthz`) would carry one
+    listener's guards into the other (a shallow copy would still share its response handler). Litestar copies
+    routers itself."""
+    return copy.deepcopy(handler) if isinstance(handler, BaseRouteHandler) else handler
+
+
+def fast_path(listener: str, app: Litestar) -> tuple[str | None, str]:
+    """(the fast path `listener` takes with `app`, or None; why, in words for `edgefn plugins`)."""
+    work = [name.replace("_", " ") for name in PER_REQUEST_WORK if getattr(app, name)]
+    if listener == "ingress":
+        from edgehost.runner.mount import INGRESS_MOUNT
+
+        handlers = [
+            handler
+            for route in app.routes
+            for handler in (route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler])
+        ]
+        if any(handler.name != INGRESS_MOUNT for handler in handlers):
+            return None, "a plugin adds routes"
+        name = "ingress"
+    elif listener in ("api", "node"):
+        from edgehost.controlplane.heartbeat_front import heartbeat_body_limit
+
+        if heartbeat_body_limit(app) is None:
+            return None, "no heartbeat route on this listener"
+        name = "heartbeats"
+    else:
+        return None, "no fast path for this listener"
+    if work:
+        return None, f"a plugin adds {', '.join(work)}"
+    return name, "answered before Litestar"
+
+
+def build_app(listener: str, ctx: AppContext) -> ListenerApp:
+    """The ASGI app of `listener` (`app_config`), behind its fast path when `fast_path` allows one.
+    The ingress's fast path needs the `Ingress` service (`ctx.services`)."""
+    app = Litestar.from_config(app_config(listener, ctx))
+    name, _ = fast_path(listener, app)
+    front: FastPath | None = None
+    if name == "ingress":
         from edgehost.runner.ingress import Ingress
         from edgehost.runner.mount import DirectIngress
 
-        return DirectIngress(app, ctx.services.require(Ingress))
-    if listener in ("api", "node") and not middleware:
+        front = DirectIngress(ctx.services.require(Ingress))
+    elif name == "heartbeats":
         from edgehost.controlplane.heartbeat_front import HeartbeatFront
 
-        return HeartbeatFront.around(app, ctx)
-    return app
+        front = HeartbeatFront.for_app(app, ctx)
+    return ListenerApp(listener, app, front)

@@ -57,10 +57,19 @@ class Services:
 
 @dataclass
 class AppContext:
+    """`settings` arrive as loaded (`load_settings`, or decoded in a worker) and are typed here
+    against the plugins `pm` loaded: each plugin's own tables become the types it declared, so a
+    bad value raises `SettingsError` (or `PluginError`) before any hook sees the settings."""
+
     settings: Settings
     pm: pluggy.PluginManager
     mode: str
     services: Services = field(default_factory=Services)
+
+    def __post_init__(self) -> None:
+        from edgehost.plugin_tables import plugin_settings
+
+        self.settings = plugin_settings(self.pm, self.settings)
 
     @property
     def hook(self) -> Any:

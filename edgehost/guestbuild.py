@@ -20,7 +20,9 @@ import wasmtime
 
 from edgehost.files import atomic_path
 
-SDK_DIR = Path(__file__).resolve().parent.parent / "functions" / "sdk"
+# The C SDK ships inside the package (the repo's `functions/sdk/`, linked as `edgehost/sdk`), so an
+# installed edgefn builds C guests in any project folder.
+SDK_DIR = Path(__file__).resolve().parent / "sdk"
 SDK_HEADER = SDK_DIR / "edgefn.h"
 
 # A WASI reactor with a 64 KiB stack (zig's default is 1 MiB). No

@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from edgehost.plugin_names import PROJECT
+
 if TYPE_CHECKING:
     import click
     from litestar import Litestar
+    from litestar.config.app import AppConfig
     from prometheus_client.registry import Collector
 
     from edgehost.context import AppContext
@@ -42,14 +45,13 @@ if TYPE_CHECKING:
     from edgehost.kv import KvLimits, KvStore
     from edgehost.protocol import HostClaim
     from edgehost.runtime import HostFunction
-    from edgehost.settings import Settings
+    from edgehost.settings import Settings, SettingsSection
 
-PROJECT = "edgehost"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-# The four assembly hooks below name the listener whose app is being built: `api` (developer API),
+# The five assembly hooks below name the listener whose app is being built: `api` (developer API),
 # `node` (the CP's node listener), `ingress` (the runner's user traffic, where any path belongs to
 # user routes) or `metrics`. Each also receives the same value as `role`, its name before "role"
 # came to mean only a project membership's or the operator's: deprecated, kept so plugins written
@@ -80,6 +82,31 @@ def edgehost_lifespan(
 @hookspec
 def edgehost_dependencies(listener: str, ctx: AppContext, role: str) -> dict[str, Any]:
     """Litestar dependency providers (name to `Provide`) for the app of `listener`."""
+
+
+@hookspec
+def edgehost_app_config(listener: str, ctx: AppContext, config: AppConfig, role: str) -> None:
+    """Changes Litestar's `AppConfig` of the app of `listener` in place, once the other assembly hooks
+    filled it (as Litestar's own `on_app_init` does): exception handlers, guards, Litestar plugins
+    (`config.plugins`), CORS, response headers, anything `Litestar(...)` takes.
+
+    The core plugin's implementation runs first (its routes, error rendering, JSON request class,
+    the API's OpenAPI document), so a plugin sees and may change those. Adding per-request work
+    (middleware, guards, before/after request hooks) turns the listener's fast path off, so that it
+    sees every request (`edgefn plugins` shows which listeners keep one).
+    """
+
+
+@hookspec
+def edgehost_settings_sections() -> Mapping[str, type[SettingsSection]]:
+    """The settings tables this plugin owns, by name, each typed as a `SettingsSection` subclass:
+    `{"stamp": StampSettings}` makes `[stamp]` in a config file and `EDGEFN_STAMP__KEY` variables
+    its own, read back typed with `ctx.settings.section(StampSettings)`.
+
+    Called once the plugins are loaded, before any other hook sees the settings. A table no loaded
+    plugin declares, an unknown key in one, or a bad value stops start-up with one line naming
+    the key (exit status 2); so does a table two plugins declare, or one the core has.
+    """
 
 
 @hookspec

@@ -1,7 +1,9 @@
 """Server settings: dynaconf reads `config/*.toml` and `EDGEFN_*` overrides, msgspec types them.
 
-Every key and default (listed in docs/settings.md) lives here once. A bad value stops start-up with
-one line naming the key (`SettingsError`), which the CLI turns into exit status 2.
+The core's keys and defaults (listed in docs/settings.md) live here once; a plugin owns its own
+tables (`edgehost_settings_sections`, typed by `typed_sections` once the plugins are loaded). A bad
+value stops start-up with one line naming the key (`SettingsError`), which the CLI turns into exit
+status 2.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 from dynaconf import Dynaconf
@@ -18,7 +21,9 @@ from dynaconf import Dynaconf
 from edgehost.addresses import AddressError, check_url
 from edgehost.secrets_crypto import SecretKeyError, parse_key
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# The default settings ship inside the package (the repo's top-level `config/`, linked as
+# `edgehost/config`), so an installed edgefn reads the same defaults as a checkout.
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
 MODES = ("control-plane", "runner", "dev")
 # `EDGEFN_*` variables that belong to the CLI (`--token`, `--api`, debugging), not to the settings:
 # without this, `EDGEFN_TOKEN=... edgefn serve` would fail on "token is not a known setting" and
@@ -42,18 +47,25 @@ Mode = Annotated[
 ]
 
 
-class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """A settings table: unknown keys are errors, so a typo never passes silently."""
+class SettingsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A settings table: unknown keys are errors, so a typo never passes silently.
+
+    A plugin's own table subclasses this (with `frozen=True`), annotating each key with its type
+    and default; `Annotated[..., msgspec.Meta(description=...)]` words the error for a bad value.
+    """
 
 
-class Quotas(_Section, frozen=True):
+S = TypeVar("S", bound=SettingsSection)
+
+
+class Quotas(SettingsSection, frozen=True):
     max_concurrent: PositiveInt = 100
     per_minute: PositiveInt = 10000
     cpu_seconds_per_day: PositiveFloat = 3600.0
     storage: str = "memory://"
 
 
-class Runner(_Section, frozen=True):
+class Runner(SettingsSection, frozen=True):
     max_body_bytes: PositiveInt = 1048576
     # What one invocation may hand the host (edgehost/runtime/hostcalls.py, OutputLimits): each
     # http_fetch response, fields included; guest output kept (stdout, stderr, edgefn.log); the
@@ -91,33 +103,18 @@ class Runner(_Section, frozen=True):
     metrics_url: str = ""
 
 
-class Cache(_Section, frozen=True):
-    max_bytes: PositiveInt = 10737418240
-
-
-class Pool(_Section, frozen=True):
-    idle_timeout_s: PositiveFloat = 300.0
-    memory_pressure_percent: Percent = 80.0
-    # A function's min_hot_instances and max_hot_instances are capped at this on every runner.
-    max_hot_instances: PositiveInt = 64
-    # Linear memory of hot (warm and idle) instances: the node's, and one project's most
-    # (edgehost/runner/hot_memory.py).
-    max_memory_bytes: PositiveInt = 2 * 1024**3
-    project_memory_bytes: PositiveInt = 512 * 1024**2
-
-
-class Heartbeat(_Section, frozen=True):
+class Heartbeat(SettingsSection, frozen=True):
     interval_s: PositiveFloat = 30.0
     offline_after_s: PositiveFloat = 120.0
     # Runner: also long-poll the CP's watch for instant changes; false learns them by heartbeat only.
     watch: bool = True
 
 
-class Database(_Section, frozen=True):
+class Database(SettingsSection, frozen=True):
     url: str = ""
 
 
-class S3(_Section, frozen=True):
+class S3(SettingsSection, frozen=True):
     endpoint: str = ""
     access_key: str = ""
     secret_key: str = ""
@@ -126,7 +123,7 @@ class S3(_Section, frozen=True):
     region: str = "us-east-1"
 
 
-class Artifacts(_Section, frozen=True):
+class Artifacts(SettingsSection, frozen=True):
     backend: Annotated[Literal["local", "s3"], msgspec.Meta(description="'local' or 's3'")] = "local"
     dir: str = ""
     url_ttl_s: PositiveInt = 900
@@ -136,7 +133,7 @@ class Artifacts(_Section, frozen=True):
     s3: S3 = msgspec.field(default_factory=S3)
 
 
-class Api(_Section, frozen=True):
+class Api(SettingsSection, frozen=True):
     host: str = "127.0.0.1"
     port: Port = 8787
     node_port: Port = 8788
@@ -145,17 +142,17 @@ class Api(_Section, frozen=True):
     max_routes_per_project: PositiveInt = 1000
 
 
-class Tls(_Section, frozen=True):
+class Tls(SettingsSection, frozen=True):
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
 
 
-class Nodes(_Section, frozen=True):
+class Nodes(SettingsSection, frozen=True):
     allow: list[str] = msgspec.field(default_factory=list)
 
 
-class Auth(_Section, frozen=True):
+class Auth(SettingsSection, frozen=True):
     signing_key_file: str = ""
     jwks_url: str = ""
     issuer: str = "edgefn"
@@ -164,7 +161,7 @@ class Auth(_Section, frozen=True):
     operators: list[str] = msgspec.field(default_factory=list)
 
 
-class Kv(_Section, frozen=True):
+class Kv(SettingsSection, frozen=True):
     """The project KV stores (docs/kv.md): which backend holds them, and their limits."""
 
     # `sqlite` (edgefn dev: a file in the state folder) or `redis` (shared by every runner), or a
@@ -180,22 +177,20 @@ class Kv(_Section, frozen=True):
     ] = 0.5
 
 
-class Secrets(_Section, frozen=True):
+class Secrets(SettingsSection, frozen=True):
     """The control plane's key for secret values at rest (docs/secrets.md): base64 of 32 bytes."""
 
     key: str = ""  # wins over key_file; for replicas, set the same key on each (EDGEFN_SECRETS__KEY)
     key_file: str = ""  # empty means {state_dir}/secrets.key, created (0600) when missing
 
 
-class Settings(_Section, frozen=True):
+class Settings(SettingsSection, frozen=True):
     mode: Mode = "dev"
     state_dir: str = ""
     plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     quotas: Quotas = msgspec.field(default_factory=Quotas)
     runner: Runner = msgspec.field(default_factory=Runner)
-    cache: Cache = msgspec.field(default_factory=Cache)
-    pool: Pool = msgspec.field(default_factory=Pool)
     heartbeat: Heartbeat = msgspec.field(default_factory=Heartbeat)
     database: Database = msgspec.field(default_factory=Database)
     artifacts: Artifacts = msgspec.field(default_factory=Artifacts)
@@ -205,6 +200,17 @@ class Settings(_Section, frozen=True):
     auth: Auth = msgspec.field(default_factory=Auth)
     kv: Kv = msgspec.field(default_factory=Kv)
     secrets: Secrets = msgspec.field(default_factory=Secrets)
+    # The plugins' own tables by name: as read (tables) until `typed_sections` types them against
+    # the plugins loaded, then each an instance of the `SettingsSection` its plugin declared.
+    sections: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def section(self, kind: type[S]) -> S:
+        """The plugin table typed `kind` (defaults filled in); LookupError when no loaded plugin
+        declared `kind`, or the settings were never typed (`typed_sections`)."""
+        for value in self.sections.values():
+            if type(value) is kind:
+                return value
+        raise LookupError(f"no loaded plugin declares the settings table {kind.__name__}")
 
     @property
     def effective_state_dir(self) -> Path:
@@ -237,9 +243,9 @@ def _lower_keys(data: Any, path: tuple[str, ...] = ()) -> Any:
     return {str(k).lower(): _lower_keys(v, (*path, str(k).lower())) for k, v in data.items()}
 
 
-def _describe(path: list[str]) -> str:
-    """Finds what the key at `path` should be, from its annotation, for the error line."""
-    cls: Any = Settings
+def _describe(root: type, path: list[str]) -> str:
+    """Finds what the key at `path` below `root` should be, from its annotation, for the error line."""
+    cls: Any = root
     hint: Any = None
     for part in path:
         hints = get_type_hints(cls, include_extras=True)
@@ -267,16 +273,18 @@ def _lookup(data: Any, path: list[str]) -> Any:
     return data
 
 
-def _explain(err: msgspec.ValidationError, data: dict[str, Any]) -> str:
+def _explain(err: msgspec.ValidationError, data: Any, root: type = Settings, table: str = "") -> str:
+    """The one error line for a value of `data` (the table `table`, typed `root`) msgspec refused."""
     text = str(err)
     match = _PATH.search(text)
     path = [p for p in (match.group(1) if match else "").split(".") if p]
+    prefix = [table] if table else []
     unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
     if unknown:
-        key = ".".join([*path, unknown.group(1)])
+        key = ".".join([*prefix, *path, unknown.group(1)])
         return f"{key} is not a known setting"
-    key = ".".join(path) or "settings"
-    return f"{key} must be {_describe(path)}, got {_lookup(data, path)!r}"
+    key = ".".join([*prefix, *path]) or "settings"
+    return f"{key} must be {_describe(root, path)}, got {_lookup(data, path)!r}"
 
 
 def _drop_cli_env(data: dict[str, Any]) -> dict[str, Any]:
@@ -363,12 +371,46 @@ def load_settings(
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
+    data["sections"] = _plugin_tables(data)
     try:
         settings = msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as err:
         raise SettingsError(_explain(err, data)) from None
     _check(settings)
     return settings
+
+
+CORE_KEYS = frozenset(Settings.__struct_fields__) - {"sections"}
+
+
+def _plugin_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """Takes the tables that are not the core's out of `data`: they belong to plugins, which are
+    known only once loaded (`typed_sections`). A key that is not a table stays, to be refused."""
+    return {key: data.pop(key) for key in list(data) if key not in CORE_KEYS and isinstance(data[key], dict)}
+
+
+def typed_sections(
+    settings: Settings, declared: Mapping[str, type[SettingsSection]], disabled: Mapping[str, str] = {}
+) -> Settings:
+    """`settings` with every plugin table typed as its plugin declared it, defaults for those not
+    written. `declared` maps a table to its type; `disabled` a table to the disabled plugin that
+    would own it. A table nobody declares, an unknown key or a bad value raises `SettingsError`."""
+    for table in settings.sections:
+        if table in declared:
+            continue
+        if table in disabled:
+            raise SettingsError(
+                f"{table} is a setting of the plugin {disabled[table]!r}, which disabled_plugins disables"
+            )
+        raise SettingsError(f"{table} is not a known setting")
+    typed: dict[str, SettingsSection] = {}
+    for table, kind in declared.items():
+        raw = settings.sections.get(table, {})
+        try:
+            typed[table] = raw if isinstance(raw, kind) else msgspec.convert(raw, kind, strict=False)
+        except msgspec.ValidationError as err:
+            raise SettingsError(_explain(err, raw, kind, table)) from None
+    return msgspec.structs.replace(settings, sections=typed)
 
 
 def worker_count(settings: Settings) -> int:

@@ -48,6 +48,7 @@ from edgehost.contracts import ProcessKind
 from edgehost.files import fsync_dir, write_atomic
 from edgehost.hookspecs import hookimpl
 from edgehost.runner.node import NodeState
+from edgehost.settings import PositiveInt, SettingsSection
 
 log = logging.getLogger(__name__)
 
@@ -252,10 +253,23 @@ class ArtifactCache:
                 fdir.rmdir()
 
 
+class CacheSettings(SettingsSection, frozen=True):
+    """The `[cache]` table (docs/settings.md); the folder itself is `runner.cache_dir`."""
+
+    max_bytes: PositiveInt = 10737418240
+
+
+@hookimpl
+def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
+    return {"cache": CacheSettings}
+
+
 @hookimpl
 def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> contracts.ArtifactCache:
     return ArtifactCache(
-        Path(ctx.settings.runner.cache_dir), max_bytes=ctx.settings.cache.max_bytes, owner=process != "worker"
+        Path(ctx.settings.runner.cache_dir),
+        max_bytes=ctx.settings.section(CacheSettings).max_bytes,
+        owner=process != "worker",
     )
 
 

@@ -49,8 +49,8 @@ def edgehost_host_functions(ctx: AppContext) -> list[HostFunction]:
 
 
 @hookimpl
-def edgehost_route_handlers(role: str, ctx: AppContext) -> list[Any]:
-    if role != "api":
+def edgehost_route_handlers(listener: str, ctx: AppContext) -> list[Any]:
+    if listener != "api":
         return []
     from edgehost.controlplane.kv_api import kv_router
 

@@ -1,22 +1,13 @@
-"""Built-in plugin: the hot instance pool of each function version.
-
-Idle instances are kept most-recently-used last: a request takes the warmest one, and
-eviction (pool full, idle timeout, memory pressure, the project over its share of hot memory)
-takes the coldest. An instance is kept hot only within its project's share of the runner's hot
-memory budget (edgehost/runner/hot_memory.py); past it, it is destroyed after its request. A request arriving
-when every pooled instance is busy and the pool is at `max_hot_instances` is served by a
-transient instance that is destroyed afterwards, rather than queueing behind a possibly
-slow guest: instantiation of a precompiled module is far cheaper than any guest's deadline.
+"""Built-in plugin: the hot instance pools of the node (one `HotPool` per function version,
+edgehost/plugins/hot_pool.py), their `[pool]` settings, idle reaping, node-wide eviction under
+memory pressure, and their metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import math
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -31,194 +22,37 @@ from edgehost.collectors import ScrapeTime, label_value
 from edgehost.context import AppContext
 from edgehost.contracts import InstancePool, PoolFactory
 from edgehost.hookspecs import hookimpl
+from edgehost.plugins.hot_pool import HotPool
 from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runner.node import NodeState
 from edgehost.runtime import (
     CompiledFunction,
     FunctionSpec,
-    GuestRequest,
-    GuestResponse,
     HostFunction,
-    Instance,
-    InvokeError,
     OutputLimits,
 )
 from edgehost.runtime.hostcalls import DEFAULT_LIMITS
-from edgehost.settings import worker_count
+from edgehost.settings import Percent, PositiveFloat, PositiveInt, SettingsSection, worker_count
 
 log = logging.getLogger("edgefn.pool")
 
 
-def _left_ms(deadline: float) -> int:
-    """Milliseconds until `deadline` (rounded up, so a trap is never early); InvokeError once past."""
-    left = math.ceil((deadline - time.monotonic()) * 1000)
-    if left <= 0:
-        raise InvokeError("timeout", "the request's time limit ran out before its guest could run")
-    return left
+class PoolSettings(SettingsSection, frozen=True):
+    """The `[pool]` table (docs/settings.md)."""
+
+    idle_timeout_s: PositiveFloat = 300.0
+    memory_pressure_percent: Percent = 80.0
+    # A function's min_hot_instances and max_hot_instances are capped at this on every runner.
+    max_hot_instances: PositiveInt = 64
+    # Linear memory of hot (warm and idle) instances: the node's, and one project's most
+    # (edgehost/runner/hot_memory.py).
+    max_memory_bytes: PositiveInt = 2 * 1024**3
+    project_memory_bytes: PositiveInt = 512 * 1024**2
 
 
-class HotPool:
-    """Instances of one function version; thread-safe, since guests run on worker threads."""
-
-    def __init__(
-        self,
-        compiled: CompiledFunction,
-        *,
-        min_hot: int,
-        max_hot: int,
-        budget: HotMemoryBudget | None = None,
-        on_change: Callable[[str, int], None] | None = None,
-    ) -> None:
-        self.compiled = compiled
-        self.spec: FunctionSpec = compiled.spec
-        self.min_hot = min_hot
-        self.max_hot = max(1, max_hot)
-        self._budget = budget
-        self._charged: dict[int, int] = {}  # id(idle or warm instance) -> bytes held in the budget
-        self.refused = 0  # instances not kept hot: the project's share was full
-        self._idle: collections.deque[Instance] = collections.deque()
-        self._busy = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self._on_change = on_change or (lambda _fid, _n: None)
-        self.created = 0
-        self.reused = 0
-        self.evicted = 0
-
-    @property
-    def size(self) -> int:
-        return len(self._idle) + self._busy
-
-    @property
-    def idle_since(self) -> float | None:
-        with self._lock:
-            return self._idle[0].last_used if self._idle else None
-
-    def _new(self, deadline_ms: int | None = None) -> Instance:
-        instance = self.compiled.instantiate(deadline_ms)
-        with self._lock:
-            self.created += 1
-        return instance
-
-    def warm(self) -> None:
-        """Creates `min_hot_instances` ready instances, so the first requests skip the cold path;
-        fewer if the project's share of hot memory runs out first."""
-        while len(self._idle) + self._busy < self.min_hot and not self._closed:
-            instance = self._new()
-            with self._lock:
-                kept = self._keep(instance)
-                if kept:
-                    self._idle.append(instance)
-            if not kept:
-                instance.close()
-                break
-        self._changed()
-
-    def _keep(self, instance: Instance) -> bool:
-        """Charges an instance about to be kept hot to its project's budget; False past its share.
-        Called with the lock held."""
-        if self._budget is None:
-            return True
-        size = instance.memory_bytes
-        if not self._budget.hold(self.spec.project, size):
-            if not self.refused:
-                log.warning(
-                    "project %s is at its share of hot memory (%d bytes); instances of %s are not kept hot",
-                    self.spec.project,
-                    self._budget.share(self.spec.project),
-                    self.spec.function_id,
-                )
-            self.refused += 1
-            return False
-        self._charged[id(instance)] = size
-        return True
-
-    def _drop(self, instance: Instance) -> None:
-        """Frees what a pooled instance held in the budget; called with the lock held."""
-        size = self._charged.pop(id(instance), 0)
-        if size and self._budget is not None:
-            self._budget.free(self.spec.project, size)
-
-    def invoke(
-        self, request: GuestRequest | bytes, *, request_id: str, deadline: float | None = None
-    ) -> GuestResponse:
-        """`max_execution_ms` is the request's wall-clock limit: the wait for a guest thread (when
-        the caller's `deadline` says so), a cold start (its start function included) and the call
-        all spend it, rather than each getting its own. An idle instance leaves the hot memory
-        budget while it serves, and is charged again at its size then when it returns."""
-        with self._lock:
-            instance = self._idle.pop() if self._idle else None
-            if instance is not None:
-                self._drop(instance)
-                self.reused += 1
-            self._busy += 1
-        try:
-            if instance is None:
-                if deadline is None:
-                    deadline = time.monotonic() + self.spec.max_execution_ms / 1000
-                instance = self._new(_left_ms(deadline))
-            if deadline is None:  # a warm instance and a limit that starts now: no clock to read
-                return instance.invoke(request, request_id=request_id)
-            return instance.invoke(request, request_id=request_id, deadline_ms=_left_ms(deadline))
-        finally:
-            self._release(instance)
-
-    def _release(self, instance: Instance | None) -> None:
-        evict: list[Instance] = []
-        with self._lock:
-            self._busy -= 1
-            if instance is not None:
-                if instance.broken or self._closed or not self._keep(instance):
-                    evict.append(instance)
-                else:
-                    self._idle.append(instance)
-                    while self._idle and len(self._idle) + self._busy > self.max_hot:
-                        evict.append(self._idle.popleft())
-                        self._drop(evict[-1])
-                        self.evicted += 1
-        for dead in evict:
-            dead.close()
-        if evict:
-            self._changed()
-
-    def reap_idle(self, now: float, idle_timeout_s: float) -> int:
-        """Destroys instances idle longer than the timeout; returns how many."""
-        dead: list[Instance] = []
-        with self._lock:
-            while self._idle and now - self._idle[0].last_used > idle_timeout_s:
-                dead.append(self._idle.popleft())
-                self._drop(dead[-1])
-        for instance in dead:
-            instance.close()
-        if dead:
-            self._changed()
-        return len(dead)
-
-    def evict_one(self) -> bool:
-        with self._lock:
-            instance = self._idle.popleft() if self._idle else None
-            if instance is not None:
-                self._drop(instance)
-                self.evicted += 1
-        if instance is None:
-            return False
-        instance.close()
-        self._changed()
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            dead = list(self._idle)
-            self._idle.clear()
-            for instance in dead:
-                self._drop(instance)
-        for instance in dead:
-            instance.close()
-        self._changed()
-
-    def _changed(self) -> None:
-        self._on_change(self.spec.function_id, self.size)
+@hookimpl
+def edgehost_settings_sections() -> dict[str, type[SettingsSection]]:
+    return {"pool": PoolSettings}
 
 
 class PoolRegistry:
@@ -330,7 +164,7 @@ async def _maintain(registry: PoolRegistry) -> None:
 @hookimpl
 def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
-    settings = ctx.settings.pool
+    settings = ctx.settings.section(PoolSettings)
     processes = worker_count(ctx.settings)  # each ingress process has its pools: the budget is split
     return PoolRegistry(
         host_functions,

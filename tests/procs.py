@@ -62,6 +62,7 @@ class EdgefnProcess:
         log_dir: Path,
         name: str,
         tty: bool = False,
+        command: str = EDGEFN,
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = log_dir / f"{name}.out"
@@ -70,7 +71,7 @@ class EdgefnProcess:
         self._err = self.stderr_path.open("wb")
         terminal, stdout = pty.openpty() if tty else (None, self._out.fileno())
         self.proc = subprocess.Popen(
-            [EDGEFN, *args],
+            [command, *args],
             cwd=cwd,
             env={**os.environ, **(env or {})},
             stdout=stdout,
@@ -141,7 +142,9 @@ def control_plane_process(config: Path, cwd: Path) -> EdgefnProcess:
 
 
 class DevServer(EdgefnProcess):
-    """`edgefn dev` on free ports; `.ingress`, `.api`, `.metrics` are base URLs, `.token` the dev token."""
+    """`edgefn dev` on free ports; `.ingress`, `.api`, `.metrics` are base URLs, `.token` the dev token.
+
+    `command` is the `edgefn` to run: this checkout's, or one installed elsewhere."""
 
     def __init__(
         self,
@@ -151,6 +154,7 @@ class DevServer(EdgefnProcess):
         *,
         extra: tuple[str, ...] = (),
         tty: bool = False,
+        command: str = EDGEFN,
         ports: Mapping[str, int] | None = None,
     ) -> None:
         self.ports = {"ingress": free_port(), "api": free_port(), "metrics": free_port(), **(ports or {})}
@@ -175,6 +179,7 @@ class DevServer(EdgefnProcess):
             log_dir=log_dir,
             name="dev",
             tty=tty,
+            command=command,
         )
         self.ingress = f"http://127.0.0.1:{self.ports['ingress']}"
         self.api = f"http://127.0.0.1:{self.ports['api']}"
@@ -221,9 +226,10 @@ def dev_server(
     *,
     extra: tuple[str, ...] = (),
     tty: bool = False,
+    command: str = EDGEFN,
     ports: Mapping[str, int] | None = None,
 ) -> AbstractContextManager[DevServer]:
-    return serving(DevServer(project_dir, log_dir, env, extra=extra, tty=tty, ports=ports))
+    return serving(DevServer(project_dir, log_dir, env, extra=extra, tty=tty, command=command, ports=ports))
 
 
 def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:

@@ -9,6 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from edgehost.context import AppContext
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,9 +84,16 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
 
 
 def setting_defaults(struct: type, prefix: str = "") -> dict[str, object]:
-    """Every key of the settings (dotted) and its built-in default, from `edgehost/settings.py`."""
+    """Every key of the settings (dotted) and its built-in default, from `edgehost/settings.py` and
+    the tables the built-in plugins declare."""
     keys: dict[str, object] = {}
+    if struct is Settings:
+        pm = make_plugin_manager(entry_points=False)
+        for table, section in AppContext(settings=Settings(), pm=pm, mode="dev").settings.sections.items():
+            keys |= setting_defaults(type(section), f"{table}.")
     for field in msgspec.structs.fields(struct):
+        if struct is Settings and field.name == "sections":
+            continue
         default = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
         if isinstance(default, msgspec.Struct):
             keys |= setting_defaults(type(default), f"{prefix}{field.name}.")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from edgehost.plugins.routing import Match, Route, RouteTable, request_segments
 from edgehost.route_overlaps import first_overlap
 from edgehost.routes import (
     HostKind,
@@ -18,7 +19,6 @@ from edgehost.routes import (
     parse_path,
     parse_route,
 )
-from plugins.routing import Match, Route, RouteTable, request_segments
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import click
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.settings_loader import make_context, settings_or_exit
-from edgehost.plugins import describe
+from edgehost.context import AppContext
+from edgehost.plugin_manager import describe
 from edgehost.security.ca import CAError, init_ca, issue_node, issue_server
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
 
@@ -70,6 +71,15 @@ def ca() -> None:
     """
 
 
+def fast_paths(ctx: AppContext) -> dict[str, tuple[str | None, str]]:
+    """Each listener's fast path as `build_app` would choose it, from the same assembled app."""
+    from litestar import Litestar
+
+    from edgehost.app import LISTENERS, app_config, fast_path
+
+    return {name: fast_path(name, Litestar.from_config(app_config(name, ctx))) for name in LISTENERS}
+
+
 def _ca_call(fn: object, *args: object) -> None:
     try:
         written = fn(*args)  # type: ignore[operator]
@@ -106,16 +116,21 @@ def ca_server(hostname: str, directory: Path, also: tuple[str, ...]) -> None:
 @click.command("plugins")
 @config_option
 def plugins_cmd(config_file: Path | None) -> None:
-    """List loaded plugins and the hooks each implements.
+    """List loaded plugins and the hooks each implements, then each listener's fast path.
 
     Plugins come from the built-in set, the `edgehost` entry-point group and the `plugins`
-    setting. Example: edgefn plugins --config cp.toml
+    setting. A listener's fast path (the ingress's user traffic, the CP's node heartbeats) answers
+    before Litestar unless a plugin adds per-request work to the listener; `off` says why.
+    Example: edgefn plugins --config cp.toml
     """
     ctx = make_context(settings_or_exit(None, config_file=config_file))
     for name, origin, hooks in describe(ctx.pm):
         click.echo(f"{name} ({origin})")
         for hook in hooks:
             click.echo(f"    {hook}")
+    click.echo("\nfast paths:")
+    for listener, (path, why) in fast_paths(ctx).items():
+        click.echo(f"    {listener}: {path or 'off'} ({why})")
 
 
 @click.command()

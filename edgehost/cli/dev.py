@@ -364,7 +364,7 @@ def dev(
     fast_path_or_exit()
     if log_format == "pretty" or (log_format is None and sys.stdout.isatty()):
         from edgehost.cli.invocation_view import PrettySink
-        from edgehost.plugins import builtin
+        from edgehost.plugin_manager import builtin
 
         invocation_log = builtin(ctx.pm, "invocation_log")
         if invocation_log is not None:  # disabled: nothing is logged per invocation, pretty or not

@@ -83,7 +83,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edgehost.cli.admin:ca",
         "A certificate authority for mutual TLS between runners and the control plane.",
     ),
-    "plugins": ("edgehost.cli.admin:plugins_cmd", "List loaded plugins and the hooks each implements."),
+    "plugins": (
+        "edgehost.cli.admin:plugins_cmd",
+        "List loaded plugins and the hooks each implements, then each listener's fast path.",
+    ),
     "migrate": (
         "edgehost.cli.admin:migrate",
         "Apply the database migrations to database.url (SQLite or PostgreSQL); safe to run again.",
@@ -105,7 +108,7 @@ def plugin_commands() -> dict[str, click.Command]:
     The built-in plugins add no command (tests/foundation/test_plugins.py checks), so they are
     not imported here: `edgefn --help` and every built-in command start without the server stack.
     """
-    from edgehost.plugins import make_plugin_manager
+    from edgehost.plugin_manager import make_plugin_manager
     from edgehost.settings import load_settings
 
     try:

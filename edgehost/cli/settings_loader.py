@@ -8,7 +8,8 @@ from typing import Any
 
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.context import AppContext
-from edgehost.plugins import PluginError, make_plugin_manager
+from edgehost.plugin_manager import PluginError, make_plugin_manager
+from edgehost.plugin_tables import plugin_settings
 from edgehost.runtime import HostFunction
 from edgehost.settings import Settings, SettingsError, load_settings
 
@@ -16,18 +17,22 @@ from edgehost.settings import Settings, SettingsError, load_settings
 def settings_or_exit(
     mode: str | None, *, config_file: Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
+    """The settings, the plugins' own tables typed too, so every command refuses a bad one."""
     try:
-        return load_settings(mode, config_file=config_file, overrides=overrides)
-    except SettingsError as exc:
+        settings = load_settings(mode, config_file=config_file, overrides=overrides)
+        pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
+        return plugin_settings(pm, settings)
+    except (PluginError, SettingsError) as exc:
         raise CliError(str(exc), USAGE) from None
 
 
 def make_context(settings: Settings) -> AppContext:
+    """The plugins `settings` name, loaded, and the settings typed against them (their own tables)."""
     try:
         pm = make_plugin_manager(settings.plugins, settings.disabled_plugins)
-    except PluginError as exc:
+        ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
+    except (PluginError, SettingsError) as exc:
         raise CliError(str(exc), USAGE) from None
-    ctx = AppContext(settings=settings, pm=pm, mode=settings.mode)
     try:
         problems = pm.hook.edgehost_startup_problems(ctx=ctx)
     except SettingsError as exc:  # a plugin's setting that cannot be used (hookspecs.py)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-import migrations
+from edgehost import migrations
 from edgehost.db.tables import TABLES
 
 APP_CONFIG = AppConfig(

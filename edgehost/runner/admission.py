@@ -14,7 +14,8 @@ from pluggy import HookRelay
 
 from edgehost.contracts import Admission, Invocation, Rejection
 from edgehost.http_rules import FINAL_STATUS
-from edgehost.plugins import per_request_calls, short_name
+from edgehost.plugin_manager import per_request_calls
+from edgehost.plugin_names import plugin_name
 
 
 class PluginFailed(Exception):
@@ -28,8 +29,8 @@ class PluginFailed(Exception):
 
 
 def plugin_of(component: object) -> str:
-    """The plugin that provided a component (route table, admission): its module's short name."""
-    return short_name(type(component).__module__)
+    """The plugin that provided a component (route table, admission): the name its module registers under."""
+    return plugin_name(type(component).__module__)
 
 
 class AdmissionStep:

@@ -35,7 +35,7 @@ from edgehost.asgi import (
 )
 from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
 from edgehost.http_rules import request_problem, response_framing
-from edgehost.plugins import per_request_calls
+from edgehost.plugin_manager import per_request_calls
 from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
 from edgehost.runner.node import NodeState

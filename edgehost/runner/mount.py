@@ -11,33 +11,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, asgi
+from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 
 from edgehost.context import AppContext
 from edgehost.runner.ingress import Ingress, Receive, Scope, Send
 
+# The name of the core's ingress mount: a listener whose only routes carry it may take the fast path.
+INGRESS_MOUNT = "edgefn-ingress"
+
 
 def ingress_mount(ctx: AppContext) -> ASGIRouteHandler:
-    """The ingress at `/` of the Litestar app, so plugins' middleware wraps user traffic too."""
-    ingress = ctx.services.require(Ingress)
+    """The ingress at `/` of the Litestar app, so plugins' middleware wraps user traffic too; the
+    ingress is looked up per request, so the app can be assembled before the runner starts."""
 
-    @asgi("/", is_mount=True, copy_scope=False)
+    @asgi("/", is_mount=True, copy_scope=False, name=INGRESS_MOUNT)
     async def serve(scope: Any, receive: Any, send: Any) -> None:
-        await ingress(scope, receive, send)
+        await ctx.services.require(Ingress)(scope, receive, send)
 
     return serve
 
 
 class DirectIngress:
-    """The listener target when no plugin wraps the ingress: HTTP to `Ingress`, the rest to the app."""
+    """The `ingress` fast path when nothing a plugin added would be bypassed: HTTP straight to
+    `Ingress`; the rest (lifespan) goes to the app (edgehost/app.py's `ListenerApp`)."""
 
-    def __init__(self, app: Litestar, ingress: Ingress) -> None:
-        self.app = app
+    name = "ingress"
+
+    def __init__(self, ingress: Ingress) -> None:
         self.ingress = ingress
 
+    @staticmethod
+    def takes(scope: Scope) -> bool:
+        return scope["type"] == "http"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.ingress(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)  # type: ignore[arg-type]
+        await self.ingress(scope, receive, send)

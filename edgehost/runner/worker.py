@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar
 
-from edgehost.app import build_app
+from edgehost.app import ListenerApp, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.runner.assembly import RunnerParts, assemble_runner
-from edgehost.runner.mount import DirectIngress
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, ServingState, load_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
@@ -120,7 +118,7 @@ class WorkerPlugin:
         return [watch]
 
 
-def create_app() -> Litestar | DirectIngress:
+def create_app() -> ListenerApp:
     """Granian's factory target, called once in each worker process."""
     logging.basicConfig(
         level=os.environ.get("EDGEFN_LOG_LEVEL", "INFO").upper(),

@@ -39,7 +39,7 @@ def test_help_lists_every_command_without_importing_the_server_stack() -> None:
         "import sys; from edgehost.cli.main import cli\n"
         "try: cli(['--help'], prog_name='edgefn')\n"
         "except SystemExit: pass\n"
-        "heavy = ('litestar', 'wasmtime', 'piccolo', 'cel', 'plugins.auth')\n"
+        "heavy = ('litestar', 'wasmtime', 'piccolo', 'cel', 'edgehost.plugins.auth')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pluggy
 from litestar.testing import TestClient
 
-from edgehost import hookspecs
+from edgehost import core_plugin, hookspecs
 from edgehost.app import build_app
 from edgehost.artifacts.local import LocalArtifactStore
 from edgehost.artifacts.signing import UrlSigner
@@ -27,9 +27,10 @@ class ElsewhereStore:
 def serve(store: object) -> TestClient:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    pm.register(core_plugin, name="core")  # the node listener's routes, and no built-in
     ctx = AppContext(settings=load_settings("dev"), pm=pm, mode="dev")
     ctx.services.add(artifact_store=store)
-    return TestClient(build_app("node", ctx))
+    return TestClient(build_app("node", ctx).litestar)
 
 
 def test_only_the_local_store_is_served(tmp_path: Path) -> None:

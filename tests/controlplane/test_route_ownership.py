@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from edgehost.plugins.routing import Match, Route, RouteTable, edgehost_route_table
 from edgehost.routes import parse_host, parse_path
-from plugins.routing import Match, Route, RouteTable, edgehost_route_table
 from tests.controlplane.harness import ControlPlane
 
 

@@ -9,9 +9,9 @@ import asyncio
 from collections.abc import Sequence
 
 from edgehost.hookspecs import hookimpl
+from edgehost.plugins.routing import RouteTable
+from edgehost.plugins.routing import edgehost_route_table as builtin_route_table
 from edgehost.protocol import HostClaim, RouteSpec
-from plugins.routing import RouteTable
-from plugins.routing import edgehost_route_table as builtin_route_table
 
 
 @hookimpl(tryfirst=True)

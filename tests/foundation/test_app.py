@@ -11,12 +11,13 @@ import httpx
 import pluggy
 import pytest
 from litestar import Litestar, Request, get
+from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
 from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from edgehost import hookspecs
+from edgehost import core_plugin, hookspecs
 from edgehost.app import LISTENERS, build_app
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
@@ -84,8 +85,10 @@ class Contributor:
 
 
 def bare_context(*plugins: Any) -> AppContext:
+    """The core plugin (every listener's own routes and error shape) and `plugins`, no built-in."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    pm.register(core_plugin, name="core")
     for plugin in plugins:
         pm.register(plugin)
     return AppContext(settings=load_settings("dev"), pm=pm, mode="dev")
@@ -94,7 +97,7 @@ def bare_context(*plugins: Any) -> AppContext:
 def test_each_hook_contributes_to_the_app_of_its_listener() -> None:
     plugin = Contributor("metrics")
     ctx = bare_context(plugin)
-    with TestClient(build_app("metrics", ctx)) as client:
+    with TestClient(build_app("metrics", ctx).litestar) as client:
         assert plugin.lifespans == ["entered"]
         response = client.get("/contributed")
         assert response.status_code == 200
@@ -111,7 +114,7 @@ def test_services_started_after_assembly_reach_the_app_state() -> None:
     ctx = bare_context()
     app = build_app("metrics", ctx)
     ctx.services.add(registry=(registry := object()))
-    with TestClient(app):
+    with TestClient(app.litestar):
         assert app.state.registry is registry
         assert app.state.ctx is ctx
 
@@ -119,7 +122,7 @@ def test_services_started_after_assembly_reach_the_app_state() -> None:
 def test_contributions_stay_on_their_listener() -> None:
     plugin = Contributor("api")
     ctx = bare_context(plugin)
-    with TestClient(build_app("metrics", ctx)) as client:
+    with TestClient(build_app("metrics", ctx).litestar) as client:
         assert client.get("/contributed").status_code == 404
         assert "x-stamped" not in client.get("/healthz").headers
     assert plugin.lifespans == []
@@ -127,7 +130,7 @@ def test_contributions_stay_on_their_listener() -> None:
 
 def test_the_api_listener_serves_health_and_an_openapi_document_of_the_v1_routes() -> None:
     ctx = bare_context(Contributor("api"))
-    with TestClient(build_app("api", ctx)) as client:
+    with TestClient(build_app("api", ctx).litestar) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         document = client.get("/schema/openapi.json").json()
     assert document["info"]["title"] == "edgefn control plane"
@@ -175,12 +178,17 @@ class OldStyle:
         self.seen.append(("lifespan", role))
         return []
 
+    @hookimpl
+    def edgehost_app_config(self, role: str, ctx: AppContext, config: AppConfig) -> None:
+        self.seen.append(("app_config", role))
+
 
 def test_a_plugin_naming_the_listener_role_still_works() -> None:
     plugin = OldStyle()
-    with TestClient(build_app("metrics", bare_context(plugin))) as client:
+    with TestClient(build_app("metrics", bare_context(plugin)).litestar) as client:
         assert client.get("/contributed").json()["greeting"] == "hello from the metrics listener"
     assert sorted(plugin.seen) == [
+        ("app_config", "metrics"),
         ("dependencies", "metrics"),
         ("lifespan", "metrics"),
         ("middleware", "metrics"),
@@ -203,7 +211,7 @@ class Failing:
 def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
     listener: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with TestClient(build_app(listener, bare_context(Failing()))) as client:
+    with TestClient(build_app(listener, bare_context(Failing())).litestar) as client:
         response = client.get("/fails")
     assert response.status_code == 500
     assert response.json() == {
@@ -281,7 +289,7 @@ async def test_the_ingress_is_served_bare_unless_a_plugin_wraps_it(plugin_cls: t
     ctx.services.add(ingress=FakeIngress())
     app = build_app("ingress", ctx)
     wraps = plugin_cls is Contributor
-    assert isinstance(app, Litestar) is wraps
+    assert app.fast_path is None if wraps else app.fast_path is not None and app.fast_path.name == "ingress"
     assert await drive_lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert plugin.lifespans == ["entered", "exited"]  # plugins' tasks run either way
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge") as client:

@@ -17,15 +17,14 @@ import pytest
 from edgehost import hookspecs
 from edgehost.context import AppContext
 from edgehost.hookspecs import hookimpl
-from edgehost.plugins import (
+from edgehost.plugin_manager import (
     BUILTIN_CAPABILITIES,
-    DEFAULT_PLUGINS,
+    BUILTINS,
     PluginError,
     describe,
     make_plugin_manager,
     missing_capabilities,
     per_request_calls,
-    short_name,
 )
 from edgehost.settings import load_settings
 from tests.procs import REPO, dev_server, run_cli
@@ -90,10 +89,10 @@ def example_project(tmp_path: Path) -> Path:
 
 
 def listing(stdout: str) -> dict[str, tuple[str, list[str]]]:
-    """`edgefn plugins` output as {name: (origin, hooks)}."""
+    """`edgefn plugins` output as {name: (origin, hooks)} (the plugins, before the fast paths)."""
     plugins: dict[str, tuple[str, list[str]]] = {}
     current = ""
-    for line in stdout.splitlines():
+    for line in stdout.split("\nfast paths:\n")[0].splitlines():
         if line.startswith("    "):
             plugins[current][1].append(line.strip())
         elif line.strip():
@@ -147,8 +146,7 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     result = run_cli("plugins")
     assert result.returncode == 0, result.stderr
     plugins = listing(result.stdout)
-    for module in DEFAULT_PLUGINS:
-        name = short_name(module)
+    for name, module in BUILTINS.items():
         origin, hooks = plugins[name]
         assert origin == module
         assert hooks, name
@@ -157,8 +155,13 @@ def test_edgefn_plugins_lists_builtins_with_their_hooks() -> None:
     assert "edgehost_admission" in plugins["quotas"][1]
     assert "edgehost_route_table" in plugins["routing"][1]
     assert plugins["core"] == (
-        "edgehost.plugins",
-        ["edgehost_metric_collectors", "edgehost_startup_problems"],
+        "edgehost.core_plugin",
+        [
+            "edgehost_app_config",
+            "edgehost_metric_collectors",
+            "edgehost_route_handlers",
+            "edgehost_startup_problems",
+        ],
     )
 
 
@@ -207,13 +210,20 @@ def edgehost_startup_problems(ctx):
 """
 
 
-def fake_distribution(tmp_path: Path) -> Path:
-    """An installed distribution as importlib.metadata sees one: a `*.dist-info` with entry points."""
-    site = plugin_dir(tmp_path, "fakeplug_impl", ENTRY_POINT_PLUGIN)
-    dist_info = site / "fakeplug-1.0.dist-info"
+def fake_distribution(
+    tmp_path: Path,
+    dist: str = "fakeplug",
+    module: str = "fakeplug_impl",
+    source: str = ENTRY_POINT_PLUGIN,
+    entry_point: str = "fakeplug",
+) -> Path:
+    """An installed distribution as importlib.metadata sees one: a `*.dist-info` whose `edgehost`
+    entry point `entry_point` is the module `module` (written from `source`)."""
+    site = plugin_dir(tmp_path, module, source)
+    dist_info = site / f"{dist}-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[edgehost]\nfakeplug = fakeplug_impl\n")
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[edgehost]\n{entry_point} = {module}\n")
     return site
 
 
@@ -272,8 +282,8 @@ def test_no_builtin_plugin_adds_a_cli_command() -> None:
 def test_builtins_register_through_the_same_path_as_third_parties() -> None:
     pm = make_plugin_manager(entry_points=False)
     names = {name for name, _ in pm.list_name_plugin()}
-    assert names == {short_name(m) for m in DEFAULT_PLUGINS} | {"core"}
-    assert set(BUILTIN_CAPABILITIES) == {short_name(m) for m in DEFAULT_PLUGINS}
+    assert names == {*BUILTINS, "core"}
+    assert set(BUILTIN_CAPABILITIES) == set(BUILTINS)
     assert {name for name, _, _ in describe(pm)} == names
 
 
@@ -300,7 +310,7 @@ def problems(pm: pluggy.PluginManager, disabled: list[str]) -> list[str]:
 
 
 def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
-    everything = [short_name(m) for m in DEFAULT_PLUGINS]
+    everything = list(BUILTINS)
     pm = make_plugin_manager(disabled=everything, entry_points=False)
     reported = problems(pm, everything)
     assert [p.split(" plugin disabled: ")[0] for p in reported] == everything
@@ -311,7 +321,7 @@ def test_every_disabled_builtin_is_reported_unless_replaced() -> None:
     ]
     pm.register(Admission(), name="geo-quotas")
     assert problems(pm, ["quotas"]) == []
-    assert missing_capabilities(pm, ["plugins.quotas", "not-a-builtin"]) == []
+    assert missing_capabilities(pm, ["edgehost.plugins.quotas", "not-a-builtin"]) == []
 
 
 def test_a_misspelt_disabled_plugin_is_reported() -> None:

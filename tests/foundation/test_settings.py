@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from edgehost.context import AppContext
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
@@ -84,10 +86,19 @@ SERVE_KEYS_WITHOUT_DEFAULT = [
 
 
 def value(settings: Settings, dotted: str) -> Any:
-    node: Any = settings
-    for part in dotted.split("."):
+    """A key's value: a core key, or a key of a plugin's own table (`pool`, `cache`)."""
+    first, *rest = dotted.split(".")
+    node: Any = settings.sections[first] if first in settings.sections else getattr(settings, first)
+    for part in rest:
         node = getattr(node, part)
     return node
+
+
+def typed(mode: str | None = None, **kwargs: Any) -> Settings:
+    """`load_settings`, then typed against the built-in plugins as every command does (their tables)."""
+    settings = load_settings(mode, **kwargs)
+    pm = make_plugin_manager(settings.plugins, settings.disabled_plugins, entry_points=False)
+    return AppContext(settings=settings, pm=pm, mode=settings.mode).settings
 
 
 # `edgefn dev` runs the control plane and a runner in one process and answers watch long-polls at
@@ -98,7 +109,7 @@ DEV_OVERRIDES = {"heartbeat.interval_s": 5}
 
 @pytest.mark.parametrize("mode", [None, "control-plane", "runner", "dev"])
 def test_fixed_keys_have_their_interfaces_defaults(mode: str | None) -> None:
-    settings = load_settings(mode)
+    settings = typed(mode)
     for key, default in FIXED_DEFAULTS.items():
         expected = DEV_OVERRIDES.get(key, default) if mode == "dev" else default
         assert value(settings, key) == expected, key
@@ -274,7 +285,7 @@ def test_a_bad_value_names_its_key(
     for name, raw in env.items():
         monkeypatch.setenv(name, raw)
     with pytest.raises(SettingsError) as err:
-        load_settings(None)
+        typed(None)
     assert str(err.value) == message
 
 
@@ -292,7 +303,7 @@ def test_an_unknown_key_in_a_config_file_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[pool]\nidle_timeout = 10\n")
     with pytest.raises(SettingsError, match=r"^pool.idle_timeout is not a known setting$"):
-        load_settings("runner", config_file=config)
+        typed("runner", config_file=config)
 
 
 def one_error_line(result: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from plugins.invocation_log import LineBatch
+from edgehost.plugins.invocation_log import LineBatch
 
 
 class Sink:

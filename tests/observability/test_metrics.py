@@ -57,7 +57,7 @@ def test_counts_after_known_invocations_and_cache_hits_after_restart(tmp_path: P
 WRITER = """
 import sys
 from edgehost.contracts import Invocation
-from plugins import metrics
+from edgehost.plugins import metrics
 for i in range(int(sys.argv[1])):
     inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=1.002,
                      tenant="t", function_id=sys.argv[2], status=200)
@@ -68,12 +68,12 @@ for i in range(int(sys.argv[1])):
 # A worker holding 2 hot instances until its stdin closes.
 POOL_HOLDER = """
 import sys
-from plugins import metrics
+from edgehost.plugins import metrics
 metrics.edgehost_pool_size_changed("p.fn", 2)
 print("held", flush=True)
 sys.stdin.read()
 """
-READER = "import sys; from plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
+READER = "import sys; from edgehost.plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
 
 
 def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: 
 
 def test_malformed_label_values_never_break_the_exposition() -> None:
     from edgehost.contracts import Invocation
-    from plugins import metrics
+    from edgehost.plugins import metrics
 
     hostile = ['a"b', "back\\slash", "new\nline", "\udcff\u2603", "x" * 5000, "", "}{,=#"]
     for value in hostile:

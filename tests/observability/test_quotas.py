@@ -61,7 +61,7 @@ def test_concurrency_cap_refuses_at_once_under_parallel_requests(tmp_path: Path)
 
 
 def test_shared_counts_hold_across_processes_and_survive_a_crash(tmp_path: Path) -> None:
-    from plugins.quotas import SharedCounts
+    from edgehost.plugins.quotas import SharedCounts
 
     table = tmp_path / "concurrency.table"
     here = SharedCounts(table)
@@ -70,7 +70,7 @@ def test_shared_counts_hold_across_processes_and_survive_a_crash(tmp_path: Path)
         [
             sys.executable,
             "-c",
-            "import os, sys; from pathlib import Path; from plugins.quotas import SharedCounts\n"
+            "import os, sys; from pathlib import Path; from edgehost.plugins.quotas import SharedCounts\n"
             f"c = SharedCounts(Path({str(table)!r}))\n"
             "print(c.try_acquire('t', 3), c.try_acquire('t', 3), flush=True)\n"
             "sys.stdin.readline(); os._exit(0)  # dies holding its slot\n",

@@ -12,10 +12,10 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
+from edgehost.plugins import quotas
 from edgehost.rate_window import LEASE_S, LeasedWindow, MemoryWindow, memory_limiter
 from edgehost.settings import load_settings
-from plugins import quotas
 
 
 class Clock:

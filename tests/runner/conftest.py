@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import NodeState
 from edgehost.settings import load_settings

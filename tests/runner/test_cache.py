@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.caching import ArtifactCache, noop
+from edgehost.plugins.caching import ArtifactCache, noop
 
 
 class Clock:

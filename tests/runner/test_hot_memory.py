@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 import wasmtime
 
+from edgehost.plugins.hot_pool import HotPool
+from edgehost.plugins.pooling import PoolRegistry
 from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runtime import FunctionSpec, GuestRequest, Instance
-from plugins.pooling import HotPool, PoolRegistry
 from tests.procs import REPO
 
 HELLO = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))  # 1 page

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
 from edgehost.protocol import RouteSpec
 from edgehost.runner.ingress import Ingress
 from edgehost.runner.node import LiveFunction, NodeState, Snapshot

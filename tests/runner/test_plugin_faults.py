@@ -22,7 +22,7 @@ from tests.sandbox.conftest import log_record
 PROJECT = "faults"
 MAX_CONCURRENT = 2
 PATHS = ["/ok", "/admit-raises", "/admit-answers-101", "/started-raises", "/finished-raises", "/bad-header"]
-PLUGIN = "faulty_plugin"
+PLUGIN = "tests.runner.faulty_plugin"  # a plugin from the `plugins` setting is named by its module path
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         root / PROJECT, toml, {"hello.wat": (REPO / "functions/hello/hello.wat").read_text()}
     )
     env = {
-        "EDGEFN_PLUGINS": json.dumps([f"tests.runner.{PLUGIN}"]),
+        "EDGEFN_PLUGINS": json.dumps([PLUGIN]),
         "PYTHONPATH": str(REPO),
         "EDGEFN_QUOTAS__MAX_CONCURRENT": str(MAX_CONCURRENT),
     }

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import wasmtime
 
+from edgehost.plugins import hot_pool
+from edgehost.plugins.pooling import PoolRegistry
 from edgehost.runtime import FunctionSpec, GuestRequest, Instance, InvokeError
-from plugins import pooling
-from plugins.pooling import PoolRegistry
 from tests.procs import REPO
 
 WASM = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))
@@ -143,15 +143,15 @@ class SlowStart:
 
 
 @pytest.fixture
-def slow_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[float], SlowStart, pooling.HotPool]]:
+def slow_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[float], SlowStart, hot_pool.HotPool]]:
     clock = [0.0]
-    monkeypatch.setattr(pooling, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(hot_pool, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     compiled = SlowStart(clock, start_s=0.25)
-    yield clock, compiled, pooling.HotPool(compiled, min_hot=0, max_hot=1)  # type: ignore[arg-type]
+    yield clock, compiled, hot_pool.HotPool(compiled, min_hot=0, max_hot=1)  # type: ignore[arg-type]
 
 
 def test_the_wait_a_cold_start_and_the_call_spend_one_time_limit(
-    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+    slow_start: tuple[list[float], SlowStart, hot_pool.HotPool],
 ) -> None:
     """max_execution_ms is wall-clock per request: a start function or a queue must not add to it."""
     clock, compiled, pool = slow_start
@@ -163,7 +163,7 @@ def test_the_wait_a_cold_start_and_the_call_spend_one_time_limit(
 
 
 def test_a_request_whose_limit_ran_out_waiting_answers_timeout_without_running(
-    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+    slow_start: tuple[list[float], SlowStart, hot_pool.HotPool],
 ) -> None:
     clock, compiled, pool = slow_start
     with pytest.raises(InvokeError) as info:
@@ -173,7 +173,7 @@ def test_a_request_whose_limit_ran_out_waiting_answers_timeout_without_running(
 
 
 def test_without_a_callers_deadline_the_limit_starts_with_the_call_cold_start_included(
-    slow_start: tuple[list[float], SlowStart, pooling.HotPool],
+    slow_start: tuple[list[float], SlowStart, hot_pool.HotPool],
 ) -> None:
     _, compiled, pool = slow_start
     pool.invoke(REQUEST, request_id="inline")

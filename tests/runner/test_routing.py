@@ -7,8 +7,8 @@ import random
 
 import pytest
 
+from edgehost.plugins.routing import CACHED_LOOKUPS, Match, Route, RouteTable
 from edgehost.protocol import HostClaim
-from plugins.routing import CACHED_LOOKUPS, Match, Route, RouteTable
 
 
 def r(

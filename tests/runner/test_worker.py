@@ -19,14 +19,14 @@ import pytest
 import wasmtime
 
 from edgehost.context import AppContext
-from edgehost.plugins import make_plugin_manager
+from edgehost.plugin_manager import make_plugin_manager
+from edgehost.plugins.caching import ArtifactCache
 from edgehost.protocol import DesiredState, FunctionDeployment, RouteSpec
 from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, save_state
 from edgehost.runner.usage import UsageWriter
 from edgehost.runner.worker import ServingWatcher
 from edgehost.settings import load_settings
-from plugins.caching import ArtifactCache
 from tests.procs import REPO, wait_until
 
 WASM = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))

@@ -5,36 +5,17 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-import sys
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 from pluggy import HookCaller
 
 from edgehost import hookspecs
-from edgehost.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from edgehost.context import AppContext
+from edgehost.plugin_names import BUILTIN_NAMES, BUILTINS, DEFAULT_PLUGINS, PluginError, plugin_name
 
 log = logging.getLogger(__name__)
-
-# The built-in plugins, registered through `register_module` like any third-party one.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.auth",
-    "plugins.storage",
-    "plugins.routing",
-    "plugins.caching",
-    "plugins.pooling",
-    "plugins.quotas",
-    "plugins.metrics",
-    "plugins.invocation_log",
-    "plugins.hostcalls",
-    "plugins.kv",
-)
-
 
 # What each built-in plugin is for, so that disabling one is reported at start-up in a sentence.
 # The hook is the capability it provides: when another plugin implements that hook, the built-in
@@ -66,24 +47,21 @@ BUILTIN_CAPABILITIES: dict[str, tuple[str | None, str]] = {
 CORE = "core"
 
 
-class PluginError(Exception):
-    """A configured plugin that cannot be loaded; the message names it."""
-
-
-def short_name(module_name: str) -> str:
-    return module_name.rsplit(".", 1)[-1]
-
-
-def builtin(pm: pluggy.PluginManager, name: str) -> Any | None:
-    """The registered built-in plugin module `name` (`invocation_log`), or None when it is disabled.
-
-    The core reaches a built-in only this way, never by importing it, so disabling or replacing
-    one never leaves the core calling into it."""
-    for _, plugin in pm.list_name_plugin():
-        module_name = getattr(plugin, "__name__", None)
-        if module_name in DEFAULT_PLUGINS and short_name(module_name) == name:
-            return plugin
-    return None
+def register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """`pm.register`, with pluggy's errors (a name taken twice, a module registered twice, a hook
+    implementation that does not match its spec) turned into one `PluginError` sentence naming it."""
+    holder = pm.get_plugin(name)
+    if holder is not None:
+        taken_by = getattr(holder, "__name__", type(holder).__name__)
+        raise PluginError(f"plugin {name!r} cannot be registered: {taken_by} already has that name")
+    if pm.is_registered(plugin):
+        raise PluginError(
+            f"plugin {name!r} cannot be registered: it is already loaded as {pm.get_name(plugin)!r}"
+        )
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin {name!r} cannot be registered: {' '.join(str(exc).split())}") from None
 
 
 def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
@@ -91,14 +69,23 @@ def register_module(pm: pluggy.PluginManager, module_name: str) -> ModuleType:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"plugin {module_name!r} cannot be imported: {exc}") from None
-    pm.register(module, name=short_name(module_name))
+    register(pm, module, plugin_name(module_name))
     return module
+
+
+def builtin(pm: pluggy.PluginManager, name: str) -> Any | None:
+    """The registered built-in plugin module `name` (`invocation_log`), or None when it is disabled.
+
+    The core reaches a built-in only this way, never by importing it, so disabling or replacing
+    one never leaves the core calling into it."""
+    plugin = pm.get_plugin(name)
+    return plugin if name in BUILTINS and getattr(plugin, "__name__", None) == BUILTINS[name] else None
 
 
 def missing_capabilities(pm: pluggy.PluginManager, disabled: Iterable[str]) -> list[str]:
     """One sentence per disabled built-in whose capability no other plugin took over."""
     problems = []
-    for name in dict.fromkeys(short_name(d) for d in disabled):
+    for name in dict.fromkeys(BUILTIN_NAMES.get(d, d) for d in disabled):
         if name not in BUILTIN_CAPABILITIES:
             continue
         hook, consequence = BUILTIN_CAPABILITIES[name]
@@ -110,28 +97,13 @@ def missing_capabilities(pm: pluggy.PluginManager, disabled: Iterable[str]) -> l
 
 def unknown_disabled(disabled: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
     """Names in `disabled_plugins` that match no built-in, configured module or entry point (a typo)."""
-    known = {short_name(m) for m in (*DEFAULT_PLUGINS, *extra)} | {*DEFAULT_PLUGINS, *extra}
+    known = {*BUILTINS, *BUILTINS.values(), *extra}
     known |= {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)}
     return [
         f"disabled_plugins names {name!r}, but no plugin has that name (see `edgefn plugins`)"
         for name in dict.fromkeys(disabled)
         if name not in known and name != CORE
     ]
-
-
-@hookimpl
-def edgehost_startup_problems(ctx: AppContext) -> list[str]:
-    """The core's own report, through the same hook as any plugin's: what disabled built-ins left out."""
-    disabled = ctx.settings.disabled_plugins
-    return [*unknown_disabled(disabled, ctx.settings.plugins), *missing_capabilities(ctx.pm, disabled)]
-
-
-@hookimpl
-def edgehost_metric_collectors(ctx: AppContext) -> list[Any]:
-    """The core's own state at scrape time; imported here, since `edgefn --help` needs none of it."""
-    from edgehost.collectors import core_collectors
-
-    return list(core_collectors(ctx.services))
 
 
 def per_request_calls(caller: HookCaller) -> list[tuple[str, Callable[[Any], Any]]]:
@@ -162,31 +134,51 @@ def make_plugin_manager(
 ) -> pluggy.PluginManager:
     """Built-ins, then `plugins = [...]` modules, then the `edgehost` entry-point group, minus `disabled`.
 
-    `builtins=False` leaves the built-ins out: the CLI lists plugin commands that way, since the
-    built-ins add none and importing them (the server stack) cost `edgefn --help` most of a second.
+    `builtins=False` leaves the built-ins and the `core` plugin out: the CLI lists plugin commands
+    that way, since they add none and importing them (the server stack) cost `edgefn --help` most
+    of a second.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(sys.modules[__name__], name=CORE)  # the core's start-up report; never disabled
-    blocked = set(disabled) - {CORE}
+    if builtins:  # the core's routes, app config and start-up report (core_plugin.py); never disabled
+        pm.register(importlib.import_module("edgehost.core_plugin"), name=CORE)
+    blocked = {BUILTIN_NAMES.get(name, name) for name in disabled} - {CORE}
     for name in blocked:
         pm.set_blocked(name)
     for module_name in (*(DEFAULT_PLUGINS if builtins else ()), *extra):
-        if short_name(module_name) not in blocked and module_name not in blocked:
+        if plugin_name(module_name) not in blocked:
             register_module(pm, module_name)
     if entry_points:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        load_entry_points(pm)
     return pm
 
 
+def load_entry_points(pm: pluggy.PluginManager) -> None:
+    """The `edgehost` entry-point group, each under its entry point's name; a blocked name is skipped."""
+    for entry_point in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        if pm.is_blocked(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:  # any import-time failure of a third party's module
+            raise PluginError(f"plugin {entry_point.name!r} cannot be imported: {exc}") from None
+        register(pm, plugin, entry_point.name)
+
+
 def describe(pm: pluggy.PluginManager) -> list[tuple[str, str, list[str]]]:
-    """(name, where it comes from, hooks it implements) for each plugin, for `edgefn plugins`."""
-    dists = {id(plugin): str(dist.project_name) for plugin, dist in pm.list_plugin_distinfo()}
+    """(name, where it comes from, hooks it implements) for each plugin, for `edgefn plugins`:
+    an entry point's distribution, otherwise the module (or class) registered."""
+    # Names are unique across all sources (`register` refuses a second), so an entry point's name is its.
+    dists = {
+        ep.name: ep.dist.name
+        for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)
+        if ep.dist is not None
+    }
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
             continue
-        origin = dists.get(id(plugin)) or str(getattr(plugin, "__name__", type(plugin).__name__))
+        origin = dists.get(name) or str(getattr(plugin, "__name__", type(plugin).__name__))
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
         rows.append((name, origin, hooks))
     return rows
