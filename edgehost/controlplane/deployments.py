@@ -9,19 +9,16 @@ from typing import Any
 from piccolo.engine import PostgresEngine
 
 from edgehost.contracts import ArtifactStore
-from edgehost.controlplane.access import projects_of
 from edgehost.controlplane.notify import Notifier
+from edgehost.controlplane.route_ownership import refuse_overlaps, store_routes
 from edgehost.controlplane.schemas import ActiveDeployment, Deployed, DeploymentIn, RouteIn, Share
 from edgehost.controlplane.secrets import SecretStore, take_secrets
 from edgehost.db.tables import Deployment, Function, FunctionVersion, Node, Route, json_list, version_limits
 from edgehost.errors import ApiError
 from edgehost.protocol import DesiredState, FunctionDeployment, HostClaim, Rollout, RouteSpec
 from edgehost.rollouts import check_shares
-from edgehost.route_overlaps import first_overlap
-from edgehost.routes import HostKind, RoutePattern, RouteSyntaxError, parse_route, quoted
+from edgehost.routes import RouteSyntaxError, parse_route
 from edgehost.selectors import Selector, SelectorError, compile_selector
-
-INSERT_BATCH = 1000
 
 
 @functools.lru_cache(maxsize=4096)
@@ -119,16 +116,16 @@ class Deployments:
             if isinstance(db, PostgresEngine):  # ...and in every CP process sharing the database
                 async with db.transaction():
                     await Route.raw("LOCK TABLE edgefn_route IN SHARE ROW EXCLUSIVE MODE")
-                    await _refuse_overlaps(mine, project, subject)
-                    await _store_routes(project, rows)
+                    await refuse_overlaps(mine, project, subject)
+                    await store_routes(project, rows)
             else:
                 # SQLite serves one CP process (replicas need PostgreSQL), so the lock above is
                 # enough, and the check reads outside the write transaction: a
                 # transaction's read lock, held while the check runs, would hold off every write
                 # (each heartbeat's) until "database is locked".
-                await _refuse_overlaps(mine, project, subject)
+                await refuse_overlaps(mine, project, subject)
                 async with db.transaction():
-                    await _store_routes(project, rows)
+                    await store_routes(project, rows)
         await self.notifier.bump()
         return len(routes)
 
@@ -373,59 +370,6 @@ class Deployments:
             blocked_tenants=blocked,
             rollouts=tuple(rollouts),
         )
-
-
-async def _store_routes(project: dict[str, Any], rows: list[Route]) -> None:
-    await Route.delete().where(Route.project == project["id"])
-    # A statement per INSERT_BATCH rows, not a round trip per route (and within SQLite's 32,766
-    # bound parameters a statement).
-    for start in range(0, len(rows), INSERT_BATCH):
-        await Route.insert(*rows[start : start + INSERT_BATCH])
-
-
-async def _refuse_overlaps(mine: list[RoutePattern], project: dict[str, Any], subject: str) -> None:
-    rows = await Route.select(Route.host, Route.path, Route.project.name).where(
-        Route.project != project["id"]
-    )
-    # Every other project's routes, parsed and checked: CPU-bound, so off the event loop, which
-    # keeps serving heartbeats and (under `edgefn dev`) the ingress meanwhile.
-    clash = await asyncio.to_thread(_first_clash, mine, rows)
-    if clash is None:
-        return
-    route, other, owner = clash
-    whose = f"project {quoted(owner)}" if owner in await projects_of(subject) else "another project"
-    if route.host.kind is HostKind.ANY:
-        raise ApiError(
-            409,
-            "path_taken",
-            f'path {quoted(route.path.text)} on host "*" overlaps {quoted(other.path.text)}, which {whose}'
-            ' routes on host "*": there each path belongs to one project',
-        )
-    raise ApiError(
-        409,
-        "host_taken",
-        f"host {quoted(route.host.text)} overlaps {quoted(other.host.text)}, which {whose} uses in its"
-        " routes",
-    )
-
-
-def _first_clash(
-    mine: list[RoutePattern], rows: list[dict[str, Any]]
-) -> tuple[RoutePattern, RoutePattern, str] | None:
-    """The first of `mine` that overlaps a stored route of another project: both, and its project."""
-    theirs: list[RoutePattern] = []
-    owners: list[str] = []
-    for row in rows:
-        try:
-            theirs.append(parse_route(row["host"], row["path"]))
-        except RouteSyntaxError:  # stored before the syntax was one rule: it claims what it says
-            continue
-        owners.append(row["project.name"])
-    clash = first_overlap(mine, theirs)
-    if clash is None:
-        return None
-    route, other = clash
-    return route, other, owners[next(i for i, pattern in enumerate(theirs) if pattern is other)]
 
 
 def _matches(expr: str, labels: dict[str, str]) -> bool:

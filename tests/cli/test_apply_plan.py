@@ -11,17 +11,20 @@ import httpx
 import pytest
 
 from edgehost.cli.plan_view import render_plan
+from edgehost.cli.settings_loader import local_host_functions
 from edgehost.client import ApiClient, ClientError
 from edgehost.project import load_project
 from edgehost.project import plan as steps
 from edgehost.project.apply import apply_project
 from tests.cli.helpers import ControlPlane, hello_project
 
+HOSTS = local_host_functions()  # what the guests are checked against before anything is sent
+
 
 def test_apply_returns_the_steps_it_took(control_plane: ControlPlane, tmp_path: Path) -> None:
     folder = hello_project(tmp_path / "p", "planned", "hello", "echo")
     with ApiClient(control_plane.api, control_plane.token("alice")) as client:
-        first = apply_project(load_project(folder), client)
+        first = apply_project(load_project(folder), client, host_functions=HOSTS)
         uploaded = [s for s in first.steps if isinstance(s, steps.FunctionUploaded)]
         assert [(s.name, s.version) for s in uploaded] == [("hello", 1), ("echo", 1)]
         assert all(len(s.sha256) == 64 for s in uploaded)
@@ -35,7 +38,7 @@ def test_apply_returns_the_steps_it_took(control_plane: ControlPlane, tmp_path: 
         ]
         assert first.changed
 
-        again = apply_project(load_project(folder), client)
+        again = apply_project(load_project(folder), client, host_functions=HOSTS)
         assert again.steps == [
             steps.FunctionKept("hello", 1),
             steps.FunctionKept("echo", 1),
@@ -47,9 +50,9 @@ def test_apply_returns_the_steps_it_took(control_plane: ControlPlane, tmp_path: 
         assert render_plan(again, "edgefn.toml")[0] == "= hello v1 unchanged"
 
         smaller = hello_project(tmp_path / "q", "planned", "hello")
-        kept = apply_project(load_project(smaller), client)
+        kept = apply_project(load_project(smaller), client, host_functions=HOSTS)
         assert kept.steps[-1] == steps.FunctionDropped("echo", undeployed=False)
-        pruned = apply_project(load_project(smaller), client, prune=True)
+        pruned = apply_project(load_project(smaller), client, host_functions=HOSTS, prune=True)
         assert pruned.steps[-1] == steps.FunctionDropped("echo", undeployed=True)
         assert render_plan(pruned, "edgefn.toml")[-1] == "- echo undeployed (not in edgefn.toml)"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgehost.controlplane import deployments as deployments_module
+from edgehost.controlplane import route_ownership as ownership_module
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.schemas import RouteIn
@@ -48,7 +48,7 @@ async def test_a_heartbeat_writes_while_routes_are_checked(
     assert await deployments.replace_routes(ids["held"], [RouteIn(path="/held", function="f")], "x") == 1
 
     writes: list[str] = []
-    real = deployments_module.first_overlap
+    real = ownership_module.first_overlap
 
     def check_with_a_write_meanwhile(
         mine: Sequence[RoutePattern], theirs: Sequence[RoutePattern]
@@ -63,7 +63,7 @@ async def test_a_heartbeat_writes_while_routes_are_checked(
                 writes.append(str(exc))
         return real(mine, theirs)
 
-    monkeypatch.setattr(deployments_module, "first_overlap", check_with_a_write_meanwhile)
+    monkeypatch.setattr(ownership_module, "first_overlap", check_with_a_write_meanwhile)
     try:
         assert await deployments.replace_routes(ids["mine"], [RouteIn(path="/mine", function="f")], "x") == 1
     finally:
@@ -79,7 +79,7 @@ async def test_two_projects_claiming_one_host_at_once_one_wins(
     """With the check outside the write transaction, replacements still go one at a time: two
     checks never run together (each waits up to a second for the other to join it)."""
     meet = threading.Barrier(2, timeout=1)
-    real = deployments_module.first_overlap
+    real = ownership_module.first_overlap
 
     def meeting_check(
         mine: Sequence[RoutePattern], theirs: Sequence[RoutePattern]
@@ -88,7 +88,7 @@ async def test_two_projects_claiming_one_host_at_once_one_wins(
             meet.wait()
         return real(mine, theirs)
 
-    monkeypatch.setattr(deployments_module, "first_overlap", meeting_check)
+    monkeypatch.setattr(ownership_module, "first_overlap", meeting_check)
     notifier = Notifier()
     await notifier.start()
     deployments = Deployments(None, notifier, url_ttl_s=900, max_routes_per_project=1000)  # type: ignore[arg-type]
