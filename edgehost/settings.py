@@ -13,50 +13,35 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 from dynaconf import Dynaconf
 
 from edgehost.addresses import AddressError, check_url
+from edgehost.kv.config import Kv
 from edgehost.secrets_crypto import SecretKeyError, parse_key
+from edgehost.settings_types import (
+    MODES,
+    Connections,
+    Deadline,
+    Mode,
+    NonNegativeInt,
+    Port,
+    PositiveFloat,
+    PositiveInt,
+    S,
+    SettingsSection,
+)
 
 # The default settings ship inside the package (the repo's top-level `config/`, linked as
 # `edgehost/config`), so an installed edgefn reads the same defaults as a checkout.
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
-MODES = ("control-plane", "runner", "dev")
 # `EDGEFN_*` variables that belong to the CLI (`--token`, `--api`, debugging), not to the settings:
 # without this, `EDGEFN_TOKEN=... edgefn serve` would fail on "token is not a known setting" and
 # `EDGEFN_API=http://...` would replace the `api` table with a string.
 CLI_ENV = ("TOKEN", "API", "DEBUG", "LOG_LEVEL")
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
-
-PositiveInt = Annotated[int, msgspec.Meta(ge=1, description="a positive integer")]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, description="an integer >= 0")]
-PositiveFloat = Annotated[float, msgspec.Meta(gt=0, description="a positive number")]
-# Granian takes these as native integers (connections; milliseconds): bounded, so no value can
-# overflow them at start-up.
-Connections = Annotated[int, msgspec.Meta(ge=1, le=1_000_000, description="an integer from 1 to 1000000")]
-Deadline = Annotated[
-    float, msgspec.Meta(gt=0, le=3600, description="a number of seconds above 0 and at most 3600")
-]
-Port = Annotated[int, msgspec.Meta(ge=0, le=65535, description="a port number from 0 to 65535")]
-Percent = Annotated[float, msgspec.Meta(gt=0, le=100, description="a percentage above 0 and at most 100")]
-Mode = Annotated[
-    Literal["control-plane", "runner", "dev"], msgspec.Meta(description="one of " + ", ".join(MODES))
-]
-
-
-class SettingsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """A settings table: unknown keys are errors, so a typo never passes silently.
-
-    A plugin's own table subclasses this (with `frozen=True`), annotating each key with its type
-    and default; `Annotated[..., msgspec.Meta(description=...)]` words the error for a bad value.
-    """
-
-
-S = TypeVar("S", bound=SettingsSection)
-
 
 class Quotas(SettingsSection, frozen=True):
     max_concurrent: PositiveInt = 100
@@ -159,22 +144,6 @@ class Auth(SettingsSection, frozen=True):
     audience: str = "edgefn"
     # Subjects that may read the node feed and drain nodes (the operator role), besides developers.
     operators: list[str] = msgspec.field(default_factory=list)
-
-
-class Kv(SettingsSection, frozen=True):
-    """The project KV stores (docs/kv.md): which backend holds them, and their limits."""
-
-    # `sqlite` (edgefn dev: a file in the state folder) or `redis` (shared by every runner), or a
-    # backend a plugin adds through `edgehost_kv_backends`; checked when the store is first built.
-    backend: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$", description="a backend name")] = "sqlite"
-    sqlite_path: str = ""  # empty means {state_dir}/kv.db
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    max_value_bytes: PositiveInt = 1048576
-    max_project_bytes: PositiveInt = 104857600
-    # The longest one store call waits (less when the invocation's deadline is nearer).
-    timeout_s: Annotated[
-        float, msgspec.Meta(gt=0, le=60, description="a number of seconds above 0 and at most 60")
-    ] = 0.5
 
 
 class Secrets(SettingsSection, frozen=True):

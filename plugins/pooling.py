@@ -32,7 +32,8 @@ from edgehost.runtime import (
     OutputLimits,
 )
 from edgehost.runtime.hostcalls import DEFAULT_LIMITS
-from edgehost.settings import Percent, PositiveFloat, PositiveInt, SettingsSection, worker_count
+from edgehost.settings import worker_count
+from edgehost.settings_types import Percent, PositiveFloat, PositiveInt, SettingsSection
 
 log = logging.getLogger("edgefn.pool")
 
