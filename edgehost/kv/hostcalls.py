@@ -44,11 +44,19 @@ class KvCalls:
             HostFunction("edgefn", "kv_delete", (I32, I32, I32, I32), (I32,), self.kv_delete),
         ]
 
-    def _store_name(self, ctx: InvocationContext, memory: GuestMemory, ptr: int, size: int) -> str | None:
-        """The store the guest named if its function may use it, else None (-6)."""
-        name = memory.read(ptr, min(size, 64)).decode("ascii", "replace")
-        memory.check(ptr, size)
-        return name if size <= 63 and name in ctx.spec.kv else None
+    def _granted(
+        self, ctx: InvocationContext, memory: GuestMemory, ptr: int, size: int, *spans: tuple[int, int]
+    ) -> str | int:
+        """The store the guest named, if its function may use it and every (ptr, len) of the call
+        lies in memory; else the code to return: MALFORMED (-2) first, then FORBIDDEN (-6)."""
+        try:
+            name = memory.read(ptr, min(size, 64)).decode("ascii", "replace")
+            memory.check(ptr, size)
+            for span in spans:
+                memory.check(*span)
+        except OutOfBounds:
+            return MALFORMED
+        return name if size <= 63 and name in ctx.spec.kv else FORBIDDEN
 
     def _run(self, ctx: InvocationContext, op: str, store: str, call: Callable[[float], object]) -> object:
         """Calls the store with the time left; a KvError becomes its code, logged for the developer."""
@@ -65,13 +73,9 @@ class KvCalls:
         self, ctx: InvocationContext, caller: wasmtime.Caller, sp: int, sl: int, kp: int, kl: int
     ) -> int:
         memory = ctx.memory(caller)
-        try:
-            store = self._store_name(ctx, memory, sp, sl)
-            memory.check(kp, kl)
-        except OutOfBounds:
-            return MALFORMED
-        if store is None:
-            return FORBIDDEN
+        store = self._granted(ctx, memory, sp, sl, (kp, kl))
+        if isinstance(store, int):
+            return store
         if kl > MAX_KEY_BYTES:
             return ABSENT  # no such key can have been stored
         key = memory.read(kp, kl)
@@ -99,14 +103,9 @@ class KvCalls:
         vl: int,
     ) -> int:
         memory = ctx.memory(caller)
-        try:
-            store = self._store_name(ctx, memory, sp, sl)
-            memory.check(kp, kl)
-            memory.check(vp, vl)
-        except OutOfBounds:
-            return MALFORMED
-        if store is None:
-            return FORBIDDEN
+        store = self._granted(ctx, memory, sp, sl, (kp, kl), (vp, vl))
+        if isinstance(store, int):
+            return store
         if kl > MAX_KEY_BYTES or vl > self.limits.max_value_bytes:
             return TOO_LARGE
         key, value = memory.read(kp, kl), memory.read(vp, vl)
@@ -118,13 +117,9 @@ class KvCalls:
         self, ctx: InvocationContext, caller: wasmtime.Caller, sp: int, sl: int, kp: int, kl: int
     ) -> int:
         memory = ctx.memory(caller)
-        try:
-            store = self._store_name(ctx, memory, sp, sl)
-            memory.check(kp, kl)
-        except OutOfBounds:
-            return MALFORMED
-        if store is None:
-            return FORBIDDEN
+        store = self._granted(ctx, memory, sp, sl, (kp, kl))
+        if isinstance(store, int):
+            return store
         if kl > MAX_KEY_BYTES:
             return 0  # no such key can have been stored
         key = memory.read(kp, kl)
