@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from edgehost.files import read_or_create
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -49,20 +50,12 @@ def parse_key(text: str) -> bytes:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in `path`, created (mode 0600, never readable by others) with a new key when missing."""
+    """The key in `path`, created (mode 0600, never readable by others) with a new key when missing;
+    processes starting together all get the one that was written first (`read_or_create`)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise SecretKeyError(f"cannot create {path}: {exc.strerror or exc}") from None
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key() + "\n")
-    try:
-        text = path.read_text()
+        text = read_or_create(path, lambda: (new_key() + "\n").encode()).decode()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretKeyError(f"cannot read {path}: {exc}") from None
+        raise SecretKeyError(f"cannot read or create {path}: {exc}") from None
     return parse_key(text)
 
 
