@@ -46,26 +46,30 @@ def registry(budget: HotMemoryBudget) -> Iterator[PoolRegistry]:
         reg.discard(pool)
 
 
-def hold_busy(pool: HotPool, count: int) -> None:
-    """`count` requests in flight at once, so `count` instances return to the pool together."""
-    started = threading.Barrier(count)
-    original = pool._new
+def hold_busy(pool: HotPool, count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`count` requests in flight at once, so `count` instances (idle ones taken, the rest made)
+    return to the pool together: each waits in its guest call until all `count` are in theirs."""
+    in_call = threading.Barrier(count)
+    original = Instance.invoke
 
-    def slow_new(deadline_ms: int | None = None) -> Instance:
-        instance = original(deadline_ms)
-        started.wait(10)
-        return instance
+    def waiting(self: Instance, *args: object, **kwargs: object) -> object:
+        in_call.wait(10)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    pool._new = slow_new  # type: ignore[method-assign]
-    threads = [
-        threading.Thread(target=pool.invoke, args=(REQUEST,), kwargs={"request_id": str(i)})
-        for i in range(count)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    pool._new = original  # type: ignore[method-assign]
+    with monkeypatch.context() as patch:
+        patch.setattr(Instance, "invoke", waiting)
+        answers: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda i=i: answers.append(pool.invoke(REQUEST, request_id=str(i)).status)
+            )
+            for i in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert not in_call.broken and answers == [200] * count  # all were in flight together
 
 
 def test_warming_stops_at_the_project_share(registry: PoolRegistry, budget: HotMemoryBudget) -> None:
@@ -77,7 +81,7 @@ def test_warming_stops_at_the_project_share(registry: PoolRegistry, budget: HotM
 
 
 def test_a_second_project_gets_its_share_and_the_first_is_trimmed(
-    registry: PoolRegistry, budget: HotMemoryBudget
+    registry: PoolRegistry, budget: HotMemoryBudget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hog = registry(spec("hog"), HELLO, None, 50, 50)
     hog.warm()
@@ -88,7 +92,7 @@ def test_a_second_project_gets_its_share_and_the_first_is_trimmed(
     assert hog.size == 2 and budget.held("hog") == 2 * PAGE
     assert budget.held("hog") + budget.held("quiet") <= budget.max_bytes
     # Many of the hog's requests at once: none of their instances is kept past its share.
-    hold_busy(hog, 5)
+    hold_busy(hog, 5, monkeypatch)
     assert hog.size == 2 and budget.held("hog") == 2 * PAGE
     assert quiet.size == 2 and budget.held("quiet") == 2 * PAGE
 
@@ -131,10 +135,10 @@ def test_the_runner_caps_min_and_max_hot_instances(budget: HotMemoryBudget) -> N
 
 
 def test_instances_evicted_or_reaped_free_their_memory(
-    registry: PoolRegistry, budget: HotMemoryBudget
+    registry: PoolRegistry, budget: HotMemoryBudget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pool = registry(spec("churn"), HELLO, None, 0, 2)
-    hold_busy(pool, 3)  # three come back; max_hot_instances keeps two
+    hold_busy(pool, 3, monkeypatch)  # three come back; max_hot_instances keeps two
     assert pool.size == 2 and budget.held("churn") == 2 * PAGE
     assert pool.evict_one() and budget.held("churn") == PAGE
     assert registry.reap(now=float("inf")) == 1 and budget.held("churn") == 0
