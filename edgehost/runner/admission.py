@@ -10,6 +10,8 @@ plugin fails on the request path").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pluggy import HookRelay
 
 from edgehost.contracts import Admission, Invocation, Rejection
@@ -48,22 +50,12 @@ class AdmissionStep:
         admission = self.admission
         if admission is not None:
             inv.admitted = True
-            try:
-                rejection = admission.admit(inv)
-            except Exception as exc:
-                raise PluginFailed(self.plugin, "edgehost_admission") from exc
+            rejection = _asked(self.plugin, "edgehost_admission", admission.admit, inv)
             if rejection is not None:
-                if rejection.status not in FINAL_STATUS:
-                    raise PluginFailed(self.plugin, "edgehost_admission")
                 return rejection
         for plugin, admit in self._admit_hooks:
-            try:
-                rejection = admit(inv)
-            except Exception as exc:
-                raise PluginFailed(plugin, "edgehost_admit") from exc
+            rejection = _asked(plugin, "edgehost_admit", admit, inv)
             if rejection is not None:
-                if rejection.status not in FINAL_STATUS:
-                    raise PluginFailed(plugin, "edgehost_admit")
                 return rejection
         return None
 
@@ -72,3 +64,16 @@ class AdmissionStep:
         if inv.admitted:
             inv.admitted = False
             self.admission.release(inv)  # type: ignore[union-attr]  # admitted: there is one
+
+
+def _asked(
+    plugin: str, hook: str, admit: Callable[[Invocation], Rejection | None], inv: Invocation
+) -> Rejection | None:
+    """One admission call's answer; PluginFailed if it raised or refused with a non-final status."""
+    try:
+        rejection = admit(inv)
+    except Exception as exc:
+        raise PluginFailed(plugin, hook) from exc
+    if rejection is not None and rejection.status not in FINAL_STATUS:
+        raise PluginFailed(plugin, hook)
+    return rejection
