@@ -11,6 +11,7 @@ from edgehost.project import (
     load_project,
     project_from_dict,
 )
+from tests.project_files import problems_of
 
 EXAMPLE = """\
 project = "demo"
@@ -48,13 +49,6 @@ def project_dir(tmp_path: Path) -> Path:
     wat.parent.mkdir(parents=True)
     wat.write_text("(module)")
     return tmp_path
-
-
-def problems_of(folder: Path, text: str) -> list[str]:
-    (folder / "edgefn.toml").write_text(text)
-    with pytest.raises(ProjectError) as caught:
-        load_project(folder)
-    return caught.value.problems
 
 
 def only_problem(folder: Path, text: str) -> str:

@@ -12,22 +12,18 @@ import pytest
 
 from edgehost.project import ProjectError, load_project
 from tests.procs import run_cli
+from tests.project_files import ONE_FUNCTION, WHERE, hello_folder, problems_of
 
-HEAD = 'project = "demo"\n[[functions]]\nname = "hello"\nwasm = "hello.wat"\n'
-WHERE = 'edgefn.toml: [[functions]] #1 "hello"'
+HEAD = ONE_FUNCTION
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "hello.wat").write_text("(module)")
-    return tmp_path
+    return hello_folder(tmp_path)
 
 
 def problems(folder: Path, extra: str) -> list[str]:
-    (folder / "edgefn.toml").write_text(HEAD + extra)
-    with pytest.raises(ProjectError) as caught:
-        load_project(folder)
-    return caught.value.problems
+    return problems_of(folder, HEAD + extra)
 
 
 def test_env_and_kv_are_read_sorted_and_deduplicated(folder: Path) -> None:

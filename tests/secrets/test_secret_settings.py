@@ -13,26 +13,22 @@ import pytest
 
 from edgehost.controlplane.schemas import FunctionCreate
 from edgehost.errors import ApiError
-from edgehost.project import ProjectError, load_project
+from edgehost.project import load_project
 from edgehost.secrets_crypto import new_key
 from edgehost.settings import SettingsError, load_settings
 from tests.procs import run_cli
+from tests.project_files import ONE_FUNCTION, WHERE, hello_folder, problems_of
 
-HEAD = 'project = "demo"\n[[functions]]\nname = "hello"\nwasm = "hello.wat"\n'
-WHERE = 'edgefn.toml: [[functions]] #1 "hello"'
+HEAD = ONE_FUNCTION
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "hello.wat").write_text("(module)")
-    return tmp_path
+    return hello_folder(tmp_path)
 
 
 def problems(folder: Path, extra: str) -> list[str]:
-    (folder / "edgefn.toml").write_text(HEAD + extra)
-    with pytest.raises(ProjectError) as caught:
-        load_project(folder)
-    return caught.value.problems
+    return problems_of(folder, HEAD + extra)
 
 
 def test_secret_names_are_read_deduplicated(folder: Path) -> None:
