@@ -1,0 +1,122 @@
+"""The host side of one component instance: its resources by handle, and the invocation it runs.
+
+Host resources (streams, fields, requests, ...) are Python objects; the guest holds them through
+`own`/`borrow` handles whose representation (`rep`) is a key in `ComponentState.table`. Each
+resource kind has one host type id (`RESOURCE_IDS`), shared by every version of an interface a
+component imports, so `wasi:io/streams@0.2.0`'s output-stream is the one `wasi:http/types` hands out.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, TypeVar
+
+from wasmtime import StoreContext
+from wasmtime.component import ResourceAny, ResourceHost, ResourceType
+
+from ..errors import InvokeError
+from ..hostcalls import InvocationContext
+
+T = TypeVar("T")
+
+# WIT resource names (and their aliases: `headers` and `trailers` are `fields`) -> host type ids.
+RESOURCE_IDS: dict[str, int] = {
+    "pollable": 1,
+    "error": 2,
+    "input-stream": 3,
+    "output-stream": 4,
+    "fields": 5,
+    "headers": 5,
+    "trailers": 5,
+    "incoming-request": 6,
+    "outgoing-response": 7,
+    "incoming-body": 8,
+    "outgoing-body": 9,
+    "response-outparam": 10,
+    "future-trailers": 11,
+    "outgoing-request": 12,
+    "request-options": 13,
+    "future-incoming-response": 14,
+    "incoming-response": 15,
+    "terminal-input": 16,
+    "terminal-output": 17,
+}
+_DENIED_ID = 1000  # resources of denied interfaces (filesystem, sockets): never created
+
+
+def resource_id(name: str) -> int:
+    return RESOURCE_IDS.get(name, _DENIED_ID)
+
+
+def resource_type(name: str) -> ResourceType:
+    return ResourceType.host(resource_id(name))
+
+
+class ComponentState:
+    """Resources of one instance, and (while it serves) the invocation's context and response.
+
+    `store` is the store context of the host call in progress; `response` is what the guest set
+    on its `response-outparam`, None until then.
+    """
+
+    __slots__ = ("_next", "max_bytes", "ctx", "response", "store", "table")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.table: dict[int, Any] = {}
+        self._next = 1
+        self.max_bytes = max_bytes  # the function's memory: the most a response body or one host-made value holds
+        self.ctx: InvocationContext | None = None
+        self.response: Any = None
+        self.store: StoreContext | None = None
+
+    def own(self, value: Any, kind: str) -> ResourceHost:
+        """A new handle the guest owns on `value` (a resource of kind `kind`)."""
+        rep = self._next
+        self._next = rep + 1 if rep < 0xFFFFFFFF else 1
+        self.table[rep] = value
+        return ResourceHost.own(rep, RESOURCE_IDS[kind])
+
+    def _rep(self, handle: ResourceAny | ResourceHost) -> int:
+        if isinstance(handle, ResourceHost):
+            return handle.rep
+        return handle.to_host(self.store).rep
+
+    def _lookup(self, rep: int, cls: type[T]) -> T:
+        value = self.table.get(rep)
+        if not isinstance(value, cls):
+            raise InvokeError("trap", f"the guest passed a handle that is not a live {cls.__name__}")
+        return value
+
+    def get(self, handle: ResourceAny | ResourceHost, cls: type[T]) -> T:
+        """The object behind a handle the guest lends (`borrow`)."""
+        return self._lookup(self._rep(handle), cls)
+
+    def take(self, handle: ResourceAny | ResourceHost, cls: type[T]) -> T:
+        """The object behind a handle the guest gives up (`own`, which can be read once): the host
+        holds it now."""
+        rep = self._rep(handle)
+        value = self._lookup(rep, cls)
+        del self.table[rep]
+        return value
+
+    def drop(self, rep: int) -> None:
+        """The guest dropped its handle: the host forgets the object."""
+        self.table.pop(rep, None)
+
+    def context(self) -> InvocationContext:
+        if self.ctx is None:
+            raise InvokeError("trap", "a host function ran outside any invocation")
+        return self.ctx
+
+
+_current = threading.local()
+
+
+def bind_state(state: ComponentState | None) -> None:
+    """Make `state` the instance host functions on this thread act for."""
+    _current.state = state
+
+
+def current_state() -> ComponentState | None:
+    state: ComponentState | None = getattr(_current, "state", None)
+    return state
