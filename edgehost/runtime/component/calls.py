@@ -15,16 +15,16 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from wasmtime import StoreContext, WasmtimeError
-from wasmtime import _ffi as ffi
+from wasmtime import WasmtimeError
 from wasmtime.component import FuncType
 
 from ..errors import InvokeError
+from .handles import CALLBACK
 from .state import ComponentState, current_state
-from .values import lifting, lowering
+from .values import Val, reader, writer
 
 Handler = Callable[..., Any]
-NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # a null function pointer
+_STRIDE = ctypes.sizeof(Val)
 
 
 def as_failure(qualname: str, exc: BaseException) -> InvokeError:
@@ -40,38 +40,28 @@ def _error_pointer(message: str) -> int:
 
 def make_callback(qualname: str, handler: Handler, fty: FuncType) -> Any:
     """The C callback running `handler(state, *args)` for the import `qualname` of type `fty`."""
-    params = [ty for _, ty in fty.params]
-    lifts = [lifting(ty) for ty in params]
+    reads = [(reader(ty), i * _STRIDE) for i, (_, ty) in enumerate(fty.params)]
     result = fty.result
-    lower = lowering(result)
-    count = len(params)
+    write = writer(result) if result is not None else None
+    at = Val.from_address
 
-    def run(_env: int, context: Any, _ty: Any, args: Any, nargs: int, results: Any, _n: int) -> int:
+    def run(_env: int, context: int, _ty: int, args: int, nargs: int, results: int, _n: int) -> int:
         state = current_state()
-        store = StoreContext(context)
         try:
             if state is None:
                 raise InvokeError("trap", f"{qualname} ran outside any invocation")
-            state.store = store
-            values = [params[i].convert_from_c(args[i]) for i in range(count)]
-            for i, lift in enumerate(lifts):
-                if lift is not None:
-                    values[i] = lift(values[i])
-            value = handler(state, *values)
-            if result is not None:
-                result.convert_to_c(store, lower(value) if lower is not None else value, results)
+            state.context = context
+            value = handler(state, *[read(at(args + offset)) for read, offset in reads])
+            if write is not None:
+                write(context, value, at(results))
             return 0
         except BaseException as exc:
             failure = as_failure(qualname, exc)
             if state is not None and state.ctx is not None:
                 state.ctx.fail(failure)
             return _error_pointer(failure.message)
-        finally:
-            store._invalidate()
-            if state is not None:
-                state.store = None
 
-    return ffi.wasmtime_component_func_callback_t(run)
+    return CALLBACK(run)
 
 
 def denied(qualname: str) -> Handler:

@@ -30,6 +30,7 @@ from ..types import FunctionSpec, GuestRequest, GuestResponse
 from .detect import MalformedBinary, memory_minimums
 from .linking import HANDLER_EXPORT, ComponentLinker
 from .state import ComponentState, bind_state
+from .values import write_handle
 from .wasi_http import IncomingRequest, OutgoingResponse, ResponseOutparam
 
 PAGE_SIZE = 65536
@@ -161,12 +162,12 @@ class ComponentInstance:
         store = self._store
         assert store is not None
         params = self._params
+        context = store._context()
+        address = context_address(store)
         for slot, handle in enumerate(
             (state.own(request, "incoming-request"), state.own(ResponseOutparam(), "response-outparam"))
         ):
-            params[slot].kind = ffi.WASMTIME_COMPONENT_RESOURCE
-            params[slot].of.resource = handle.to_any(store)._consume()
-        context = store._context()
+            write_handle(address, handle, params[slot])
         try:
             error = ffi.wasmtime_component_func_call(byref(self._func), context, params, 2, None, 0)
             if not error:

@@ -21,7 +21,8 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker, ResourceType
 
 from . import wasi_cli, wasi_clocks, wasi_http, wasi_io, wasi_random
-from .calls import NO_FINALIZER, Handler, denied, make_callback
+from .calls import Handler, denied, make_callback
+from .handles import add_func
 from .state import current_state, resource_type
 
 _NAME = re.compile(r"(?P<interface>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*/[a-z][a-z0-9-]*)@(?P<version>0\.2\.\d+)")
@@ -134,8 +135,8 @@ class ComponentLinker:
     def _define(self, instance: Any, name: str, callback: Any) -> None:
         self._callbacks.append(callback)
         raw = name.encode()
-        error = ffi.wasmtime_component_linker_instance_add_func(
-            instance.ptr(), ctypes.create_string_buffer(raw), len(raw), callback, None, NO_FINALIZER
-        )
+        address = ctypes.cast(instance.ptr(), ctypes.c_void_p).value
+        error = add_func(address, raw, len(raw), ctypes.cast(callback, ctypes.c_void_p), None, None)
         if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
+            pointer = ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+            raise wasmtime.WasmtimeError._from_ptr(pointer)

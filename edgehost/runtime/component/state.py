@@ -9,13 +9,13 @@ component imports, so `wasi:io/streams@0.2.0`'s output-stream is the one `wasi:h
 from __future__ import annotations
 
 import threading
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from wasmtime import StoreContext
-from wasmtime.component import ResourceAny, ResourceHost, ResourceType
+from wasmtime.component import ResourceType
 
 from ..errors import InvokeError
 from ..hostcalls import InvocationContext
+from .handles import rep_of
 
 T = TypeVar("T")
 
@@ -52,14 +52,22 @@ def resource_type(name: str) -> ResourceType:
     return ResourceType.host(resource_id(name))
 
 
+class Own(NamedTuple):
+    """A new handle for the guest: host resource `rep` of host type `type_id`."""
+
+    rep: int
+    type_id: int
+
+
 class ComponentState:
     """Resources of one instance, and (while it serves) the invocation's context and response.
 
-    `store` is the store context of the host call in progress; `response` is what the guest set
-    on its `response-outparam`, None until then.
+    `context` is the address of the store context of the host call in progress; `response` is
+    what the guest set on its `response-outparam`, None until then. Handles the guest passes in
+    are resource_any addresses (handles.py).
     """
 
-    __slots__ = ("_next", "max_bytes", "ctx", "response", "store", "table")
+    __slots__ = ("_next", "context", "ctx", "max_bytes", "response", "table")
 
     def __init__(self, max_bytes: int) -> None:
         self.table: dict[int, Any] = {}
@@ -67,19 +75,14 @@ class ComponentState:
         self.max_bytes = max_bytes  # the function's memory: the most a response body or one host-made value holds
         self.ctx: InvocationContext | None = None
         self.response: Any = None
-        self.store: StoreContext | None = None
+        self.context = 0
 
-    def own(self, value: Any, kind: str) -> ResourceHost:
+    def own(self, value: Any, kind: str) -> Own:
         """A new handle the guest owns on `value` (a resource of kind `kind`)."""
         rep = self._next
         self._next = rep + 1 if rep < 0xFFFFFFFF else 1
         self.table[rep] = value
-        return ResourceHost.own(rep, RESOURCE_IDS[kind])
-
-    def _rep(self, handle: ResourceAny | ResourceHost) -> int:
-        if isinstance(handle, ResourceHost):
-            return handle.rep
-        return handle.to_host(self.store).rep
+        return Own(rep, RESOURCE_IDS[kind])
 
     def _lookup(self, rep: int, cls: type[T]) -> T:
         value = self.table.get(rep)
@@ -87,14 +90,13 @@ class ComponentState:
             raise InvokeError("trap", f"the guest passed a handle that is not a live {cls.__name__}")
         return value
 
-    def get(self, handle: ResourceAny | ResourceHost, cls: type[T]) -> T:
-        """The object behind a handle the guest lends (`borrow`)."""
-        return self._lookup(self._rep(handle), cls)
+    def get(self, handle: int, cls: type[T]) -> T:
+        """The object behind a handle the guest lends (`borrow`); the handle is used up."""
+        return self._lookup(rep_of(self.context, handle), cls)
 
-    def take(self, handle: ResourceAny | ResourceHost, cls: type[T]) -> T:
-        """The object behind a handle the guest gives up (`own`, which can be read once): the host
-        holds it now."""
-        rep = self._rep(handle)
+    def take(self, handle: int, cls: type[T]) -> T:
+        """The object behind a handle the guest gives up (`own`): the host holds it now."""
+        rep = rep_of(self.context, handle)
         value = self._lookup(rep, cls)
         del self.table[rep]
         return value
@@ -103,7 +105,7 @@ class ComponentState:
         """The guest dropped its handle: the host forgets the object."""
         self.table.pop(rep, None)
 
-    def context(self) -> InvocationContext:
+    def invocation(self) -> InvocationContext:
         if self.ctx is None:
             raise InvokeError("trap", "a host function ran outside any invocation")
         return self.ctx

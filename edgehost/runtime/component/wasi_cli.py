@@ -16,7 +16,7 @@ from .wasi_io import InputStream, OutputStream
 
 
 def _environment(state: ComponentState) -> list[tuple[str, str]]:
-    return sorted(state.context().spec.env.items())
+    return sorted(state.invocation().spec.env.items())
 
 
 def _arguments(state: ComponentState) -> list[str]:
@@ -34,7 +34,7 @@ def _exit(state: ComponentState, status: Variant) -> None:
 def _stream(source: str) -> Any:
     def get(state: ComponentState) -> Any:
         def sink(data: bytes) -> None:
-            ctx = state.context()
+            ctx = state.invocation()
             ctx.write_stream(source, data[: ctx.log_room()], len(data))
 
         return state.own(OutputStream(sink), "output-stream")

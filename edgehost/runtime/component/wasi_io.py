@@ -36,7 +36,7 @@ class Pollable:
 
 def wait_until(state: ComponentState, due: float) -> None:
     """Sleeps until `due`, counted as waiting (not guest CPU); past the deadline, `timeout`."""
-    ctx = state.context()
+    ctx = state.invocation()
     started = time.monotonic()
     until = min(due, ctx.deadline)
     if until > started:
