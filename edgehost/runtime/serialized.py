@@ -33,7 +33,10 @@ C = TypeVar("C", bound=_Compiled)
 
 
 def _read_cached(
-    deserialize: Callable[[wasmtime.Engine, bytes], C], engine: wasmtime.Engine, path: Path, source_digest: bytes
+    deserialize: Callable[[wasmtime.Engine, bytes], C],
+    engine: wasmtime.Engine,
+    path: Path,
+    source_digest: bytes,
 ) -> C | None:
     try:
         data = path.read_bytes()
@@ -69,7 +72,9 @@ def _load(
     return module, False
 
 
-def load_module(engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None) -> tuple[wasmtime.Module, bool]:
+def load_module(
+    engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None
+) -> tuple[wasmtime.Module, bool]:
     """Return the compiled module and whether it came from the cache."""
     return _load(wasmtime.Module, wasmtime.Module.deserialize, engine, wasm, cache_path)
 

@@ -12,7 +12,6 @@ trap.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
 from typing import Any
 
 from wasmtime import WasmtimeError
@@ -20,10 +19,9 @@ from wasmtime.component import FuncType
 
 from ..errors import InvokeError
 from .handles import CALLBACK
-from .state import ComponentState, current_state
+from .state import ComponentState, Handler, current_state
 from .values import Val, reader, writer
 
-Handler = Callable[..., Any]
 _STRIDE = ctypes.sizeof(Val)
 
 

@@ -10,14 +10,14 @@ instantiation and on every call, traps answered 500 `trap`, and an instance that
 
 from __future__ import annotations
 
-import ctypes
 from ctypes import byref
 from pathlib import Path
 from time import monotonic, perf_counter
 
 import wasmtime
 from wasmtime import _ffi as ffi
-from wasmtime.component import Component, Instance as _WasmInstance
+from wasmtime.component import Component
+from wasmtime.component import Instance as _WasmInstance
 
 from ..codec import TEXT_CODEC, decode_request, decode_response, encode_response
 from ..engine import arm_deadline, get_engine
@@ -72,7 +72,13 @@ class CompiledComponent:
     """The compiled component and its Linker; instantiated many times, from many threads."""
 
     def __init__(
-        self, spec: FunctionSpec, component: Component, *, from_cache: bool, limits: OutputLimits, wasm: bytes
+        self,
+        spec: FunctionSpec,
+        component: Component,
+        *,
+        from_cache: bool,
+        wasm: bytes,
+        limits: OutputLimits = DEFAULT_LIMITS,
     ) -> None:
         self.spec = spec
         self.from_cache = from_cache
@@ -126,7 +132,9 @@ class CompiledComponent:
             store.close()
             message = str(exc)
             if ctx.failure is None and "interrupt" not in message and "wasm trap" not in message:
-                error = InvokeError("instantiate_failed", f"the component could not be instantiated: {one_line(message)}")
+                error = InvokeError(
+                    "instantiate_failed", f"the component could not be instantiated: {one_line(message)}"
+                )
             else:
                 error = _failure(ctx.failure, message)
             error.logs = ctx.flush_streams()

@@ -9,6 +9,7 @@ component imports, so `wasi:io/streams@0.2.0`'s output-stream is the one `wasi:h
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from wasmtime.component import ResourceType
@@ -18,6 +19,8 @@ from ..hostcalls import InvocationContext
 from .handles import rep_of
 
 T = TypeVar("T")
+Handle = int  # the address of a resource handle the guest passed in (handles.py)
+Handler = Callable[..., Any]  # a host function: handler(state, *arguments) -> result
 
 # WIT resource names (and their aliases: `headers` and `trailers` are `fields`) -> host type ids.
 RESOURCE_IDS: dict[str, int] = {
@@ -72,7 +75,9 @@ class ComponentState:
     def __init__(self, max_bytes: int) -> None:
         self.table: dict[int, Any] = {}
         self._next = 1
-        self.max_bytes = max_bytes  # the function's memory: the most a response body or one host-made value holds
+        self.max_bytes = (
+            max_bytes  # the function's memory: the most a response body or one host-made value holds
+        )
         self.ctx: InvocationContext | None = None
         self.response: Any = None
         self.context = 0
@@ -90,11 +95,11 @@ class ComponentState:
             raise InvokeError("trap", f"the guest passed a handle that is not a live {cls.__name__}")
         return value
 
-    def get(self, handle: int, cls: type[T]) -> T:
+    def get(self, handle: Handle, cls: type[T]) -> T:
         """The object behind a handle the guest lends (`borrow`); the handle is used up."""
         return self._lookup(rep_of(self.context, handle), cls)
 
-    def take(self, handle: int, cls: type[T]) -> T:
+    def take(self, handle: Handle, cls: type[T]) -> T:
         """The object behind a handle the guest gives up (`own`): the host holds it now."""
         rep = rep_of(self.context, handle)
         value = self._lookup(rep, cls)

@@ -3,10 +3,11 @@
 Host functions speak one tagged form for every `result`, `option` and `variant`, nesting
 included: `ok(x)`, `err(e)`, `some(x)`, `NONE`, `case(tag, x)` (wasmtime-py's `Variant`); a
 record is a dict, an enum a str, a `list<u8>` bytes, a returned resource an `Own` (state.py), a
-received one the address of its handle (handles.py). wasmtime-py's own conversion instead picks a bare value or a
-`Variant` per type depending on whether the cases overlap in Python class (`result<u64,
-stream-error>` travels as a bare `int` or `None`, `result<_, stream-error>` as `Variant("ok")`),
-and walks the type through the C API on every call (most of a request's host cost). `reader(ty)`
+received one the address of its handle (handles.py). wasmtime-py's own conversion instead
+picks a bare value or a `Variant` per type depending on whether the cases overlap in Python
+class (`result<u64, stream-error>` travels as a bare `int` or `None`, `result<_, stream-error>`
+as `Variant("ok")`), and walks the type through the C API on every call (most of a request's
+host cost). `reader(ty)`
 and `writer(ty)` build, once per function type of a component, converters straight between the
 tagged form and `wasmtime_component_val_t` for that exact type; `list<u8>` (bodies) is copied as
 one strided slice, not one Python object per byte.
@@ -19,9 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmtime import _ffi as ffi
-
-from .handles import new_handle
 from wasmtime.component import (
+    U8,
     BorrowType,
     EnumType,
     ListType,
@@ -31,11 +31,12 @@ from wasmtime.component import (
     ResultType,
     String,
     TupleType,
-    U8,
     ValType,
     Variant,
     VariantType,
 )
+
+from .handles import new_handle
 
 Val = ffi.wasmtime_component_val_t
 Reader = Callable[[Any], Any]  # a wasmtime_component_val_t (ownership taken) -> the tagged form
@@ -158,7 +159,9 @@ def reader(ty: ValType) -> Reader:
         if isinstance(ty, ResultType):
             read_ok, read_err = payloads["ok"], payloads["err"]
             return lambda c: (
-                Variant("ok", read_ok(c.of.result.val)) if c.of.result.is_ok else Variant("err", read_err(c.of.result.val))
+                Variant("ok", read_ok(c.of.result.val))
+                if c.of.result.is_ok
+                else Variant("err", read_err(c.of.result.val))
             )
         if isinstance(ty, OptionType):
             read_some = payloads["some"]

@@ -10,7 +10,7 @@ from typing import Any
 from wasmtime.component import Variant
 
 from ..errors import InvokeError
-from .state import ComponentState
+from .state import ComponentState, Handler
 from .values import NONE
 from .wasi_io import InputStream, OutputStream
 
@@ -50,15 +50,15 @@ def _no_terminal(state: ComponentState) -> Variant:
     return NONE
 
 
-ENVIRONMENT = {
+ENVIRONMENT: dict[str, Handler] = {
     "get-environment": _environment,
     "get-arguments": _arguments,
     "initial-cwd": _initial_cwd,
 }
-EXIT = {"exit": _exit}
-STDIN = {"get-stdin": _stdin}
-STDOUT = {"get-stdout": _stream("stdout")}
-STDERR = {"get-stderr": _stream("stderr")}
-TERMINAL_STDIN = {"get-terminal-stdin": _no_terminal}
-TERMINAL_STDOUT = {"get-terminal-stdout": _no_terminal}
-TERMINAL_STDERR = {"get-terminal-stderr": _no_terminal}
+EXIT: dict[str, Handler] = {"exit": _exit}
+STDIN: dict[str, Handler] = {"get-stdin": _stdin}
+STDOUT: dict[str, Handler] = {"get-stdout": _stream("stdout")}
+STDERR: dict[str, Handler] = {"get-stderr": _stream("stderr")}
+TERMINAL_STDIN: dict[str, Handler] = {"get-terminal-stdin": _no_terminal}
+TERMINAL_STDOUT: dict[str, Handler] = {"get-terminal-stdout": _no_terminal}
+TERMINAL_STDERR: dict[str, Handler] = {"get-terminal-stderr": _no_terminal}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .state import ComponentState
+from .state import ComponentState, Handler
 from .wasi_io import Pollable
 
 _RESOLUTION_NS = 1000
@@ -37,10 +37,10 @@ def _wall_resolution(state: ComponentState) -> dict[str, int]:
     return {"seconds": 0, "nanoseconds": _RESOLUTION_NS}
 
 
-MONOTONIC_CLOCK = {
+MONOTONIC_CLOCK: dict[str, Handler] = {
     "now": _now,
     "resolution": _resolution,
     "subscribe-instant": _subscribe_instant,
     "subscribe-duration": _subscribe_duration,
 }
-WALL_CLOCK = {"now": _wall_now, "resolution": _wall_resolution}
+WALL_CLOCK: dict[str, Handler] = {"now": _wall_now, "resolution": _wall_resolution}

@@ -10,12 +10,12 @@ immutable (`header-error.immutable`), as the interface says. A response body is 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
-from wasmtime.component import ResourceAny, Variant
+from wasmtime.component import Variant
 
 from ..errors import InvokeError
-from .state import ComponentState
+from .state import ComponentState, Handle, Handler
 from .values import NONE, case, err, ok, some
 from .wasi_io import InputStream, OutputStream, Pollable
 
@@ -106,16 +106,16 @@ def _fields_from_list(state: ComponentState, entries: list[tuple[str, bytes]]) -
     return ok(state.own(Fields([(name.lower(), bytes(value)) for name, value in entries]), "fields"))
 
 
-def _get(state: ComponentState, self: ResourceAny, name: str) -> list[bytes]:
+def _get(state: ComponentState, self: Handle, name: str) -> list[bytes]:
     key = name.lower()
     return [value for field, value in state.get(self, Fields).entries if field == key]
 
 
-def _has(state: ComponentState, self: ResourceAny, name: str) -> bool:
+def _has(state: ComponentState, self: Handle, name: str) -> bool:
     return bool(_get(state, self, name))
 
 
-def _change(state: ComponentState, self: ResourceAny, name: str, values: list[bytes], *, keep: bool) -> Variant:
+def _change(state: ComponentState, self: Handle, name: str, values: list[bytes], *, keep: bool) -> Variant:
     fields = state.get(self, Fields)
     if not fields.mutable:
         return err(IMMUTABLE)
@@ -127,51 +127,51 @@ def _change(state: ComponentState, self: ResourceAny, name: str, values: list[by
     return ok()
 
 
-def _set(state: ComponentState, self: ResourceAny, name: str, values: list[bytes]) -> Variant:
+def _set(state: ComponentState, self: Handle, name: str, values: list[bytes]) -> Variant:
     return _change(state, self, name, values, keep=False)
 
 
-def _delete(state: ComponentState, self: ResourceAny, name: str) -> Variant:
+def _delete(state: ComponentState, self: Handle, name: str) -> Variant:
     return _change(state, self, name, [], keep=False)
 
 
-def _append(state: ComponentState, self: ResourceAny, name: str, value: bytes) -> Variant:
+def _append(state: ComponentState, self: Handle, name: str, value: bytes) -> Variant:
     return _change(state, self, name, [value], keep=True)
 
 
-def _entries(state: ComponentState, self: ResourceAny) -> list[tuple[str, bytes]]:
+def _entries(state: ComponentState, self: Handle) -> list[tuple[str, bytes]]:
     return list(state.get(self, Fields).entries)
 
 
-def _clone(state: ComponentState, self: ResourceAny) -> Any:
+def _clone(state: ComponentState, self: Handle) -> Any:
     return state.own(Fields(list(state.get(self, Fields).entries)), "fields")
 
 
-def _method(state: ComponentState, self: ResourceAny) -> Variant:
+def _method(state: ComponentState, self: Handle) -> Variant:
     method = state.get(self, IncomingRequest).method
     lower = method.lower()
     return case(lower) if lower in _METHODS and method.isupper() else case("other", method)
 
 
-def _path(state: ComponentState, self: ResourceAny) -> Variant:
+def _path(state: ComponentState, self: Handle) -> Variant:
     return some(state.get(self, IncomingRequest).path)
 
 
-def _scheme(state: ComponentState, self: ResourceAny) -> Variant:
+def _scheme(state: ComponentState, self: Handle) -> Variant:
     state.get(self, IncomingRequest)
     return some(case("HTTP"))
 
 
-def _authority(state: ComponentState, self: ResourceAny) -> Variant:
+def _authority(state: ComponentState, self: Handle) -> Variant:
     authority = state.get(self, IncomingRequest).authority
     return NONE if authority is None else some(authority)
 
 
-def _request_headers(state: ComponentState, self: ResourceAny) -> Any:
+def _request_headers(state: ComponentState, self: Handle) -> Any:
     return state.own(Fields(state.get(self, IncomingRequest).headers, mutable=False), "fields")
 
 
-def _consume(state: ComponentState, self: ResourceAny) -> Variant:
+def _consume(state: ComponentState, self: Handle) -> Variant:
     request = state.get(self, IncomingRequest)
     if request.consumed:
         return err()
@@ -179,7 +179,7 @@ def _consume(state: ComponentState, self: ResourceAny) -> Variant:
     return ok(state.own(IncomingBody(request.body), "incoming-body"))
 
 
-def _body_stream(state: ComponentState, self: ResourceAny) -> Variant:
+def _body_stream(state: ComponentState, self: Handle) -> Variant:
     body = state.get(self, IncomingBody)
     if body.streamed:
         return err()
@@ -187,42 +187,42 @@ def _body_stream(state: ComponentState, self: ResourceAny) -> Variant:
     return ok(state.own(InputStream(body.data), "input-stream"))
 
 
-def _body_finish(state: ComponentState, this: ResourceAny) -> Any:
+def _body_finish(state: ComponentState, this: Handle) -> Any:
     state.take(this, IncomingBody)
     return state.own(FutureTrailers(), "future-trailers")
 
 
-def _trailers_subscribe(state: ComponentState, self: ResourceAny) -> Any:
+def _trailers_subscribe(state: ComponentState, self: Handle) -> Any:
     return state.own(Pollable(), "pollable")
 
 
-def _trailers_get(state: ComponentState, self: ResourceAny) -> Variant:
+def _trailers_get(state: ComponentState, self: Handle) -> Variant:
     state.get(self, FutureTrailers)
     return some(ok(ok(NONE)))
 
 
-def _response_new(state: ComponentState, headers: ResourceAny) -> Any:
+def _response_new(state: ComponentState, headers: Handle) -> Any:
     fields = state.take(headers, Fields)
     fields.mutable = False
     return state.own(OutgoingResponse(fields, state.max_bytes), "outgoing-response")
 
 
-def _status_code(state: ComponentState, self: ResourceAny) -> int:
+def _status_code(state: ComponentState, self: Handle) -> int:
     return state.get(self, OutgoingResponse).status
 
 
-def _set_status_code(state: ComponentState, self: ResourceAny, status: int) -> Variant:
+def _set_status_code(state: ComponentState, self: Handle, status: int) -> Variant:
     if not 100 <= status <= 599:  # RFC 9110 §15: three digits, 1xx to 5xx
         return err()
     state.get(self, OutgoingResponse).status = status
     return ok()
 
 
-def _response_headers(state: ComponentState, self: ResourceAny) -> Any:
+def _response_headers(state: ComponentState, self: Handle) -> Any:
     return state.own(state.get(self, OutgoingResponse).headers, "fields")
 
 
-def _response_body(state: ComponentState, self: ResourceAny) -> Variant:
+def _response_body(state: ComponentState, self: Handle) -> Variant:
     body = state.get(self, OutgoingResponse).body
     if body.taken:
         return err()
@@ -230,7 +230,7 @@ def _response_body(state: ComponentState, self: ResourceAny) -> Variant:
     return ok(state.own(body, "outgoing-body"))
 
 
-def _body_write(state: ComponentState, self: ResourceAny) -> Variant:
+def _body_write(state: ComponentState, self: Handle) -> Variant:
     body = state.get(self, OutgoingBody)
     if body.streamed:
         return err()
@@ -238,26 +238,26 @@ def _body_write(state: ComponentState, self: ResourceAny) -> Variant:
     return ok(state.own(OutputStream(body.sink), "output-stream"))
 
 
-def _outgoing_finish(state: ComponentState, this: ResourceAny, trailers: Variant) -> Variant:
+def _outgoing_finish(state: ComponentState, this: Handle, trailers: Variant) -> Variant:
     state.take(this, OutgoingBody)
     if trailers.tag == "some":
-        state.take(trailers.payload, Fields)
+        state.take(cast(Handle, trailers.payload), Fields)
     return ok()
 
 
-def _outparam_set(state: ComponentState, param: ResourceAny, response: Variant) -> None:
+def _outparam_set(state: ComponentState, param: Handle, response: Variant) -> None:
     state.take(param, ResponseOutparam)
     if response.tag == "ok":
-        state.response = state.take(response.payload, OutgoingResponse)
+        state.response = state.take(cast(Handle, response.payload), OutgoingResponse)
     else:
         state.response = response.payload  # the guest's error-code
 
 
-def _http_error_code(state: ComponentState, error: ResourceAny) -> Variant:
+def _http_error_code(state: ComponentState, error: Handle) -> Variant:
     return NONE
 
 
-TYPES = {
+TYPES: dict[str, Handler] = {
     "[constructor]fields": _fields_new,
     "[static]fields.from-list": _fields_from_list,
     "[method]fields.get": _get,

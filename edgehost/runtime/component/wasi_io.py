@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from wasmtime.component import ResourceAny, Variant
+from wasmtime.component import Variant
 
 from ..errors import InvokeError
-from .state import ComponentState
+from .state import ComponentState, Handle, Handler
 from .values import case, err, ok
 
 # What check-write grants at a time: at least the 4096 bytes blocking-write-and-flush may carry.
@@ -88,17 +88,17 @@ class OutputStream:
         return ok()
 
 
-def _ready(state: ComponentState, _self: ResourceAny) -> bool:
+def _ready(state: ComponentState, _self: Handle) -> bool:
     return state.get(_self, Pollable).ready()
 
 
-def _block(state: ComponentState, _self: ResourceAny) -> None:
+def _block(state: ComponentState, _self: Handle) -> None:
     due = state.get(_self, Pollable).due
     if due is not None:
         wait_until(state, due)
 
 
-def poll(state: ComponentState, pollables: list[ResourceAny]) -> list[int]:
+def poll(state: ComponentState, pollables: list[Handle]) -> list[int]:
     """The indices of the ready pollables, after waiting for the first to become ready."""
     if not pollables:
         raise InvokeError("trap", "the guest called wasi:io/poll.poll with no pollables")
@@ -110,51 +110,52 @@ def poll(state: ComponentState, pollables: list[ResourceAny]) -> list[int]:
     return ready
 
 
-def _subscribe(state: ComponentState, _self: ResourceAny) -> Any:
+def _subscribe(state: ComponentState, _self: Handle) -> Any:
     return state.own(Pollable(), "pollable")
 
 
-def _read(state: ComponentState, self: ResourceAny, size: int) -> Variant:
+def _read(state: ComponentState, self: Handle, size: int) -> Variant:
     return state.get(self, InputStream).read(size)
 
 
-def _skip(state: ComponentState, self: ResourceAny, size: int) -> Variant:
+def _skip(state: ComponentState, self: Handle, size: int) -> Variant:
     result = state.get(self, InputStream).read(size)
-    return ok(len(result.payload)) if result.tag == "ok" else result
+    return ok(len(cast(bytes, result.payload))) if result.tag == "ok" else result
 
 
-def _check_write(state: ComponentState, self: ResourceAny) -> Variant:
+def _check_write(state: ComponentState, self: Handle) -> Variant:
     return err(CLOSED) if state.get(self, OutputStream).closed else ok(WRITE_PERMIT)
 
 
-def _write(state: ComponentState, self: ResourceAny, contents: bytes) -> Variant:
+def _write(state: ComponentState, self: Handle, contents: bytes) -> Variant:
     return state.get(self, OutputStream).write(contents)
 
 
-def _flush(state: ComponentState, self: ResourceAny) -> Variant:
+def _flush(state: ComponentState, self: Handle) -> Variant:
     return err(CLOSED) if state.get(self, OutputStream).closed else ok()
 
 
-def _write_zeroes(state: ComponentState, self: ResourceAny, size: int) -> Variant:
+def _write_zeroes(state: ComponentState, self: Handle, size: int) -> Variant:
     return state.get(self, OutputStream).write(bytes(min(size, WRITE_PERMIT)))
 
 
-def _splice(state: ComponentState, self: ResourceAny, source: ResourceAny, size: int) -> Variant:
+def _splice(state: ComponentState, self: Handle, source: Handle, size: int) -> Variant:
     out = state.get(self, OutputStream)
     read = state.get(source, InputStream).read(min(size, WRITE_PERMIT))
     if read.tag != "ok":
         return read
-    written = out.write(read.payload)
-    return ok(len(read.payload)) if written.tag == "ok" else written
+    data = cast(bytes, read.payload)
+    written = out.write(data)
+    return ok(len(data)) if written.tag == "ok" else written
 
 
-def _to_debug_string(state: ComponentState, self: ResourceAny) -> str:
+def _to_debug_string(state: ComponentState, self: Handle) -> str:
     return state.get(self, HostError).message
 
 
-POLL = {"[method]pollable.ready": _ready, "[method]pollable.block": _block, "poll": poll}
-ERROR = {"[method]error.to-debug-string": _to_debug_string}
-STREAMS = {
+POLL: dict[str, Handler] = {"[method]pollable.ready": _ready, "[method]pollable.block": _block, "poll": poll}
+ERROR: dict[str, Handler] = {"[method]error.to-debug-string": _to_debug_string}
+STREAMS: dict[str, Handler] = {
     "[method]input-stream.read": _read,
     "[method]input-stream.blocking-read": _read,
     "[method]input-stream.skip": _skip,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 
 from ..errors import InvokeError
-from .state import ComponentState
+from .state import ComponentState, Handler
 
 
 def _bytes(state: ComponentState, size: int) -> bytes:
     if size > state.max_bytes:
-        raise InvokeError("trap", f"the guest asked for {size} random bytes; its memory holds {state.max_bytes}")
+        raise InvokeError(
+            "trap", f"the guest asked for {size} random bytes; its memory holds {state.max_bytes}"
+        )
     return os.urandom(size)
 
 
@@ -23,6 +25,6 @@ def _seed(state: ComponentState) -> tuple[int, int]:
     return _u64(state), _u64(state)
 
 
-RANDOM = {"get-random-bytes": _bytes, "get-random-u64": _u64}
-INSECURE = {"get-insecure-random-bytes": _bytes, "get-insecure-random-u64": _u64}
-INSECURE_SEED = {"insecure-seed": _seed}
+RANDOM: dict[str, Handler] = {"get-random-bytes": _bytes, "get-random-u64": _u64}
+INSECURE: dict[str, Handler] = {"get-insecure-random-bytes": _bytes, "get-insecure-random-u64": _u64}
+INSECURE_SEED: dict[str, Handler] = {"insecure-seed": _seed}
