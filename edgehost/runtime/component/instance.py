@@ -10,6 +10,7 @@ instantiation and on every call, traps answered 500 `trap`, and an instance that
 
 from __future__ import annotations
 
+import sys
 from ctypes import byref
 from pathlib import Path
 from time import monotonic, perf_counter
@@ -40,6 +41,12 @@ MAX_INSTANCES = 64
 MAX_MEMORIES = 16
 MAX_TABLES = 64
 _MAX_TABLE_ELEMENTS = 100_000
+# A component's guest calls the host a dozen times per request, each time taking the GIL back
+# from the event loop (the guest runs with it released, so the epoch ticker can interrupt a
+# runaway). Python hands the GIL over only every switch interval (5 ms by default): under load a
+# request waited that long per host call. A process that serves a component (`load`) asks for 0.2 ms
+# (bench/components.py: 0.3 -> 0.5 of ABI v1 hello's requests/s through a socket).
+SWITCH_INTERVAL_S = 0.0002
 
 
 def compile_component(wasm: bytes, cache_path: Path | None = None) -> tuple[Component, bool]:
@@ -102,6 +109,9 @@ class CompiledComponent:
         cache_path: Path | None = None,
         limits: OutputLimits = DEFAULT_LIMITS,
     ) -> CompiledComponent:
+        """The component as a runner serves it (registration builds one without serving it)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         component, from_cache = compile_component(wasm, cache_path)
         return cls(spec, component, from_cache=from_cache, limits=limits, wasm=wasm)
 
