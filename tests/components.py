@@ -3,15 +3,18 @@
 A componentize-py build takes 10-60 s and bundles CPython (about 18 MB), so each component is
 built at most once per session and kept across runs in a cache folder keyed by a hash of its
 sources, the WIT world and the toolchain's version: an unchanged guest is never rebuilt, a
-changed one (or a new componentize-py) is. The cache is $EDGEFN_TEST_CACHE, else
+changed one (or a new componentize-py) is, and builds of the same guest unused for a week are
+removed then. The cache is $EDGEFN_TEST_CACHE, else
 $XDG_CACHE_HOME/edgefn-tests, else ~/.cache/edgefn-tests; deleting it only costs time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ import pytest
 from edgehost.guestbuild import GuestBuildError
 from edgehost.toolchains import python
 
+UNUSED_FOR_S = 7 * 24 * 3600  # a cached build not used for this long is removed on the next build
 COMPONENTS = Path(__file__).resolve().parent / "guests" / "components"
 ECHO_PY = COMPONENTS / "echo_py"  # the Python echo guest: its docstring lists what its query does
 
@@ -56,9 +60,15 @@ def python_component(source_dir: Path) -> Path:
     key = sources_hash(app, f"{python.TOOL} {version}")
     built = cache_dir() / "components" / f"{source_dir.name}-{key}.wasm"
     if built.is_file():
+        os.utime(built)  # used: its age is the time since its last use
         return built
     built.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return python.build(app, built)
+        python.build(app, built)
     except GuestBuildError as exc:
         pytest.fail(f"test guest {source_dir.name} does not build: {exc}", pytrace=False)
+    for old in built.parent.glob(f"{source_dir.name}-*.wasm"):
+        with contextlib.suppress(OSError):  # another run may remove it first
+            if old != built and time.time() - old.stat().st_mtime > UNUSED_FOR_S:
+                old.unlink()
+    return built

@@ -88,7 +88,7 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel: Path) -> 
         "edgehost/config/dev.toml",
         "edgehost/sdk/edgefn.h",
         "edgehost/wit/world.wit",  # the WIT world Python guests are built against, with its deps
-        "edgehost/wit/deps/http@0.2.6/proxy.wit",
+        "edgehost/wit/deps/http@0.2.3/proxy.wit",
         "edgehost/wit/NOTICE",
     ):
         assert expected in names
