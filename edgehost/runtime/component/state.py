@@ -26,6 +26,7 @@ Handler = Callable[..., Any]  # a host function: handler(state, *arguments) -> r
 RESOURCE_IDS: dict[str, int] = {
     "pollable": 1,
     "error": 2,
+    "io-error": 2,
     "input-stream": 3,
     "output-stream": 4,
     "fields": 5,
@@ -44,11 +45,16 @@ RESOURCE_IDS: dict[str, int] = {
     "terminal-input": 16,
     "terminal-output": 17,
 }
-_DENIED_ID = 1000  # resources of denied interfaces (filesystem, sockets): never created
+_OTHER_IDS: dict[str, int] = {}  # resources of denied interfaces (filesystem, sockets): never created
 
 
 def resource_id(name: str) -> int:
-    return RESOURCE_IDS.get(name, _DENIED_ID)
+    """The host type id of resource `name`; one per name, so an interface that `use`s another's
+    resource gets the same type."""
+    known = RESOURCE_IDS.get(name)
+    if known is not None:
+        return known
+    return _OTHER_IDS.setdefault(name, 1000 + len(_OTHER_IDS))
 
 
 def resource_type(name: str) -> ResourceType:
