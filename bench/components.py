@@ -7,8 +7,8 @@ cost per request, instantiation and compilation.
   and the figure is the median of each. Goal: minimal component >= 0.5 of ABI v1 hello.
 - In process: µs per `invoke` on a hot instance (host work plus a guest that does almost
   nothing), per instantiation, and compile vs deserialize of the serialized cache.
-- The Python component (componentize-py), when tests/components.py can build one: the same, and
-  its host/guest split (guest = the time inside `handle` less the host functions' own time).
+- The Python echo component (componentize-py, tests/components.py), when the toolchain is
+  installed: compile, cache load, instantiate and hot invoke, and its host/guest split.
 
 Run: .venv/bin/python -m bench.components [--seconds 5] [--rounds 3]
 """
@@ -26,6 +26,7 @@ from bench.loadgen import load
 from bench.servers import dev
 from edgehost.runtime import FunctionSpec, GuestRequest, builtin_host_functions, load_guest, wasm_from_source
 from tests.component_guests import build_component
+from tests.components import ECHO_PY, python_component
 from tests.procs import write_project
 
 REQUEST = GuestRequest("GET", "/hello", [("host", "bench"), ("accept", "*/*")], b"")
@@ -98,16 +99,12 @@ def in_process(rounds: int) -> list[Row]:
 
 def python_component(rounds: int) -> list[Row]:
     """The componentize-py echo component, when the test fixture that builds it exists here."""
-    try:
-        from tests import components as python_guests  # built by the toolchain work (componentize-py)
-    except ImportError:
-        say("tests/components.py is not here: no Python component figures")
+    from edgehost.toolchains import python
+
+    if python.toolchain_version() is None:
+        say("componentize-py is not installed: no Python component figures")
         return []
-    build = getattr(python_guests, "build_python_component", None)
-    if build is None:
-        say("tests/components.py has no build_python_component: no Python component figures")
-        return []
-    wasm = build()
+    wasm = python_component(ECHO_PY).read_bytes()
     spec = FunctionSpec("bench", 1, memory_pages=1024, max_execution_ms=5000)
     cache = Path(tempfile.mkdtemp()) / "python.cwasm"
     started = time.perf_counter()
