@@ -4,14 +4,16 @@ through a real runner socket: what the ABI v1 guests are promised, for a standar
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from tests.components import ECHO_PY, python_component
 from tests.procs import REPO, DevServer, get, wait_until, write_project
-from tests.sandbox.conftest import error_count, log_record, project_toml
+from tests.sandbox.conftest import Upstream, error_count, hits, log_record, project_toml
 
 # One function (registration and the runner each compile the 18 MB component, tens of seconds):
 # CPython inside wants 64 MiB of memory, and a new instance's first request takes ~20 ms.
@@ -20,7 +22,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "py": (
         "echo_py.wasm",
         "memory_pages = 1024\nmax_execution_ms = 1500\nmin_hot_instances = 1\n"
-        'env = { GREETING = "hello, env" }',
+        'env = { GREETING = "hello, env" }\nhttp_allow = ["127.0.0.2", "localhost"]',
     ),
 }
 pytestmark = pytest.mark.timeout(600)
@@ -104,3 +106,50 @@ def test_a_runaway_python_component_answers_504_and_the_runner_keeps_serving(
 
 def test_a_raising_python_component_answers_500_trap(python_guests: DevServer) -> None:
     expect_failure(python_guests, "py", "do=raise", 500, "trap")
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[ThreadingHTTPServer]:
+    """An origin on 127.0.0.2 (allow-listed as that literal address)."""
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Upstream)
+    server.daemon_threads = True
+    server.hits = []  # type: ignore[attr-defined]
+    server.released = threading.Event()  # type: ignore[attr-defined]
+    server.released.set()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def fetch_through(dev: DevServer, url: str) -> httpx.Response:
+    return httpx.get(f"{dev.ingress}/py", params={"do": "fetch", "url": url}, timeout=30)
+
+
+def test_an_allowed_outbound_request_is_answered(
+    python_guests: DevServer, origin: ThreadingHTTPServer
+) -> None:
+    response = fetch_through(python_guests, f"http://127.0.0.2:{origin.server_port}/ok")
+    assert response.status_code == 200, response.text
+    assert response.headers["x-echo-fetched"] == "yes"
+    assert response.text == "fetched /ok"
+    assert hits(origin)[-1] == "/ok"
+
+
+def test_a_request_the_address_guard_refuses_never_reaches_the_network(
+    python_guests: DevServer, origin: ThreadingHTTPServer
+) -> None:
+    """localhost is allow-listed by name but resolves to 127.0.0.1, which is not: refused after
+    resolution, as ABI v1's http_fetch is, with an HTTP error code the guest sees."""
+    before = hits(origin)
+    for url in (
+        f"http://localhost:{origin.server_port}/guarded",
+        f"http://127.0.0.3:{origin.server_port}/listed",
+    ):
+        response = fetch_through(python_guests, url)
+        assert response.status_code == 502, response.text
+        assert response.headers["x-echo-error"] == "HttpRequestDenied"
+        logs = log_record(python_guests, response.headers["x-request-id"])["logs"]
+        assert "refused (HTTP-request-denied)" in logs[0]["message"]
+    assert hits(origin) == before

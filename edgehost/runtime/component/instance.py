@@ -207,7 +207,11 @@ class ComponentInstance:
         ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
         limits = self.limits
         ctx = InvocationContext(
-            self.spec, request_id, monotonic() + ms / 1000, max_log_bytes=limits.output_bytes
+            self.spec,
+            request_id,
+            monotonic() + ms / 1000,
+            max_fetch_bytes=limits.fetch_bytes,
+            max_log_bytes=limits.output_bytes,
         )
         guest = decode_request(request) if isinstance(request, bytes) else request
         incoming = IncomingRequest(

@@ -4,9 +4,8 @@ Imports are component instances named `namespace:package/interface@version`. A r
 the `wasi:http/proxy` world's interfaces (and what wasi-libc asks for at start-up) at any 0.2.x
 version, registered under exactly the name the component imports: a function registered at
 another version than the one imported links but fails when called. Filesystem and socket
-interfaces, the client side of wasi:http while it is not provided, and functions of a provided
-interface this host does not know are linked to stubs that fail the call with
-`capability_denied`; any other import is refused at registration.
+interfaces, and functions of a provided interface this host does not know, are linked to
+stubs that fail the call with `capability_denied`; any other import is refused at registration.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker, ResourceType
 
-from . import wasi_cli, wasi_clocks, wasi_http, wasi_io, wasi_random
+from . import wasi_cli, wasi_clocks, wasi_http, wasi_http_client, wasi_io, wasi_random
 from .calls import Handler, denied, make_callback
 from .handles import add_func
 from .state import current_state, resource_type
@@ -32,7 +31,8 @@ PROVIDED: dict[str, dict[str, Handler]] = {
     "wasi:io/poll": wasi_io.POLL,
     "wasi:io/error": wasi_io.ERROR,
     "wasi:io/streams": wasi_io.STREAMS,
-    "wasi:http/types": wasi_http.TYPES,
+    "wasi:http/types": {**wasi_http.TYPES, **wasi_http_client.TYPES},
+    "wasi:http/outgoing-handler": wasi_http_client.OUTGOING_HANDLER,
     "wasi:cli/environment": wasi_cli.ENVIRONMENT,
     "wasi:cli/exit": wasi_cli.EXIT,
     "wasi:cli/stdin": wasi_cli.STDIN,
@@ -50,7 +50,7 @@ PROVIDED: dict[str, dict[str, Handler]] = {
     "wasi:random/insecure-seed": wasi_random.INSECURE_SEED,
     "wasi:filesystem/preopens": {"get-directories": lambda state: []},  # no directories
 }
-DENIED = ("wasi:filesystem/types", "wasi:http/outgoing-handler")
+DENIED = ("wasi:filesystem/types",)
 _DENIED_PACKAGES = ("wasi:sockets/",)
 
 
