@@ -13,7 +13,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO / "tests" / "guests" / "components"
 WASM_TOOLS = str(Path(sys.executable).with_name("wasm-tools"))
-WORLDS = {"minimal": "minimal", "echo": "echo", "nope": "nope-world", "types": "types"}
+WORLDS = {
+    "minimal": "minimal",
+    "echo": "echo",
+    "nope": "nope-world",
+    "types": "types",
+    "start_loop": "minimal",
+}
 _CACHE = Path(tempfile.gettempdir()) / "edgefn-test-components"
 _MEMORY = re.compile(r'\(memory \(export "memory"\) \d+\)')
 

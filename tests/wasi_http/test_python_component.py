@@ -108,6 +108,13 @@ def test_a_raising_python_component_answers_500_trap(python_guests: DevServer) -
     expect_failure(python_guests, "py", "do=raise", 500, "trap")
 
 
+def test_memory_past_memory_pages_is_refused_to_the_guest(python_guests: DevServer) -> None:
+    """64 MiB of memory_pages: holding 96 MiB fails inside the guest (memory.grow refused by the
+    store's limit; Python's MemoryError is not caught), 500 `trap`; 8 MiB is fine."""
+    assert get(f"{python_guests.ingress}/py?do=alloc&mb=8").status_code == 200
+    expect_failure(python_guests, "py", "do=alloc&mb=96", 500, "trap")
+
+
 @pytest.fixture(scope="module")
 def origin() -> Iterator[ThreadingHTTPServer]:
     """An origin on 127.0.0.2 (allow-listed as that literal address)."""

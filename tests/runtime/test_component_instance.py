@@ -1,0 +1,45 @@
+"""Component instances in process: the deadline on instantiation, detection from the bytes, and the
+serialized cache (the socket tests are in tests/wasi_http)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from edgehost.runtime import FunctionSpec, GuestRequest, InvokeError, load_guest
+from edgehost.runtime.component.detect import MalformedBinary, is_component, memory_minimums
+from edgehost.runtime.component.instance import CompiledComponent
+from tests.component_guests import build_component
+
+SPEC = FunctionSpec("c", 1, memory_pages=16, max_execution_ms=100)
+
+
+def test_an_endless_start_function_ends_at_the_deadline_as_timeout() -> None:
+    compiled = load_guest(SPEC, build_component("start_loop"), host_functions=())
+    with pytest.raises(InvokeError) as failure:
+        compiled.instantiate()
+    assert failure.value.code == "timeout"
+
+
+def test_components_and_core_modules_are_told_apart_by_their_preamble() -> None:
+    assert is_component(build_component("minimal"))
+    assert not is_component(bytes(wasmtime.wat2wasm("(module)")))
+    assert not is_component(b"(module)")
+    assert not is_component(b"\0asm")
+
+
+def test_the_memories_of_nested_core_modules_are_read_and_bad_bytes_refused() -> None:
+    assert memory_minimums(build_component("minimal", memory_pages=3)) == [3]
+    with pytest.raises(MalformedBinary):
+        memory_minimums(b"\0asm\x0d\x00\x01\x00\x01\xff\xff\xff\xff\x0f")
+
+
+def test_a_second_load_comes_from_the_serialized_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "minimal.cwasm"
+    first = CompiledComponent.load(SPEC, build_component("minimal"), cache_path=cache)
+    second = CompiledComponent.load(SPEC, build_component("minimal"), cache_path=cache)
+    assert (first.from_cache, second.from_cache) == (False, True)
+    response = second.instantiate().invoke(GuestRequest("GET", "/", [], b""), request_id="r")
+    assert (response.status, response.body) == (200, b"hello from a component\n")
