@@ -228,7 +228,7 @@ class ComponentInstance:
         started = perf_counter()
         try:
             self._call(state, incoming)
-            data = self._answer(state.response)
+            status, headers, body = decode_response(self._answer(state.response), limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()
@@ -239,7 +239,6 @@ class ComponentInstance:
             state.ctx = None
             state.response = None
             self.last_used = monotonic()
-        status, headers, body = decode_response(data, limits.header_bytes)
         return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
 
     @staticmethod
