@@ -46,6 +46,7 @@ RESOURCE_IDS: dict[str, int] = {
     "terminal-output": 17,
 }
 _OTHER_IDS: dict[str, int] = {}  # resources of denied interfaces (filesystem, sockets): never created
+_other_lock = threading.Lock()  # components may be linked on several threads at once
 
 
 def resource_id(name: str) -> int:
@@ -54,7 +55,8 @@ def resource_id(name: str) -> int:
     known = RESOURCE_IDS.get(name)
     if known is not None:
         return known
-    return _OTHER_IDS.setdefault(name, 1000 + len(_OTHER_IDS))
+    with _other_lock:
+        return _OTHER_IDS.setdefault(name, 1000 + len(_OTHER_IDS))
 
 
 def resource_type(name: str) -> ResourceType:
