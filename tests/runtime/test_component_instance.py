@@ -3,14 +3,16 @@ serialized cache (the socket tests are in tests/wasi_http)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import wasmtime
 
 from edgehost.runtime import FunctionSpec, GuestRequest, InvokeError, load_guest
+from edgehost.runtime.component import linking
 from edgehost.runtime.component.detect import MalformedBinary, is_component, memory_minimums
-from edgehost.runtime.component.instance import CompiledComponent
+from edgehost.runtime.component.instance import SWITCH_INTERVAL_S, CompiledComponent
 from tests.component_guests import build_component
 
 SPEC = FunctionSpec("c", 1, memory_pages=16, max_execution_ms=100)
@@ -43,3 +45,21 @@ def test_a_second_load_comes_from_the_serialized_cache(tmp_path: Path) -> None:
     assert (first.from_cache, second.from_cache) == (False, True)
     response = second.instantiate().invoke(GuestRequest("GET", "/", [], b""), request_id="r")
     assert (response.status, response.body) == (200, b"hello from a component\n")
+
+
+def test_the_switch_interval_is_short_only_while_a_component_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host calls take the GIL back from other threads: while a component runs, Python hands it
+    over every 0.2 ms; before and after, the process keeps its own interval."""
+    seen: list[float] = []
+    original = linking.PROVIDED["wasi:http/types"]["[constructor]fields"]
+
+    def spy(state: object) -> object:
+        seen.append(sys.getswitchinterval())
+        return original(state)
+
+    monkeypatch.setitem(linking.PROVIDED["wasi:http/types"], "[constructor]fields", spy)
+    before = sys.getswitchinterval()
+    compiled = load_guest(SPEC, build_component("minimal"), host_functions=())
+    compiled.instantiate().invoke(GuestRequest("GET", "/", [], b""), request_id="r")
+    assert seen == [pytest.approx(SWITCH_INTERVAL_S)]
+    assert sys.getswitchinterval() == before

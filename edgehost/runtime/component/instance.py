@@ -11,6 +11,7 @@ instantiation and on every call, traps answered 500 `trap`, and an instance that
 from __future__ import annotations
 
 import sys
+import threading
 from ctypes import byref
 from pathlib import Path
 from time import monotonic, perf_counter
@@ -44,9 +45,36 @@ _MAX_TABLE_ELEMENTS = 100_000
 # A component's guest calls the host a dozen times per request, each time taking the GIL back
 # from the event loop (the guest runs with it released, so the epoch ticker can interrupt a
 # runaway). Python hands the GIL over only every switch interval (5 ms by default): under load a
-# request waited that long per host call. A process that serves a component (`load`) asks for 0.2 ms
+# request waited that long per host call. While a component runs, the process asks for 0.2 ms
 # (bench/components.py: 0.3 -> 0.5 of ABI v1 hello's requests/s through a socket).
 SWITCH_INTERVAL_S = 0.0002
+
+
+class _ShortSwitchInterval:
+    """Python's switch interval at SWITCH_INTERVAL_S while any component call runs in this
+    process, and back to what it was once none does (it is process-wide: ABI v1 guests keep the
+    default when no component is running)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = sys.getswitchinterval()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._running:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL_S))
+            self._running += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._running -= 1
+            if not self._running:
+                sys.setswitchinterval(self._saved)
+
+
+_short_switches = _ShortSwitchInterval()
 
 
 def compile_component(wasm: bytes, cache_path: Path | None = None) -> tuple[Component, bool]:
@@ -109,9 +137,6 @@ class CompiledComponent:
         cache_path: Path | None = None,
         limits: OutputLimits = DEFAULT_LIMITS,
     ) -> CompiledComponent:
-        """The component as a runner serves it (registration builds one without serving it)."""
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
         component, from_cache = compile_component(wasm, cache_path)
         return cls(spec, component, from_cache=from_cache, limits=limits, wasm=wasm)
 
@@ -137,7 +162,8 @@ class CompiledComponent:
         bind_state(state)
         arm_deadline(context_address(store), ms)
         try:
-            instance = self.linked.linker.instantiate(store, self.component)
+            with _short_switches:
+                instance = self.linked.linker.instantiate(store, self.component)
         except wasmtime.WasmtimeError as exc:
             store.close()
             message = str(exc)
@@ -227,7 +253,8 @@ class ComponentInstance:
         arm_deadline(context_address(self._store), ms)
         started = perf_counter()
         try:
-            self._call(state, incoming)
+            with _short_switches:
+                self._call(state, incoming)
             status, headers, body = decode_response(self._answer(state.response), limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
