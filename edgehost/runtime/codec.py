@@ -78,18 +78,23 @@ def _read_bytes(data: bytes, pos: int, what: str) -> tuple[bytes, int]:
     return data[pos : pos + size], pos + size
 
 
-def _read_headers(data: bytes, pos: int) -> tuple[list[tuple[str, str]], int]:
+def _read_raw_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int]:
     count = _read_u32(data, pos, "header count")
     pos += 4
     # Each header needs at least 8 bytes: refuse absurd counts before looping.
     if count * 8 > len(data) - pos:
         raise WireError(f"the header count {count} runs past the end")
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[bytes, bytes]] = []
     for _ in range(count):
         name, pos = _read_bytes(data, pos, "header name")
         value, pos = _read_bytes(data, pos, "header value")
-        headers.append((_text(name), _text(value)))
+        headers.append((name, value))
     return headers, pos
+
+
+def _read_headers(data: bytes, pos: int) -> tuple[list[tuple[str, str]], int]:
+    raw, pos = _read_raw_headers(data, pos)
+    return [(_text(name), _text(value)) for name, value in raw], pos
 
 
 def _read_body(data: bytes, pos: int) -> bytes:
@@ -136,12 +141,19 @@ def encode_request(req: GuestRequest) -> bytes:
     )
 
 
-def decode_request(data: bytes) -> GuestRequest:
-    """Parse a guest's outbound request (http_fetch); raises WireError."""
+def decode_wire_request(data: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes]:
+    """(method, uri, header fields, body) of a request in the wire format, as the bytes they are
+    (for hosts that keep bytes: a component's incoming request); raises WireError."""
     method, pos = _read_bytes(data, 0, "method")
     uri, pos = _read_bytes(data, pos, "uri")
-    headers, pos = _read_headers(data, pos)
-    return GuestRequest(_text(method), _text(uri), headers, _read_body(data, pos))
+    headers, pos = _read_raw_headers(data, pos)
+    return method, uri, headers, _read_body(data, pos)
+
+
+def decode_request(data: bytes) -> GuestRequest:
+    """Parse a guest's outbound request (http_fetch); raises WireError."""
+    method, uri, headers, body = decode_wire_request(data)
+    return GuestRequest(_text(method), _text(uri), [(_text(n), _text(v)) for n, v in headers], body)
 
 
 def encode_response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -192,11 +204,12 @@ def _field_problem(name: str, value: str) -> str | None:
     return None
 
 
-def _decode_careful(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes]:
-    status = _read_u32(data, 0, "status")
+def _check_status(status: int) -> None:
     if status not in FINAL_STATUS:
         raise WireError(f"status {status} is outside 200..599 (a guest gives final responses, never 1xx)")
-    headers, pos = _read_headers(data, 4)
+
+
+def _check_fields(headers: list[tuple[str, str]], max_header_bytes: int) -> None:
     size = 0
     for name, value in headers:
         problem = _field_problem(name, value)
@@ -207,7 +220,24 @@ def _decode_careful(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple
         raise WireError(
             f"the header fields take {size} bytes, over the {max_header_bytes} a response may have"
         )
+
+
+def _decode_careful(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = _read_u32(data, 0, "status")
+    _check_status(status)
+    headers, pos = _read_headers(data, 4)
+    _check_fields(headers, max_header_bytes)
     return status, headers, _read_body(data, pos)
+
+
+def check_response(status: int, headers: list[tuple[str, str]], max_header_bytes: int) -> None:
+    """What `decode_response` checks, for a response a host holds as values (a component's):
+    InvokeError `bad_response` when it is not valid HTTP or its fields take too many bytes."""
+    try:
+        _check_status(status)
+        _check_fields(headers, max_header_bytes)
+    except WireError as exc:
+        raise InvokeError("bad_response", f"the guest returned a malformed response: {exc}") from None
 
 
 def decode_response(

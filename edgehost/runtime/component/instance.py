@@ -21,7 +21,7 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import Component
 from wasmtime.component import Instance as _WasmInstance
 
-from ..codec import TEXT_CODEC, decode_request, decode_response, encode_response
+from ..codec import TEXT_CODEC, check_response, decode_wire_request
 from ..engine import arm_deadline, get_engine
 from ..errors import InvokeError, ValidationError
 from ..fastcall import context_address
@@ -101,6 +101,16 @@ def _failure(ctx: InvokeError | None, message: str) -> InvokeError:
     if "interrupt" in message:
         return InvokeError("timeout", "the guest ran past its time limit")
     return InvokeError("trap", f"the guest trapped: {one_line(message)}")
+
+
+def _incoming(request: GuestRequest | bytes) -> IncomingRequest:
+    """The request as the guest will read it: bytes kept as bytes, field names lowercased."""
+    if isinstance(request, bytes):
+        method, uri, fields, body = decode_wire_request(request)
+        headers = [(name.decode(*TEXT_CODEC).lower(), value) for name, value in fields]
+        return IncomingRequest(method.decode(*TEXT_CODEC), uri.decode(*TEXT_CODEC), headers, body)
+    headers = [(name.lower(), value.encode(*TEXT_CODEC)) for name, value in request.headers]
+    return IncomingRequest(request.method, request.uri, headers, request.body)
 
 
 class CompiledComponent:
@@ -239,13 +249,7 @@ class ComponentInstance:
             max_fetch_bytes=limits.fetch_bytes,
             max_log_bytes=limits.output_bytes,
         )
-        guest = decode_request(request) if isinstance(request, bytes) else request
-        incoming = IncomingRequest(
-            guest.method,
-            guest.uri,
-            [(name.lower(), value.encode(*TEXT_CODEC)) for name, value in guest.headers],
-            guest.body,
-        )
+        incoming = _incoming(request)
         state = self._state
         state.ctx = ctx
         state.response = None
@@ -255,7 +259,7 @@ class ComponentInstance:
         try:
             with _short_switches:
                 self._call(state, incoming)
-            status, headers, body = decode_response(self._answer(state.response), limits.header_bytes)
+            status, headers, body = self._answer(state.response, limits.header_bytes)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()
@@ -269,15 +273,16 @@ class ComponentInstance:
         return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
 
     @staticmethod
-    def _answer(response: object) -> bytes:
-        """The guest's response in the ABI v1 wire format, checked by the same code as a core module's."""
+    def _answer(response: object, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The guest's response, checked by the same code as a core module's (codec.check_response)."""
         if response is None:
             raise InvokeError("bad_response", "the guest returned without setting its response-outparam")
         if not isinstance(response, OutgoingResponse):
             tag = getattr(response, "tag", response)
             raise InvokeError("bad_response", f"the guest answered with the error code {tag}")
         headers = [(name, value.decode(*TEXT_CODEC)) for name, value in response.headers.entries]
-        return encode_response(response.status, headers, bytes(response.body.data))
+        check_response(response.status, headers, max_header_bytes)
+        return response.status, headers, bytes(response.body.data)
 
     @property
     def memory_bytes(self) -> int:
