@@ -33,8 +33,21 @@ add_func = c_function(
     c_void_p,
     c_void_p,
 )
+add_resource = c_function(
+    "wasmtime_component_linker_instance_add_resource",
+    c_void_p,
+    c_void_p,
+    ctypes.c_char_p,
+    c_size_t,
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    c_void_p,
+)
 # A host function: (env, store context, function type, args, nargs, results, nresults) -> error.
 CALLBACK = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
+# A resource's destructor: (env, store context, rep) -> error.
+DESTRUCTOR = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_uint32)
 
 
 def _raise(error: int, what: str) -> None:

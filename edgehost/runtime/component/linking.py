@@ -21,7 +21,7 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType, Linke
 
 from . import wasi_cli, wasi_clocks, wasi_http, wasi_http_client, wasi_io, wasi_random
 from .calls import Handler, denied, make_callback
-from .handles import add_func
+from .handles import DESTRUCTOR, add_func, add_resource
 from .state import current_state, resource_type
 
 _NAME = re.compile(r"(?P<interface>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*/[a-z][a-z0-9-]*)@(?P<version>0\.2\.\d+)")
@@ -99,11 +99,14 @@ def plan_imports(engine: wasmtime.Engine, component: Component) -> ImportPlan:
     return ImportPlan(tuple(denied_names), tuple(unsupported))
 
 
-def _drop(_store: Any, rep: int) -> None:
-    """The guest dropped a host resource's last handle."""
+@DESTRUCTOR
+def _drop(_env: int, _context: int, rep: int) -> int:
+    """The guest dropped a host resource's handle: the host forgets the object. (wasmtime-py's
+    `add_resource` goes through a slab and a store wrapper per drop; this is called directly.)"""
     state = current_state()
     if state is not None:
         state.drop(rep)
+    return 0
 
 
 class ComponentLinker:
@@ -125,18 +128,30 @@ class ComponentLinker:
                 with root.add_instance(name) as instance:
                     for member, ty in _functions(engine, item.ty).items():
                         if isinstance(ty, ResourceType):
-                            instance.add_resource(member, resource_type(member), _drop)
+                            self._resource(instance, member)
                         elif isinstance(ty, FuncType):
                             qualname = f"{name}#{member}"
                             handler = handlers.get(member) or denied(qualname)
                             self._define(instance, member, make_callback(qualname, handler, ty))
         self.linker.define_unknown_imports_as_traps(component)
 
+    def _resource(self, instance: Any, name: str) -> None:
+        ty = resource_type(name)
+        self._callbacks.append(ty)  # wasmtime copies the type; kept so nothing is freed early
+        raw = name.encode()
+        address = ctypes.cast(instance.ptr(), ctypes.c_void_p).value
+        kind = ctypes.cast(ty.ptr(), ctypes.c_void_p).value
+        error = add_resource(address, raw, len(raw), kind, ctypes.cast(_drop, ctypes.c_void_p), None, None)
+        self._raise(error)
+
+    @staticmethod
+    def _raise(error: int | None) -> None:
+        if error:
+            pointer = ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+            raise wasmtime.WasmtimeError._from_ptr(pointer)
+
     def _define(self, instance: Any, name: str, callback: Any) -> None:
         self._callbacks.append(callback)
         raw = name.encode()
         address = ctypes.cast(instance.ptr(), ctypes.c_void_p).value
-        error = add_func(address, raw, len(raw), ctypes.cast(callback, ctypes.c_void_p), None, None)
-        if error:
-            pointer = ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
-            raise wasmtime.WasmtimeError._from_ptr(pointer)
+        self._raise(add_func(address, raw, len(raw), ctypes.cast(callback, ctypes.c_void_p), None, None))
