@@ -61,6 +61,8 @@ def test_the_project_file_and_the_api_accept_the_same_limits(tmp_path: Path) -> 
     cases += [
         {key: rng.choice(BOUNDARIES) for key in rng.sample(LIMITS, rng.randint(1, 4))} for _ in range(200)
     ]
+    # A boolean is only a boolean in both: not 0, 1, "true" or null.
+    cases += [{"fresh_instance": value} for value in (True, False, 0, 1, "true", None)]  # type: ignore[dict-item]
     for fields in cases:
         assert _project_accepts(fields, tmp_path) == _api_accepts(fields), fields
 
@@ -68,7 +70,11 @@ def test_the_project_file_and_the_api_accept_the_same_limits(tmp_path: Path) -> 
 def test_a_deployment_runs_with_the_limits_it_carries() -> None:
     """The runtime spec of a deployment, and the deployment after the wire, keep every limit."""
     limits = FunctionLimits(
-        memory_pages=7, max_execution_ms=900, max_hot_instances=2, http_allow=("a.example",)
+        memory_pages=7,
+        max_execution_ms=900,
+        max_hot_instances=2,
+        fresh_instance=True,
+        http_allow=("a.example",),
     )
     identity = {
         "function_id": "p.f",

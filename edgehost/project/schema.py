@@ -183,6 +183,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
     max_hot = table.integer("max_hot_instances", 16, 1, MAX_MAX_HOT_INSTANCES)
     if len(table.problems) == before and max_hot < min_hot:
         table.problem(f"max_hot_instances ({max_hot}) must be >= min_hot_instances ({min_hot})")
+    fresh_instance = table.boolean("fresh_instance", False)
     http_allow = []
     for position, entry in table.strings("http_allow"):
         problem = _allow_problem(entry.lower())
@@ -206,6 +207,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
         max_execution_ms=max_execution_ms,
         min_hot_instances=min_hot,
         max_hot_instances=max_hot,
+        fresh_instance=fresh_instance,
         http_allow=tuple(http_allow),
         kv=tuple(dict.fromkeys(kv)),
         env=env,
