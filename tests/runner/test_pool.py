@@ -292,3 +292,28 @@ def test_a_pool_serves_once_when_the_function_says_so_or_its_toolchain_is_recogn
         assert seen == ([] if fresh_instance else [COUNTER])  # the deployed bytes; not asked when set
     finally:
         registry.discard(pool)
+
+
+def test_pool_size_reports_never_overtake_each_other() -> None:
+    """A refill thread and a request's thread report the same function's size at nearly the same
+    time; one at a time, the report counted last is the one the gauge keeps."""
+    reports: list[int] = []
+    second = threading.Event()
+    overtaken: list[bool] = []
+
+    def on_size(_function_id: str, size: int) -> None:
+        reports.append(size)
+        if len(reports) == 1:
+            overtaken.append(second.wait(0.5))  # a second report entering now would land first
+        else:
+            second.set()
+
+    registry = PoolRegistry([], idle_timeout_s=10.0, pressure_percent=80.0, on_size=on_size)
+    pool = registry(spec(), WASM, None, 0, 4)
+    first = threading.Thread(target=pool._changed)
+    first.start()
+    wait_until(lambda: reports, what="the first report")
+    pool._changed()
+    first.join(10)
+    assert overtaken == [False] and len(reports) == 2
+    registry.discard(pool)
