@@ -317,3 +317,23 @@ def test_pool_size_reports_never_overtake_each_other() -> None:
     first.join(10)
     assert overtaken == [False] and len(reports) == 2
     registry.discard(pool)
+
+
+def test_a_refill_that_cannot_instantiate_is_logged_and_a_later_take_refills(
+    registry: PoolRegistry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = registry(fresh_spec(), COUNTER, None, 1, 4)
+    pool.warm()
+    working = pool.compiled.instantiate
+
+    def failing(deadline_ms: int | None = None) -> Instance:
+        raise InvokeError("trap", "the start function trapped")
+
+    monkeypatch.setattr(pool.compiled, "instantiate", failing)
+    assert pool.invoke(REQUEST, request_id="ready").body == b"001"  # made ahead at deploy
+    wait_until(lambda: "no instance ready ahead: the start function trapped" in caplog.text, what="the log")
+    with pytest.raises(InvokeError):
+        pool.invoke(REQUEST, request_id="cold")  # nothing ready: it instantiates itself, and fails
+    monkeypatch.setattr(pool.compiled, "instantiate", working)
+    assert pool.invoke(REQUEST, request_id="again").body == b"001"  # cold, and the refill thread lives on
+    refilled(pool, 1, 3)  # the one made at deploy, the cold one, the one made ahead again
