@@ -112,8 +112,14 @@ class HotPool:
         fewer if the project's share of hot memory runs out first. Raises `InvokeError` when
         an instance cannot start (its start function trapped or ran out of time)."""
         while self._short() and not self._closed:
-            if self._budget is not None and not self._budget.fits(self.spec.project, self._made_bytes):
-                with self._lock:  # no room for one more: not made at all, rather than made and destroyed
+            # Once one was made (so its start function ran, and a guest that cannot start is
+            # reported at deploy), one the share has no room for is not made, rather than destroyed.
+            if (
+                self._made_bytes
+                and self._budget is not None
+                and not self._budget.fits(self.spec.project, self._made_bytes)
+            ):
+                with self._lock:
                     self._refuse()
                 break
             instance = self._new()
