@@ -55,8 +55,9 @@ COMPONENT_TOOLCHAINS = {
     ".js": ComponentToolchain(javascript.sources, javascript.build),
     ".mjs": ComponentToolchain(javascript.sources, javascript.build),
 }
-# Each kind of source `wasm =` may name.
-SOURCE_KINDS = ".wasm, .wat, .c, .py, .js or .mjs"
+# Each kind of source `wasm =` may name, and the same in words for errors.
+SOURCE_SUFFIXES = (".wasm", ".wat", ".c", *COMPONENT_TOOLCHAINS)
+SOURCE_KINDS = ", ".join(SOURCE_SUFFIXES[:-1]) + f" or {SOURCE_SUFFIXES[-1]}"
 
 
 def guest_sources(path: Path) -> list[Path]:
@@ -137,7 +138,7 @@ def load_guest_bytes(path: Path) -> bytes:
     """Returns the wasm bytes for a guest given as one of SOURCE_KINDS (built and cached)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".wasm", ".wat", ".c", *COMPONENT_TOOLCHAINS):
+    if suffix not in SOURCE_SUFFIXES:
         raise GuestBuildError(f"{path} is not a guest source: expected a {SOURCE_KINDS} file")
     if suffix == ".c":
         return build_c(path).read_bytes()
