@@ -26,10 +26,10 @@ from edgehost.plugins.hot_pool import HotPool
 from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runner.node import NodeState
 from edgehost.runtime import (
-    CompiledFunction,
     FunctionSpec,
     HostFunction,
     OutputLimits,
+    load_guest,
 )
 from edgehost.runtime.hostcalls import DEFAULT_LIMITS
 from edgehost.settings import worker_count
@@ -84,14 +84,12 @@ class PoolRegistry:
     def __call__(
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> HotPool:
-        compiled = CompiledFunction.load(
+        compiled = load_guest(
             spec, wasm, host_functions=self.host_functions, cache_path=compiled_path, limits=self.limits
         )
         if self.max_hot_instances is not None:
             min_hot, max_hot = min(min_hot, self.max_hot_instances), min(max_hot, self.max_hot_instances)
-        pool = HotPool(
-            compiled, min_hot=min_hot, max_hot=max_hot, budget=self.budget, on_change=self._notify
-        )
+        pool = HotPool(compiled, min_hot=min_hot, max_hot=max_hot, budget=self.budget, on_change=self._notify)
         if self.budget is not None:
             self.budget.add_pool(spec.project)
         self.pools.add(pool)
