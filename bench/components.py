@@ -16,9 +16,12 @@ Run: .venv/bin/python -m bench.components [--seconds 5] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import REPO, Row, machine, median, say, table
@@ -52,11 +55,10 @@ function = "minimal"
 """
 
 
-def per_call_us(fn: object, n: int) -> float:
-    call = fn  # type: ignore[assignment]
+def per_call_us(fn: Callable[[], object], n: int) -> float:
     started = time.perf_counter()
     for _ in range(n):
-        call()  # type: ignore[operator]
+        fn()
     return (time.perf_counter() - started) / n * 1e6
 
 
@@ -97,7 +99,7 @@ def in_process(rounds: int) -> list[Row]:
     ]
 
 
-def python_component(rounds: int) -> list[Row]:
+def python_figures(rounds: int) -> list[Row]:
     """The componentize-py echo component, when the test fixture that builds it exists here."""
     from edgehost.toolchains import python
 
@@ -118,12 +120,36 @@ def python_component(rounds: int) -> list[Row]:
     instantiate_ms = (time.perf_counter() - started) * 1000
     instance.invoke(REQUEST, request_id="warm")
     hot = median([per_call_us(lambda: instance.invoke(REQUEST, request_id="r"), 200) for _ in range(rounds)])
+    host_share = host_fraction(lambda: instance.invoke(REQUEST, request_id="r"), 200)
     return [
         Row("components", "compile Python component", compile_s, "s"),
         Row("components", "load Python component from .cwasm cache", load_ms, "ms"),
         Row("components", "instantiate Python component", instantiate_ms, "ms"),
         Row("components", "hot invoke, Python component", hot, "µs"),
+        Row("components", "  of which host (profiled estimate)", hot * host_share, "µs"),
+        Row("components", "  of which guest (profiled estimate)", hot * (1 - host_share), "µs"),
     ]
+
+
+def host_fraction(fn: Callable[[], object], n: int) -> float:
+    """The host's share of a call: everything but the time in `handle` outside host functions
+    (cProfile: the guest call's cumulative time less the callbacks'). The profiler slows the
+    host side, so the share is an upper bound."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(n):
+        fn()
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    total = guest_call = callbacks = 0.0
+    for (filename, _, name), (_, _, _, cumulative, _) in stats.items():
+        if name == "invoke" and filename.endswith("component/instance.py"):
+            total += cumulative
+        elif name == "wasmtime_component_func_call":
+            guest_call += cumulative
+        elif name == "run" and filename.endswith("component/calls.py"):
+            callbacks += cumulative
+    return 1 - (guest_call - callbacks) / total if total else float("nan")
 
 
 def through_socket(seconds: float, rounds: int) -> list[Row]:
@@ -167,7 +193,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     say(machine())
-    rows = in_process(args.rounds) + python_component(args.rounds) + through_socket(args.seconds, args.rounds)
+    rows = in_process(args.rounds) + python_figures(args.rounds) + through_socket(args.seconds, args.rounds)
     print(table(rows))
 
 
