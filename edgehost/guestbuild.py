@@ -1,24 +1,26 @@
-"""Turn guest sources (.wat, .c, .wasm) into module bytes.
+"""Turn guest sources (.wat, .c, .py, .js, .wasm) into module or component bytes.
 
 Developers point edgefn.toml at sources, not only at prebuilt .wasm, so the dev
-loop needs one place that knows how to compile each kind and when a cached C
+loop needs one place that knows how to compile each kind and when a cached
 build is stale. C is compiled with zig's bundled clang and wasi-libc (the
-`ziglang` PyPI package), so no system toolchain is required.
+`ziglang` PyPI package), so no system toolchain is required; Python and
+JavaScript are built into wasi:http components by componentize-py and
+componentize-js (edgehost.toolchains).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
-import subprocess
 import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import wasmtime
 
 from edgehost.files import atomic_path
+from edgehost.toolchains import javascript, python
+from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
 
 # The C SDK ships inside the package (the repo's `functions/sdk/`, linked as `edgehost/sdk`), so an
 # installed edgefn builds C guests in any project folder.
@@ -38,21 +40,31 @@ C_FLAGS: tuple[str, ...] = (
     "-mexec-model=reactor",
     "-Wl,-z,stack-size=65536",
 )
-BUILD_TIMEOUT_S = 600
-# zig compiles wasi-libc into its global cache on a machine's first C build (about 40 s on two
-# cores, then a second or so per build): a compile still running after this long says so once,
-# so the person waiting knows the wait is not every save.
-SLOW_BUILD_NOTICE_S = 5.0
-log = logging.getLogger("edgefn.build")
-_STDERR_LINES = 20
 
 
-class GuestBuildError(Exception):
-    """A guest source could not be turned into a module; the message says why."""
+class ComponentToolchain(NamedTuple):
+    """How sources of one language become a wasi:http component."""
+
+    sources: Callable[[Path], list[Path]]  # the files a build reads, the entry first
+    build: Callable[[Path, Path | None], Path]  # (entry, output or None for beside it) -> output
+
+
+# Sources built into wasi:http/proxy components, by suffix.
+COMPONENT_TOOLCHAINS = {
+    ".py": ComponentToolchain(python.sources, python.build),
+    ".js": ComponentToolchain(javascript.sources, javascript.build),
+    ".mjs": ComponentToolchain(javascript.sources, javascript.build),
+}
+# Each kind of source `wasm =` may name, and the same in words for errors.
+SOURCE_SUFFIXES = (".wasm", ".wat", ".c", *COMPONENT_TOOLCHAINS)
+SOURCE_KINDS = ", ".join(SOURCE_SUFFIXES[:-1]) + f" or {SOURCE_SUFFIXES[-1]}"
 
 
 def guest_sources(path: Path) -> list[Path]:
     """Files whose change should trigger a rebuild of the guest at `path`."""
+    toolchain = COMPONENT_TOOLCHAINS.get(path.suffix.lower())
+    if toolchain is not None:
+        return toolchain.sources(path)
     if path.suffix != ".c":
         return [path]
     siblings = sorted(p for p in path.parent.iterdir() if p.suffix in (".c", ".h") and p != path)
@@ -60,22 +72,6 @@ def guest_sources(path: Path) -> list[Path]:
     if SDK_HEADER.exists():
         sources.append(SDK_HEADER)
     return sources
-
-
-def _is_fresh(output: Path, sources: Sequence[Path]) -> bool:
-    if not output.exists():
-        return False
-    built = output.stat().st_mtime_ns
-    return all(src.stat().st_mtime_ns <= built for src in sources if src.exists())
-
-
-def _summarise(stderr: str) -> str:
-    """Keeps the diagnostics a developer needs: error lines first, then context, bounded."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    shown = (errors or lines)[:_STDERR_LINES]
-    more = len(errors or lines) - len(shown)
-    return "\n".join(shown) + (f"\n... ({more} more lines)" if more > 0 else "")
 
 
 def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[str] = ()) -> Path:
@@ -89,7 +85,7 @@ def build_c(source: Path, output: Path | None = None, *, extra_flags: Sequence[s
     output = Path(output) if output is not None else source.with_suffix(".wasm")
     if not source.is_file():
         raise GuestBuildError(f"C source {source} does not exist")
-    if _is_fresh(output, guest_sources(source)):
+    if is_fresh(output, guest_sources(source)):
         return output
     if importlib.util.find_spec("ziglang") is None:
         raise GuestBuildError("building C guests needs the 'ziglang' package: pip install 'edgefn[guests]'")
@@ -112,35 +108,42 @@ def _compile(source: Path, tmp: Path, extra_flags: Sequence[str]) -> None:
         "-o",
         str(tmp),
     ]
-    notice = threading.Timer(
-        SLOW_BUILD_NOTICE_S,
-        log.warning,
-        (
-            "still compiling %s: the first C build on a machine fills zig's cache with wasi-libc "
-            "(about a minute, once)",
-            source,
-        ),
+    # zig compiles wasi-libc into its global cache on a machine's first C build (about 40 s on
+    # two cores, then a second or so per build).
+    run_build(
+        cmd,
+        doing=f"compiling {source}",
+        slow_notice=f"still compiling {source}: the first C build on a machine fills zig's cache "
+        "with wasi-libc (about a minute, once)",
     )
-    notice.daemon = True
-    notice.start()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise GuestBuildError(f"compiling {source} took longer than {BUILD_TIMEOUT_S} s") from exc
-    finally:
-        notice.cancel()
-    if proc.returncode != 0:
-        raise GuestBuildError(f"compiling {source} failed:\n{_summarise(proc.stderr)}")
+
+
+def build_guest(source: Path, output: Path | None = None) -> Path:
+    """Builds `source` (any of SOURCE_KINDS) into `output` (default: `source` with .wasm, which
+    for a .wasm is itself) and returns that path; C and components are skipped while fresh."""
+    source = Path(source)
+    suffix = source.suffix.lower()
+    if suffix == ".c":
+        return build_c(source, output)
+    if suffix in COMPONENT_TOOLCHAINS:
+        return COMPONENT_TOOLCHAINS[suffix].build(source, output)
+    data = load_guest_bytes(source)
+    out = Path(output) if output is not None else source.with_suffix(".wasm")
+    if out != source:
+        out.write_bytes(data)
+    return out
 
 
 def load_guest_bytes(path: Path) -> bytes:
-    """Returns the wasm bytes for a guest given as .wasm, .wat or .c (built and cached)."""
+    """Returns the wasm bytes for a guest given as one of SOURCE_KINDS (built and cached)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".wasm", ".wat", ".c"):
-        raise GuestBuildError(f"{path} is not a guest source: expected a .wasm, .wat or .c file")
+    if suffix not in SOURCE_SUFFIXES:
+        raise GuestBuildError(f"{path} is not a guest source: expected a {SOURCE_KINDS} file")
     if suffix == ".c":
         return build_c(path).read_bytes()
+    if suffix in COMPONENT_TOOLCHAINS:
+        return COMPONENT_TOOLCHAINS[suffix].build(path, None).read_bytes()
     try:
         data = path.read_bytes()
     except OSError as exc:

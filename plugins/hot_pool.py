@@ -28,11 +28,11 @@ from collections.abc import Callable
 
 from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runtime import (
-    CompiledFunction,
+    CompiledGuest,
     FunctionSpec,
+    GuestInstance,
     GuestRequest,
     GuestResponse,
-    Instance,
     InvokeError,
 )
 from edgehost.runtime.workers import NICE
@@ -53,7 +53,7 @@ class HotPool:
 
     def __init__(
         self,
-        compiled: CompiledFunction,
+        compiled: CompiledGuest,
         *,
         min_hot: int,
         max_hot: int,
@@ -74,7 +74,7 @@ class HotPool:
         self._made_bytes = 0  # linear memory of the last instance warming made: what the next one needs
         self._charged: dict[int, int] = {}  # id(idle or warm instance) -> bytes held in the budget
         self.refused = 0  # instances not kept hot: the project's share was full
-        self._idle: collections.deque[Instance] = collections.deque()
+        self._idle: collections.deque[GuestInstance] = collections.deque()
         self._busy = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -97,7 +97,7 @@ class HotPool:
         with self._lock:
             return self._idle[0].last_used if self._idle else None
 
-    def _new(self, deadline_ms: int | None = None) -> Instance:
+    def _new(self, deadline_ms: int | None = None) -> GuestInstance:
         instance = self.compiled.instantiate(deadline_ms)
         with self._lock:
             self.created += 1
@@ -149,7 +149,7 @@ class HotPool:
             except Exception:
                 log.exception("%s: no instance ready ahead", self.spec.function_id)
 
-    def _keep(self, instance: Instance) -> bool:
+    def _keep(self, instance: GuestInstance) -> bool:
         """Charges an instance about to be kept hot to its project's budget; False past its share.
         Called with the lock held."""
         if self._budget is None:
@@ -172,7 +172,7 @@ class HotPool:
             )
         self.refused += 1
 
-    def _drop(self, instance: Instance) -> None:
+    def _drop(self, instance: GuestInstance) -> None:
         """Frees what a pooled instance held in the budget; called with the lock held."""
         size = self._charged.pop(id(instance), 0)
         if size and self._budget is not None:
@@ -204,8 +204,8 @@ class HotPool:
         finally:
             self._release(instance)
 
-    def _release(self, instance: Instance | None) -> None:
-        evict: list[Instance] = []
+    def _release(self, instance: GuestInstance | None) -> None:
+        evict: list[GuestInstance] = []
         with self._lock:
             self._busy -= 1
             if instance is not None:
@@ -224,7 +224,7 @@ class HotPool:
 
     def reap_idle(self, now: float, idle_timeout_s: float) -> int:
         """Destroys instances idle longer than the timeout; returns how many."""
-        dead: list[Instance] = []
+        dead: list[GuestInstance] = []
         with self._lock:
             while self._idle and now - self._idle[0].last_used > idle_timeout_s:
                 dead.append(self._idle.popleft())

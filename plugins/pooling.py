@@ -27,14 +27,15 @@ from edgehost.plugins.hot_pool import HotPool
 from edgehost.runner.hot_memory import HotMemoryBudget
 from edgehost.runner.node import NodeState
 from edgehost.runtime import (
-    CompiledFunction,
     FunctionSpec,
     HostFunction,
     OutputLimits,
+    load_guest,
 )
 from edgehost.runtime.hostcalls import DEFAULT_LIMITS
 from edgehost.settings import worker_count
 from edgehost.settings_types import Percent, PositiveFloat, PositiveInt, SettingsSection
+from edgehost.toolchains.recognize import COMPONENTIZE_JS, toolchain_of
 
 log = logging.getLogger("edgefn.pool")
 
@@ -94,7 +95,7 @@ class PoolRegistry:
     def __call__(
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
     ) -> HotPool:
-        compiled = CompiledFunction.load(
+        compiled = load_guest(
             spec, wasm, host_functions=self.host_functions, cache_path=compiled_path, limits=self.limits
         )
         if self.max_hot_instances is not None:
@@ -180,6 +181,17 @@ async def _maintain(registry: PoolRegistry) -> None:
             await asyncio.to_thread(registry.relieve_pressure)
         except Exception:
             log.exception("pool maintenance failed")
+
+
+# Toolchains whose guests cannot answer twice on one instance: componentize-js 0.19's engine fails
+# a second request with "respondWith can't be called twice".
+SERVES_ONCE_TOOLCHAINS = frozenset({COMPONENTIZE_JS})
+
+
+@hookimpl
+def edgehost_serves_once(spec: FunctionSpec, wasm: bytes) -> bool:
+    """Guests built by a toolchain in SERVES_ONCE_TOOLCHAINS, recognised from their bytes."""
+    return toolchain_of(wasm) in SERVES_ONCE_TOOLCHAINS
 
 
 @hookimpl

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import wasmtime
 
-from edgehost import guestbuild
 from edgehost.guestbuild import GuestBuildError, build_c, guest_sources, load_guest_bytes
+from edgehost.toolchains import process
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 C_EXAMPLES = {
@@ -333,7 +333,7 @@ def test_guest_sources_and_cache(c_wasm: dict[str, bytes]) -> None:
 
 def test_load_guest_bytes_errors(tmp_path: Path) -> None:
     (tmp_path / "f.rs").write_text("fn main() {}")
-    with pytest.raises(GuestBuildError, match=r"expected a \.wasm, \.wat or \.c file"):
+    with pytest.raises(GuestBuildError, match=r"expected a \.wasm, \.wat, \.c, \.py, \.js or \.mjs file"):
         load_guest_bytes(tmp_path / "f.rs")
     (tmp_path / "bad.wat").write_text('(module (func (export "x") (result i32))')
     with pytest.raises(GuestBuildError, match="is not valid WAT"):
@@ -376,7 +376,7 @@ def test_a_slow_c_build_says_why_once(
 ) -> None:
     """A compile still running after SLOW_BUILD_NOTICE_S (a machine's first, filling zig's cache)
     says so on the log; a quick one says nothing."""
-    monkeypatch.setattr(guestbuild, "SLOW_BUILD_NOTICE_S", after_s)
+    monkeypatch.setattr(process, "SLOW_BUILD_NOTICE_S", after_s)
     src = tmp_path / "hello.c"
     src.write_text(C_EXAMPLES["hello-c"].read_text())
     with caplog.at_level(logging.WARNING, logger="edgefn.build"):

@@ -280,7 +280,8 @@ def test_wasm_missing_and_wrong_extension(project_dir: Path) -> None:
     assert problems_of(project_dir, text) == [
         'edgefn.toml: [[functions]] #1 "a": wasm file "functions/missing.wasm" does not exist '
         f"(looked for {missing})",
-        'edgefn.toml: [[functions]] #2 "b": wasm must name a .wat, .wasm or .c file, got "notes.txt"',
+        'edgefn.toml: [[functions]] #2 "b": wasm must name a .wasm, .wat, .c, .py, .js or .mjs file, '
+        'got "notes.txt"',
     ]
 
 

@@ -27,14 +27,16 @@ from .trap_text import one_line
 _held = ctypes.PyDLL(ffi.dll._name, handle=ffi.dll._handle)
 
 
-def _proto(name: str, restype: type | None, *argtypes: type, runs_guest: bool = False) -> Any:
+def c_function(name: str, restype: type | None, *argtypes: type, runs_guest: bool = False) -> Any:
+    """A fresh prototype of a wasmtime C function taking plain integers (`c_void_p`); it keeps the
+    GIL unless it `runs_guest`."""
     fn = (ffi.dll if runs_guest else _held)[name]
     fn.restype = restype
     fn.argtypes = list(argtypes)
     return fn
 
 
-_call_unchecked = _proto(
+_call_unchecked = c_function(
     "wasmtime_func_call_unchecked",
     c_void_p,
     c_void_p,
@@ -44,15 +46,15 @@ _call_unchecked = _proto(
     c_void_p,
     runs_guest=True,
 )
-_memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
-_memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
-set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+_memory_data = c_function("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+_memory_size = c_function("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
+set_epoch_deadline = c_function("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
 # An atomic add in the engine: with the GIL held, a ticker catching up after a stall adds every
 # missed tick in one go instead of waiting for the GIL again after each.
-increment_epoch = _proto("wasmtime_engine_increment_epoch", None, c_void_p)
-_trap_code = _proto("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
-_trap_new = _proto("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
-_export_get = _proto(
+increment_epoch = c_function("wasmtime_engine_increment_epoch", None, c_void_p)
+_trap_code = c_function("wasmtime_trap_code", ctypes.c_bool, c_void_p, c_void_p)
+_trap_new = c_function("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
+_export_get = c_function(
     "wasmtime_instance_export_get", ctypes.c_bool, c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
 

@@ -12,9 +12,12 @@ the runner alone: a digest cannot stop someone who can also rewrite it.)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import wasmtime
+from wasmtime.component import Component
 
 from edgehost.files import write_atomic
 
@@ -22,7 +25,19 @@ _MAGIC = b"edgefn-cwasm-v1\n"
 _HEADER = len(_MAGIC) + 64
 
 
-def _read_cached(engine: wasmtime.Engine, path: Path, source_digest: bytes) -> wasmtime.Module | None:
+class _Compiled(Protocol):
+    def serialize(self) -> bytearray: ...
+
+
+C = TypeVar("C", bound=_Compiled)
+
+
+def _read_cached(
+    deserialize: Callable[[wasmtime.Engine, bytes], C],
+    engine: wasmtime.Engine,
+    path: Path,
+    source_digest: bytes,
+) -> C | None:
     try:
         data = path.read_bytes()
     except OSError:
@@ -32,23 +47,39 @@ def _read_cached(engine: wasmtime.Engine, path: Path, source_digest: bytes) -> w
     if data[:_HEADER] != expected:
         return None
     try:
-        return wasmtime.Module.deserialize(engine, body)
+        return deserialize(engine, body)
     except wasmtime.WasmtimeError:  # e.g. written by another wasmtime version or engine config
         return None
+
+
+def _load(
+    compile: Callable[[wasmtime.Engine, bytes], C],
+    deserialize: Callable[[wasmtime.Engine, bytes], C],
+    engine: wasmtime.Engine,
+    wasm: bytes,
+    cache_path: Path | None,
+) -> tuple[C, bool]:
+    if cache_path is None:
+        return compile(engine, wasm), False
+    source_digest = hashlib.sha256(wasm).digest()
+    cached = _read_cached(deserialize, engine, cache_path, source_digest)
+    if cached is not None:
+        return cached, True
+    module = compile(engine, wasm)
+    body = bytes(module.serialize())
+    # Not durable: a file a power loss tears fails its header check and is compiled again.
+    write_atomic(cache_path, _MAGIC + source_digest + hashlib.sha256(body).digest() + body, durable=False)
+    return module, False
 
 
 def load_module(
     engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None
 ) -> tuple[wasmtime.Module, bool]:
     """Return the compiled module and whether it came from the cache."""
-    if cache_path is None:
-        return wasmtime.Module(engine, wasm), False
-    source_digest = hashlib.sha256(wasm).digest()
-    cached = _read_cached(engine, cache_path, source_digest)
-    if cached is not None:
-        return cached, True
-    module = wasmtime.Module(engine, wasm)
-    body = bytes(module.serialize())
-    # Not durable: a file a power loss tears fails its header check and is compiled again.
-    write_atomic(cache_path, _MAGIC + source_digest + hashlib.sha256(body).digest() + body, durable=False)
-    return module, False
+    return _load(wasmtime.Module, wasmtime.Module.deserialize, engine, wasm, cache_path)
+
+
+def load_component(engine: wasmtime.Engine, wasm: bytes, cache_path: Path | None) -> tuple[Component, bool]:
+    """Return the compiled component and whether it came from the cache (compiling a large one,
+    CPython inside, takes half a minute; deserializing it, milliseconds)."""
+    return _load(Component, Component.deserialize, engine, wasm, cache_path)

@@ -17,6 +17,17 @@ class FunctionSpec(FunctionLimits, frozen=True):
     project: str = ""  # whose hot memory budget its instances count against
 
 
+@dataclass(frozen=True)
+class ModuleReport:
+    """What registration learned of a guest (a core module or a component): its initial memory in
+    pages, the imports linked to `capability_denied` stubs, and its import and export names."""
+
+    initial_pages: int
+    denied_wasi_imports: tuple[str, ...]
+    imports: tuple[str, ...]
+    exports: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class LogLine:
     level: int

@@ -9,32 +9,25 @@ the guest's own code (start function, `_initialize`, requests) is left to run th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import wasmtime
 
 from edgehost.limits import MAX_MEMORY_PAGES
 
 from . import wasi
+from .component.detect import is_component
+from .component.validate import validate_component
 from .errors import ValidationError
 from .hostcalls import HostFunction
 from .linking import describe_signature
 from .module import CompiledFunction, compile_module
-from .types import FunctionSpec
+from .types import FunctionSpec, ModuleReport
 
 I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 _Sig = tuple[tuple[wasmtime.ValType, ...], tuple[wasmtime.ValType, ...]]
 _HEADER = 8  # b"\0asm" and the version
 _START_SECTION = 8
-
-
-@dataclass(frozen=True)
-class ModuleReport:
-    initial_pages: int
-    denied_wasi_imports: tuple[str, ...]
-    imports: tuple[str, ...]
-    exports: tuple[str, ...]
 
 
 def wasm_from_source(data: bytes, filename: str) -> bytes:
@@ -116,6 +109,8 @@ def validate_module(
 ) -> ModuleReport:
     """Refuses, with a ValidationError, any module a runner with `host_functions` would not link
     and instantiate under `spec`'s limits (ABI v1, "Module shape", "Host functions", "Limits").
+    A wasi:http component (recognised by its preamble) gets its own checks
+    (component/validate.py); `host_functions` are for core modules only.
 
     The instantiation uses the module without its start function: a start function and
     `_initialize` are guest code, which runs on runners only (a trap or a time-out there answers
@@ -125,6 +120,8 @@ def validate_module(
         raise ValidationError(
             f"memory_pages must be between 1 and {MAX_MEMORY_PAGES}, not {spec.memory_pages}"
         )
+    if is_component(wasm):
+        return validate_component(wasm, spec)
     module, _ = compile_module(wasm)
     report = _check_shape(module, entrypoint=spec.entrypoint, memory_pages=spec.memory_pages)
     stripped = without_start(wasm)

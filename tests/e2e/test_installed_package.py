@@ -1,6 +1,7 @@
 """A plain (non-editable) install works without the checkout: the wheel carries the built-in plugins,
-the migrations, the default settings and the C SDK inside `edgehost`, and installs no other top-level
-package. `edgefn dev` from that install builds and serves a C function from a folder elsewhere.
+the migrations, the default settings, the C SDK and the WIT files inside `edgehost`, and installs
+no other top-level package. `edgefn dev` from that install builds and serves a C function from a
+folder elsewhere.
 
 Offline and quick: the wheel is built with this venv's setuptools, installed with `--no-deps` into
 a fresh venv that borrows this venv's site-packages for the dependencies (a path in a `.pth`, so
@@ -86,6 +87,11 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel: Path) -> 
         "edgehost/config/default.toml",
         "edgehost/config/dev.toml",
         "edgehost/sdk/edgefn.h",
+        "edgehost/wit/world.wit",  # the WIT world Python guests are built against, with its deps
+        "edgehost/wit/deps/http@0.2.3/proxy.wit",
+        "edgehost/wit/NOTICE",
+        "edgehost/toolchains/js/package-lock.json",  # componentize-js, pinned, and its driver
+        "edgehost/toolchains/js/componentize.mjs",
     ):
         assert expected in names
 

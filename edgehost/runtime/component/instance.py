@@ -1,0 +1,262 @@
+"""A wasi:http component compiled and linked once, and its live instances serving requests.
+
+The per-request path calls the `handle` export straight through the C API
+(`wasmtime_component_func_call`), with the export looked up once per instance; the guest runs
+with the GIL released (the epoch ticker must be able to interrupt it). The same guarantees hold
+as for core modules (instance.py, module.py): the store's memory limit, an epoch deadline on
+instantiation and on every call, traps answered 500 `trap`, and an instance that failed is
+`broken` and destroyed, never reused.
+"""
+
+from __future__ import annotations
+
+import sys
+from ctypes import byref
+from pathlib import Path
+from time import monotonic, perf_counter
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime.component import Component
+from wasmtime.component import Instance as _WasmInstance
+
+from ..codec import TEXT_CODEC, decode_request, decode_response, encode_response
+from ..engine import arm_deadline, get_engine
+from ..errors import InvokeError, ValidationError
+from ..fastcall import context_address
+from ..hostcalls import DEFAULT_LIMITS, InvocationContext, OutputLimits
+from ..serialized import load_component
+from ..trap_text import one_line
+from ..types import FunctionSpec, GuestRequest, GuestResponse
+from .detect import MalformedBinary, memory_minimums
+from .linking import HANDLER_EXPORT, ComponentLinker
+from .state import ComponentState, bind_state
+from .values import write_handle
+from .wasi_http import IncomingRequest, OutgoingResponse, ResponseOutparam
+
+PAGE_SIZE = 65536
+# A component is several core instances, memories and tables; each memory is capped at
+# memory_pages (the store's memory_size limit applies per memory).
+MAX_INSTANCES = 64
+MAX_MEMORIES = 16
+MAX_TABLES = 64
+_MAX_TABLE_ELEMENTS = 100_000
+# A component's guest calls the host a dozen times per request, each time taking the GIL back
+# from the event loop (the guest runs with it released, so the epoch ticker can interrupt a
+# runaway). Python hands the GIL over only every switch interval (5 ms by default): under load a
+# request waited that long per host call. A process that serves a component (`load`) asks for 0.2 ms
+# (bench/components.py: 0.3 -> 0.5 of ABI v1 hello's requests/s through a socket).
+SWITCH_INTERVAL_S = 0.0002
+
+
+def compile_component(wasm: bytes, cache_path: Path | None = None) -> tuple[Component, bool]:
+    """The compiled component (from the serialized cache at `cache_path` when it holds these
+    bytes) and whether it came from there; ValidationError with wasmtime's first line otherwise."""
+    try:
+        return load_component(get_engine(), wasm, cache_path)
+    except wasmtime.WasmtimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValidationError(f"the component is not valid: {first}") from None
+
+
+def handler_export(component: Component) -> str | None:
+    """The name of the component's `wasi:http/incoming-handler@0.2.x` export, if any."""
+    for name in component.type.exports(get_engine()):
+        if HANDLER_EXPORT.fullmatch(name):
+            return name
+    return None
+
+
+def _failure(ctx: InvokeError | None, message: str) -> InvokeError:
+    if ctx is not None:
+        return ctx
+    if "interrupt" in message:
+        return InvokeError("timeout", "the guest ran past its time limit")
+    return InvokeError("trap", f"the guest trapped: {one_line(message)}")
+
+
+class CompiledComponent:
+    """The compiled component and its Linker; instantiated many times, from many threads."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        component: Component,
+        *,
+        from_cache: bool,
+        wasm: bytes,
+        limits: OutputLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.spec = spec
+        self.from_cache = from_cache
+        self.limits = limits
+        self.component = component
+        self.export = handler_export(component)
+        if self.export is None:
+            raise ValidationError("the component must export wasi:http/incoming-handler at a 0.2.x version")
+        try:
+            self.initial_bytes = sum(memory_minimums(wasm)) * PAGE_SIZE
+        except MalformedBinary as exc:
+            raise ValidationError(f"the component is not valid: {exc}") from None
+        self.linked = ComponentLinker(get_engine(), component)
+
+    @classmethod
+    def load(
+        cls,
+        spec: FunctionSpec,
+        wasm: bytes,
+        *,
+        cache_path: Path | None = None,
+        limits: OutputLimits = DEFAULT_LIMITS,
+    ) -> CompiledComponent:
+        """The component as a runner serves it (registration builds one without serving it)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        component, from_cache = compile_component(wasm, cache_path)
+        return cls(spec, component, from_cache=from_cache, limits=limits, wasm=wasm)
+
+    def _new_store(self) -> wasmtime.Store:
+        store = wasmtime.Store(get_engine())
+        store.set_limits(
+            memory_size=self.spec.memory_pages * PAGE_SIZE,
+            table_elements=_MAX_TABLE_ELEMENTS,
+            instances=MAX_INSTANCES,
+            tables=MAX_TABLES,
+            memories=MAX_MEMORIES,
+        )
+        return store
+
+    def instantiate(self, deadline_ms: int | None = None) -> ComponentInstance:
+        """A fresh instance; its start-up code runs under the request time limit, or what is left of
+        it (`deadline_ms`)."""
+        ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        store = self._new_store()
+        state = ComponentState(self.spec.memory_pages * PAGE_SIZE)
+        ctx = InvocationContext(self.spec, "instantiate", monotonic() + ms / 1000)
+        state.ctx = ctx
+        bind_state(state)
+        arm_deadline(context_address(store), ms)
+        try:
+            instance = self.linked.linker.instantiate(store, self.component)
+        except wasmtime.WasmtimeError as exc:
+            store.close()
+            message = str(exc)
+            if ctx.failure is None and "interrupt" not in message and "wasm trap" not in message:
+                error = InvokeError(
+                    "instantiate_failed", f"the component could not be instantiated: {one_line(message)}"
+                )
+            else:
+                error = _failure(ctx.failure, message)
+            error.logs = ctx.flush_streams()
+            raise error from None
+        finally:
+            bind_state(None)
+            state.ctx = None
+        return ComponentInstance(self, store, instance, state)
+
+
+class ComponentInstance:
+    """A hot instance; after any failure it is `broken` and must be closed, never reused."""
+
+    def __init__(
+        self, owner: CompiledComponent, store: wasmtime.Store, instance: _WasmInstance, state: ComponentState
+    ) -> None:
+        self.spec = owner.spec
+        self.limits = owner.limits
+        self._owner = owner  # its Linker's callbacks must outlive the instance
+        self._store: wasmtime.Store | None = store
+        self._state = state
+        assert owner.export is not None
+        index = instance.get_export_index(store, owner.export)
+        func = instance.get_func(store, instance.get_export_index(store, "handle", index) or "handle")
+        if func is None:
+            raise InvokeError("instantiate_failed", f"the component's {owner.export} has no handle function")
+        self._func = func._func
+        self._params = (ffi.wasmtime_component_val_t * 2)()
+        self.broken = False
+        self.last_used = monotonic()
+
+    def _call(self, state: ComponentState, request: IncomingRequest) -> None:
+        store = self._store
+        assert store is not None
+        params = self._params
+        context = store._context()
+        address = context_address(store)
+        for slot, handle in enumerate(
+            (state.own(request, "incoming-request"), state.own(ResponseOutparam(), "response-outparam"))
+        ):
+            write_handle(address, handle, params[slot])
+        try:
+            error = ffi.wasmtime_component_func_call(byref(self._func), context, params, 2, None, 0)
+            if not error:
+                error = ffi.wasmtime_component_func_post_return(byref(self._func), context)
+        finally:
+            for slot in range(2):
+                ffi.wasmtime_component_val_delete(byref(params[slot]))
+        if error:
+            message = str(wasmtime.WasmtimeError._from_ptr(error))
+            ctx = state.ctx
+            raise _failure(ctx.failure if ctx is not None else None, message)
+
+    def invoke(
+        self, request: GuestRequest | bytes, *, request_id: str, deadline_ms: int | None = None
+    ) -> GuestResponse:
+        """Runs one request: a `GuestRequest`, or one already in the wire format."""
+        if self.broken or self._store is None:
+            raise RuntimeError("this instance is broken or closed and must not be reused")
+        ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
+        limits = self.limits
+        ctx = InvocationContext(
+            self.spec, request_id, monotonic() + ms / 1000, max_log_bytes=limits.output_bytes
+        )
+        guest = decode_request(request) if isinstance(request, bytes) else request
+        incoming = IncomingRequest(
+            guest.method,
+            guest.uri,
+            [(name.lower(), value.encode(*TEXT_CODEC)) for name, value in guest.headers],
+            guest.body,
+        )
+        state = self._state
+        state.ctx = ctx
+        state.response = None
+        bind_state(state)
+        arm_deadline(context_address(self._store), ms)
+        started = perf_counter()
+        try:
+            self._call(state, incoming)
+            data = self._answer(state.response)
+        except InvokeError as exc:
+            self.broken = True
+            exc.logs = ctx.flush_streams()
+            raise
+        finally:
+            cpu_seconds = max(0.0, perf_counter() - started - ctx.waited)
+            bind_state(None)
+            state.ctx = None
+            state.response = None
+            self.last_used = monotonic()
+        status, headers, body = decode_response(data, limits.header_bytes)
+        return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
+
+    @staticmethod
+    def _answer(response: object) -> bytes:
+        """The guest's response in the ABI v1 wire format, checked by the same code as a core module's."""
+        if response is None:
+            raise InvokeError("bad_response", "the guest returned without setting its response-outparam")
+        if not isinstance(response, OutgoingResponse):
+            tag = getattr(response, "tag", response)
+            raise InvokeError("bad_response", f"the guest answered with the error code {tag}")
+        headers = [(name, value.decode(*TEXT_CODEC)) for name, value in response.headers.entries]
+        return encode_response(response.status, headers, bytes(response.body.data))
+
+    @property
+    def memory_bytes(self) -> int:
+        """Its core modules' initial linear memory, in bytes (wasmtime does not expose a component's
+        memories to the host, so growth is not counted)."""
+        return self._owner.initial_bytes if self._store is not None else 0
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        self.broken = True
+        if store is not None:
+            store.close()

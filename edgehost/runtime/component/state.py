@@ -1,0 +1,135 @@
+"""The host side of one component instance: its resources by handle, and the invocation it runs.
+
+Host resources (streams, fields, requests, ...) are Python objects; the guest holds them through
+`own`/`borrow` handles whose representation (`rep`) is a key in `ComponentState.table`. Each
+resource kind has one host type id (`RESOURCE_IDS`), shared by every version of an interface a
+component imports, so `wasi:io/streams@0.2.0`'s output-stream is the one `wasi:http/types` hands out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from wasmtime.component import ResourceType
+
+from ..errors import InvokeError
+from ..hostcalls import InvocationContext
+from .handles import rep_of
+
+T = TypeVar("T")
+Handle = int  # the address of a resource handle the guest passed in (handles.py)
+Handler = Callable[..., Any]  # a host function: handler(state, *arguments) -> result
+
+# WIT resource names (and their aliases: `headers` and `trailers` are `fields`) -> host type ids.
+RESOURCE_IDS: dict[str, int] = {
+    "pollable": 1,
+    "error": 2,
+    "io-error": 2,
+    "input-stream": 3,
+    "output-stream": 4,
+    "fields": 5,
+    "headers": 5,
+    "trailers": 5,
+    "incoming-request": 6,
+    "outgoing-response": 7,
+    "incoming-body": 8,
+    "outgoing-body": 9,
+    "response-outparam": 10,
+    "future-trailers": 11,
+    "outgoing-request": 12,
+    "request-options": 13,
+    "future-incoming-response": 14,
+    "incoming-response": 15,
+    "terminal-input": 16,
+    "terminal-output": 17,
+}
+_OTHER_IDS: dict[str, int] = {}  # resources of denied interfaces (filesystem, sockets): never created
+
+
+def resource_id(name: str) -> int:
+    """The host type id of resource `name`; one per name, so an interface that `use`s another's
+    resource gets the same type."""
+    known = RESOURCE_IDS.get(name)
+    if known is not None:
+        return known
+    return _OTHER_IDS.setdefault(name, 1000 + len(_OTHER_IDS))
+
+
+def resource_type(name: str) -> ResourceType:
+    return ResourceType.host(resource_id(name))
+
+
+class Own(NamedTuple):
+    """A new handle for the guest: host resource `rep` of host type `type_id`."""
+
+    rep: int
+    type_id: int
+
+
+class ComponentState:
+    """Resources of one instance, and (while it serves) the invocation's context and response.
+
+    `context` is the address of the store context of the host call in progress; `response` is
+    what the guest set on its `response-outparam`, None until then. Handles the guest passes in
+    are resource_any addresses (handles.py).
+    """
+
+    __slots__ = ("_next", "context", "ctx", "max_bytes", "response", "table")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.table: dict[int, Any] = {}
+        self._next = 1
+        self.max_bytes = (
+            max_bytes  # the function's memory: the most a response body or one host-made value holds
+        )
+        self.ctx: InvocationContext | None = None
+        self.response: Any = None
+        self.context = 0
+
+    def own(self, value: Any, kind: str) -> Own:
+        """A new handle the guest owns on `value` (a resource of kind `kind`)."""
+        rep = self._next
+        self._next = rep + 1 if rep < 0xFFFFFFFF else 1
+        self.table[rep] = value
+        return Own(rep, RESOURCE_IDS[kind])
+
+    def _lookup(self, rep: int, cls: type[T]) -> T:
+        value = self.table.get(rep)
+        if not isinstance(value, cls):
+            raise InvokeError("trap", f"the guest passed a handle that is not a live {cls.__name__}")
+        return value
+
+    def get(self, handle: Handle, cls: type[T]) -> T:
+        """The object behind a handle the guest lends (`borrow`); the handle is used up."""
+        return self._lookup(rep_of(self.context, handle), cls)
+
+    def take(self, handle: Handle, cls: type[T]) -> T:
+        """The object behind a handle the guest gives up (`own`): the host holds it now."""
+        rep = rep_of(self.context, handle)
+        value = self._lookup(rep, cls)
+        del self.table[rep]
+        return value
+
+    def drop(self, rep: int) -> None:
+        """The guest dropped its handle: the host forgets the object."""
+        self.table.pop(rep, None)
+
+    def invocation(self) -> InvocationContext:
+        if self.ctx is None:
+            raise InvokeError("trap", "a host function ran outside any invocation")
+        return self.ctx
+
+
+_current = threading.local()
+
+
+def bind_state(state: ComponentState | None) -> None:
+    """Make `state` the instance host functions on this thread act for."""
+    _current.state = state
+
+
+def current_state() -> ComponentState | None:
+    state: ComponentState | None = getattr(_current, "state", None)
+    return state

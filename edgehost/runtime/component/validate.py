@@ -1,0 +1,53 @@
+"""Registration checks for a wasi:http component, each refusal one sentence the developer can act
+on, like a core module's (edgehost/runtime/validate.py): its memories within `memory_pages`, an
+exported `wasi:http/incoming-handler` at a 0.2.x version, and every import one a runner links
+(linking.py). No guest code runs here: the component is compiled and linked, never instantiated.
+"""
+
+from __future__ import annotations
+
+from ..engine import get_engine
+from ..errors import ValidationError
+from ..types import FunctionSpec, ModuleReport
+from .detect import MalformedBinary, memory_minimums
+from .instance import CompiledComponent, compile_component
+from .linking import PROVIDED, plan_imports
+
+
+def _check_memories(wasm: bytes, memory_pages: int) -> int:
+    """The largest initial memory of the component's core modules, in pages, within memory_pages."""
+    try:
+        minimums = memory_minimums(wasm)
+    except MalformedBinary as exc:
+        raise ValidationError(f"the component is not valid: {exc}") from None
+    largest = max(minimums, default=0)
+    if largest > memory_pages:
+        raise ValidationError(
+            f"the component has a memory of {largest} pages at start but the function allows "
+            f"{memory_pages}; raise memory_pages or build with a smaller initial memory"
+        )
+    return largest
+
+
+def validate_component(wasm: bytes, spec: FunctionSpec) -> ModuleReport:
+    """Refuses, with a ValidationError, any component a runner would not link or whose memories
+    need more than `spec.memory_pages`; `denied_wasi_imports` in the report names the imports
+    linked to stubs that answer 500 `capability_denied` when called."""
+    initial = _check_memories(wasm, spec.memory_pages)
+    component, _ = compile_component(wasm)
+    engine = get_engine()
+    plan = plan_imports(engine, component)
+    if plan.unsupported:
+        provided = ", ".join(sorted(PROVIDED))
+        raise ValidationError(
+            f"the component imports {', '.join(plan.unsupported)}, which a runner does not provide; "
+            f"a runner provides, at any 0.2.x version: {provided} (filesystem and sockets are "
+            "linked but denied)"
+        )
+    compiled = CompiledComponent(spec, component, from_cache=False, wasm=wasm)
+    return ModuleReport(
+        initial,
+        plan.denied,
+        tuple(component.type.imports(engine)),
+        (compiled.export or "",),
+    )
