@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -103,3 +104,38 @@ def test_requests_take_instances_made_ahead_and_never_wait_for_one(dev: DevServe
             what="the instance made ahead of the next request",
         )
         assert metric(dev, "edgefn_pool_reuses_total") == reused + n
+
+
+JS_PROJECT = """project = "js"
+[[functions]]
+name = "echo"
+wasm = "echo.wasm"
+memory_pages = 2048
+max_execution_ms = 10000
+[[routes]]
+path = "/echo"
+function = "echo"
+[[deployments]]
+function = "echo"
+"""
+
+
+@pytest.mark.toolchains
+@pytest.mark.timeout(900)  # the control plane and the runner each compile the component (minutes when loaded)
+def test_a_componentize_js_component_serves_every_request_without_the_key(
+    tmp_path: Path, echo_js_component: Path
+) -> None:
+    """componentize-js 0.19's components answer once per instance ("respondWith can't be called
+    twice"): the runner recognises the toolchain from the bytes and gives each request its own."""
+    project = write_project(tmp_path / "p", JS_PROJECT, {"echo.wasm": echo_js_component.read_bytes()})
+    server = DevServer(project, tmp_path / "logs")
+    try:
+        server.wait_ready(timeout=800)
+        url = f"{server.ingress}/echo"
+        first = wait_until(lambda: (a := get(url)).status_code != 404 and a, timeout=800, what="compiled")
+        answers = [first, *(get(url) for _ in range(3))]
+    finally:
+        server.stop()
+    assert [(a.status_code, a.headers.get("x-echo-count")) for a in answers] == [(200, "1")] * 4, answers[
+        -1
+    ].text
