@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from bench import (
+    fresh_instance,
     heartbeats,
     hostile_load,
     ingress,
@@ -50,6 +51,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
             "output-flood": lambda: output_flood.run(rounds=1),
             "soak": lambda: soak.run(seconds=10),
             "hostile-load": lambda: hostile_load.run(rounds=1, seconds=2),
+            "fresh-instance": lambda: fresh_instance.run(rounds=1, seconds=2),
         }
     return {
         "ingress": ingress.run,
@@ -61,6 +63,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "output-flood": output_flood.run,
         "soak": soak.run,
         "hostile-load": hostile_load.run,
+        "fresh-instance": fresh_instance.run,
     }
 
 

@@ -1,23 +1,25 @@
-"""Turn guest sources (.wat, .c, .py, .wasm) into module or component bytes.
+"""Turn guest sources (.wat, .c, .py, .js, .wasm) into module or component bytes.
 
 Developers point edgefn.toml at sources, not only at prebuilt .wasm, so the dev
 loop needs one place that knows how to compile each kind and when a cached
 build is stale. C is compiled with zig's bundled clang and wasi-libc (the
-`ziglang` PyPI package), so no system toolchain is required; Python is built
-into a wasi:http component by componentize-py (edgehost.toolchains.python).
+`ziglang` PyPI package), so no system toolchain is required; Python and
+JavaScript are built into wasi:http components by componentize-py and
+componentize-js (edgehost.toolchains).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import wasmtime
 
 from edgehost.files import atomic_path
-from edgehost.toolchains import python
+from edgehost.toolchains import javascript, python
 from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
 
 # The C SDK ships inside the package (the repo's `functions/sdk/`, linked as `edgehost/sdk`), so an
@@ -38,14 +40,31 @@ C_FLAGS: tuple[str, ...] = (
     "-mexec-model=reactor",
     "-Wl,-z,stack-size=65536",
 )
-# Each kind of source `wasm =` may name, and what it is built with.
-SOURCE_KINDS = ".wasm, .wat, .c or .py"
+
+
+class ComponentToolchain(NamedTuple):
+    """How sources of one language become a wasi:http component."""
+
+    sources: Callable[[Path], list[Path]]  # the files a build reads, the entry first
+    build: Callable[[Path, Path | None], Path]  # (entry, output or None for beside it) -> output
+
+
+# Sources built into wasi:http/proxy components, by suffix.
+COMPONENT_TOOLCHAINS = {
+    ".py": ComponentToolchain(python.sources, python.build),
+    ".js": ComponentToolchain(javascript.sources, javascript.build),
+    ".mjs": ComponentToolchain(javascript.sources, javascript.build),
+}
+# Each kind of source `wasm =` may name, and the same in words for errors.
+SOURCE_SUFFIXES = (".wasm", ".wat", ".c", *COMPONENT_TOOLCHAINS)
+SOURCE_KINDS = ", ".join(SOURCE_SUFFIXES[:-1]) + f" or {SOURCE_SUFFIXES[-1]}"
 
 
 def guest_sources(path: Path) -> list[Path]:
     """Files whose change should trigger a rebuild of the guest at `path`."""
-    if path.suffix == ".py":
-        return python.sources(path)
+    toolchain = COMPONENT_TOOLCHAINS.get(path.suffix.lower())
+    if toolchain is not None:
+        return toolchain.sources(path)
     if path.suffix != ".c":
         return [path]
     siblings = sorted(p for p in path.parent.iterdir() if p.suffix in (".c", ".h") and p != path)
@@ -99,16 +118,32 @@ def _compile(source: Path, tmp: Path, extra_flags: Sequence[str]) -> None:
     )
 
 
+def build_guest(source: Path, output: Path | None = None) -> Path:
+    """Builds `source` (any of SOURCE_KINDS) into `output` (default: `source` with .wasm, which
+    for a .wasm is itself) and returns that path; C and components are skipped while fresh."""
+    source = Path(source)
+    suffix = source.suffix.lower()
+    if suffix == ".c":
+        return build_c(source, output)
+    if suffix in COMPONENT_TOOLCHAINS:
+        return COMPONENT_TOOLCHAINS[suffix].build(source, output)
+    data = load_guest_bytes(source)
+    out = Path(output) if output is not None else source.with_suffix(".wasm")
+    if out != source:
+        out.write_bytes(data)
+    return out
+
+
 def load_guest_bytes(path: Path) -> bytes:
-    """Returns the wasm bytes for a guest given as .wasm, .wat, .c or .py (built and cached)."""
+    """Returns the wasm bytes for a guest given as one of SOURCE_KINDS (built and cached)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".wasm", ".wat", ".c", ".py"):
+    if suffix not in SOURCE_SUFFIXES:
         raise GuestBuildError(f"{path} is not a guest source: expected a {SOURCE_KINDS} file")
     if suffix == ".c":
         return build_c(path).read_bytes()
-    if suffix == ".py":
-        return python.build(path).read_bytes()
+    if suffix in COMPONENT_TOOLCHAINS:
+        return COMPONENT_TOOLCHAINS[suffix].build(path, None).read_bytes()
     try:
         data = path.read_bytes()
     except OSError as exc:

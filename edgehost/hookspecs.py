@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     )
     from edgehost.kv import KvLimits, KvStore
     from edgehost.protocol import HostClaim
-    from edgehost.runtime import HostFunction
+    from edgehost.runtime import FunctionSpec, HostFunction
     from edgehost.settings import Settings, SettingsSection
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -164,6 +164,17 @@ def edgehost_artifact_cache(ctx: AppContext, process: ProcessKind) -> ArtifactCa
 @hookspec(firstresult=True)
 def edgehost_instance_pool(ctx: AppContext) -> PoolFactory | None:
     """Makes the hot instance pool of one function version."""
+
+
+@hookspec
+def edgehost_serves_once(spec: FunctionSpec, wasm: bytes) -> bool:
+    """Whether each instance of this function version must serve one request only, although its
+    `fresh_instance` is false: True for a guest whose toolchain cannot answer twice on one instance
+    (componentize-js 0.19 fails a second request with "respondWith can't be called twice").
+
+    Asked once per version as its pool is made, with the module or component as deployed; any True
+    decides (`plugins/pooling.py`, `serves_once`). Return False, or nothing, for guests you do not
+    recognise."""
 
 
 @hookspec(firstresult=True)

@@ -41,14 +41,17 @@ MAX_SECRETS = 64
 
 
 class FunctionLimits(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """Memory, time, hot-pool size, egress, KV stores, environment and secret names of one function
-    version; a base of every struct that carries them (subclasses keep these fields flat, so their
+    """Memory, time, hot-pool size and reuse, egress, KV stores, environment and secret names of one
+    function version; a base of every struct that carries them (subclasses keep these fields flat, so their
     wire form is unchanged)."""
 
     memory_pages: Pages  # linear memory, in 64 KiB pages
     max_execution_ms: Millis  # wall-clock limit of one request, instantiation included
     min_hot_instances: MinHot = 1
     max_hot_instances: MaxHot = 16
+    # Each instance serves one request and is destroyed (docs/runtime.md, "Instances that serve once"):
+    # for guests that cannot answer twice, or that must not share state between requests.
+    fresh_instance: bool = False
     http_allow: tuple[AllowEntry, ...] = ()
     kv: Annotated[tuple[StoreName, ...], msgspec.Meta(max_length=MAX_KV_STORES)] = ()  # stores it may use
     env: Annotated[dict[EnvName, EnvValue], msgspec.Meta(max_length=MAX_ENV_VARS)] = {}  # WASI environ

@@ -7,6 +7,13 @@ budget (edgehost/runner/hot_memory.py); past it, it is destroyed after its reque
 arriving when every pooled instance is busy and the pool is at `max_hot_instances` is served by a
 transient instance that is destroyed afterwards, rather than queueing behind a possibly slow
 guest: instantiation of a precompiled module is far cheaper than any guest's deadline.
+
+A pool whose instances serve once (`serves_once`: the function's `fresh_instance`, or a guest
+whose toolchain cannot answer twice) never takes an instance back: each serves one request and
+is destroyed, like a failed one. It keeps `min_hot_instances` (at least one) instantiated ahead
+instead, and a background thread instantiates a replacement after each take, so a request finds
+one ready rather than paying for the instantiation; a burst larger than the ready set creates its
+instances on the request path, as an exhausted pool does.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +35,7 @@ from edgehost.runtime import (
     GuestResponse,
     InvokeError,
 )
+from edgehost.runtime.workers import NICE
 
 log = logging.getLogger("edgefn.pool")
 
@@ -50,12 +59,19 @@ class HotPool:
         max_hot: int,
         budget: HotMemoryBudget | None = None,
         on_change: Callable[[str, int], None] | None = None,
+        serves_once: bool = False,
     ) -> None:
+        """`serves_once`: destroy each instance after its request, keeping `min_hot` (at least
+        one, at most `max_hot`) ready ahead; a thread refills them until `close`."""
         self.compiled = compiled
         self.spec: FunctionSpec = compiled.spec
         self.min_hot = min_hot
         self.max_hot = max(1, max_hot)
+        self.serves_once = serves_once
+        # Instances warming keeps: idle and busy alike, or ready ones only when a busy one never returns.
+        self._ahead = min(max(1, min_hot), self.max_hot) if serves_once else min_hot
         self._budget = budget
+        self._made_bytes = 0  # linear memory of the last instance warming made: what the next one needs
         self._charged: dict[int, int] = {}  # id(idle or warm instance) -> bytes held in the budget
         self.refused = 0  # instances not kept hot: the project's share was full
         self._idle: collections.deque[GuestInstance] = collections.deque()
@@ -66,6 +82,11 @@ class HotPool:
         self.created = 0
         self.reused = 0
         self.evicted = 0
+        self._taken = threading.Event()  # an instance left the ready set: refill it
+        name = f"refill {self.spec.function_id}"
+        self.refiller = threading.Thread(target=self._refill, name=name, daemon=True) if serves_once else None
+        if self.refiller is not None:
+            self.refiller.start()
 
     @property
     def size(self) -> int:
@@ -82,19 +103,51 @@ class HotPool:
             self.created += 1
         return instance
 
+    def _short(self) -> bool:
+        kept = len(self._idle) if self.serves_once else len(self._idle) + self._busy
+        return kept < self._ahead
+
     def warm(self) -> None:
         """Creates `min_hot_instances` ready instances, so the first requests skip the cold path;
-        fewer if the project's share of hot memory runs out first."""
-        while len(self._idle) + self._busy < self.min_hot and not self._closed:
+        fewer if the project's share of hot memory runs out first. Raises `InvokeError` when
+        an instance cannot start (its start function trapped or ran out of time)."""
+        while self._short() and not self._closed:
+            # Once one was made (so its start function ran, and a guest that cannot start is
+            # reported at deploy), one the share has no room for is not made, rather than destroyed.
+            if (
+                self._made_bytes
+                and self._budget is not None
+                and not self._budget.fits(self.spec.project, self._made_bytes)
+            ):
+                with self._lock:
+                    self._refuse()
+                break
             instance = self._new()
+            self._made_bytes = instance.memory_bytes
             with self._lock:
-                kept = self._keep(instance)
+                kept = not self._closed and self._keep(instance)
                 if kept:
                     self._idle.append(instance)
             if not kept:
                 instance.close()
                 break
         self._changed()
+
+    def _refill(self) -> None:
+        """Instantiates ahead after each take of a pool whose instances serve once, off the
+        request path and below the event loop's priority (as guest threads), until `close`."""
+        os.nice(NICE)  # this thread only (Linux)
+        while True:
+            self._taken.wait()
+            self._taken.clear()
+            if self._closed:
+                return
+            try:
+                self.warm()
+            except InvokeError as exc:  # requests instantiate their own until a later take refills
+                log.warning("%s: no instance ready ahead: %s", self.spec.function_id, exc.message)
+            except Exception:
+                log.exception("%s: no instance ready ahead", self.spec.function_id)
 
     def _keep(self, instance: GuestInstance) -> bool:
         """Charges an instance about to be kept hot to its project's budget; False past its share.
@@ -103,17 +156,21 @@ class HotPool:
             return True
         size = instance.memory_bytes
         if not self._budget.hold(self.spec.project, size):
-            if not self.refused:
-                log.warning(
-                    "project %s is at its share of hot memory (%d bytes); instances of %s are not kept hot",
-                    self.spec.project,
-                    self._budget.share(self.spec.project),
-                    self.spec.function_id,
-                )
-            self.refused += 1
+            self._refuse()
             return False
         self._charged[id(instance)] = size
         return True
+
+    def _refuse(self) -> None:
+        """Counts an instance not kept hot (the first one logged); called with the lock held."""
+        if not self.refused and self._budget is not None:
+            log.warning(
+                "project %s is at its share of hot memory (%d bytes); instances of %s are not kept hot",
+                self.spec.project,
+                self._budget.share(self.spec.project),
+                self.spec.function_id,
+            )
+        self.refused += 1
 
     def _drop(self, instance: GuestInstance) -> None:
         """Frees what a pooled instance held in the budget; called with the lock held."""
@@ -134,6 +191,8 @@ class HotPool:
                 self._drop(instance)
                 self.reused += 1
             self._busy += 1
+        if self.serves_once:
+            self._taken.set()
         try:
             if instance is None:
                 if deadline is None:
@@ -150,7 +209,7 @@ class HotPool:
         with self._lock:
             self._busy -= 1
             if instance is not None:
-                if instance.broken or self._closed or not self._keep(instance):
+                if self.serves_once or instance.broken or self._closed or not self._keep(instance):
                     evict.append(instance)
                 else:
                     self._idle.append(instance)
@@ -191,6 +250,7 @@ class HotPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._taken.set()  # ends the refill thread
             dead = list(self._idle)
             self._idle.clear()
             for instance in dead:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -34,6 +35,7 @@ from edgehost.runtime import (
 from edgehost.runtime.hostcalls import DEFAULT_LIMITS
 from edgehost.settings import worker_count
 from edgehost.settings_types import Percent, PositiveFloat, PositiveInt, SettingsSection
+from edgehost.toolchains.recognize import COMPONENTIZE_JS, toolchain_of
 
 log = logging.getLogger("edgefn.pool")
 
@@ -69,9 +71,11 @@ class PoolRegistry:
         max_hot_instances: int | None = None,
         limits: OutputLimits = DEFAULT_LIMITS,
         on_size: Callable[[str, int], None] = lambda _function_id, _size: None,
+        recognise: Callable[[FunctionSpec, bytes], bool] = lambda _spec, _wasm: False,
     ):
         """`budget`: hot memory per project (None: unbounded); `max_hot_instances` caps every
-        function's min_hot_instances and max_hot_instances (None: as deployed)."""
+        function's min_hot_instances and max_hot_instances (None: as deployed); `recognise`
+        tells guests whose toolchain cannot answer twice on one instance (`serves_once`)."""
         self.host_functions = tuple(host_functions)
         self.limits = limits
         self.idle_timeout_s = idle_timeout_s
@@ -80,6 +84,13 @@ class PoolRegistry:
         self.max_hot_instances = max_hot_instances
         self.pools: set[HotPool] = set()
         self._on_size = on_size
+        self._recognise = recognise
+        self._notifying = threading.Lock()
+
+    def serves_once(self, spec: FunctionSpec, wasm: bytes) -> bool:
+        """Whether each instance of this version serves one request and is destroyed: its
+        `fresh_instance` says so, or its toolchain is recognised as one that cannot answer twice."""
+        return spec.fresh_instance or self._recognise(spec, wasm)
 
     def __call__(
         self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
@@ -89,7 +100,14 @@ class PoolRegistry:
         )
         if self.max_hot_instances is not None:
             min_hot, max_hot = min(min_hot, self.max_hot_instances), min(max_hot, self.max_hot_instances)
-        pool = HotPool(compiled, min_hot=min_hot, max_hot=max_hot, budget=self.budget, on_change=self._notify)
+        pool = HotPool(
+            compiled,
+            min_hot=min_hot,
+            max_hot=max_hot,
+            budget=self.budget,
+            on_change=self._notify,
+            serves_once=self.serves_once(spec, wasm),
+        )
         if self.budget is not None:
             self.budget.add_pool(spec.project)
         self.pools.add(pool)
@@ -123,8 +141,13 @@ class PoolRegistry:
         return evicted
 
     def _notify(self, function_id: str, _size: int) -> None:
-        """Reports the function's instances over all its live versions, not the last pool's."""
-        self._on_size(function_id, sum(p.size for p in list(self.pools) if p.spec.function_id == function_id))
+        """Reports the function's instances over all its live versions, not the last pool's; one
+        report at a time, so one counted earlier (by a request's thread) never lands after one
+        counted later (by a pool's refill thread)."""
+        with self._notifying:
+            self._on_size(
+                function_id, sum(p.size for p in list(self.pools) if p.spec.function_id == function_id)
+            )
 
     def reap(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
@@ -160,6 +183,17 @@ async def _maintain(registry: PoolRegistry) -> None:
             log.exception("pool maintenance failed")
 
 
+# Toolchains whose guests cannot answer twice on one instance: componentize-js 0.19's engine fails
+# a second request with "respondWith can't be called twice".
+SERVES_ONCE_TOOLCHAINS = frozenset({COMPONENTIZE_JS})
+
+
+@hookimpl
+def edgehost_serves_once(spec: FunctionSpec, wasm: bytes) -> bool:
+    """Guests built by a toolchain in SERVES_ONCE_TOOLCHAINS, recognised from their bytes."""
+    return toolchain_of(wasm) in SERVES_ONCE_TOOLCHAINS
+
+
 @hookimpl
 def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
     host_functions = [fn for group in ctx.hook.edgehost_host_functions(ctx=ctx) for fn in group]
@@ -182,6 +216,7 @@ def edgehost_instance_pool(ctx: AppContext) -> PoolFactory:
         on_size=lambda function_id, size: ctx.hook.edgehost_pool_size_changed(
             function_id=function_id, size=size
         ),
+        recognise=lambda spec, wasm: any(ctx.hook.edgehost_serves_once(spec=spec, wasm=wasm)),
     )
 
 
@@ -215,7 +250,9 @@ def _counters(node: NodeState) -> Iterator[Metric]:
         "edgefn_pool_instances_created", "Instances created per live function version.", labels=by_version
     )
     reused = CounterMetricFamily(
-        "edgefn_pool_reuses", "Invocations served by a hot instance.", labels=by_version
+        "edgefn_pool_reuses",
+        "Invocations served by a hot instance (one made ahead, for a function whose instances serve once).",
+        labels=by_version,
     )
     evicted = CounterMetricFamily(
         "edgefn_pool_evictions", "Hot instances evicted (idle or memory pressure).", labels=by_version

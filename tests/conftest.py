@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.components import ECHO_PY, python_component
+from tests.components import ECHO_JS, ECHO_PY, js_component, python_component
 from tests.services import PostgresServer, RedisServer, S3Server, Server, ServiceError
 
 S = TypeVar("S", bound=Server)
@@ -49,3 +49,9 @@ def echo_py_component() -> Path:
     """tests/guests/components/echo_py built into a wasi:http component (tests/components.py:
     once per session, cached across runs)."""
     return python_component(ECHO_PY)
+
+
+@pytest.fixture(scope="session")
+def echo_js_component() -> Path:
+    """tests/guests/components/echo_js built into a wasi:http component with componentize-js."""
+    return js_component(ECHO_JS)

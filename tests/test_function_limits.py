@@ -61,6 +61,8 @@ def test_the_project_file_and_the_api_accept_the_same_limits(tmp_path: Path) -> 
     cases += [
         {key: rng.choice(BOUNDARIES) for key in rng.sample(LIMITS, rng.randint(1, 4))} for _ in range(200)
     ]
+    # A boolean is only a boolean in both: not 0, 1, "true" or null.
+    cases += [{"fresh_instance": value} for value in (True, False, 0, 1, "true", None)]  # type: ignore[dict-item]
     for fields in cases:
         assert _project_accepts(fields, tmp_path) == _api_accepts(fields), fields
 
@@ -68,7 +70,11 @@ def test_the_project_file_and_the_api_accept_the_same_limits(tmp_path: Path) -> 
 def test_a_deployment_runs_with_the_limits_it_carries() -> None:
     """The runtime spec of a deployment, and the deployment after the wire, keep every limit."""
     limits = FunctionLimits(
-        memory_pages=7, max_execution_ms=900, max_hot_instances=2, http_allow=("a.example",)
+        memory_pages=7,
+        max_execution_ms=900,
+        max_hot_instances=2,
+        fresh_instance=True,
+        http_allow=("a.example",),
     )
     identity = {
         "function_id": "p.f",
@@ -81,3 +87,22 @@ def test_a_deployment_runs_with_the_limits_it_carries() -> None:
     deployment = FunctionDeployment(**identity, **limits_of(limits))  # type: ignore[arg-type]
     assert limits_of(spec_of(deployment)) == limits_of(deployment) == limits_of(limits)
     assert msgspec.json.decode(msgspec.json.encode(deployment), type=FunctionDeployment) == deployment
+
+
+def test_fresh_instance_false_is_left_off_the_wire_and_absent_reads_as_false() -> None:
+    """Desired states and runner state files written before the key decode as before (absent:
+    false), and a false one is not written, so an older runner reads exactly what it read."""
+    identity = {
+        "function_id": "p.f",
+        "project": "p",
+        "name": "f",
+        "version": 1,
+        "artifact_url": "",
+        "sha256": "",
+    }
+    older = msgspec.json.encode({**identity, "memory_pages": 16, "max_execution_ms": 50})
+    decoded = msgspec.json.decode(older, type=FunctionDeployment)
+    assert decoded.fresh_instance is False
+    assert b"fresh_instance" not in msgspec.json.encode(decoded)
+    fresh = msgspec.structs.replace(decoded, fresh_instance=True)
+    assert msgspec.json.decode(msgspec.json.encode(fresh), type=FunctionDeployment).fresh_instance is True

@@ -333,7 +333,7 @@ def test_guest_sources_and_cache(c_wasm: dict[str, bytes]) -> None:
 
 def test_load_guest_bytes_errors(tmp_path: Path) -> None:
     (tmp_path / "f.rs").write_text("fn main() {}")
-    with pytest.raises(GuestBuildError, match=r"expected a \.wasm, \.wat, \.c or \.py file"):
+    with pytest.raises(GuestBuildError, match=r"expected a \.wasm, \.wat, \.c, \.py, \.js or \.mjs file"):
         load_guest_bytes(tmp_path / "f.rs")
     (tmp_path / "bad.wat").write_text('(module (func (export "x") (result i32))')
     with pytest.raises(GuestBuildError, match="is not valid WAT"):

@@ -23,6 +23,7 @@ memory_pages = 16
 max_execution_ms = 50
 min_hot_instances = 1
 max_hot_instances = 8
+fresh_instance = true
 
 [[routes]]
 host = "*"
@@ -65,7 +66,15 @@ def test_example_round_trip(project_dir: Path) -> None:
         name="demo",
         path=(project_dir / "edgefn.toml").resolve(),
         functions=(
-            FunctionDef("hello", wasm, "handle", memory_pages=16, max_execution_ms=50, max_hot_instances=8),
+            FunctionDef(
+                "hello",
+                wasm,
+                "handle",
+                memory_pages=16,
+                max_execution_ms=50,
+                max_hot_instances=8,
+                fresh_instance=True,
+            ),
         ),
         routes=(RouteDef(host="*", path="/hello", methods=("GET",), function="hello", priority=100),),
         deployments=(DeploymentDef("hello", "true"),),
@@ -86,6 +95,7 @@ def test_defaults_and_normalisation(project_dir: Path) -> None:
     assert function.wasm.is_absolute()
     assert (function.entrypoint, function.memory_pages, function.max_execution_ms) == ("handle", 16, 50)
     assert (function.min_hot_instances, function.max_hot_instances) == (1, 16)
+    assert function.fresh_instance is False
     assert function.http_allow == ("api.example.com", "*.example.org", "10.0.0.1", "::1")
     assert project.routes == (
         RouteDef(host="*", path="/users/{id}/*", methods=("GET", "POST"), function="hello", priority=0),
@@ -176,6 +186,8 @@ def test_missing_required_key(project_dir: Path, text: str, expected: str) -> No
         ("max_execution_ms = true", "max_execution_ms must be an integer from 1 to 300000, got true"),
         ('http_allow = "a.com"', 'http_allow must be an array of strings, got "a.com"'),
         ('http_allow = ["a.com", 7]', "http_allow[2] must be a string, got 7"),
+        ("fresh_instance = 1", "fresh_instance must be true or false, got 1"),
+        ('fresh_instance = "true"', 'fresh_instance must be true or false, got "true"'),
     ],
 )
 def test_wrong_types(project_dir: Path, extra: str, expected: str) -> None:
@@ -268,7 +280,8 @@ def test_wasm_missing_and_wrong_extension(project_dir: Path) -> None:
     assert problems_of(project_dir, text) == [
         'edgefn.toml: [[functions]] #1 "a": wasm file "functions/missing.wasm" does not exist '
         f"(looked for {missing})",
-        'edgefn.toml: [[functions]] #2 "b": wasm must name a .wat, .wasm or .c file, got "notes.txt"',
+        'edgefn.toml: [[functions]] #2 "b": wasm must name a .wasm, .wat, .c, .py, .js or .mjs file, '
+        'got "notes.txt"',
     ]
 
 

@@ -10,8 +10,8 @@ import click
 
 from edgehost.cli.dev_state import INGRESS_FILE, find_state_dir, read_state
 from edgehost.cli.errors import USAGE, CliError
-from edgehost.cli.init import FUNCTION_TOML, TEMPLATES, write_guest
 from edgehost.cli.project_file import open_project, project_option
+from edgehost.cli.templates import TEMPLATES, function_toml, write_guest
 from edgehost.project import ProjectError, load_project
 from edgehost.project.schema import NAME, NAME_RULE  # the project file's own rule for names
 
@@ -23,15 +23,16 @@ from edgehost.project.schema import NAME, NAME_RULE  # the project file's own ru
     type=click.Choice(sorted(TEMPLATES)),
     default="wat",
     show_default=True,
-    help="the new function's language (C is built with the bundled zig toolchain)",
+    help="the new function's language: WebAssembly text, C (built with the bundled zig), or a "
+    "wasi:http component in Python (componentize-py) or JavaScript (componentize-js)",
 )
 @project_option
 def add(name: str, template: str, project_path: Path) -> None:
     """Add function NAME: its source, a route /NAME and a deployment, in one step.
 
-    Writes functions/NAME/NAME.wat (or .c) answering "Hello from NAME!" and appends its
-    [[functions]], [[routes]] (path /NAME) and [[deployments]] (every node) tables to
-    edgefn.toml. A running `edgefn dev` serves it at once.
+    Writes functions/NAME/NAME.wat (or .c, .js; app.py for Python) answering "Hello from
+    NAME!" and appends its [[functions]], [[routes]] (path /NAME) and [[deployments]] (every
+    node) tables to edgefn.toml. A running `edgefn dev` serves it at once.
 
     Refuses (exit status 2, nothing written) a NAME that is not a valid function name, or whose
     function, route or source file already exists.
@@ -40,6 +41,7 @@ def add(name: str, template: str, project_path: Path) -> None:
     Examples:
       edgefn add api && curl http://127.0.0.1:8080/api
       edgefn add resize --template c
+      edgefn add api --template python
     """
     if not NAME.fullmatch(name):
         raise CliError(f"{name!r} cannot name a function: a name is {NAME_RULE}", USAGE)
@@ -51,7 +53,7 @@ def add(name: str, template: str, project_path: Path) -> None:
         raise CliError(f'{project.path} already routes /{name} (to "{taken[0].function}")', USAGE)
     original = project.path.read_text()
     guest = write_guest(project.path.parent, name, template, greeting=f"Hello from {name}!")
-    tables = FUNCTION_TOML.format(name=name, source=guest.name)
+    tables = function_toml(name, template, guest)
     project.path.write_text(original + ("" if original.endswith("\n") else "\n") + "\n" + tables)
     try:
         load_project(project.path)

@@ -9,7 +9,7 @@ import click
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.settings_loader import local_host_functions
-from edgehost.guestbuild import GuestBuildError, build_c, load_guest_bytes
+from edgehost.guestbuild import GuestBuildError, build_guest
 from edgehost.limits import DEFAULT_MAX_EXECUTION_MS, DEFAULT_MEMORY_PAGES
 from edgehost.project.apply import build_artifacts
 from edgehost.project.check import check_function
@@ -21,8 +21,9 @@ from edgehost.project.schema import FunctionDef
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="[default: SOURCE.wasm]")
 @project_option
 def build(source: Path | None, output: Path | None, project_path: Path) -> None:
-    """Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1), or
-    without SOURCE every function of the project file.
+    """Build SOURCE into WebAssembly for edgefn, or without SOURCE every function of the
+    project file: .wat and .c into a core module (ABI v1; C with the bundled zig), .py into a
+    wasi:http component with componentize-py, .js or .mjs with componentize-js.
 
     Each module gets the checks the control plane runs before a version becomes ready (exports,
     imports, memory), offline: with the settings of the project's function built from SOURCE, or
@@ -35,6 +36,7 @@ def build(source: Path | None, output: Path | None, project_path: Path) -> None:
       edgefn build                  (every function of ./edgefn.toml)
       edgefn build functions/hello/hello.wat
       edgefn build functions/api/api.c -o dist/api.wasm
+      edgefn build functions/hello-py/app.py
     """
     try:
         if source is None:
@@ -45,11 +47,7 @@ def build(source: Path | None, output: Path | None, project_path: Path) -> None:
             for fn in project.functions:
                 click.echo(f"built {fn.name} from {fn.wasm} ({len(artifacts[fn.name])} bytes): accepted")
             return
-        if source.suffix == ".c":
-            out = build_c(source, output)
-        else:
-            out = output or source.with_suffix(".wasm")
-            out.write_bytes(load_guest_bytes(source))
+        out = build_guest(source, output)
         project_name, fn = _function_of(source, project_path)
         check_function(project_name, fn, out.read_bytes(), host_functions=local_host_functions())
     except GuestBuildError as exc:

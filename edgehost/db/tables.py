@@ -66,6 +66,7 @@ class FunctionVersion(Table, tablename="edgefn_function_version"):
     max_execution_ms = Integer(default=50)
     min_hot_instances = Integer(default=1)
     max_hot_instances = Integer(default=16)
+    fresh_instance = Boolean(default=False)  # each instance serves one request
     http_allow = JSON(default=[])
     env = JSON(default={})  # the guest's environment: name -> value
     kv = JSON(default=[])  # names of the project's KV stores it may use

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgehost.guestbuild import SOURCE_KINDS, SOURCE_SUFFIXES
 from edgehost.kv import STORE_NAME, STORE_NAME_RULE
 from edgehost.limits import (
     DEFAULT_MAX_EXECUTION_MS,
@@ -88,7 +89,6 @@ class ProjectError(Exception):
 
 
 TOP_LEVEL_KEYS = ("project", "functions", "routes", "deployments")
-WASM_SUFFIXES = (".wat", ".wasm", ".c")
 # Exports the guest ABI already gives a meaning to cannot double as the request handler.
 ABI_EXPORTS = frozenset({"memory", "edgefn_alloc", "edgefn_free", "_initialize"})
 INT32 = (-(2**31), 2**31 - 1)
@@ -164,8 +164,8 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
     wasm = table.text("wasm")
     resolved = (base / wasm).resolve()
     if table.has_text("wasm"):
-        if resolved.suffix not in WASM_SUFFIXES:
-            table.problem(f"wasm must name a .wat, .wasm or .c file, got {show(wasm)}")
+        if resolved.suffix.lower() not in SOURCE_SUFFIXES:
+            table.problem(f"wasm must name a {SOURCE_KINDS} file, got {show(wasm)}")
         if not resolved.is_file():
             table.problem(f"wasm file {show(wasm)} does not exist (looked for {resolved})")
     entrypoint = table.text("entrypoint", "handle")
@@ -183,6 +183,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
     max_hot = table.integer("max_hot_instances", 16, 1, MAX_MAX_HOT_INSTANCES)
     if len(table.problems) == before and max_hot < min_hot:
         table.problem(f"max_hot_instances ({max_hot}) must be >= min_hot_instances ({min_hot})")
+    fresh_instance = table.boolean("fresh_instance", False)
     http_allow = []
     for position, entry in table.strings("http_allow"):
         problem = _allow_problem(entry.lower())
@@ -206,6 +207,7 @@ def _function(table: Table, base: Path) -> FunctionDef | None:
         max_execution_ms=max_execution_ms,
         min_hot_instances=min_hot,
         max_hot_instances=max_hot,
+        fresh_instance=fresh_instance,
         http_allow=tuple(http_allow),
         kv=tuple(dict.fromkeys(kv)),
         env=env,

@@ -77,6 +77,16 @@ class Table:
             return default
         return value
 
+    def boolean(self, key: str, default: bool) -> bool:
+        """A TOML boolean (`true`/`false`; not 0, 1 or "true"); returns the default after a problem."""
+        if self._absent(key, False):
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.problem(f"{key} must be true or false, got {show(value)}")
+            return default
+        return value
+
     def strings(self, key: str) -> list[tuple[int, str]]:
         """An optional array of strings, as (1-based position, entry); entries of other types are
         reported and left out."""

@@ -51,6 +51,11 @@ class HotMemoryBudget:
         projects = len(self._pools) + (project not in self._pools)
         return min(self.project_bytes, self.max_bytes // projects)
 
+    def fits(self, project: str, size: int) -> bool:
+        """Whether `size` more bytes would keep `project` within its share now."""
+        with self._lock:
+            return self._held[project] + size <= self._share(project)
+
     def hold(self, project: str, size: int) -> bool:
         """Charges `size` bytes to `project` if that keeps it within its share; False otherwise."""
         with self._lock:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from edgehost.cli.init import HELLO_WAT
+from edgehost.cli.templates import HELLO_WAT
 from tests.procs import run_cli, write_project
 from tests.services import free_port
 

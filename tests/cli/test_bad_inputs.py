@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgehost.cli.init import HELLO_WAT
+from edgehost.cli.templates import HELLO_WAT
 from tests.procs import run_cli, write_project
 from tests.services import free_port
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from edgehost.cli.init import HELLO_WAT
+from edgehost.cli.templates import HELLO_WAT
 from tests.procs import dev_server, run_cli, wait_until
 
 

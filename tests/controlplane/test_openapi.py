@@ -21,7 +21,7 @@ import httpx
 import msgspec
 import pytest
 
-from edgehost.cli.init import HELLO_WAT
+from edgehost.cli.templates import HELLO_WAT
 from edgehost.errors import ErrorResponse, FieldError
 from edgehost.security.node_token import sign_node_token
 from tests.procs import REPO, DevServer, dev_server, write_project

