@@ -46,3 +46,33 @@ def test_setdefault_makes_the_service_once() -> None:
     first = services.setdefault("fleet", Fleet, make)
     assert services.setdefault("fleet", Fleet, make) is first
     assert made == [first] and services.named() == {"fleet": first}
+
+
+class Counted(type):
+    """A kind that counts the isinstance checks made against it."""
+
+    checks = 0
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        Counted.checks += 1
+        return type.__instancecheck__(cls, instance)
+
+
+class Store(metaclass=Counted):
+    pass
+
+
+def test_a_kind_is_looked_up_once_until_services_change() -> None:
+    """Per-request readers (the ingress mount, the KV host functions) call `get` on every request:
+    the scan runs once per kind, and again only after an `add` (which may replace the service)."""
+    services = Services()
+    first = Store()
+    services.add(fleet=Fleet(), node=Node(), store=first)
+    assert services.get(Store) is first
+    checks = Counted.checks
+    for _ in range(5):
+        assert services.require(Store) is first
+    assert Counted.checks == checks  # no scan: the kind's answer was kept
+    second = Store()
+    services.add(store=second)  # replaced under the same name
+    assert services.get(Store) is second
