@@ -8,7 +8,7 @@ from typing import Any
 
 import wasmtime
 
-from .codec import decode_response, encode_request
+from .codec import FieldsMemo, decode_response, encode_request
 from .engine import arm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
@@ -52,6 +52,7 @@ class Instance:
         self._entry = RawFunc(self._context, _required(exports.func, spec.entrypoint), 2)
         free = exports.func("edgefn_free")
         self._free = RawFunc(self._context, free, 2) if free is not None else None
+        self._fields = FieldsMemo()
         self.broken = False
         self.last_used = monotonic()
 
@@ -116,7 +117,7 @@ class Instance:
             bind_context(None)
             self.last_used = monotonic()
         try:
-            status, headers, body = decode_response(data, limits.header_bytes)
+            status, headers, body = decode_response(data, limits.header_bytes, self._fields)
         except InvokeError as exc:
             self.broken = True
             exc.logs = ctx.flush_streams()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 import wasmtime
 
 from edgehost.runtime import GuestRequest, HostFunction, Instance, InvokeError, encode_request
+from edgehost.runtime.codec import encode_response
 
 from .conftest import compile_guest
 
@@ -153,3 +155,22 @@ def test_a_host_function_that_raises_unexpectedly_is_a_host_error(request_: Gues
         "host_error",
         "host function edgefn.add_one failed: KeyError: 'oops'",
     )
+
+
+def test_a_hot_instance_parses_fields_it_answered_before_once() -> None:
+    """The same fields as the last response reuse its parsed list (FieldsMemo); other fields, or a
+    status a guest may not give, are parsed and checked as ever."""
+    instance = compile_guest("mirror").instantiate()
+
+    def answer(status: int, fields: list[tuple[str, str]], body: bytes) -> Any:
+        wire = encode_response(status, fields, body)
+        return instance.invoke(GuestRequest("POST", "/", [], wire), request_id="r")
+
+    first = answer(200, [("content-type", "text/plain")], b"one")
+    second = answer(201, [("content-type", "text/plain")], b"two!")
+    assert (second.status, second.headers, second.body) == (201, [("content-type", "text/plain")], b"two!")
+    assert second.headers is first.headers  # not parsed again
+    other = answer(200, [("content-type", "text/plainX")], b"")
+    assert other.headers == [("content-type", "text/plainX")]
+    with pytest.raises(InvokeError, match="status 101"):
+        answer(101, [("content-type", "text/plainX")], b"")
