@@ -211,16 +211,16 @@ def _decode_careful(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple
 
 
 class FieldsMemo:
-    """The header fields of the last response one instance decoded, as wire bytes (from the field
-    count to the body's length) and as checked fields. Most functions answer the same fields every
-    time, so the next response whose bytes match skips their parse, checks and allocation: its
-    fields are the same list (callers never change a response's fields)."""
+    """The header fields of the last response a function's instances decoded, as wire bytes (from
+    the field count to the body's length) and as checked fields. Most functions answer the same
+    fields every time, so the next response whose bytes match skips their parse, checks and
+    allocation: its fields are the same list (callers never change a response's fields). One
+    tuple, replaced whole, so instances on several guest threads may share it."""
 
-    __slots__ = ("fields", "raw")
+    __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.raw = b""
-        self.fields: list[tuple[str, str]] = []
+        self.last: tuple[bytes, list[tuple[str, str]]] = (b"", [])
 
 
 def decode_response(
@@ -228,19 +228,20 @@ def decode_response(
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, header fields, body) of a guest's response; InvokeError `bad_response` when it is not
     valid HTTP (module docstring) or its header fields take more than `max_header_bytes`. With a
-    `memo` (one per instance: its bound is the instance's), fields equal to the last response's,
+    `memo` (one per function version, whose bound it is), fields equal to the last response's,
     byte for byte, are not parsed again."""
-    if memo is not None and memo.raw:
-        end = 4 + len(memo.raw)
-        if data[4:end] == memo.raw and len(data) >= end + 4:
+    if memo is not None:
+        raw, fields = memo.last
+        end = 4 + len(raw)
+        if raw and data[4:end] == raw and len(data) >= end + 4:
             status = _unpack_u32(data, 0)[0]
             if status in FINAL_STATUS and end + 4 + _unpack_u32(data, end)[0] == len(data):
-                return status, memo.fields, data[end + 4 :]
+                return status, fields, data[end + 4 :]
     decoded = _decode_fast(data, max_header_bytes)
     if decoded is not None:
         status, fields, body, end = decoded
         if memo is not None:
-            memo.raw, memo.fields = data[4:end], fields
+            memo.last = (data[4:end], fields)
         return status, fields, body
     try:
         return _decode_careful(data, max_header_bytes)

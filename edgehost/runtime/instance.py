@@ -37,10 +37,12 @@ class Instance:
         *,
         limits: OutputLimits,
         owner: object,
+        fields: FieldsMemo | None = None,
     ) -> None:
         """`owner` (the compiled function) is held so its host-function callbacks outlive the
         instance; it is taken as a plain object so this module does not import the one that
-        creates instances."""
+        creates instances. `fields` is the response fields memo the function's instances share
+        (their own when None)."""
         self.spec = spec
         self.limits = limits
         self._owner = owner
@@ -52,7 +54,7 @@ class Instance:
         self._entry = RawFunc(self._context, _required(exports.func, spec.entrypoint), 2)
         free = exports.func("edgefn_free")
         self._free = RawFunc(self._context, free, 2) if free is not None else None
-        self._fields = FieldsMemo()
+        self._fields = FieldsMemo() if fields is None else fields
         self.broken = False
         self.last_used = monotonic()
 

@@ -157,17 +157,18 @@ def test_a_host_function_that_raises_unexpectedly_is_a_host_error(request_: Gues
     )
 
 
-def test_a_hot_instance_parses_fields_it_answered_before_once() -> None:
-    """The same fields as the last response reuse its parsed list (FieldsMemo); other fields, or a
-    status a guest may not give, are parsed and checked as ever."""
-    instance = compile_guest("mirror").instantiate()
+def test_a_function_parses_fields_it_answered_before_once() -> None:
+    """The same fields as the last response of any instance of the function reuse its parsed list
+    (FieldsMemo); other fields, or a status a guest may not give, are parsed and checked as ever."""
+    function = compile_guest("mirror")
+    instance, other_instance = function.instantiate(), function.instantiate()
 
-    def answer(status: int, fields: list[tuple[str, str]], body: bytes) -> Any:
+    def answer(status: int, fields: list[tuple[str, str]], body: bytes, by: Instance = instance) -> Any:
         wire = encode_response(status, fields, body)
-        return instance.invoke(GuestRequest("POST", "/", [], wire), request_id="r")
+        return by.invoke(GuestRequest("POST", "/", [], wire), request_id="r")
 
     first = answer(200, [("content-type", "text/plain")], b"one")
-    second = answer(201, [("content-type", "text/plain")], b"two!")
+    second = answer(201, [("content-type", "text/plain")], b"two!", other_instance)
     assert (second.status, second.headers, second.body) == (201, [("content-type", "text/plain")], b"two!")
     assert second.headers is first.headers  # not parsed again
     other = answer(200, [("content-type", "text/plainX")], b"")
