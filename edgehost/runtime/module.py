@@ -61,6 +61,8 @@ class CompiledFunction:
         self._linked = linked  # keeps the host callbacks alive as long as any instance
         self._pre = pre
         self._fields = FieldsMemo()  # its instances' responses' fields (codec.FieldsMemo)
+        # A module that imports nothing calls no host function, so its instances skip the context.
+        self._calls_host = bool(pre.module.imports)
 
     @classmethod
     def load(
@@ -174,6 +176,14 @@ class CompiledFunction:
         finally:
             bind_context(None)
         try:
-            return Instance(self.spec, store, instance, limits=self.limits, owner=self, fields=self._fields)
+            return Instance(
+                self.spec,
+                store,
+                instance,
+                limits=self.limits,
+                owner=self,
+                fields=self._fields,
+                calls_host=self._calls_host,
+            )
         except LookupError as exc:
             raise InvokeError("instantiate_failed", str(exc)) from None

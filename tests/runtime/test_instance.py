@@ -175,3 +175,25 @@ def test_a_function_parses_fields_it_answered_before_once() -> None:
     assert other.headers == [("content-type", "text/plainX")]
     with pytest.raises(InvokeError, match="status 101"):
         answer(101, [("content-type", "text/plainX")], b"")
+
+
+def test_only_a_module_that_imports_host_functions_gets_an_invocation_context(
+    request_: GuestRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A context per call is for host functions (logs, fetch deadlines, failures); a module that
+    imports none (echo) is called without one, and one that does (log) still has its lines."""
+    from edgehost.runtime import instance as instance_module
+
+    made: list[object] = []
+    real = instance_module.InvocationContext
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(instance_module, "InvocationContext", counted)
+    echo = compile_guest("echo").instantiate()
+    assert echo.invoke(request_, request_id="r").logs == []
+    assert made == []
+    logged = compile_guest("log").instantiate().invoke(request_, request_id="r")
+    assert len(made) == 1 and logged.logs
