@@ -32,16 +32,17 @@ class Services:
 
     def add(self, **named: object) -> None:
         self._named.update(named)
-        self._found.clear()
+        self._found = {}  # a new dict: a lookup that scanned the old services writes to the old one
 
     def get(self, kind: type[T]) -> T | None:
         """The service that is a `kind`, or None when this process has none."""
-        found = self._found.get(kind)
-        if found is not None:
-            return found  # type: ignore[return-value]  # stored under its own kind by the scan below
+        found = self._found
+        kept = found.get(kind)
+        if kept is not None:
+            return kept  # type: ignore[return-value]  # stored under its own kind by the scan below
         for value in self._named.values():
             if isinstance(value, kind):
-                self._found[kind] = value
+                found[kind] = value
                 return value
         return None
 
