@@ -21,18 +21,28 @@ class Services:
     import it), and a caller gets exactly the object it asked for or `None`: never another
     object that happens to have the same attribute names. The names are what Litestar handlers
     read from `app.state` (`state.registry`).
+
+    Per-request readers (the ingress mount, the KV host functions) look services up on every
+    call, so each kind's answer is kept until the next `add`: one dict lookup, not a scan.
     """
 
     def __init__(self) -> None:
         self._named: dict[str, object] = {}
+        self._found: dict[type, object] = {}  # kind -> the service `get` found for it
 
     def add(self, **named: object) -> None:
         self._named.update(named)
+        self._found = {}  # a new dict: a lookup that scanned the old services writes to the old one
 
     def get(self, kind: type[T]) -> T | None:
         """The service that is a `kind`, or None when this process has none."""
+        found = self._found
+        kept = found.get(kind)
+        if kept is not None:
+            return kept  # type: ignore[return-value]  # stored under its own kind by the scan below
         for value in self._named.values():
             if isinstance(value, kind):
+                found[kind] = value
                 return value
         return None
 
@@ -48,7 +58,7 @@ class Services:
         value = self.get(kind)
         if value is None:
             value = make()
-            self._named[name] = value
+            self.add(**{name: value})
         return value
 
     def named(self) -> dict[str, object]:

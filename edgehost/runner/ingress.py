@@ -33,13 +33,13 @@ from edgehost.asgi import (
     Send,
     read_body,
 )
-from edgehost.contracts import InstancePool, Invocation, Rejection, RouteMatch
+from edgehost.contracts import Invocation, Rejection, RouteMatch
 from edgehost.http_rules import request_problem, response_framing
 from edgehost.plugin_manager import per_request_calls
 from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
-from edgehost.runner.node import NodeState
-from edgehost.runner.response_fields import declared_length, plugin_fields, relayed_fields
+from edgehost.runner.node import LiveFunction, NodeState
+from edgehost.runner.response_fields import declared_length, plugin_fields
 from edgehost.runtime import InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.placement import Placement
@@ -223,7 +223,7 @@ class Ingress:
             return self._reject(inv, self._overloaded)
         self.in_flight += 1
         try:
-            return await self._run(scope, inv, match, live.pool, raw_path, headers, body)
+            return await self._run(scope, inv, match, live, raw_path, headers, body)
         finally:
             self.in_flight -= 1
 
@@ -232,7 +232,7 @@ class Ingress:
         scope: Scope,
         inv: Invocation,
         match: RouteMatch,
-        pool: InstancePool,
+        live: LiveFunction,
         raw_path: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
@@ -256,7 +256,7 @@ class Ingress:
             except Exception as exc:
                 raise PluginFailed(plugin, "edgehost_invocation_started") from exc
         try:
-            response = await self.placement.invoke(pool, request, inv.request_id)
+            response = await self.placement.invoke(live.pool, request, inv.request_id)
         except InvokeError as exc:
             inv.logs = exc.logs
             return self._error(inv, STATUS_OF.get(exc.code, 500), exc.code, exc.message)
@@ -266,7 +266,7 @@ class Ingress:
         inv.cpu_seconds = response.cpu_seconds
         inv.logs = response.logs
         inv.status = response.status
-        out = relayed_fields(response.headers)
+        out = live.relayed(response.headers)
         declared = None
         if method == "HEAD":
             try:

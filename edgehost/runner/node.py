@@ -36,6 +36,7 @@ from edgehost.protocol import (
 )
 from edgehost.rollouts import Split
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
+from edgehost.runner.response_fields import RelayedFields
 from edgehost.runner.statefile import ServingState
 from edgehost.runtime import FunctionSpec, InvokeError
 
@@ -48,6 +49,8 @@ Key = tuple[str, int]
 class LiveFunction:
     deployment: FunctionDeployment
     pool: InstancePool
+    # What the ingress builds once per deployment, not per request: its answers' relayed fields.
+    relayed: RelayedFields = field(default_factory=RelayedFields, compare=False)
 
 
 class _NoRoutes:

@@ -46,6 +46,25 @@ def relayed_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     ]
 
 
+class RelayedFields:
+    """`relayed_fields` of one deployment's responses, built once per fields list: its instances
+    answer the same list for the same fields (the runtime's FieldsMemo), so a function whose
+    fields never change builds their bytes once. Only the last list is kept."""
+
+    __slots__ = ("_fields", "_relayed")
+
+    def __init__(self) -> None:
+        self._fields: list[tuple[str, str]] | None = None
+        self._relayed: list[tuple[bytes, bytes]] = []
+
+    def __call__(self, fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+        """A new list each time: the answer's own fields (the request id, plugins') follow."""
+        if fields is not self._fields:
+            self._relayed = relayed_fields(fields)
+            self._fields = fields
+        return self._relayed.copy()
+
+
 def declared_length(fields: list[tuple[str, str]]) -> bytes | None:
     """The guest's own Content-Length, relayed to HEAD (`response_framing`): its one value if made of
     digits, else None (not relayed). InvokeError `bad_response` for digits above MAX_CONTENT_LENGTH,

@@ -164,8 +164,9 @@ def encode_response(status: int, headers: list[tuple[str, str]], body: bytes) ->
     return b"".join(parts)
 
 
-def _decode_fast(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes] | None:
-    """The per-request parse: no messages built; None when anything is off (the careful parse explains)."""
+def _decode_fast(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[str, str]], bytes, int] | None:
+    """The per-request parse: no messages built; None when anything is off (the careful parse explains).
+    The last item is where the header fields end (the body's length follows)."""
     try:
         status, count = _unpack_2u32(data, 0)
         if status not in FINAL_STATUS or count * 8 > len(data) - 8:
@@ -190,10 +191,9 @@ def _decode_fast(data: bytes, max_header_bytes: int) -> tuple[int, list[tuple[st
     # The header bytes are the wire bytes less the lengths, status, count and body.
     if pos - 8 - 8 * count + _FIELD_OVERHEAD * count > max_header_bytes:
         return None
-    pos += 4
-    if pos + size != len(data):
+    if pos + 4 + size != len(data):
         return None
-    return status, headers, data[pos:]
+    return status, headers, data[pos + 4 :], pos
 
 
 def _field_problem(name: str, value: str) -> str | None:
@@ -240,14 +240,39 @@ def check_response(status: int, headers: list[tuple[str, str]], max_header_bytes
         raise InvokeError("bad_response", f"the guest returned a malformed response: {exc}") from None
 
 
+class FieldsMemo:
+    """The header fields of the last response a function's instances decoded, as wire bytes (from
+    the field count to the body's length) and as checked fields. Most functions answer the same
+    fields every time, so the next response whose bytes match skips their parse, checks and
+    allocation: its fields are the same list (callers never change a response's fields). One
+    tuple, replaced whole, so instances on several guest threads may share it."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: tuple[bytes, list[tuple[str, str]]] = (b"", [])
+
+
 def decode_response(
-    data: bytes, max_header_bytes: int = MAX_HEADER_BYTES
+    data: bytes, max_header_bytes: int = MAX_HEADER_BYTES, memo: FieldsMemo | None = None
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, header fields, body) of a guest's response; InvokeError `bad_response` when it is not
-    valid HTTP (module docstring) or its header fields take more than `max_header_bytes`."""
+    valid HTTP (module docstring) or its header fields take more than `max_header_bytes`. With a
+    `memo` (one per function version, whose bound it is), fields equal to the last response's,
+    byte for byte, are not parsed again."""
+    if memo is not None:
+        raw, fields = memo.last
+        end = 4 + len(raw)
+        if raw and data[4:end] == raw and len(data) >= end + 4:
+            status = _unpack_u32(data, 0)[0]
+            if status in FINAL_STATUS and end + 4 + _unpack_u32(data, end)[0] == len(data):
+                return status, fields, data[end + 4 :]
     decoded = _decode_fast(data, max_header_bytes)
     if decoded is not None:
-        return decoded
+        status, fields, body, end = decoded
+        if memo is not None:
+            memo.last = (data[4:end], fields)
+        return status, fields, body
     try:
         return _decode_careful(data, max_header_bytes)
     except WireError as exc:

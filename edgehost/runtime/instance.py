@@ -8,7 +8,7 @@ from typing import Any
 
 import wasmtime
 
-from .codec import decode_response, encode_request
+from .codec import FieldsMemo, decode_response, encode_request
 from .engine import arm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
@@ -37,10 +37,14 @@ class Instance:
         *,
         limits: OutputLimits,
         owner: object,
+        fields: FieldsMemo | None = None,
+        calls_host: bool = True,
     ) -> None:
         """`owner` (the compiled function) is held so its host-function callbacks outlive the
         instance; it is taken as a plain object so this module does not import the one that
-        creates instances."""
+        creates instances. `fields` is the response fields memo the function's instances share
+        (their own when None); `calls_host` is False for a module that imports nothing, whose
+        calls need no `InvocationContext`."""
         self.spec = spec
         self.limits = limits
         self._owner = owner
@@ -52,6 +56,8 @@ class Instance:
         self._entry = RawFunc(self._context, _required(exports.func, spec.entrypoint), 2)
         free = exports.func("edgefn_free")
         self._free = RawFunc(self._context, free, 2) if free is not None else None
+        self._fields = FieldsMemo() if fields is None else fields
+        self.calls_host = calls_host
         self.broken = False
         self.last_used = monotonic()
 
@@ -91,37 +97,49 @@ class Instance:
             raise RuntimeError("this instance is broken or closed and must not be reused")
         ms = self.spec.max_execution_ms if deadline_ms is None else deadline_ms
         limits = self.limits
-        ctx = InvocationContext(
-            self.spec,
-            request_id,
-            monotonic() + ms / 1000,
-            max_fetch_bytes=limits.fetch_bytes,
-            max_log_bytes=limits.output_bytes,
+        # A module that imports nothing can call no host function: nothing would read a context.
+        ctx = (
+            InvocationContext(
+                self.spec,
+                request_id,
+                monotonic() + ms / 1000,
+                max_fetch_bytes=limits.fetch_bytes,
+                max_log_bytes=limits.output_bytes,
+            )
+            if self.calls_host
+            else None
         )
         payload = request if isinstance(request, bytes) else encode_request(request)
-        bind_context(ctx)
+        if ctx is not None:
+            bind_context(ctx)
         arm_deadline(self._context, ms)
         started = perf_counter()
         try:
             data = self._exchange(payload)
         except InvokeError as exc:
             self.broken = True
+            if ctx is None:
+                raise
             error = ctx.failure or exc
             error.logs = ctx.flush_streams()
             raise error from None
         finally:
             # The guest holds this thread for the whole call, so its wall time is its CPU time, less
             # what host functions spent waiting (http_fetch). One vDSO read instead of two syscalls.
-            cpu_seconds = max(0.0, perf_counter() - started - ctx.waited)
-            bind_context(None)
+            cpu_seconds = perf_counter() - started
+            if ctx is not None:
+                cpu_seconds = max(0.0, cpu_seconds - ctx.waited)
+                bind_context(None)
             self.last_used = monotonic()
         try:
-            status, headers, body = decode_response(data, limits.header_bytes)
+            status, headers, body = decode_response(data, limits.header_bytes, self._fields)
         except InvokeError as exc:
             self.broken = True
-            exc.logs = ctx.flush_streams()
+            exc.logs = ctx.flush_streams() if ctx is not None else []
             raise
-        return GuestResponse(status, headers, body, ctx.flush_streams(), cpu_seconds)
+        return GuestResponse(
+            status, headers, body, ctx.flush_streams() if ctx is not None else [], cpu_seconds
+        )
 
     @property
     def memory_bytes(self) -> int:

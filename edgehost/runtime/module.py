@@ -10,6 +10,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from .codec import FieldsMemo
 from .engine import arm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
@@ -59,6 +60,9 @@ class CompiledFunction:
         self.limits = limits
         self._linked = linked  # keeps the host callbacks alive as long as any instance
         self._pre = pre
+        self._fields = FieldsMemo()  # its instances' responses' fields (codec.FieldsMemo)
+        # A module that imports nothing calls no host function, so its instances skip the context.
+        self._calls_host = bool(pre.module.imports)
 
     @classmethod
     def load(
@@ -172,6 +176,14 @@ class CompiledFunction:
         finally:
             bind_context(None)
         try:
-            return Instance(self.spec, store, instance, limits=self.limits, owner=self)
+            return Instance(
+                self.spec,
+                store,
+                instance,
+                limits=self.limits,
+                owner=self,
+                fields=self._fields,
+                calls_host=self._calls_host,
+            )
         except LookupError as exc:
             raise InvokeError("instantiate_failed", str(exc)) from None

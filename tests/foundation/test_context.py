@@ -3,6 +3,8 @@ look-alike object of another kind."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from edgehost.context import Services
@@ -46,3 +48,69 @@ def test_setdefault_makes_the_service_once() -> None:
     first = services.setdefault("fleet", Fleet, make)
     assert services.setdefault("fleet", Fleet, make) is first
     assert made == [first] and services.named() == {"fleet": first}
+
+
+class Counted(type):
+    """A kind that counts the isinstance checks made against it."""
+
+    checks = 0
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        Counted.checks += 1
+        return type.__instancecheck__(cls, instance)
+
+
+class Store(metaclass=Counted):
+    pass
+
+
+class SqlStore(Store):  # isinstance consults the metaclass only for instances of other classes
+    pass
+
+
+def test_a_kind_is_looked_up_once_until_services_change() -> None:
+    """Per-request readers (the ingress mount, the KV host functions) call `get` on every request:
+    the scan runs once per kind, and again only after an `add` (which may replace the service)."""
+    services = Services()
+    first = SqlStore()
+    services.add(fleet=Fleet(), node=Node(), store=first)
+    checks = Counted.checks
+    assert services.get(Store) is first
+    assert Counted.checks == checks + 3  # the scan: fleet, node, then the store
+    checks = Counted.checks
+    for _ in range(5):
+        assert services.require(Store) is first
+    assert Counted.checks == checks  # no scan: the kind's answer was kept
+    second = SqlStore()
+    services.add(store=second)  # replaced under the same name
+    assert services.get(Store) is second
+
+
+class Racing(type):
+    """A kind whose first isinstance check replaces the service being looked up, as an `add` on
+    another thread can while a lookup scans."""
+
+    during: Any = None
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        during, Racing.during = Racing.during, None
+        if during is not None:
+            during()
+        return type.__instancecheck__(cls, instance)
+
+
+class Replaced(metaclass=Racing):
+    pass
+
+
+class OneReplaced(Replaced):
+    pass
+
+
+def test_a_lookup_that_raced_an_add_keeps_no_stale_answer() -> None:
+    services = Services()
+    old, new = OneReplaced(), OneReplaced()
+    services.add(store=old)
+    Racing.during = lambda: services.add(store=new)
+    services.get(Replaced)  # scanned while the service was replaced
+    assert services.get(Replaced) is new

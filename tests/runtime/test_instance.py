@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 import wasmtime
 
 from edgehost.runtime import GuestRequest, HostFunction, Instance, InvokeError, encode_request
+from edgehost.runtime.codec import encode_response
 
 from .conftest import compile_guest
 
@@ -153,3 +155,45 @@ def test_a_host_function_that_raises_unexpectedly_is_a_host_error(request_: Gues
         "host_error",
         "host function edgefn.add_one failed: KeyError: 'oops'",
     )
+
+
+def test_a_function_parses_fields_it_answered_before_once() -> None:
+    """The same fields as the last response of any instance of the function reuse its parsed list
+    (FieldsMemo); other fields, or a status a guest may not give, are parsed and checked as ever."""
+    function = compile_guest("mirror")
+    instance, other_instance = function.instantiate(), function.instantiate()
+
+    def answer(status: int, fields: list[tuple[str, str]], body: bytes, by: Instance = instance) -> Any:
+        wire = encode_response(status, fields, body)
+        return by.invoke(GuestRequest("POST", "/", [], wire), request_id="r")
+
+    first = answer(200, [("content-type", "text/plain")], b"one")
+    second = answer(201, [("content-type", "text/plain")], b"two!", other_instance)
+    assert (second.status, second.headers, second.body) == (201, [("content-type", "text/plain")], b"two!")
+    assert second.headers is first.headers  # not parsed again
+    other = answer(200, [("content-type", "text/plainX")], b"")
+    assert other.headers == [("content-type", "text/plainX")]
+    with pytest.raises(InvokeError, match="status 101"):
+        answer(101, [("content-type", "text/plainX")], b"")
+
+
+def test_only_a_module_that_imports_host_functions_gets_an_invocation_context(
+    request_: GuestRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A context per call is for host functions (logs, fetch deadlines, failures); a module that
+    imports none (echo) is called without one, and one that does (log) still has its lines."""
+    from edgehost.runtime import instance as instance_module
+
+    made: list[object] = []
+    real = instance_module.InvocationContext
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(instance_module, "InvocationContext", counted)
+    echo = compile_guest("echo").instantiate()
+    assert echo.invoke(request_, request_id="r").logs == []
+    assert made == []
+    logged = compile_guest("log").instantiate().invoke(request_, request_id="r")
+    assert len(made) == 1 and logged.logs
