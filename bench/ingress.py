@@ -7,8 +7,8 @@ Litestar handler (bench/baseline_app.py), and workerd running the same wasm gues
 -t1 -c32), one worker each; rounds alternate between the servers so load from other processes on
 the box hits all alike, and the medians of the rounds and their ratios are reported.
 
-Each round also records the server process's CPU time per request (user + system, all threads,
-children included for workerd's): on a shared machine requests/s moves with whatever else runs,
+Each round also records the server's CPU time per request (user + system, all threads and child
+processes): on a shared machine requests/s moves with whatever else runs,
 while CPU per request is what a dedicated core would pay, so its ratio is the steadier estimate of
 throughput per core.
 
@@ -21,6 +21,7 @@ Run: .venv/bin/python -m bench.ingress [--rounds 5] [--seconds 5] [--before REV]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -47,29 +48,34 @@ class Round:
     cpu_us: float  # server CPU time per request
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and of its live children (a multi-worker runner's workers)."""
     process = psutil.Process(pid)
-    times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
+    total = 0.0
+    for proc in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
-def measure(target: servers.Target, seconds: float, connections: int) -> Round:
-    before = _cpu_seconds(target.pid)
-    result = load(target.url, seconds, connections)
-    spent = _cpu_seconds(target.pid) - before
+def measure(target: servers.Target, seconds: float, connections: int, threads: int = 1) -> Round:
+    before = cpu_seconds(target.pid)
+    result = load(target.url, seconds, connections, threads)
+    spent = cpu_seconds(target.pid) - before
     return Round(result, spent / max(1, result.requests) * 1e6)
 
 
 def alternate(
-    targets: dict[str, servers.Target], rounds: int, seconds: float, connections: int
+    targets: dict[str, servers.Target], rounds: int, seconds: float, connections: int, threads: int = 1
 ) -> dict[str, list[Round]]:
     results: dict[str, list[Round]] = {name: [] for name in targets}
     for target in targets.values():  # warm-up: pools filled, code paths hot
-        load(target.url, 1.0, connections)
+        load(target.url, 1.0, connections, threads)
     for i in range(rounds):
         order = list(targets.items()) if i % 2 == 0 else list(reversed(targets.items()))
         for name, target in order:
-            measured = measure(target, seconds, connections)
+            measured = measure(target, seconds, connections, threads)
             results[name].append(measured)
             result = measured.load
             say(
