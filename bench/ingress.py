@@ -148,7 +148,7 @@ def rows_for(results: dict[str, list[Round]], connections: int) -> list[Row]:
 
 
 @contextmanager
-def edgefn_at(rev: str, root: Path) -> Iterator[servers.Target]:
+def edgefn_at(rev: str, root: Path) -> Iterator[DevServer]:
     """`edgefn dev` of the tree at git revision `rev`, run by this venv's interpreter."""
     tree = root / f"tree-{rev}"
     tree.mkdir(parents=True)
@@ -157,7 +157,7 @@ def edgefn_at(rev: str, root: Path) -> Iterator[servers.Target]:
     project = servers.copy_example(root / f"project-{rev}")
     env = {"PYTHONPATH": f"{tree}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with serving(DevServer(project, root / "logs", {**servers.NO_RATE_LIMIT, **env}, command=EDGEFN)) as dev:
-        yield servers.Target(f"{dev.ingress}/hello", dev.proc.pid)
+        yield dev
 
 
 def run(
@@ -169,7 +169,8 @@ def run(
         dev = stack.enter_context(servers.dev(servers.copy_example(root / "project"), logs))
         targets = {"edgefn": servers.Target(f"{dev.ingress}/hello", dev.proc.pid)}
         if before:
-            targets[f"edgefn@{before}"] = stack.enter_context(edgefn_at(before, root))
+            old = stack.enter_context(edgefn_at(before, root))
+            targets[f"edgefn@{before}"] = servers.Target(f"{old.ingress}/hello", old.proc.pid)
         for kind in ("asgi", "rsgi", "litestar"):
             targets[kind] = stack.enter_context(servers.baseline(logs, kind))
         if servers.workerd_binary() is not None:
