@@ -37,6 +37,7 @@ GOAL_SCALING = 1.7
 GOAL_TAIL = 2.0
 SHARE = 0.8
 CONNECTIONS = 32
+LATE_SHARE = 0.01  # more requests than this sent a period late: the client could not keep the rate
 FOLD_WAIT_S = 1.5  # past plugins/metrics.py's Tallies.FOLD_S, so every worker has folded its counts
 
 
@@ -108,9 +109,15 @@ def run(rounds: int = 3, seconds: float = 5.0) -> list[Row]:
         say(f"scaling: paced wrk at {rate:,.0f}/s: {steady}")
         fixed, late = open_loop(urls["1 worker"], rate, seconds * 2, CONNECTIONS * 2)
         say(f"scaling: open-loop at {rate:,.0f}/s: {fixed}, {late} sent over a period late")
+        behind = late > LATE_SHARE * fixed.requests  # then it measured its own lag, not the server
         for label, measured, extra in (
             ("wrk paced", steady, ""),
-            ("fixed-rate Python client", fixed, f", {late} requests sent over a period late"),
+            (
+                "fixed-rate Python client",
+                fixed,
+                f", {late} requests sent over a period late"
+                + (": the client fell behind, not a server figure" if behind else ""),
+            ),
         ):
             rows.append(
                 Row(
@@ -121,7 +128,7 @@ def run(rounds: int = 3, seconds: float = 5.0) -> list[Row]:
                     measured.p50_ms,
                     "its p50",
                     f"<= {GOAL_TAIL} x",
-                    measured.p99_ms <= GOAL_TAIL * measured.p50_ms,
+                    None if extra.endswith("figure") else measured.p99_ms <= GOAL_TAIL * measured.p50_ms,
                     note=f"{measured.rps:,.0f} req/s of {one:,.0f} peak{extra}",
                 )
             )
