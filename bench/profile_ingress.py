@@ -62,6 +62,11 @@ def aggregate(raw: str) -> tuple[int, collections.Counter[str], collections.Coun
 # belong to no step are the server's. Within a frame, the first matching step wins (so `_respond`
 # is the answer, the rest of the ingress its own step).
 BUDGET = (
+    # Samples whose innermost frame is the guest thread's loop itself: it is in its queue's `get`
+    # (C code), waiting for the next call. py-spy counts a thread as running when it is runnable
+    # but not on a core (woken, waiting for the GIL or a CPU), so this is the hand-off to guest
+    # threads, inflated on a loaded machine.
+    ("guest threads taking the next call (hand-off)", ("GuestThreads._work (",)),
     ("deadline ticker (wasmtime epochs; per second, not per request)", ("Ticker.run",)),
     ("request encoding", ("encode_wire_request", "encode_request", "_put_headers")),
     (
