@@ -77,6 +77,18 @@ print("held", flush=True)
 sys.stdin.read()
 """
 READER = "import sys; from edgehost.plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
+# A worker counting on its event loop, stopping before its next fold is due.
+LOOP_WRITER = """
+import asyncio, sys
+from edgehost.contracts import Invocation
+from edgehost.plugins import metrics
+async def serve():
+    for _ in range(int(sys.argv[1])):
+        inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=1.002,
+                         tenant="t", function_id="p.loop", status=200)
+        metrics.edgehost_invocation_finished(inv)
+asyncio.run(serve())
+"""
 
 
 def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: Path) -> None:
@@ -92,12 +104,15 @@ def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: 
     python(WRITER, "2", "p.fn")
     python(WRITER, "3", "p.fn", "timeout")
     python(WRITER, "1", 'we"ird\\\nfn\u00e9\udcff', "trap")
+    python(LOOP_WRITER, "7")  # its counts are folded at exit, not lost with the process
     text = python(READER)
     promtool_ok(text)
     assert sample(text, "wasm_invoke_count_total", function_id="p.fn") == 5
     assert sample(text, "wasm_invoke_latency_seconds_count", function_id="p.fn") == 5
     assert sample(text, "wasm_invoke_errors_total", function_id="p.fn", error_code="timeout") == 1
     assert sample(text, "wasm_invoke_count_total", function_id='we"ird\\\nfn??') == 1
+    assert sample(text, "wasm_invoke_count_total", function_id="p.loop") == 7
+    assert sample(text, "wasm_invoke_latency_seconds_bucket", function_id="p.loop", le="0.0025") == 7
     # Live gauges are summed over the processes alive; a dead worker's instances stop counting.
     holders = [
         subprocess.Popen(
