@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import sys
 import threading
 from collections.abc import Callable
@@ -89,7 +90,21 @@ class LineBatch(Generic[Item]):
 
 def render(invocations: list[Invocation]) -> bytes:
     """The log lines of `invocations`, joined by newlines (the sink ends the last one)."""
-    return _encoder.encode_lines([log_record(invocation) for invocation in invocations])[:-1]
+    records = [log_record(invocation) for invocation in invocations]
+    try:
+        return _encoder.encode_lines(records)[:-1]
+    except UnicodeEncodeError:  # one of them holds a lone surrogate: each line on its own
+        return b"\n".join(map(line_of, records))
+
+
+def line_of(record: InvocationRecord) -> bytes:
+    """One record's JSON line. Text the runtime decoded with `surrogateescape` (guest bytes that are
+    not UTF-8) can hold lone surrogates, which UTF-8 cannot carry: such a line is written with
+    every non-ASCII character as a JSON `\\u` escape instead of being lost (same keys, same values)."""
+    try:
+        return _encode(record)
+    except UnicodeEncodeError:
+        return json.dumps(msgspec.to_builtins(record), separators=(",", ":")).encode()
 
 
 # Each line costs about this much besides its guest output (a guess that bounds the queue's memory).
@@ -172,4 +187,4 @@ def edgehost_invocation_finished(invocation: Invocation) -> None:
     logs = invocation.logs
     _lines.add(invocation, LINE_BYTES + sum(len(line.message) for line in logs) * 6 if logs else LINE_BYTES)
     if invocation.tenant in TAIL.projects:
-        TAIL.offer(invocation.tenant, _encode(log_record(invocation)))
+        TAIL.offer(invocation.tenant, line_of(log_record(invocation)))

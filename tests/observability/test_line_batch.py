@@ -55,8 +55,9 @@ def test_off_a_loop_a_line_is_written_at_once() -> None:
 
 
 def test_a_batch_renders_each_invocation_as_its_own_documented_line() -> None:
-    """Property: random invocations (guest lines or none, errors, odd text) rendered as one batch
-    give one line each, with the documented keys in their order and the invocation's values."""
+    """Property: random invocations (guest lines or none, errors, odd text, lone surrogates from
+    guest bytes that are not UTF-8) rendered as one batch give one line each, with the documented
+    keys in their order and the invocation's values: none is lost."""
     import json
     import random
 
@@ -65,7 +66,17 @@ def test_a_batch_renders_each_invocation_as_its_own_documented_line() -> None:
     from edgehost.runtime.types import LogLine
 
     rng = random.Random(19)
-    text = ["", "hello", 'q"uote', "back\\slash", "new\nline", "\x00\x1f", "\u2603 snow", "x" * 300]
+    text = [
+        "",
+        "hello",
+        'q"uote',
+        "back\\slash",
+        "new\nline",
+        "\x00\x1f",
+        "\u2603 snow",
+        "x" * 300,
+        "not utf-8 \udcff",
+    ]
     invocations = []
     for n in range(60):
         inv = Invocation(
