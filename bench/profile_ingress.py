@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench import servers
 from bench.common import VENV_BIN, loadavg, say
@@ -145,9 +147,42 @@ def counted(metrics_url: str) -> float:
     return sample(text, "wasm_invoke_count_total", function_id="demo.hello") or 0.0
 
 
-def profile(seconds: float, rate: int, out: Path, rev: str | None = None) -> tuple[str, float, int]:
+GRANIAN = "granian's threads (HTTP, sockets)"
+
+
+def thread_roles(spy: str, pid: int) -> dict[int, str]:
+    """Thread id -> what it is, from `py-spy dump`: "guest thread" for the runtime's guest
+    threads, else its Python name. granian's own threads have no name (some hold a thread state
+    with no frames, others none at all): they are left out, and counted as granian's."""
+    dump = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True).stdout
+    roles: dict[int, str] = {}
+    for block in re.split(r"\n(?=Thread )", dump):
+        head = re.match(r'Thread (\S+) \(\w+\)(?:: "([^"]*)")?', block)
+        if head is not None and (head.group(2) or "GuestThreads" in block):
+            roles[int(head.group(1), 0)] = "guest thread" if "GuestThreads" in block else head.group(2)
+    return roles
+
+
+def thread_seconds(pid: int) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+
+
+def by_thread(
+    roles: dict[int, str], before: dict[int, float], after: dict[int, float], requests: int
+) -> list[tuple[str, float]]:
+    """µs of CPU per request per kind of thread, measured by the kernel (exact, unlike samples)."""
+    spent: dict[str, float] = collections.defaultdict(float)
+    for tid, seconds in after.items():
+        spent[roles.get(tid, GRANIAN)] += (seconds - before.get(tid, 0.0)) / requests * 1e6
+    return sorted(spent.items(), key=lambda item: -item[1])
+
+
+def profile(
+    seconds: float, rate: int, out: Path, rev: str | None = None
+) -> tuple[str, float, int, list[tuple[str, float]]]:
     """The raw stacks of `edgefn dev` (of git revision `rev`, if given) under wrk load, with the
-    server's CPU seconds and the requests it counted while py-spy sampled."""
+    server's CPU seconds, the requests it counted while py-spy sampled, and the CPU per request
+    of each kind of thread."""
     spy = py_spy()
     if spy is None:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -163,16 +198,18 @@ def profile(seconds: float, rate: int, out: Path, rev: str | None = None) -> tup
         loader = threading.Thread(target=lambda: result.update(r=load(url, seconds + 3, CONNECTIONS)))
         loader.start()
         time.sleep(1.0)
-        cpu, requests = cpu_seconds(dev.proc.pid), counted(dev.metrics)
+        roles = thread_roles(spy, dev.proc.pid)
+        cpu, requests, threads = cpu_seconds(dev.proc.pid), counted(dev.metrics), thread_seconds(dev.proc.pid)
         cmd = [spy, "record", "-p", str(dev.proc.pid), "-d", f"{seconds:g}", "-r", str(rate)]
         cmd += ["-f", "raw", "-o", str(out), "--nonblocking"]
         spy_run = subprocess.run(cmd, capture_output=True, text=True)
         cpu, requests = cpu_seconds(dev.proc.pid) - cpu, int(counted(dev.metrics) - requests)
+        per_thread = by_thread(roles, threads, thread_seconds(dev.proc.pid), requests)
         loader.join()
         if spy_run.returncode != 0:
             raise SystemExit(f"py-spy failed (needs ptrace rights):\n{spy_run.stderr[-2000:]}")
         say(f"load during profile: {result.get('r')}")
-    return out.read_text(), cpu, requests
+    return out.read_text(), cpu, requests, per_thread
 
 
 def main() -> None:
@@ -186,10 +223,12 @@ def main() -> None:
     if args.from_raw:
         raw = args.from_raw.read_text()
     else:
-        raw, cpu, requests = profile(args.seconds, args.rate, args.raw, args.rev)
+        raw, cpu, requests, per_thread = profile(args.seconds, args.rate, args.raw, args.rev)
     print(f"load average {loadavg()}")
     if not args.from_raw:
         print(f"{requests} requests, {cpu / requests * 1e6:.1f} µs server CPU per request\n")
+        print("| thread (kernel's CPU accounting) | µs CPU per request |\n|---|---|")
+        print("\n".join(f"| {role} | {us:.1f} |" for role, us in per_thread) + "\n")
         print(budget_table(budget(raw, cpu, requests)) + "\n")
     print(report(raw))
     if not args.from_raw:
