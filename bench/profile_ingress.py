@@ -155,11 +155,13 @@ def thread_roles(spy: str, pid: int) -> dict[int, str]:
     threads, else its Python name. granian's own threads have no name (some hold a thread state
     with no frames, others none at all): they are left out, and counted as granian's."""
     dump = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True).stdout
-    roles: dict[int, str] = {}
+    roles = {pid: "event loop (main thread: ingress, hooks, granian's Python side)"}  # if the dump missed it
     for block in re.split(r"\n(?=Thread )", dump):
         head = re.match(r'Thread (\S+) \(\w+\)(?:: "([^"]*)")?', block)
         if head is not None and (head.group(2) or "GuestThreads" in block):
-            roles[int(head.group(1), 0)] = "guest thread" if "GuestThreads" in block else head.group(2)
+            roles.setdefault(
+                int(head.group(1), 0), "guest thread" if "GuestThreads" in block else head.group(2)
+            )
     return roles
 
 
