@@ -59,6 +59,9 @@ def aggregate(raw: str) -> tuple[int, collections.Counter[str], collections.Coun
     return total, inclusive, own
 
 
+TICKER = "deadline ticker (wasmtime epochs; per second, not per request)"
+TICKER_THREAD = "edgefn-epoch"  # edgehost/runtime/engine.py's Ticker thread
+GRANIAN = "granian's threads (HTTP, sockets)"
 # The per-request budget (bench/RESULTS.md): a sample goes to the first step that its innermost
 # frames belong to, looking outwards; the loop, granian's Python side and thread hand-offs that
 # belong to no step are the server's. Within a frame, the first matching step wins (so `_respond`
@@ -69,7 +72,7 @@ BUDGET = (
     # but not on a core (woken, waiting for the GIL or a CPU), so this is the hand-off to guest
     # threads, inflated on a loaded machine.
     ("guest threads taking the next call (hand-off)", ("GuestThreads._work (",)),
-    ("deadline ticker (wasmtime epochs; per second, not per request)", ("Ticker.run",)),
+    (TICKER, ("Ticker.run",)),
     ("request encoding", ("encode_wire_request", "encode_request", "_put_headers")),
     (
         "response decoding",
@@ -97,7 +100,7 @@ def step_of(frames: list[str]) -> str:
     return SERVER
 
 
-NATIVE = "server (granian's threads, no Python frames)"
+NATIVE = "server: granian's threads (HTTP, sockets)"
 
 
 def by_component(raw: str) -> list[tuple[str, float]]:
@@ -115,13 +118,20 @@ def by_component(raw: str) -> list[tuple[str, float]]:
     return [(name, n / total * 100) for name, n in shares.most_common()] if total else []
 
 
-def budget(raw: str, cpu_s: float, requests: int) -> list[tuple[str, float]]:
-    """µs of CPU per request per step: the process's measured CPU time per request, split by the
-    steps' shares of the samples. An estimate: py-spy counts a thread that is runnable but waiting
-    for a core as running, and granian's threads that never hold a thread state are not sampled,
-    so their time is spread over the steps in proportion."""
-    per_request = cpu_s / requests * 1e6
-    return [(name, share / 100 * per_request) for name, share in by_component(raw)]
+def budget(raw: str, per_thread: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """µs of CPU per request per step. The kernel's accounting per thread (`by_thread`) is exact:
+    granian's threads are the server's native side and the epoch thread is the ticker; the rest
+    (the event loop, guest threads) is split by the other steps' shares of the samples. Only that
+    split is an estimate (py-spy counts a thread that is runnable but waiting for the GIL or a
+    core as running: the ticker, measured by the kernel at about a sixth of its samples' share)."""
+    measured = dict(per_thread)
+    ticker = measured.pop(TICKER_THREAD, 0.0)
+    native = measured.pop(GRANIAN, 0.0)
+    rest = sum(measured.values())
+    shares = [(name, share) for name, share in by_component(raw) if name not in (NATIVE, TICKER)]
+    total = sum(share for _, share in shares) or 1.0
+    steps = [(name, share / total * rest) for name, share in shares]
+    return sorted([(NATIVE, native), (TICKER, ticker), *steps], key=lambda step: -step[1])
 
 
 def report(raw: str, top: int = 25) -> str:
@@ -145,9 +155,6 @@ def budget_table(steps: list[tuple[str, float]]) -> str:
 def counted(metrics_url: str) -> float:
     text = httpx.get(f"{metrics_url}/metrics", timeout=10).text
     return sample(text, "wasm_invoke_count_total", function_id="demo.hello") or 0.0
-
-
-GRANIAN = "granian's threads (HTTP, sockets)"
 
 
 def thread_roles(spy: str, pid: int) -> dict[int, str]:
@@ -231,7 +238,7 @@ def main() -> None:
         print(f"{requests} requests, {cpu / requests * 1e6:.1f} µs server CPU per request\n")
         print("| thread (kernel's CPU accounting) | µs CPU per request |\n|---|---|")
         print("\n".join(f"| {role} | {us:.1f} |" for role, us in per_thread) + "\n")
-        print(budget_table(budget(raw, cpu, requests)) + "\n")
+        print(budget_table(budget(raw, per_thread)) + "\n")
     print(report(raw))
     if not args.from_raw:
         print(f"\nraw stacks: {args.raw}", file=sys.stderr)
