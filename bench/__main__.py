@@ -22,6 +22,7 @@ from bench import (
     output_flood,
     pool_memory,
     propagation,
+    scaling,
     soak,
 )
 from bench.common import REPO, Row, machine, say, table
@@ -43,6 +44,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
     if quick:  # a smoke run of every path in a few minutes; the figures are not for RESULTS.md
         return {
             "ingress": lambda: ingress.run(rounds=2, seconds=2),
+            "scaling": lambda: scaling.run(rounds=1, seconds=2),
             "ingress-path": lambda: ingress_path.run(requests=2000, rounds=2),
             "ingress-plugins": lambda: ingress_plugins.run(rounds=1, seconds=2),
             "propagation": lambda: propagation.run(deploys=2, interval_s=2),
@@ -55,6 +57,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         }
     return {
         "ingress": ingress.run,
+        "scaling": scaling.run,
         "ingress-path": ingress_path.run,
         "ingress-plugins": ingress_plugins.run,
         "propagation": propagation.run,

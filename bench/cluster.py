@@ -45,6 +45,7 @@ class Cluster:
     cp: EdgefnProcess
     runners: list[EdgefnProcess] = field(default_factory=list)
     ingress: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)  # each runner's /metrics listener
 
 
 def cp_config(root: Path, port: int, *, database_url: str, allow: list[str], interval_s: float) -> Path:
@@ -65,8 +66,11 @@ def cp_config(root: Path, port: int, *, database_url: str, allow: list[str], int
     return path
 
 
-def runner_config(root: Path, node_id: str, api: str, interval_s: float, watch: bool) -> tuple[Path, int]:
-    port = free_port()
+def runner_config(
+    root: Path, node_id: str, api: str, interval_s: float, watch: bool
+) -> tuple[Path, int, int]:
+    """The runner's TOML file, its ingress port and its metrics port."""
+    port, metrics_port = free_port(), free_port()
     path = root / f"{node_id}.toml"
     path.write_text(
         _toml(
@@ -76,7 +80,7 @@ def runner_config(root: Path, node_id: str, api: str, interval_s: float, watch: 
                     "control_plane_url": api,
                     "host": "127.0.0.1",
                     "ingress_port": port,
-                    "metrics_port": free_port(),
+                    "metrics_port": metrics_port,
                     "state_dir": str(root / node_id / "state"),
                     "cache_dir": str(root / node_id / "cache"),
                 },
@@ -88,7 +92,7 @@ def runner_config(root: Path, node_id: str, api: str, interval_s: float, watch: 
             }
         )
     )
-    return path, port
+    return path, port, metrics_port
 
 
 @contextmanager
@@ -128,12 +132,13 @@ def cluster(
         cp.wait_port(port, 60)
         result = Cluster(root, api, token, cp)
         for node_id in node_ids:
-            path, ingress_port = runner_config(root, node_id, api, interval_s, watch)
+            path, ingress_port, metrics_port = runner_config(root, node_id, api, interval_s, watch)
             args = ["serve", "--mode", "runner", "--config", str(path)]
             proc = EdgefnProcess(args, cwd=root, env=env, log_dir=logs, name=node_id)
             stack.callback(proc.stop)
             result.runners.append(proc)
             result.ingress.append(f"http://127.0.0.1:{ingress_port}")
+            result.metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
         for proc, url in zip(result.runners, result.ingress, strict=True):
             proc.wait_port(int(url.rsplit(":", 1)[1]), 60)
         yield result

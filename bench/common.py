@@ -11,12 +11,15 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 EDGEFN = str(VENV_BIN / "edgefn")
+# What the bench installs or builds once and keeps between runs (node certificates, workerd).
+CACHE = Path(os.environ.get("EDGEFN_BENCH_CACHE", Path(tempfile.gettempdir()) / "edgefn-bench-cache"))
 if str(REPO) not in sys.path:  # tests/procs.py and tests/services.py are reused, not copied
     sys.path.insert(0, str(REPO))
 

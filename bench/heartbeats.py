@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from bench.cluster import cluster, ensure_ca
-from bench.common import REPO, Row, machine, median, say, table
+from bench.common import CACHE, REPO, Row, machine, median, say, table
 from bench.loadgen import roundtrip
 from edgehost.cli.settings_loader import local_host_functions
 from edgehost.client import ApiClient
@@ -39,7 +39,6 @@ from edgehost.security.node_token import NodeSigner
 from tests.services import PostgresServer
 
 GOAL = 2000.0
-CACHE = Path(os.environ.get("EDGEFN_BENCH_CACHE", Path(tempfile.gettempdir()) / "edgefn-bench-cache"))
 TOKEN_TTL_S = 300  # the CP's ceiling; tokens are signed up to a round ahead of use
 WARM_UP_BEATS = 2  # register, then report the inventory the first reply asked for
 

@@ -1,7 +1,9 @@
 """HTTP load: wrk when installed (it costs the server's core least), else a raw-socket asyncio client.
 
 Both report the same `LoadResult`, so a benchmark does not care which one ran; the generator in
-use is printed with the figures because their absolute numbers differ.
+use is printed with the figures because their absolute numbers differ. `open_loop` sends at a fixed
+rate whatever the answers do (wrk is closed-loop: a slow answer delays the next request and hides
+its own queueing), for latency at a given share of the peak throughput.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -58,10 +61,28 @@ def parse_wrk(out: str) -> LoadResult:
     )
 
 
-def run_wrk(url: str, seconds: float, connections: int = 16, threads: int = 1) -> LoadResult:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+def run_wrk(
+    url: str, seconds: float, connections: int = 16, threads: int = 1, script: list[str] | None = None
+) -> LoadResult:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url, *(script or [])]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     return parse_wrk(out)
+
+
+# wrk's `delay()` hook: each connection waits this many milliseconds after an answer before its next request.
+PACING = Path(__file__).parent / "wrk_pacing.lua"
+
+
+def paced(url: str, rate: float, seconds: float, delay_ms: int = 4) -> LoadResult:
+    """About `rate` requests per second from wrk (one thread): connections that each wait `delay_ms`
+    after every answer, as many as that rate needs, corrected once from a 2 s trial. Closed-loop
+    still (an answer's own latency is timed from when it was sent), but the server is never
+    saturated by the client, unlike plain wrk; `open_loop` is the fixed-rate variant."""
+    script = ["-s", str(PACING), "--", str(delay_ms)]
+    connections = max(1, round(rate * delay_ms / 1000))
+    trial = run_wrk(url, 2, connections, 1, script)
+    connections = max(1, round(connections * rate / max(trial.rps, 1.0)))
+    return run_wrk(url, seconds, connections, 1, script)
 
 
 async def roundtrip(
@@ -109,14 +130,11 @@ async def _python_load(url: str, seconds: float, connections: int) -> LoadResult
     elapsed = time.perf_counter() - start
     latencies.sort()
 
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else float("nan")
-
     return LoadResult(
         len(latencies),
         len(latencies) / elapsed,
-        pct(0.5),
-        pct(0.99),
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.99),
         tally["non_2xx"],
         tally["errors"],
         "python",
@@ -127,8 +145,84 @@ def run_python(url: str, seconds: float, connections: int = 16) -> LoadResult:
     return asyncio.run(_python_load(url, seconds, connections))
 
 
-def load(url: str, seconds: float, connections: int = 16) -> LoadResult:
-    """Closed-loop load for `seconds` over `connections` keep-alive connections."""
+def load(url: str, seconds: float, connections: int = 16, threads: int = 1) -> LoadResult:
+    """Closed-loop load for `seconds` over `connections` keep-alive connections (`threads` wrk threads)."""
     if have_wrk():
-        return run_wrk(url, seconds, connections)
+        return run_wrk(url, seconds, connections, threads)
     return run_python(url, seconds, connections)
+
+
+def _percentile(sorted_ms: list[float], p: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p))] if sorted_ms else float("nan")
+
+
+async def _paced_connection(
+    host: str,
+    port: int,
+    request: bytes,
+    start: float,
+    interval: float,
+    count: int,
+    latencies: list[float],
+    tally: dict[str, int],
+) -> None:
+    """Sends its `count` requests at start, start + interval, ...; a request whose connection is still
+    busy at its time is timed from that time (the queueing a fixed-rate client would see), one sent on
+    time from when it was written (so the loop's timer slack is not counted as server latency)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for i in range(count):
+            due = start + i * interval
+            now = time.perf_counter()
+            if now < due:
+                await asyncio.sleep(due - now)
+                began = time.perf_counter()
+            else:
+                began = due
+                tally["late"] += now - due > interval
+            status, _ = await roundtrip(reader, writer, request)
+            latencies.append((time.perf_counter() - began) * 1000)
+            if not 200 <= status < 300:
+                tally["non_2xx"] += 1
+    except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+        tally["errors"] += 1
+    finally:
+        writer.close()
+
+
+async def _open_loop(url: str, rate: float, seconds: float, connections: int) -> tuple[LoadResult, int]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    latencies: list[float] = []
+    tally = {"non_2xx": 0, "errors": 0, "late": 0}
+    interval = connections / rate  # each connection's own period; together they send `rate` per second
+    count = max(1, int(seconds * rate / connections))
+    start = time.perf_counter() + 0.2  # every connection open before the first send
+    await asyncio.gather(
+        *(
+            _paced_connection(host, port, request, start + k / rate, interval, count, latencies, tally)
+            for k in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    result = LoadResult(
+        len(latencies),
+        len(latencies) / elapsed,
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.99),
+        tally["non_2xx"],
+        tally["errors"],
+        "python open-loop",
+    )
+    return result, tally["late"]
+
+
+def open_loop(url: str, rate: float, seconds: float, connections: int = 64) -> tuple[LoadResult, int]:
+    """Requests at a fixed total `rate` per second for `seconds`, spread over `connections`
+    keep-alive connections; also returns how many went out more than a period late (the client's
+    own lag or a connection still busy). Runs on uvloop, the loop with the least per-request cost."""
+    import uvloop
+
+    return uvloop.run(_open_loop(url, rate, seconds, connections))

@@ -1,5 +1,9 @@
 """Cost of quotas + metrics + invocation logs: per call in-process, and per request on a real socket.
 
+The in-process calls are made off an event loop, where the log writes each line and the metrics
+fold each count at once; on the ingress's loop both batch (bench/hooks_before_after.py measures
+them there, beside an older revision's).
+
 Run: .venv/bin/python bench/observability.py
 Prints medians of alternated rounds and ratios; nothing here is asserted.
 """
@@ -94,13 +98,13 @@ def in_process(state_dir: Path) -> dict[str, float]:
             "invocation log: record dict only": lambda: per_call_us(
                 lambda: invocation_log.log_record(inv), n
             ),
-            "invocation log: one line (ok)": lambda: per_call_us(
+            "invocation log: one line (ok; off a loop, written at once)": lambda: per_call_us(
                 lambda: invocation_log.edgehost_invocation_finished(inv), n
             ),
-            "invocation log: one line (failed)": lambda: per_call_us(
+            "invocation log: one line (failed; off a loop)": lambda: per_call_us(
                 lambda: invocation_log.edgehost_invocation_finished(failed), n
             ),
-            "metrics: invocation_finished": lambda: per_call_us(
+            "metrics: invocation_finished (off a loop, folded at once)": lambda: per_call_us(
                 lambda: metrics.edgehost_invocation_finished(failed), n
             ),
             "quotas: admit+release, in-process counts": lambda: per_call_us(admit_release(memory), n),

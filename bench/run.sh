@@ -26,5 +26,17 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ "$(id -u)" = 0 ]
     || echo "postgresql could not be installed: the heartbeat benchmark will fail" >&2
 fi
 
+# workerd for the ingress benchmark's baseline: the npm registry's `workerd` package (its platform
+# package ships the binary), kept in the bench cache (bench/common.py, CACHE).
+cache="${EDGEFN_BENCH_CACHE:-${TMPDIR:-/tmp}/edgefn-bench-cache}"
+if [ ! -x "$cache/workerd/node_modules/.bin/workerd" ]; then
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q npm >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q npm >/dev/null; } || true
+  fi
+  mkdir -p "$cache/workerd"
+  npm install --prefix "$cache/workerd" --no-audit --no-fund --silent 'workerd@^1.20240000.0' >/dev/null 2>&1 \
+    || echo "workerd could not be installed: the ingress benchmark leaves its baseline out" >&2
+fi
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
 exec .venv/bin/python -m bench "$@"

@@ -1,4 +1,5 @@
-"""Processes the benchmarks drive: `edgefn dev` on the example project, and the bare baseline app."""
+"""Processes the benchmarks drive: `edgefn dev` on the example project, the baseline apps
+(bench/baseline_app.py) and workerd running the same guest (bench/workerd/)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import REPO
+import wasmtime
+
+from bench.common import CACHE, REPO
 from tests.procs import DevServer, serving
 from tests.services import free_port, wait_for_port
 
@@ -42,13 +45,50 @@ class Target:
 
 
 @contextmanager
-def baseline(log_dir: Path) -> Iterator[Target]:
-    """The bare Litestar handler as its own process; yields its /hello URL and pid."""
+def baseline(log_dir: Path, kind: str = "litestar") -> Iterator[Target]:
+    """A baseline app (`litestar`, `asgi` or `rsgi`, bench/baseline_app.py) as its own process;
+    yields its /hello URL and pid."""
     port = free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "baseline.log").open("wb") as log:
+    with _process(
+        [sys.executable, "-m", "bench.baseline_app", str(port), kind], log_dir / f"{kind}.log"
+    ) as pid:
+        wait_for_port("127.0.0.1", port, 30)
+        yield Target(f"http://127.0.0.1:{port}/hello", pid)
+
+
+WORKERD_DIR = Path(__file__).parent / "workerd"
+
+
+def workerd_binary() -> Path | None:
+    """workerd from the npm registry, as bench/run.sh installs it into the bench cache."""
+    found = CACHE / "workerd" / "node_modules" / ".bin" / "workerd"
+    return found if found.exists() else None
+
+
+@contextmanager
+def workerd(log_dir: Path, work: Path) -> Iterator[Target]:
+    """workerd serving the hello guest (functions/hello/hello.wat) through bench/workerd/worker.js."""
+    binary = workerd_binary()
+    if binary is None:
+        raise FileNotFoundError("workerd is not installed: run bench/run.sh (npm install workerd)")
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("hello.capnp", "worker.js"):
+        shutil.copy(WORKERD_DIR / name, work / name)
+    (work / "hello.wasm").write_bytes(wasmtime.wat2wasm((REPO / "functions/hello/hello.wat").read_text()))
+    port = free_port()
+    cmd = [str(binary), "serve", str(work / "hello.capnp"), "--socket-addr", f"http=127.0.0.1:{port}"]
+    with _process(cmd, log_dir / "workerd.log") as pid:
+        wait_for_port("127.0.0.1", port, 30)
+        yield Target(f"http://127.0.0.1:{port}/hello", pid)
+
+
+@contextmanager
+def _process(cmd: list[str], log_path: Path) -> Iterator[int]:
+    """`cmd` in its own session with its output in `log_path`; yields its pid, stops its group after."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline_app", str(port)],
+            cmd,
             cwd=REPO,
             stdout=log,
             stderr=log,
@@ -56,8 +96,7 @@ def baseline(log_dir: Path) -> Iterator[Target]:
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         try:
-            wait_for_port("127.0.0.1", port, 30)
-            yield Target(f"http://127.0.0.1:{port}/hello", proc.pid)
+            yield proc.pid
         finally:
             stop_group(proc)
 

@@ -1,10 +1,11 @@
 """Built-in plugin: one JSON line per invocation on standard output (requirement 8.4).
 
 msgspec renders the record and structlog's bytes logger writes it to stdout: no logging
-machinery on the hot path, a few microseconds per line (bench/observability.py). Lines go out
+machinery on the hot path. The hook only queues the invocation; lines are rendered and written
 in batches at most 10 ms late (`LineBatch`): a write and flush per line was the largest cost
-left in the hook. The same record feeds the live tail when the invocation's project is being
-tailed.
+left in the hook, and rendering a batch in one `encode_lines` call costs about half of
+rendering its lines one by one (bench/observability.py). The same record feeds the live tail
+when the invocation's project is being tailed (rendered at once, for those projects only).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import sys
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -23,7 +26,8 @@ from edgehost.contracts import Invocation
 from edgehost.hookspecs import hookimpl
 from edgehost.runner.tail import TAIL
 
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
 LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}  # the guest ABI's `log` levels
 # structlog's bytes logger is the sink (one locked write and flush per line, so lines from
 # guest threads never interleave); its processor chain is skipped on purpose: it cost ~10 µs
@@ -35,31 +39,38 @@ class Sink(Protocol):
     def msg(self, message: bytes) -> None: ...
 
 
-class LineBatch:
-    """Lines written together at most FLUSH_S after the first of them, or once MAX_LINES or
-    MAX_BYTES wait.
+Item = TypeVar("Item")
 
-    Under load that is one write for dozens of requests instead of a write and a flush each; a
-    line reaches standard output at most FLUSH_S late. A line can be large (64 KiB of guest output,
-    up to six times that once JSON escapes control characters), so the queue is bounded in bytes
-    too. Called off a loop (a script, a guest thread), a line is written at once with what is queued.
+
+class LineBatch(Generic[Item]):
+    """Items rendered and written together at most FLUSH_S after the first of them, or once
+    MAX_LINES or MAX_BYTES wait.
+
+    Under load that is one render and one write for dozens of requests instead of a render, a
+    write and a flush each; a line reaches standard output at most FLUSH_S late. `encode` turns
+    the queued items into their lines joined by newlines. A line can be large (64 KiB of guest
+    output, up to six times that once JSON escapes control characters), so the queue is bounded
+    by the bytes its adder announces too. Called off a loop (a script, a guest thread), an item is
+    written at once with what is queued.
     """
 
     FLUSH_S = 0.01
     MAX_LINES = 256
     MAX_BYTES = 1 << 20
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, encode: Callable[[list[Item]], bytes]) -> None:
         self.sink = sink
-        self._lines: list[bytes] = []
+        self.encode = encode
+        self._items: list[Item] = []
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, line: bytes) -> None:
+    def add(self, item: Item, size: int) -> None:
+        """Queues `item`, whose line will take about `size` bytes."""
         with self._lock:
-            self._lines.append(line)
-            self._bytes += len(line)
-            queued, size = len(self._lines), self._bytes
+            self._items.append(item)
+            self._bytes += size
+            queued, size = len(self._items), self._bytes
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -72,12 +83,33 @@ class LineBatch:
 
     def flush(self) -> None:
         with self._lock:
-            lines, self._lines, self._bytes = self._lines, [], 0
-        if lines:
-            self.sink.msg(b"\n".join(lines))
+            items, self._items, self._bytes = self._items, [], 0
+        if items:
+            self.sink.msg(self.encode(items))
 
 
-_lines = LineBatch(_sink)
+def render(invocations: list[Invocation]) -> bytes:
+    """The log lines of `invocations`, joined by newlines (the sink ends the last one)."""
+    records = [log_record(invocation) for invocation in invocations]
+    try:
+        return _encoder.encode_lines(records)[:-1]
+    except UnicodeEncodeError:  # one of them holds a lone surrogate: each line on its own
+        return b"\n".join(map(line_of, records))
+
+
+def line_of(record: InvocationRecord) -> bytes:
+    """One record's JSON line. Text the runtime decoded with `surrogateescape` (guest bytes that are
+    not UTF-8) can hold lone surrogates, which UTF-8 cannot carry: such a line is written with
+    every non-ASCII character as a JSON `\\u` escape instead of being lost (same keys, same values)."""
+    try:
+        return _encode(record)
+    except UnicodeEncodeError:
+        return json.dumps(msgspec.to_builtins(record), separators=(",", ":")).encode()
+
+
+# Each line costs about this much besides its guest output (a guess that bounds the queue's memory).
+LINE_BYTES = 512
+_lines: LineBatch[Invocation] = LineBatch(_sink, render)
 
 
 @atexit.register
@@ -149,6 +181,10 @@ def log_record(invocation: Invocation) -> InvocationRecord:
 
 @hookimpl
 def edgehost_invocation_finished(invocation: Invocation) -> None:
-    line = _encode(log_record(invocation))
-    _lines.add(line)
-    TAIL.offer(invocation.tenant, line)
+    """Queues the invocation itself: the ingress changes nothing in it once the finished hooks ran
+    (they may only add response headers, which the line leaves out), so rendering it later writes
+    the same line."""
+    logs = invocation.logs
+    _lines.add(invocation, LINE_BYTES + sum(len(line.message) for line in logs) * 6 if logs else LINE_BYTES)
+    if invocation.tenant in TAIL.projects:
+        TAIL.offer(invocation.tenant, line_of(log_record(invocation)))

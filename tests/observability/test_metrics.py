@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.observability.metrics_text import sample
 from tests.observability.projects import project
 from tests.procs import REPO, dev_server, get
@@ -74,6 +77,18 @@ print("held", flush=True)
 sys.stdin.read()
 """
 READER = "import sys; from edgehost.plugins import metrics; sys.stdout.write(metrics.exposition().decode())"
+# A worker counting on its event loop, stopping before its next fold is due.
+LOOP_WRITER = """
+import asyncio, sys
+from edgehost.contracts import Invocation
+from edgehost.plugins import metrics
+async def serve():
+    for _ in range(int(sys.argv[1])):
+        inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=1.0, end_timestamp=1.002,
+                         tenant="t", function_id="p.loop", status=200)
+        metrics.edgehost_invocation_finished(inv)
+asyncio.run(serve())
+"""
 
 
 def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: Path) -> None:
@@ -89,12 +104,15 @@ def test_multiprocess_collection_sums_processes_writing_one_directory(tmp_path: 
     python(WRITER, "2", "p.fn")
     python(WRITER, "3", "p.fn", "timeout")
     python(WRITER, "1", 'we"ird\\\nfn\u00e9\udcff', "trap")
+    python(LOOP_WRITER, "7")  # its counts are folded at exit, not lost with the process
     text = python(READER)
     promtool_ok(text)
     assert sample(text, "wasm_invoke_count_total", function_id="p.fn") == 5
     assert sample(text, "wasm_invoke_latency_seconds_count", function_id="p.fn") == 5
     assert sample(text, "wasm_invoke_errors_total", function_id="p.fn", error_code="timeout") == 1
     assert sample(text, "wasm_invoke_count_total", function_id='we"ird\\\nfn??') == 1
+    assert sample(text, "wasm_invoke_count_total", function_id="p.loop") == 7
+    assert sample(text, "wasm_invoke_latency_seconds_bucket", function_id="p.loop", le="0.0025") == 7
     # Live gauges are summed over the processes alive; a dead worker's instances stop counting.
     holders = [
         subprocess.Popen(
@@ -160,3 +178,62 @@ def test_grafana_dashboard_queries_parse_and_name_exported_metrics(tmp_path: Pat
     )
     for name in names:  # every metric the dashboard reads is one the runner exports
         assert re.sub(r"_(total|bucket)$", "", name) in sources, name
+
+
+def test_tallies_fold_into_the_same_series_as_observing_each_request() -> None:
+    """Property: random latencies (and exact bucket bounds, where `le` is inclusive) counted
+    through the per-process tallies, on a loop and off one, expose the buckets, count and sum
+    that prometheus-client's own `observe()` gives for the same values."""
+    import asyncio
+    import random
+
+    from prometheus_client import Histogram
+
+    from edgehost.contracts import Invocation
+    from edgehost.plugins import metrics
+
+    rng = random.Random(19)
+    bounds = list(metrics.LATENCY_BUCKETS)
+    latencies = [rng.choice(bounds) for _ in range(50)] + [rng.uniform(0, 12) for _ in range(200)]
+    latencies += [10 ** rng.uniform(-6, 0) for _ in range(200)] + [0.0, 11.0]
+    registry = CollectorRegistry()
+    expected = Histogram("expected", "", buckets=metrics.LATENCY_BUCKETS, registry=registry)
+    for seconds in latencies:
+        expected.observe(seconds)
+
+    def finish(fid: str, seconds: float) -> None:
+        inv = Invocation("r", "n", "GET", "h", "/", start_timestamp=0.0, end_timestamp=seconds)
+        inv.function_id, inv.version, inv.error_code = fid, 3, "trap" if seconds > 5 else None
+        metrics.edgehost_invocation_finished(inv)
+
+    async def on_a_loop() -> bytes:
+        for seconds in latencies:
+            finish("tally.loop", seconds)
+        return metrics.exposition()  # before the fold timer: the scrape folds first
+
+    for seconds in latencies:
+        finish("tally.direct", seconds)
+    text = asyncio.run(on_a_loop()).decode()
+    promtool_ok(text)
+    want_samples = next(iter(registry.collect())).samples
+    want = {s.name.replace("expected", "x"): s for s in want_samples}
+    for fid in ("tally.direct", "tally.loop"):
+        got = {
+            s.name.replace("wasm_invoke_latency_seconds", "x"): s
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("wasm_invoke_latency_seconds") and s.labels["function_id"] == fid
+        }
+        assert set(got) == {"x_bucket", "x_count", "x_sum"}
+        buckets = [
+            (s.labels["le"], s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "wasm_invoke_latency_seconds_bucket" and s.labels["function_id"] == fid
+        ]
+        assert buckets == [(s.labels["le"], s.value) for s in want_samples if s.name.endswith("_bucket")]
+        assert got["x_count"].value == want["x_count"].value == len(latencies)
+        assert abs(got["x_sum"].value - want["x_sum"].value) < 1e-6
+        assert sample(text, "wasm_invoke_count_total", function_id=fid, version="3") == len(latencies)
+        slow = sum(1 for seconds in latencies if seconds > 5)
+        assert sample(text, "wasm_invoke_errors_total", function_id=fid, error_code="trap") == slow
