@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from edgehost.cli.errors import USAGE, CliError
 
@@ -140,14 +141,19 @@ class Template:
     max_execution_ms: int = 50
 
 
+class Limits(NamedTuple):
+    memory_pages: int
+    max_execution_ms: int
+
+
 # Components bundle a language runtime: CPython's memory starts near 13 MiB and a JavaScript
 # engine's near 9 MiB, and a fresh instance's first request runs its initialisation.
-_COMPONENT_LIMITS = {"memory_pages": 1024, "max_execution_ms": 1000}
+COMPONENT_LIMITS = Limits(memory_pages=1024, max_execution_ms=1000)
 TEMPLATES = {
     "wat": Template(HELLO_WAT, "{name}.wat"),
     "c": Template(HELLO_C, "{name}.c"),
-    "python": Template(HELLO_PY, "app.py", **_COMPONENT_LIMITS),  # a module name: an identifier
-    "js": Template(HELLO_JS, "{name}.js", **_COMPONENT_LIMITS),
+    "python": Template(HELLO_PY, "app.py", *COMPONENT_LIMITS),  # a module name: an identifier
+    "js": Template(HELLO_JS, "{name}.js", *COMPONENT_LIMITS),
 }
 GREETING = "Hello from edgefn!"
 
