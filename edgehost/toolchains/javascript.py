@@ -107,11 +107,12 @@ def ensure_toolchain(node_bin: Path) -> Path:
         npm = node_bin.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
         run_build(
             [str(node_bin / "node"), str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            doing=f"installing {TOOL} {_pinned_version()} with npm",
+            doing=f"installing {TOOL} {_pinned_version()} with npm (a machine's first JavaScript build "
+            "needs the npm registry)",
             slow_notice=f"installing {TOOL} with npm (once per machine, about 370 MB)",
             env=_node_env(node_bin),
             cwd=staging,
-            explain=_last_line,
+            explain=_npm_error,
         )
         (staging / _INSTALLED).write_text("")
         with contextlib.suppress(OSError):  # an install that finished first is as good
@@ -157,6 +158,15 @@ def build(entry: Path, output: Path | None = None) -> Path:
             explain=_last_line,
         )
     return output
+
+
+def _npm_error(stderr: str) -> str:
+    """npm's first error line (" " + it), without its prefix and the lines that point at its log
+    or ask for a bug report."""
+    noise = ("A complete log of this run", "Please report this error", "<https://")
+    lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
+    found = [line for line in lines if line and not any(n in line for n in noise)]
+    return f" {found[0]}" if found else " (no reason given)"
 
 
 def _last_line(stderr: str) -> str:

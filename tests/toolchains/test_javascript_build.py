@@ -58,3 +58,25 @@ def test_without_node_the_error_says_what_to_install(tmp_path: Path, monkeypatch
     app.write_text("")
     with pytest.raises(GuestBuildError, match=r"^building JavaScript guests needs Node.js: pip install"):
         javascript.build(app)
+
+
+def test_an_install_that_fails_says_why_in_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No registry (here: an address nothing listens on, an empty npm cache): the error names the
+    step and the need, and no half-installed toolchain is left to be used by the next build."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm"))
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    app = tmp_path / "app.js"
+    app.write_text("")
+    with pytest.raises(GuestBuildError) as info:
+        javascript.build(app)
+    message = str(info.value)
+    assert message.startswith(
+        "installing componentize-js 0.19.3 with npm (a machine's first JavaScript build needs the npm "
+        "registry) failed: "
+    )
+    assert "\n" not in message and "complete log" not in message
+    assert list((tmp_path / "cache" / "edgefn").iterdir()) == []
