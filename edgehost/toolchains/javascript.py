@@ -22,28 +22,20 @@ import os
 import shutil
 from pathlib import Path
 
-from edgehost.files import atomic_path
-from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
+from edgehost.toolchains.component import WIT_DIR, WORLD, build_if_stale, folder_sources
+from edgehost.toolchains.process import GuestBuildError, run_build
 
 TOOL = "componentize-js"
 JS_DIR = Path(__file__).resolve().parent / "js"  # package.json, package-lock.json, componentize.mjs
-WIT_DIR = Path(__file__).resolve().parent.parent / "wit"
-WORLD = "edgefn:guest/http"
 SUFFIXES = (".js", ".mjs")
-_SKIPPED_DIRS = frozenset({"node_modules", ".git"})
+_SKIPPED_DIRS = ("node_modules", ".git")
 _INSTALLED = ".edgefn-installed"  # written last: a folder without it is an interrupted install
 
 
 def sources(entry: Path) -> list[Path]:
     """Files whose change should rebuild the component of `entry`: every .js and .mjs file in
     its folder (recursively, without node_modules), then the WIT world."""
-    folder = entry.parent
-    found = [
-        path
-        for path in sorted(folder.rglob("*"))
-        if path.suffix in SUFFIXES and not _SKIPPED_DIRS.intersection(path.relative_to(folder).parts[:-1])
-    ]
-    return [entry, *(p for p in found if p != entry), *sorted(WIT_DIR.rglob("*.wit"))]
+    return folder_sources(entry, SUFFIXES, _SKIPPED_DIRS)
 
 
 def _lock_hash() -> str:
@@ -135,32 +127,29 @@ def build(entry: Path, output: Path | None = None) -> Path:
     line, a module that throws or cannot be loaded while componentize-js initialises it).
     """
     entry = Path(entry)
-    output = Path(output) if output is not None else entry.with_suffix(".wasm")
-    if not entry.is_file():
-        raise GuestBuildError(f"JavaScript source {entry} does not exist")
-    if is_fresh(output, sources(entry)):
-        return output
+    return build_if_stale(entry, output, sources(entry), "JavaScript", lambda tmp: _componentize(entry, tmp))
+
+
+def _componentize(entry: Path, tmp: Path) -> None:
     node_bin = _node_bin()
     if node_bin is None:
         raise GuestBuildError("building JavaScript guests needs Node.js: pip install 'edgefn[guests]'")
     toolchain = ensure_toolchain(node_bin)
-    with atomic_path(output, durable=False, suffix=".wasm") as tmp:  # a build output: rebuilt if lost
-        run_build(
-            [
-                str(node_bin / "node"),
-                str(JS_DIR / "componentize.mjs"),
-                str(toolchain),
-                str(entry),
-                str(WIT_DIR),
-                WORLD,
-                str(tmp),
-            ],
-            doing=f"building {entry} with {TOOL}",
-            slow_notice=f"still building {entry}: {TOOL} bundles a JavaScript engine (15-40 s)",
-            env=_node_env(node_bin),
-            explain=_last_line,
-        )
-    return output
+    run_build(
+        [
+            str(node_bin / "node"),
+            str(JS_DIR / "componentize.mjs"),
+            str(toolchain),
+            str(entry),
+            str(WIT_DIR),
+            WORLD,
+            str(tmp),
+        ],
+        doing=f"building {entry} with {TOOL}",
+        slow_notice=f"still building {entry}: {TOOL} bundles a JavaScript engine (15-40 s)",
+        env=_node_env(node_bin),
+        explain=_last_line,
+    )
 
 
 def _npm_error(stderr: str) -> str:
