@@ -9,6 +9,7 @@ tests/wasi_http serves components through it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,13 @@ def test_a_guest_that_does_not_build_fails_build_with_one_line(
     errors = [line for line in failed.stderr.splitlines() if "WARNING" not in line]
     assert errors == [expected]
     assert not source.with_suffix(".wasm").exists()
+
+
+def test_a_component_source_no_project_names_is_checked_with_the_templates_limits(tmp_path: Path) -> None:
+    """Outside a project, `edgefn build app.py` checks the component with the limits init would
+    write (1024 pages), not the project file's defaults (16: CPython alone starts with ~200)."""
+    shutil.copytree(REPO / "functions/hello-py", tmp_path / "hello-py")
+    prebuild(tmp_path / "hello-py/app.py")
+    built = run_cli("build", "hello-py/app.py", cwd=tmp_path, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("built hello-py/app.wasm (") and built.stdout.endswith("accepted\n")
