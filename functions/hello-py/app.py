@@ -1,6 +1,6 @@
 """hello: an edgefn function in Python, a wasi:http component built by componentize-py.
 
-Change the greeting and save: `edgefn dev` rebuilds it (about a minute: CPython is bundled in).
+Change the greeting and save: `edgefn dev` rebuilds it (10 s to a minute: CPython is bundled in).
 `request` has .method(), .path_with_query() and .headers(); see docs/guests.md.
 """
 
