@@ -22,9 +22,11 @@ from edgehost.project.schema import FunctionDef
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="[default: SOURCE.wasm]")
 @project_option
 def build(source: Path | None, output: Path | None, project_path: Path) -> None:
-    """Build SOURCE into WebAssembly for edgefn, or without SOURCE every function of the
-    project file: .wat and .c into a core module (ABI v1; C with the bundled zig), .py into a
-    wasi:http component with componentize-py, .js or .mjs with componentize-js.
+    """Build SOURCE (.wat, .c, .py or .js) into WebAssembly for edgefn (an ABI v1 module or a
+    wasi:http component), or without SOURCE every function of the project file.
+
+    .wat and .c become a core module (C with the bundled zig), .py a component built with
+    componentize-py, .js or .mjs one built with componentize-js.
 
     Each module gets the checks the control plane runs before a version becomes ready (exports,
     imports, memory), offline: with the settings of the project's function built from SOURCE, or
