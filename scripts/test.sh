@@ -3,7 +3,9 @@
 # ran before): installs the real services the tests start (PostgreSQL, Redis, promtool, nginx,
 # HAProxy) and the venv with the test extra, then runs ruff, mypy and pytest. All three always run,
 # so one report shows every failure; the exit status is non-zero if any failed. Extra arguments go
-# to pytest.
+# to pytest. The guests' toolchains come with the test extra (zig, componentize-py, Node.js); the
+# first run on a machine also installs componentize-js from the npm registry into ~/.cache/edgefn
+# and keeps the test components it builds in ~/.cache/edgefn-tests (tests/components.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -49,23 +50,39 @@ def sources_hash(app: Path, toolchain: str, tool: ModuleType = python) -> str:
     return digest.hexdigest()[:24]
 
 
+TOOLCHAINS: dict[str, ModuleType] = {".py": python, ".js": javascript, ".mjs": javascript}
+
+
 def python_component(source_dir: Path) -> Path:
     """The component of the Python guest in `source_dir` (its module is app.py), built with
     componentize-py unless the cache holds one from the same sources and toolchain version.
 
     Fails the calling test (no traceback) if componentize-py is missing or the guest does not build.
     """
-    return _component(source_dir / "app.py", python)
+    return component(source_dir / "app.py")
 
 
 def js_component(source_dir: Path) -> Path:
     """The component of the JavaScript guest in `source_dir` (its module is app.js), built with
     componentize-js (installed from npm on a machine's first build), cached like python_component."""
-    return _component(source_dir / "app.js", javascript)
+    return component(source_dir / "app.js")
+
+
+def prebuild(entry: Path) -> Path:
+    """Puts the component of the guest source `entry` beside it as `edgefn build` would (same
+    name, .wasm), from the cache: `edgefn build` and `edgefn dev` then find it fresh and check
+    and serve it without spending a build. For tests of what surrounds the build (templates,
+    projects), not of the build itself."""
+    out = entry.with_suffix(".wasm")
+    shutil.copyfile(component(entry), out)  # written now: newer than every source
+    return out
 
 
 @functools.cache
-def _component(app: Path, tool: ModuleType) -> Path:
+def component(app: Path) -> Path:
+    """The component of the Python or JavaScript source `app`, built by its toolchain unless
+    the cache holds one from the same sources and toolchain version."""
+    tool = TOOLCHAINS[app.suffix]
     version = tool.toolchain_version()
     if version is None:
         pytest.fail(f"{tool.TOOL} cannot run here: pip install -e '.[test]'", pytrace=False)

@@ -9,7 +9,8 @@ import click
 from edgehost.cli.errors import USAGE, CliError
 from edgehost.cli.project_file import open_project, project_option
 from edgehost.cli.settings_loader import local_host_functions
-from edgehost.guestbuild import GuestBuildError, build_guest
+from edgehost.cli.templates import COMPONENT_LIMITS
+from edgehost.guestbuild import COMPONENT_TOOLCHAINS, GuestBuildError, build_guest
 from edgehost.limits import DEFAULT_MAX_EXECUTION_MS, DEFAULT_MEMORY_PAGES
 from edgehost.project.apply import build_artifacts
 from edgehost.project.check import check_function
@@ -21,13 +22,16 @@ from edgehost.project.schema import FunctionDef
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="[default: SOURCE.wasm]")
 @project_option
 def build(source: Path | None, output: Path | None, project_path: Path) -> None:
-    """Build SOURCE into WebAssembly for edgefn, or without SOURCE every function of the
-    project file: .wat and .c into a core module (ABI v1; C with the bundled zig), .py into a
-    wasi:http component with componentize-py, .js or .mjs with componentize-js.
+    """Build SOURCE (.wat, .c, .py or .js) into WebAssembly for edgefn (an ABI v1 module or a
+    wasi:http component), or without SOURCE every function of the project file.
+
+    .wat and .c become a core module (C with the bundled zig), .py a component built with
+    componentize-py, .js or .mjs one built with componentize-js.
 
     Each module gets the checks the control plane runs before a version becomes ready (exports,
     imports, memory), offline: with the settings of the project's function built from SOURCE, or
-    the defaults for a source the project file does not name. Deploy and dev build and check
+    the defaults for a source the project file does not name (for .py and .js, the limits
+    `edgefn init` writes for them). Deploy and dev build and check
     sources themselves; this is for checking guests or shipping a .wasm.
 
     \b
@@ -57,12 +61,15 @@ def build(source: Path | None, output: Path | None, project_path: Path) -> None:
 
 def _function_of(source: Path, project_path: Path) -> tuple[str, FunctionDef]:
     """The project's function built from `source`, or one with the defaults if none (or no
-    readable project file) names it: (project name, function)."""
+    readable project file) names it: (project name, function). The defaults of a Python or
+    JavaScript source are the limits `edgefn init` writes for it (its language runtime needs
+    more than the project file's defaults)."""
+    component = source.suffix.lower() in COMPONENT_TOOLCHAINS
     default = FunctionDef(
         name=source.stem,
         wasm=source.resolve(),
-        memory_pages=DEFAULT_MEMORY_PAGES,
-        max_execution_ms=DEFAULT_MAX_EXECUTION_MS,
+        memory_pages=COMPONENT_LIMITS.memory_pages if component else DEFAULT_MEMORY_PAGES,
+        max_execution_ms=COMPONENT_LIMITS.max_execution_ms if component else DEFAULT_MAX_EXECUTION_MS,
     )
     try:
         project = open_project(project_path)

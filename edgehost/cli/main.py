@@ -93,8 +93,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "build": (
         "edgehost.cli.guests:build",
-        "Build SOURCE (.c or .wat) into WebAssembly for edgefn (wasm32-wasi reactor, ABI v1), or "
-        "without SOURCE every function of the project file.",
+        "Build SOURCE (.wat, .c, .py or .js) into WebAssembly for edgefn (an ABI v1 module or a "
+        "wasi:http component), or without SOURCE every function of the project file.",
     ),
 }
 

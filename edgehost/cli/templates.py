@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from edgehost.cli.errors import USAGE, CliError
+from edgehost.limits import DEFAULT_MAX_EXECUTION_MS, DEFAULT_MEMORY_PAGES
 
 # A function's three tables: `edgefn init` writes them for hello, `edgefn add` appends them for more.
 FUNCTION_TOML = """\
@@ -99,7 +101,7 @@ EDGEFN_HANDLER(hello)
 HELLO_PY = """\
 \"\"\"hello: an edgefn function in Python, a wasi:http component built by componentize-py.
 
-Change the greeting and save: `edgefn dev` rebuilds it (about a minute: CPython is bundled in).
+Change the greeting and save: `edgefn dev` rebuilds it (10 s to a minute: CPython is bundled in).
 `request` has .method(), .path_with_query() and .headers(); see docs/guests.md.
 \"\"\"
 
@@ -129,25 +131,36 @@ addEventListener("fetch", (event) =>
 """
 
 
+class Limits(NamedTuple):
+    """The limits a new function's table starts with."""
+
+    memory_pages: int
+    max_execution_ms: int
+
+
+# The project file's defaults (1 MiB, 50 ms): an ABI v1 guest needs a page or two and answers in
+# microseconds.
+MODULE_LIMITS = Limits(DEFAULT_MEMORY_PAGES, DEFAULT_MAX_EXECUTION_MS)
+# Components bundle a language runtime: CPython's memory starts near 13 MiB and a JavaScript
+# engine's near 9 MiB, and a fresh instance's first request runs its initialisation.
+COMPONENT_LIMITS = Limits(memory_pages=1024, max_execution_ms=1000)
+
+
 @dataclass(frozen=True)
 class Template:
     """One language's hello function: its source, the file name it is written to ("{name}" is
-    the function's name) and the limits its function table starts with."""
+    the function's name) and its limits."""
 
     text: str
     file: str
-    memory_pages: int = 16  # 1 MiB: ABI v1 guests need a page or two
-    max_execution_ms: int = 50
+    limits: Limits
 
 
-# Components bundle a language runtime: CPython's memory starts near 13 MiB and a JavaScript
-# engine's near 9 MiB, and a fresh instance's first request runs its initialisation.
-_COMPONENT_LIMITS = {"memory_pages": 1024, "max_execution_ms": 1000}
 TEMPLATES = {
-    "wat": Template(HELLO_WAT, "{name}.wat"),
-    "c": Template(HELLO_C, "{name}.c"),
-    "python": Template(HELLO_PY, "app.py", **_COMPONENT_LIMITS),  # a module name: an identifier
-    "js": Template(HELLO_JS, "{name}.js", **_COMPONENT_LIMITS),
+    "wat": Template(HELLO_WAT, "{name}.wat", MODULE_LIMITS),
+    "c": Template(HELLO_C, "{name}.c", MODULE_LIMITS),
+    "python": Template(HELLO_PY, "app.py", COMPONENT_LIMITS),  # a module name: an identifier
+    "js": Template(HELLO_JS, "{name}.js", COMPONENT_LIMITS),
 }
 GREETING = "Hello from edgefn!"
 
@@ -175,10 +188,10 @@ def write_guest(project_dir: Path, name: str, template: str, greeting: str = GRE
 def function_toml(name: str, template: str, source: Path) -> str:
     """The [[functions]], [[routes]] and [[deployments]] tables of function `name`, written
     from `template` into `source` (its path relative to the project)."""
-    chosen = TEMPLATES[template]
+    limits = TEMPLATES[template].limits
     return FUNCTION_TOML.format(
         name=name,
         source=source.name,
-        memory_pages=chosen.memory_pages,
-        max_execution_ms=chosen.max_execution_ms,
+        memory_pages=limits.memory_pages,
+        max_execution_ms=limits.max_execution_ms,
     )

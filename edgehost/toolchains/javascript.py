@@ -22,28 +22,20 @@ import os
 import shutil
 from pathlib import Path
 
-from edgehost.files import atomic_path
-from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
+from edgehost.toolchains.component import WIT_DIR, WORLD, build_if_stale, folder_sources
+from edgehost.toolchains.process import GuestBuildError, run_build
 
 TOOL = "componentize-js"
 JS_DIR = Path(__file__).resolve().parent / "js"  # package.json, package-lock.json, componentize.mjs
-WIT_DIR = Path(__file__).resolve().parent.parent / "wit"
-WORLD = "edgefn:guest/http"
 SUFFIXES = (".js", ".mjs")
-_SKIPPED_DIRS = frozenset({"node_modules", ".git"})
+_SKIPPED_DIRS = ("node_modules", ".git")
 _INSTALLED = ".edgefn-installed"  # written last: a folder without it is an interrupted install
 
 
 def sources(entry: Path) -> list[Path]:
     """Files whose change should rebuild the component of `entry`: every .js and .mjs file in
     its folder (recursively, without node_modules), then the WIT world."""
-    folder = entry.parent
-    found = [
-        path
-        for path in sorted(folder.rglob("*"))
-        if path.suffix in SUFFIXES and not _SKIPPED_DIRS.intersection(path.relative_to(folder).parts[:-1])
-    ]
-    return [entry, *(p for p in found if p != entry), *sorted(WIT_DIR.rglob("*.wit"))]
+    return folder_sources(entry, SUFFIXES, _SKIPPED_DIRS)
 
 
 def _lock_hash() -> str:
@@ -105,13 +97,17 @@ def ensure_toolchain(node_bin: Path) -> Path:
         for name in ("package.json", "package-lock.json"):
             shutil.copy(JS_DIR / name, staging / name)
         npm = node_bin.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        # Exactly the lock's packages, checked against its integrity hashes; none of them needs an
+        # install script, so none is run.
+        npm_ci = ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
         run_build(
-            [str(node_bin / "node"), str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            doing=f"installing {TOOL} {_pinned_version()} with npm",
+            [str(node_bin / "node"), str(npm), *npm_ci],
+            doing=f"installing {TOOL} {_pinned_version()} with npm (a machine's first JavaScript build "
+            "needs the npm registry)",
             slow_notice=f"installing {TOOL} with npm (once per machine, about 370 MB)",
             env=_node_env(node_bin),
             cwd=staging,
-            explain=_last_line,
+            explain=_npm_error,
         )
         (staging / _INSTALLED).write_text("")
         with contextlib.suppress(OSError):  # an install that finished first is as good
@@ -131,32 +127,38 @@ def build(entry: Path, output: Path | None = None) -> Path:
     line, a module that throws or cannot be loaded while componentize-js initialises it).
     """
     entry = Path(entry)
-    output = Path(output) if output is not None else entry.with_suffix(".wasm")
-    if not entry.is_file():
-        raise GuestBuildError(f"JavaScript source {entry} does not exist")
-    if is_fresh(output, sources(entry)):
-        return output
+    return build_if_stale(entry, output, sources(entry), "JavaScript", lambda tmp: _componentize(entry, tmp))
+
+
+def _componentize(entry: Path, tmp: Path) -> None:
     node_bin = _node_bin()
     if node_bin is None:
         raise GuestBuildError("building JavaScript guests needs Node.js: pip install 'edgefn[guests]'")
     toolchain = ensure_toolchain(node_bin)
-    with atomic_path(output, durable=False, suffix=".wasm") as tmp:  # a build output: rebuilt if lost
-        run_build(
-            [
-                str(node_bin / "node"),
-                str(JS_DIR / "componentize.mjs"),
-                str(toolchain),
-                str(entry),
-                str(WIT_DIR),
-                WORLD,
-                str(tmp),
-            ],
-            doing=f"building {entry} with {TOOL}",
-            slow_notice=f"still building {entry}: {TOOL} bundles a JavaScript engine (15-40 s)",
-            env=_node_env(node_bin),
-            explain=_last_line,
-        )
-    return output
+    run_build(
+        [
+            str(node_bin / "node"),
+            str(JS_DIR / "componentize.mjs"),
+            str(toolchain),
+            str(entry),
+            str(WIT_DIR),
+            WORLD,
+            str(tmp),
+        ],
+        doing=f"building {entry} with {TOOL}",
+        slow_notice=f"still building {entry}: {TOOL} bundles a JavaScript engine (15-40 s)",
+        env=_node_env(node_bin),
+        explain=_last_line,
+    )
+
+
+def _npm_error(stderr: str) -> str:
+    """npm's first error line (" " + it), without its prefix and the lines that point at its log
+    or ask for a bug report."""
+    noise = ("A complete log of this run", "Please report this error", "<https://")
+    lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
+    found = [line for line in lines if line and not any(n in line for n in noise)]
+    return f" {found[0]}" if found else " (no reason given)"
 
 
 def _last_line(stderr: str) -> str:

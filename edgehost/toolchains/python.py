@@ -18,27 +18,19 @@ import re
 import sys
 from pathlib import Path
 
-from edgehost.files import atomic_path
-from edgehost.toolchains.process import GuestBuildError, is_fresh, run_build
+from edgehost.toolchains.component import WIT_DIR, WORLD, build_if_stale, folder_sources
+from edgehost.toolchains.process import GuestBuildError, run_build
 
-WIT_DIR = Path(__file__).resolve().parent.parent / "wit"
-WORLD = "edgefn:guest/http"
 # Names the bindings take: an app module so named would shadow them inside the component.
 RESERVED_MODULES = frozenset({"wit_world", "componentize_py_types", "componentize_py_runtime", "poll_loop"})
 TOOL = "componentize-py"
-_SKIPPED_DIRS = frozenset({"__pycache__", ".venv", "venv", ".git"})
+_SKIPPED_DIRS = ("__pycache__", ".venv", "venv", ".git")
 
 
 def sources(app: Path) -> list[Path]:
     """Files whose change should rebuild the component of `app`: every .py file in its folder
     (recursively, without caches and virtual environments), then the WIT world."""
-    folder = app.parent
-    found = [
-        path
-        for path in sorted(folder.rglob("*.py"))
-        if not _SKIPPED_DIRS.intersection(path.relative_to(folder).parts[:-1])
-    ]
-    return [app, *(p for p in found if p != app), *sorted(WIT_DIR.rglob("*.wit"))]
+    return folder_sources(app, (".py",), _SKIPPED_DIRS)
 
 
 def toolchain_version() -> str | None:
@@ -58,24 +50,17 @@ def build(app: Path, output: Path | None = None) -> Path:
     an import that fails at pre-initialisation, no IncomingHandler class).
     """
     app = Path(app)
-    output = Path(output) if output is not None else app.with_suffix(".wasm")
-    if not app.is_file():
-        raise GuestBuildError(f"Python source {app} does not exist")
     if app.stem in RESERVED_MODULES or not app.stem.isidentifier():
         raise GuestBuildError(
             f"{app}: a Python guest's module name must be an identifier other than "
             f"{', '.join(sorted(RESERVED_MODULES))}"
         )
-    if is_fresh(output, sources(app)):
-        return output
-    if toolchain_version() is None:
-        raise GuestBuildError(f"building Python guests needs {TOOL}: pip install 'edgefn[guests]'")
-    with atomic_path(output, durable=False, suffix=".wasm") as tmp:  # a build output: rebuilt if lost
-        _componentize(app, tmp)
-    return output
+    return build_if_stale(app, output, sources(app), "Python", lambda tmp: _componentize(app, tmp))
 
 
 def _componentize(app: Path, tmp: Path) -> None:
+    if toolchain_version() is None:
+        raise GuestBuildError(f"building Python guests needs {TOOL}: pip install 'edgefn[guests]'")
     cmd = [
         sys.executable,
         "-c",

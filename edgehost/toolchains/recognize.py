@@ -11,8 +11,8 @@ without being told. Two markers, read without compiling anything:
   name section, subsection 1 with sort core module). componentize-py names no producer, but its
   components link a core module called `libcomponentize_py_runtime.so`.
 
-The binary format is walked section by section (component model Binary.md: a section is an id
-byte and a LEB128 u32 size; id 0 custom, 1 core module, 4 component). Malformed bytes are not
+The binary format is walked section by section (the component model's binary format: a section
+is an id byte and a LEB128 u32 size; id 0 custom, 1 core module, 4 component). Malformed bytes are not
 an error here: they are simply not recognised (validation is someone else's job).
 """
 

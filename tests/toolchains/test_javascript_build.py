@@ -30,11 +30,8 @@ def test_sources_are_the_folders_modules_and_the_wit_world(tmp_path: Path) -> No
     assert all(p.suffix == ".wit" for p in found[3:]) and javascript.WIT_DIR / "world.wit" in found
 
 
+# A syntax error: tests/cli/test_component_templates.py, through `edgefn build`.
 BAD_GUESTS = {
-    "syntax": (
-        'addEventListener("fetch", (event) =>\n  event.respondWith(new Response("hi")\n);\n',
-        "SyntaxError: Expected `,` but found `;` ({app}, line 3)",
-    ),
     "import": (  # loaded while componentize-js initialises the module
         'import { x } from "./missing.js";\n'
         'addEventListener("fetch", (e) => e.respondWith(new Response(x)));\n',
@@ -61,3 +58,25 @@ def test_without_node_the_error_says_what_to_install(tmp_path: Path, monkeypatch
     app.write_text("")
     with pytest.raises(GuestBuildError, match=r"^building JavaScript guests needs Node.js: pip install"):
         javascript.build(app)
+
+
+def test_an_install_that_fails_says_why_in_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No registry (here: an address nothing listens on, an empty npm cache): the error names the
+    step and the need, and no half-installed toolchain is left to be used by the next build."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm"))
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    app = tmp_path / "app.js"
+    app.write_text("")
+    with pytest.raises(GuestBuildError) as info:
+        javascript.build(app)
+    message = str(info.value)
+    assert message.startswith(
+        "installing componentize-js 0.19.3 with npm (a machine's first JavaScript build needs the npm "
+        "registry) failed: "
+    )
+    assert "\n" not in message and "complete log" not in message
+    assert list((tmp_path / "cache" / "edgefn").iterdir()) == []

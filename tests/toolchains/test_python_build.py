@@ -56,11 +56,8 @@ def test_a_fresh_component_is_not_rebuilt(tmp_path: Path, echo_py_component: Pat
     assert load_guest_bytes(app) == echo_py_component.read_bytes()
 
 
+# A syntax error: tests/cli/test_component_templates.py, through `edgefn build`.
 BAD_GUESTS = {
-    "syntax": (
-        "from wit_world import exports\n\nclass IncomingHandler(exports.IncomingHandler)\n",
-        "SyntaxError: expected ':' (app.py, line 3)",
-    ),
     "import": (  # raised at pre-initialisation: the frame is the guest's, in its own folder
         "import json\nimport no_such_module\n",
         "ModuleNotFoundError: No module named 'no_such_module' (at {folder}/app.py, line 2)",
