@@ -125,6 +125,9 @@ class Api(SettingsSection, frozen=True):
     max_upload_bytes: PositiveInt = 64 * 1024 * 1024
     # Routes one project may have: each route is checked against every other project's on change.
     max_routes_per_project: PositiveInt = 1000
+    # Registration checks run at once (each compiles its module or component on one core);
+    # each project has at most one in flight (controlplane/checks.py).
+    max_concurrent_checks: PositiveInt = 1
 
 
 class Tls(SettingsSection, frozen=True):

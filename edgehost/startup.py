@@ -19,6 +19,7 @@ from edgehost.addresses import advertised
 from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.contracts import ProcessKind
+from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.notify import Notifier
@@ -61,6 +62,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         host_functions=host_functions(ctx),
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
+        checks=CheckQueue(settings.api.max_concurrent_checks),
     )
     secrets = SecretStore(Sealer(secret_key(settings)))
     deployments = Deployments(
@@ -92,6 +94,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         async with nodes.running():
             yield
     finally:
+        registry.checks.close()
         await notifier.stop()
         await close_database(engine)
 

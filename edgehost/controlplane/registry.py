@@ -10,7 +10,6 @@ recorded. Runners download only that key: exactly the bytes whose SHA-256 is on 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -20,6 +19,7 @@ from typing import Any
 from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
+from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, FunctionVersions, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list, version_limits
 from edgehost.errors import ApiError
@@ -52,8 +52,10 @@ class Registry:
         host_functions: Sequence[HostFunction],
         url_ttl_s: int,
         max_upload_bytes: int,
+        checks: CheckQueue,
     ) -> None:
         self.store = store
+        self.checks = checks
         self.host_functions = tuple(host_functions)
         self.url_ttl_s = url_ttl_s
         self.max_upload_bytes = max_upload_bytes
@@ -113,7 +115,9 @@ class Registry:
         digest = hashlib.sha256(data).hexdigest()
         spec = FunctionSpec(fid, version, row.entrypoint, **version_limits(row))
         try:
-            report = await asyncio.to_thread(validate_module, data, spec, host_functions=self.host_functions)
+            report = await self.checks.run(
+                project["name"], validate_module, data, spec, host_functions=self.host_functions
+            )
         except ValidationError as exc:
             await self._settle(row, state="rejected", reason=exc.message, sha256=digest, size_bytes=len(data))
             raise ApiError(422, "invalid_module", exc.message) from None

@@ -19,6 +19,7 @@ from edgehost.artifacts.local import LocalArtifactStore
 from edgehost.artifacts.s3 import S3ArtifactStore
 from edgehost.artifacts.signing import UrlSigner
 from edgehost.contracts import ArtifactStore
+from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.registry import Registry, artifact_key, upload_key
 from edgehost.controlplane.schemas import FunctionCreate
 from edgehost.db.engine import close_database, open_database
@@ -92,7 +93,11 @@ class Setup:
         self.kind = kind
         self.store = Interleaved(store)
         self.registry = Registry(
-            self.store, host_functions=builtin_host_functions(), url_ttl_s=60, max_upload_bytes=1 << 20
+            self.store,
+            host_functions=builtin_host_functions(),
+            url_ttl_s=60,
+            max_upload_bytes=1 << 20,
+            checks=CheckQueue(2),
         )
         self.project: dict[str, Any] = {}
 

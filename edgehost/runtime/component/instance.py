@@ -77,19 +77,22 @@ class _ShortSwitchInterval:
 _short_switches = _ShortSwitchInterval()
 
 
-def compile_component(wasm: bytes, cache_path: Path | None = None) -> tuple[Component, bool]:
+def compile_component(
+    wasm: bytes, cache_path: Path | None = None, *, engine: wasmtime.Engine | None = None
+) -> tuple[Component, bool]:
     """The compiled component (from the serialized cache at `cache_path` when it holds these
-    bytes) and whether it came from there; ValidationError with wasmtime's first line otherwise."""
+    bytes) and whether it came from there; ValidationError with wasmtime's first line otherwise.
+    `engine` defaults to the runners' shared one."""
     try:
-        return load_component(get_engine(), wasm, cache_path)
+        return load_component(engine or get_engine(), wasm, cache_path)
     except wasmtime.WasmtimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ValidationError(f"the component is not valid: {first}") from None
 
 
-def handler_export(component: Component) -> str | None:
+def handler_export(component: Component, engine: wasmtime.Engine) -> str | None:
     """The name of the component's `wasi:http/incoming-handler@0.2.x` export, if any."""
-    for name in component.type.exports(get_engine()):
+    for name in component.type.exports(engine):
         if HANDLER_EXPORT.fullmatch(name):
             return name
     return None
@@ -124,19 +127,22 @@ class CompiledComponent:
         from_cache: bool,
         wasm: bytes,
         limits: OutputLimits = DEFAULT_LIMITS,
+        engine: wasmtime.Engine | None = None,
     ) -> None:
+        """`engine` is the one `component` was compiled with (the runners' shared one by default)."""
+        engine = engine or get_engine()
         self.spec = spec
         self.from_cache = from_cache
         self.limits = limits
         self.component = component
-        self.export = handler_export(component)
+        self.export = handler_export(component, engine)
         if self.export is None:
             raise ValidationError("the component must export wasi:http/incoming-handler at a 0.2.x version")
         try:
             self.initial_bytes = sum(memory_minimums(wasm)) * PAGE_SIZE
         except MalformedBinary as exc:
             raise ValidationError(f"the component is not valid: {exc}") from None
-        self.linked = ComponentLinker(get_engine(), component)
+        self.linked = ComponentLinker(engine, component)
 
     @classmethod
     def load(

@@ -1,12 +1,13 @@
 """Registration checks for a wasi:http component, each refusal one sentence the developer can act
 on, like a core module's (edgehost/runtime/validate.py): its memories within `memory_pages`, an
 exported `wasi:http/incoming-handler` at a 0.2.x version, and every import one a runner links
-(linking.py). No guest code runs here: the component is compiled and linked, never instantiated.
+(linking.py). No guest code runs here: the component is compiled (unoptimised, on one core:
+engine.checking_engine) and linked, never instantiated.
 """
 
 from __future__ import annotations
 
-from ..engine import get_engine
+from ..engine import checking_engine
 from ..errors import ValidationError
 from ..types import FunctionSpec, ModuleReport
 from .detect import MalformedBinary, memory_minimums
@@ -34,8 +35,8 @@ def validate_component(wasm: bytes, spec: FunctionSpec) -> ModuleReport:
     need more than `spec.memory_pages`; `denied_wasi_imports` in the report names the imports
     linked to stubs that answer 500 `capability_denied` when called."""
     initial = _check_memories(wasm, spec.memory_pages)
-    component, _ = compile_component(wasm)
-    engine = get_engine()
+    engine = checking_engine()
+    component, _ = compile_component(wasm, engine=engine)
     plan = plan_imports(engine, component)
     if plan.unsupported:
         provided = ", ".join(sorted(PROVIDED))
@@ -44,7 +45,7 @@ def validate_component(wasm: bytes, spec: FunctionSpec) -> ModuleReport:
             f"a runner provides, at any 0.2.x version: {provided} (filesystem and sockets are "
             "linked but denied)"
         )
-    compiled = CompiledComponent(spec, component, from_cache=False, wasm=wasm)
+    compiled = CompiledComponent(spec, component, from_cache=False, wasm=wasm, engine=engine)
     return ModuleReport(
         initial,
         plan.denied,
