@@ -19,6 +19,7 @@ WORLDS = {
     "nope": "nope-world",
     "types": "types",
     "start_loop": "minimal",
+    "hostile": "minimal",
 }
 _CACHE = Path(tempfile.gettempdir()) / "edgefn-test-components"
 _MEMORY = re.compile(r'\(memory \(export "memory"\) \d+\)')

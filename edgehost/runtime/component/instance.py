@@ -139,7 +139,9 @@ class CompiledComponent:
         if self.export is None:
             raise ValidationError("the component must export wasi:http/incoming-handler at a 0.2.x version")
         try:
-            self.initial_bytes = sum(memory_minimums(wasm)) * PAGE_SIZE
+            memories = memory_minimums(wasm)
+            # What its instances can grow to: the store caps each memory at memory_pages.
+            self.reachable_bytes = len(memories) * spec.memory_pages * PAGE_SIZE
         except MalformedBinary as exc:
             raise ValidationError(f"the component is not valid: {exc}") from None
         self.linked = ComponentLinker(engine, component)
@@ -273,6 +275,7 @@ class ComponentInstance:
         finally:
             cpu_seconds = max(0.0, perf_counter() - started - ctx.waited)
             bind_state(None)
+            state.end_request()
             state.ctx = None
             state.response = None
             self.last_used = monotonic()
@@ -291,10 +294,17 @@ class ComponentInstance:
         return response.status, headers, bytes(response.body.data)
 
     @property
+    def live_resources(self) -> int:
+        """Host resources the guest holds handles on between requests (at most MAX_LIVE_RESOURCES)."""
+        return len(self._state.table)
+
+    @property
     def memory_bytes(self) -> int:
-        """Its core modules' initial linear memory, in bytes (wasmtime does not expose a component's
-        memories to the host, so growth is not counted)."""
-        return self._owner.initial_bytes if self._store is not None else 0
+        """The linear memory it can reach, in bytes: memory_pages for each of its memories.
+        wasmtime shows the host none of a component's memories, so their size now cannot be read;
+        charging their initial size let a guest that grows its memory on a hot instance hold far
+        more than the pool counted against its project's share."""
+        return self._owner.reachable_bytes if self._store is not None else 0
 
     def close(self) -> None:
         store, self._store = self._store, None

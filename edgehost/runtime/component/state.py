@@ -45,6 +45,27 @@ RESOURCE_IDS: dict[str, int] = {
     "terminal-input": 16,
     "terminal-output": 17,
 }
+# What belongs to one request: the host forgets these when the invocation ends, dropped or not
+# (componentize-py 0.25 never drops its incoming-request, so each request's body stayed in a hot
+# instance's table). Streams count unless they are wasi:cli's (`lasting`), which a guest may keep.
+REQUEST_SCOPED = frozenset(
+    {
+        "incoming-request",
+        "incoming-body",
+        "input-stream",
+        "output-stream",
+        "future-trailers",
+        "outgoing-response",
+        "outgoing-body",
+        "response-outparam",
+        "outgoing-request",
+        "future-incoming-response",
+        "incoming-response",
+    }
+)
+# Host resources one instance may hold at once (a request uses a dozen or two): more is a trap,
+# so a guest that never drops its handles cannot grow the runner's memory on a hot instance.
+MAX_LIVE_RESOURCES = 1024
 _OTHER_IDS: dict[str, int] = {}  # resources of denied interfaces (filesystem, sockets): never created
 _other_lock = threading.Lock()  # components may be linked on several threads at once
 
@@ -78,10 +99,11 @@ class ComponentState:
     are resource_any addresses (handles.py).
     """
 
-    __slots__ = ("_next", "context", "ctx", "max_bytes", "response", "table")
+    __slots__ = ("_next", "_scoped", "context", "ctx", "max_bytes", "response", "table")
 
     def __init__(self, max_bytes: int) -> None:
         self.table: dict[int, Any] = {}
+        self._scoped: set[int] = set()  # reps of REQUEST_SCOPED resources in the table
         self._next = 1
         self.max_bytes = (
             max_bytes  # the function's memory: the most a response body or one host-made value holds
@@ -90,11 +112,21 @@ class ComponentState:
         self.response: Any = None
         self.context = 0
 
-    def own(self, value: Any, kind: str) -> Own:
-        """A new handle the guest owns on `value` (a resource of kind `kind`)."""
+    def own(self, value: Any, kind: str, *, lasting: bool = False) -> Own:
+        """A new handle the guest owns on `value` (a resource of kind `kind`); one of
+        REQUEST_SCOPED is forgotten when the request ends unless `lasting`. InvokeError `trap`
+        past MAX_LIVE_RESOURCES."""
+        if len(self.table) >= MAX_LIVE_RESOURCES:
+            raise InvokeError(
+                "trap",
+                f"the guest holds {len(self.table)} host resources (fields, streams, pollables, "
+                f"requests) without dropping them; an instance may hold {MAX_LIVE_RESOURCES}",
+            )
         rep = self._next
         self._next = rep + 1 if rep < 0xFFFFFFFF else 1
         self.table[rep] = value
+        if kind in REQUEST_SCOPED and not lasting:
+            self._scoped.add(rep)
         return Own(rep, RESOURCE_IDS[kind])
 
     def _lookup(self, rep: int, cls: type[T]) -> T:
@@ -112,11 +144,20 @@ class ComponentState:
         rep = rep_of(self.context, handle)
         value = self._lookup(rep, cls)
         del self.table[rep]
+        self._scoped.discard(rep)
         return value
 
     def drop(self, rep: int) -> None:
         """The guest dropped its handle: the host forgets the object."""
         self.table.pop(rep, None)
+        self._scoped.discard(rep)
+
+    def end_request(self) -> None:
+        """Forgets the request's resources the guest still holds handles on; using one later
+        is a trap ("not a live ...")."""
+        for rep in self._scoped:
+            self.table.pop(rep, None)
+        self._scoped.clear()
 
     def invocation(self) -> InvocationContext:
         if self.ctx is None:

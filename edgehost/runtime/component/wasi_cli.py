@@ -37,13 +37,13 @@ def _stream(source: str) -> Any:
             ctx = state.invocation()
             ctx.write_stream(source, data[: ctx.log_room()], len(data))
 
-        return state.own(OutputStream(sink), "output-stream")
+        return state.own(OutputStream(sink), "output-stream", lasting=True)
 
     return get
 
 
 def _stdin(state: ComponentState) -> Any:
-    return state.own(InputStream(b""), "input-stream")
+    return state.own(InputStream(b""), "input-stream", lasting=True)
 
 
 def _no_terminal(state: ComponentState) -> Variant:

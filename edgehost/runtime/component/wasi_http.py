@@ -3,8 +3,10 @@ outgoing response the guest builds and sets on its `response-outparam`.
 
 Header fields follow RFC 9110 §5: a name is a token, a value holds no CR, LF or NUL (else
 `header-error.invalid-syntax`); fields the host hands out (a request's, a response's) are
-immutable (`header-error.immutable`), as the interface says. A response body is bounded
-(`ComponentState.max_bytes`): more is `bad_response`, as an oversized ABI v1 response is.
+immutable (`header-error.immutable`), as the interface says. One fields resource holds at most
+MAX_FIELDS_BYTES of names and values (wasi:http 0.2 has no error for that: a trap). A response
+body is bounded (`ComponentState.max_bytes`): more is `bad_response`, as an oversized ABI v1
+response is.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, cast
 
 from wasmtime.component import Variant
 
+from ..codec import MAX_HEADER_BYTES
 from ..errors import InvokeError
 from .state import ComponentState, Handle, Handler
 from .values import NONE, case, err, ok, some
@@ -24,16 +27,32 @@ _BAD_VALUE = re.compile(rb"[\r\n\0]")
 _METHODS = frozenset({"get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"})
 INVALID = case("invalid-syntax")
 IMMUTABLE = case("immutable")
+# The most bytes of names and values one fields resource holds: what a response's header fields
+# may take by default, so a guest appending forever traps instead of growing the runner's memory.
+MAX_FIELDS_BYTES = MAX_HEADER_BYTES
+
+
+def _size(entries: list[tuple[str, bytes]]) -> int:
+    return sum(len(name) + len(value) for name, value in entries)
 
 
 class Fields:
-    """Header (or trailer) fields in order, names lowercased; `mutable` is False for handed-out ones."""
+    """Header (or trailer) fields in order, names lowercased; `mutable` is False for handed-out ones.
+    `size` is the bytes of their names and values (at most MAX_FIELDS_BYTES for guest-made ones)."""
 
-    __slots__ = ("entries", "mutable")
+    __slots__ = ("entries", "mutable", "size")
 
     def __init__(self, entries: list[tuple[str, bytes]], *, mutable: bool = True) -> None:
         self.entries = entries
         self.mutable = mutable
+        self.size = _size(entries)
+
+
+def _within(size: int) -> None:
+    if size > MAX_FIELDS_BYTES:
+        raise InvokeError(
+            "trap", f"the guest's header fields would take {size} bytes; at most {MAX_FIELDS_BYTES}"
+        )
 
 
 class IncomingRequest:
@@ -103,7 +122,9 @@ def _fields_new(state: ComponentState) -> Any:
 def _fields_from_list(state: ComponentState, entries: list[tuple[str, bytes]]) -> Variant:
     if not all(_valid(name, value) for name, value in entries):
         return err(INVALID)
-    return ok(state.own(Fields([(name.lower(), bytes(value)) for name, value in entries]), "fields"))
+    fields = Fields([(name.lower(), bytes(value)) for name, value in entries])
+    _within(fields.size)
+    return ok(state.own(fields, "fields"))
 
 
 def _get(state: ComponentState, self: Handle, name: str) -> list[bytes]:
@@ -122,8 +143,16 @@ def _change(state: ComponentState, self: Handle, name: str, values: list[bytes],
     if not all(_valid(name, value) for value in values) or not _valid(name):
         return err(INVALID)
     key = name.lower()
-    kept = fields.entries if keep else [entry for entry in fields.entries if entry[0] != key]
-    fields.entries = kept + [(key, bytes(value)) for value in values]
+    added = [(key, bytes(value)) for value in values]
+    if keep:
+        _within(fields.size + _size(added))
+        fields.entries.extend(added)
+        fields.size += _size(added)
+    else:
+        kept = [entry for entry in fields.entries if entry[0] != key] + added
+        fields.size = _size(kept)
+        _within(fields.size)
+        fields.entries = kept
     return ok()
 
 
