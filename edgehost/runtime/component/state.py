@@ -99,7 +99,7 @@ class ComponentState:
     are resource_any addresses (handles.py).
     """
 
-    __slots__ = ("_next", "_scoped", "context", "ctx", "max_bytes", "response", "table")
+    __slots__ = ("_next", "_scoped", "context", "ctx", "fetched", "max_bytes", "response", "table")
 
     def __init__(self, max_bytes: int) -> None:
         self.table: dict[int, Any] = {}
@@ -109,6 +109,7 @@ class ComponentState:
             max_bytes  # the function's memory: the most a response body or one host-made value holds
         )
         self.ctx: InvocationContext | None = None
+        self.fetched = 0  # bytes of outgoing requests' responses this request received
         self.response: Any = None
         self.context = 0
 
@@ -158,6 +159,7 @@ class ComponentState:
         for rep in self._scoped:
             self.table.pop(rep, None)
         self._scoped.clear()
+        self.fetched = 0
 
     def invocation(self) -> InvocationContext:
         if self.ctx is None:

@@ -3,7 +3,10 @@ future response and incoming response of `wasi:http/types`.
 
 A request goes out through the same allow-list and resolved-address guard as ABI v1's
 `edgefn.http_fetch` (egress.fetch), bounded by the invocation's deadline and
-`runner.max_fetch_bytes`. It is sent when the guest first asks for the response (the future's
+`runner.max_fetch_bytes`; the responses of one invocation together hold at most the function's
+memory (`ComponentState.max_bytes`), since the host keeps their bodies until the request ends
+where ABI v1 copies each into guest memory (more is `HTTP-response-body-size`). A request is
+sent when the guest first asks for the response (the future's
 `subscribe` or `get`), so a body written after `handle` and finished goes with it. A refused or
 failed request is an HTTP `error-code` in the future's result (`HTTP-request-denied` for the
 guard), and the guard refuses before anything reaches the network.
@@ -98,13 +101,19 @@ def _send(state: ComponentState, request: OutgoingRequest) -> Variant:
     uri = f"{scheme}://{authority}{path}"
     headers = [(name, value.decode(*TEXT_CODEC)) for name, value in request.headers.entries]
     started = time.perf_counter()
+    room = state.max_bytes - state.fetched
     try:
+        if room <= 0:
+            raise egress.FetchRefused(
+                egress.TOO_LARGE, f"this request's responses already hold {state.fetched} bytes, its memory"
+            )
         status, fields, body = egress.fetch(
             GuestRequest(method, uri, headers, bytes(request.body.data)),
             allow=ctx.spec.http_allow,
             deadline=ctx.deadline,
-            max_bytes=ctx.max_fetch_bytes,
+            max_bytes=min(ctx.max_fetch_bytes, room),
         )
+        state.fetched += len(body) + sum(len(name) + len(value) for name, value in fields)
     except egress.FetchRefused as exc:
         ctx.log(0, f"outgoing request {method} {uri} refused ({_ERRORS.get(exc.code)}): {exc}", "log")
         code = _ERRORS.get(exc.code, "internal-error")
