@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+import wasmtime
 
-from edgehost.runtime import FunctionSpec, GuestRequest, InvokeError
+from edgehost.runtime import FunctionSpec, GuestRequest, InvokeError, ValidationError, validate_module
 from edgehost.runtime.component.instance import CompiledComponent, ComponentInstance
 from edgehost.runtime.component.state import MAX_LIVE_RESOURCES
 from edgehost.runtime.component.wasi_http import MAX_FIELDS_BYTES
@@ -93,3 +94,15 @@ def test_a_hot_instance_is_charged_the_memory_it_can_grow_to(compiled: CompiledC
     assert instance.memory_bytes == SPEC.memory_pages * 65536
     instance.close()
     assert instance.memory_bytes == 0
+
+
+def test_memories_together_at_start_are_within_memory_pages() -> None:
+    """Each of ten pages fits 16, but the function's memory is 16 pages however many memories
+    its component spreads it over."""
+    two = bytes(wasmtime.wat2wasm("(component (core module (memory 10)) (core module (memory 10)))"))
+    with pytest.raises(ValidationError) as refused:
+        validate_module(two, SPEC, host_functions=())
+    assert (
+        "the component has 2 memories of 20 pages at start but the function allows 16"
+        in refused.value.message
+    )

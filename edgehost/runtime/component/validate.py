@@ -16,18 +16,20 @@ from .linking import PROVIDED, plan_imports
 
 
 def _check_memories(wasm: bytes, memory_pages: int) -> int:
-    """The largest initial memory of the component's core modules, in pages, within memory_pages."""
+    """The initial memory of the component's core modules together, in pages, within
+    memory_pages: `memory_pages` is the function's memory, however many memories hold it."""
     try:
         minimums = memory_minimums(wasm)
     except MalformedBinary as exc:
         raise ValidationError(f"the component is not valid: {exc}") from None
-    largest = max(minimums, default=0)
-    if largest > memory_pages:
+    total = sum(minimums)
+    if total > memory_pages:
+        has = f"a memory of {total}" if len(minimums) == 1 else f"{len(minimums)} memories of {total}"
         raise ValidationError(
-            f"the component has a memory of {largest} pages at start but the function allows "
+            f"the component has {has} pages at start but the function allows "
             f"{memory_pages}; raise memory_pages or build with a smaller initial memory"
         )
-    return largest
+    return total
 
 
 def validate_component(wasm: bytes, spec: FunctionSpec) -> ModuleReport:
