@@ -28,6 +28,11 @@ class ClientError(Exception):
         self.message = message
 
 
+# A finalize compiles a component on the control plane (5-15 s for a componentize-py one) and may
+# wait behind other projects' checks (controlplane/checks.py): longer than any other call.
+FINALIZE_TIMEOUT_S = 300.0
+
+
 class ApiClient:
     def __init__(self, api: str, token: str, *, timeout: float = 60.0) -> None:
         self.api = api.rstrip("/")
@@ -68,7 +73,9 @@ class ApiClient:
         return self._typed(schemas.FunctionCreated, "POST", f"/v1/projects/{project}/functions", json=spec)
 
     def finalize(self, created: schemas.FunctionCreated) -> schemas.VersionInfo:
-        return self._typed(schemas.VersionInfo, "POST", created.finalize_url)
+        """Waits up to FINALIZE_TIMEOUT_S: the control plane checks the upload, which for a
+        component means compiling it, behind at most one check per other project."""
+        return self._typed(schemas.VersionInfo, "POST", created.finalize_url, timeout=FINALIZE_TIMEOUT_S)
 
     def put_routes(self, project: str, routes: schemas.RoutesPut) -> None:
         self.call("PUT", f"/v1/projects/{project}/routes", json=msgspec.to_builtins(routes))
@@ -87,12 +94,14 @@ class ApiClient:
         *,
         json: msgspec.Struct | None = None,
         missing: T | None = None,
+        timeout: float | None = None,
     ) -> T:
         body = self.call(
             method,
             path,
             json=None if json is None else msgspec.to_builtins(json),
             ok_missing=missing is not None,
+            timeout=timeout,
         )
         if body is None and missing is not None:
             return missing
@@ -112,10 +121,18 @@ class ApiClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         ok_missing: bool = False,
+        timeout: float | None = None,
     ) -> Any:
-        """The decoded JSON answer (None for a 404 with `ok_missing`); raises ClientError."""
+        """The decoded JSON answer (None for a 404 with `ok_missing`); raises ClientError.
+        `timeout` (seconds) replaces the client's own for this call."""
         try:
-            response = self.http.request(method, path, json=json, params=params)
+            response = self.http.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the control plane at {self.api}: {exc}") from None
         if ok_missing and response.status_code == 404:
