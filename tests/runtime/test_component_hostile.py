@@ -106,3 +106,11 @@ def test_memories_together_at_start_are_within_memory_pages() -> None:
         "the component has 2 memories of 20 pages at start but the function allows 16"
         in refused.value.message
     )
+
+
+def test_a_status_outside_the_final_ones_is_500_bad_response(compiled: CompiledComponent) -> None:
+    """set-status-code refuses 700 (the guest traps if it did not); 101 it takes, and the
+    response check every guest's answer goes through refuses it, as for ABI v1."""
+    failure = _failure(compiled, "/s")
+    assert failure.code == "bad_response", failure.message
+    assert "status 101 is outside 200..599" in failure.message

@@ -20,7 +20,7 @@ from ..codec import MAX_HEADER_BYTES
 from ..errors import InvokeError
 from .state import ComponentState, Handle, Handler
 from .values import NONE, case, err, ok, some
-from .wasi_io import InputStream, OutputStream, Pollable
+from .wasi_io import HostError, InputStream, OutputStream, Pollable
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\r\n\0]")
@@ -222,6 +222,7 @@ def _body_finish(state: ComponentState, this: Handle) -> Any:
 
 
 def _trailers_subscribe(state: ComponentState, self: Handle) -> Any:
+    state.get(self, FutureTrailers)
     return state.own(Pollable(), "pollable")
 
 
@@ -241,9 +242,10 @@ def _status_code(state: ComponentState, self: Handle) -> int:
 
 
 def _set_status_code(state: ComponentState, self: Handle, status: int) -> Variant:
+    response = state.get(self, OutgoingResponse)  # first: a borrow left unused traps the guest
     if not 100 <= status <= 599:  # RFC 9110 §15: three digits, 1xx to 5xx
         return err()
-    state.get(self, OutgoingResponse).status = status
+    response.status = status
     return ok()
 
 
@@ -283,6 +285,7 @@ def _outparam_set(state: ComponentState, param: Handle, response: Variant) -> No
 
 
 def _http_error_code(state: ComponentState, error: Handle) -> Variant:
+    state.get(error, HostError)
     return NONE
 
 

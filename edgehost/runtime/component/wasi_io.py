@@ -110,7 +110,13 @@ def poll(state: ComponentState, pollables: list[Handle]) -> list[int]:
     return ready
 
 
-def _subscribe(state: ComponentState, _self: Handle) -> Any:
+def _subscribe_input(state: ComponentState, self: Handle) -> Any:
+    state.get(self, InputStream)  # a borrow the host leaves unused traps the guest when it returns
+    return state.own(Pollable(), "pollable")
+
+
+def _subscribe_output(state: ComponentState, self: Handle) -> Any:
+    state.get(self, OutputStream)
     return state.own(Pollable(), "pollable")
 
 
@@ -160,13 +166,13 @@ STREAMS: dict[str, Handler] = {
     "[method]input-stream.blocking-read": _read,
     "[method]input-stream.skip": _skip,
     "[method]input-stream.blocking-skip": _skip,
-    "[method]input-stream.subscribe": _subscribe,
+    "[method]input-stream.subscribe": _subscribe_input,
     "[method]output-stream.check-write": _check_write,
     "[method]output-stream.write": _write,
     "[method]output-stream.blocking-write-and-flush": _write,
     "[method]output-stream.flush": _flush,
     "[method]output-stream.blocking-flush": _flush,
-    "[method]output-stream.subscribe": _subscribe,
+    "[method]output-stream.subscribe": _subscribe_output,
     "[method]output-stream.write-zeroes": _write_zeroes,
     "[method]output-stream.blocking-write-zeroes-and-flush": _write_zeroes,
     "[method]output-stream.splice": _splice,

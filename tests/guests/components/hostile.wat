@@ -5,6 +5,7 @@
 ;;   /x...  sets its response-outparam to an error code (DNS-timeout)
 ;;   /n...  returns without setting its response-outparam
 ;;   /2...  sets its response-outparam twice
+;;   /s...  answers status 101, after set-status-code refused 700 (traps if it did not)
 ;;   else   answers "ok"
 (module
   (import "wasi:http/types@0.2.0" "[resource-drop]incoming-request" (func $drop_request (param i32)))
@@ -13,10 +14,14 @@
   (import "wasi:http/types@0.2.0" "[method]fields.append" (func $fields_append (param i32 i32 i32 i32 i32 i32)))
   (import "wasi:http/types@0.2.0" "[constructor]outgoing-response" (func $response_new (param i32) (result i32)))
   (import "wasi:http/types@0.2.0" "[method]outgoing-response.body" (func $response_body (param i32 i32)))
+  (import "wasi:http/types@0.2.0" "[method]outgoing-response.set-status-code"
+    (func $set_status (param i32 i32) (result i32)))
   (import "wasi:http/types@0.2.0" "[method]outgoing-body.write" (func $body_write (param i32 i32)))
   (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush"
     (func $write (param i32 i32 i32 i32)))
   (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop_stream (param i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.subscribe" (func $subscribe (param i32) (result i32)))
+  (import "wasi:io/poll@0.2.0" "[resource-drop]pollable" (func $drop_pollable (param i32)))
   (import "wasi:http/types@0.2.0" "[static]outgoing-body.finish" (func $finish (param i32 i32 i32 i32)))
   (import "wasi:http/types@0.2.0" "[static]response-outparam.set"
     (func $set (param i32 i32 i32 i32 i64 i32 i32 i32 i32)))
@@ -34,12 +39,16 @@
 
   ;; A 200 "ok" set on $out.
   (func $respond (param $out i32)
-    (local $response i32) (local $body i32) (local $stream i32)
-    (local.set $response (call $response_new (call $fields_new)))
+    (call $answer (local.get $out) (call $response_new (call $fields_new))))
+
+  ;; $response with the body "ok" set on $out.
+  (func $answer (param $out i32) (param $response i32)
+    (local $body i32) (local $stream i32)
     (call $response_body (local.get $response) (i32.const 1024))
     (local.set $body (i32.load (i32.const 1028)))
     (call $body_write (local.get $body) (i32.const 1024))
     (local.set $stream (i32.load (i32.const 1028)))
+    (call $drop_pollable (call $subscribe (local.get $stream)))  ;; as a guest waiting to write does
     (call $write (local.get $stream) (i32.const 48) (i32.const 3) (i32.const 1024))
     (call $drop_stream (local.get $stream))
     (call $finish (local.get $body) (i32.const 0) (i32.const 0) (i32.const 1024))
@@ -69,6 +78,13 @@
           (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
         (return)))
     (if (i32.eq (local.get $letter) (i32.const 0x6e)) (then (return)))  ;; n
+    (if (i32.eq (local.get $letter) (i32.const 0x73))  ;; s
+      (then
+        (local.set $fields (call $response_new (call $fields_new)))
+        (if (i32.eqz (call $set_status (local.get $fields) (i32.const 700))) (then unreachable))
+        (drop (call $set_status (local.get $fields) (i32.const 101)))
+        (call $answer (local.get $out) (local.get $fields))
+        (return)))
     (if (i32.eq (local.get $letter) (i32.const 0x32))  ;; 2
       (then (call $respond (local.get $out)) (call $respond (local.get $out)) (return)))
     (call $respond (local.get $out)))
