@@ -114,3 +114,8 @@ def test_a_status_outside_the_final_ones_is_500_bad_response(compiled: CompiledC
     failure = _failure(compiled, "/s")
     assert failure.code == "bad_response", failure.message
     assert "status 101 is outside 200..599" in failure.message
+
+
+def test_writing_a_body_after_finishing_it_traps(compiled: CompiledComponent) -> None:
+    failure = _failure(compiled, "/b")
+    assert (failure.code, failure.message) == ("trap", "the guest wrote to a body after finishing it")

@@ -80,17 +80,20 @@ class FutureTrailers:
 
 
 class OutgoingBody:
-    """What the guest writes, up to `limit` bytes."""
+    """What the guest writes, up to `limit` bytes, until it finishes the body."""
 
-    __slots__ = ("data", "limit", "streamed", "taken")
+    __slots__ = ("data", "finished", "limit", "streamed", "taken")
 
     def __init__(self, limit: int) -> None:
         self.data = bytearray()
         self.limit = limit
         self.taken = False  # the guest has its handle (outgoing-response.body, once)
         self.streamed = False  # the guest has its stream (outgoing-body.write, once)
+        self.finished = False  # outgoing-body.finish was called: the bytes are final
 
     def sink(self, chunk: bytes) -> None:
+        if self.finished:  # wasi:http: the stream, a child of the body, ends with it
+            raise InvokeError("trap", "the guest wrote to a body after finishing it")
         if len(self.data) + len(chunk) > self.limit:
             raise InvokeError("bad_response", f"the response body exceeds {self.limit} bytes")
         self.data += chunk
@@ -270,7 +273,7 @@ def _body_write(state: ComponentState, self: Handle) -> Variant:
 
 
 def _outgoing_finish(state: ComponentState, this: Handle, trailers: Variant) -> Variant:
-    state.take(this, OutgoingBody)
+    state.take(this, OutgoingBody).finished = True
     if trailers.tag == "some":
         state.take(cast(Handle, trailers.payload), Fields)
     return ok()

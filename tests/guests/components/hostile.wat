@@ -5,6 +5,7 @@
 ;;   /x...  sets its response-outparam to an error code (DNS-timeout)
 ;;   /n...  returns without setting its response-outparam
 ;;   /2...  sets its response-outparam twice
+;;   /b...  writes to its response body's stream after finishing the body
 ;;   /s...  answers status 101, after set-status-code refused 700 (traps if it did not)
 ;;   else   answers "ok"
 (module
@@ -78,6 +79,15 @@
           (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
         (return)))
     (if (i32.eq (local.get $letter) (i32.const 0x6e)) (then (return)))  ;; n
+    (if (i32.eq (local.get $letter) (i32.const 0x62))  ;; b
+      (then
+        (local.set $fields (call $response_new (call $fields_new)))
+        (call $response_body (local.get $fields) (i32.const 1024))
+        (local.set $letter (i32.load (i32.const 1028)))  ;; the body
+        (call $body_write (local.get $letter) (i32.const 1024))
+        (call $finish (local.get $letter) (i32.const 0) (i32.const 0) (i32.const 1032))
+        (call $write (i32.load (i32.const 1028)) (i32.const 48) (i32.const 3) (i32.const 1040))
+        (return)))
     (if (i32.eq (local.get $letter) (i32.const 0x73))  ;; s
       (then
         (local.set $fields (call $response_new (call $fields_new)))
