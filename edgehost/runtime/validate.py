@@ -15,6 +15,7 @@ import wasmtime
 from edgehost.limits import MAX_MEMORY_PAGES
 
 from . import wasi
+from .binary import sections
 from .component.detect import is_component
 from .component.validate import validate_component
 from .errors import ValidationError
@@ -77,30 +78,15 @@ def _check_shape(module: wasmtime.Module, *, entrypoint: str, memory_pages: int)
     return ModuleReport(initial, denied, imports, tuple(exports))
 
 
-def _leb128(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 at `pos`: its value and the position after it."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
 def without_start(wasm: bytes) -> bytes | None:
     """The module minus its start section (core spec 5.5.10), or None when it has none.
 
     Only for a module that compiled: its sections are well-formed. Nothing refers to the start
     section, so dropping it changes nothing else.
     """
-    pos = _HEADER
-    while pos < len(wasm):
-        size, body = _leb128(wasm, pos + 1)
-        if wasm[pos] == _START_SECTION:
-            return wasm[:pos] + wasm[body + size :]
-        pos = body + size
+    for section_id, start, _, end in sections(wasm, _HEADER, len(wasm)):
+        if section_id == _START_SECTION:
+            return wasm[:start] + wasm[end:]
     return None
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from edgehost.runtime.binary import MalformedBinary, leb128, sections
+
 COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"  # magic, version 0x0d, layer 1
 MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
 _CUSTOM, _CORE_MODULE, _COMPONENT = 0, 1, 4
@@ -38,10 +40,6 @@ class Marks:
 
     producers: list[tuple[str, str, str]] = field(default_factory=list)
     core_modules: list[str] = field(default_factory=list)
-
-
-class _Malformed(Exception):
-    pass
 
 
 def toolchain_of(data: bytes) -> str | None:
@@ -64,7 +62,7 @@ def marks(data: bytes) -> Marks:
     nested in it, in the order the sections come; as much as could be read if the bytes are
     malformed."""
     found = Marks()
-    with contextlib.suppress(_Malformed, IndexError, UnicodeDecodeError):
+    with contextlib.suppress(MalformedBinary, IndexError, UnicodeDecodeError):
         _walk(memoryview(data), found, 0)
     return found
 
@@ -72,14 +70,8 @@ def marks(data: bytes) -> Marks:
 def _walk(data: memoryview, found: Marks, depth: int) -> None:
     component = bytes(data[:8]) == COMPONENT_PREAMBLE
     if not component and bytes(data[:8]) != MODULE_PREAMBLE:
-        raise _Malformed
-    at = 8
-    while at < len(data):
-        section_id = data[at]
-        size, start = _u32(data, at + 1)
-        end = start + size
-        if end > len(data):
-            raise _Malformed
+        raise MalformedBinary("not a WebAssembly preamble")
+    for section_id, _, start, end in sections(data, 8, len(data)):
         body = data[start:end]
         if section_id == _CUSTOM:
             name, rest = _name(body, 0)
@@ -89,14 +81,13 @@ def _walk(data: memoryview, found: Marks, depth: int) -> None:
                 _core_module_names(body, rest, found)
         elif component and section_id in (_CORE_MODULE, _COMPONENT) and depth < _MAX_DEPTH:
             _walk(body, found, depth + 1)
-        at = end
 
 
 def _producers(body: memoryview, at: int, found: Marks) -> None:
-    fields, at = _u32(body, at)
+    fields, at = leb128(body, at)
     for _ in range(fields):
         field_name, at = _name(body, at)
-        count, at = _u32(body, at)
+        count, at = leb128(body, at)
         for _ in range(count):
             name, at = _name(body, at)
             version, at = _name(body, at)
@@ -106,34 +97,20 @@ def _producers(body: memoryview, at: int, found: Marks) -> None:
 def _core_module_names(body: memoryview, at: int, found: Marks) -> None:
     while at < len(body):
         subsection = body[at]
-        size, start = _u32(body, at + 1)
+        size, start = leb128(body, at + 1)
         at = start + size
         sort = bytes(body[start : start + 2])
         if subsection != _NAMES_SUBSECTION or sort != bytes((_SORT_CORE, _SORT_CORE_MODULE)):
             continue
-        count, cursor = _u32(body, start + 2)
+        count, cursor = leb128(body, start + 2)
         for _ in range(count):
-            _, cursor = _u32(body, cursor)  # the module's index
+            _, cursor = leb128(body, cursor)  # the module's index
             name, cursor = _name(body, cursor)
             found.core_modules.append(name)
 
 
-def _u32(data: memoryview, at: int) -> tuple[int, int]:
-    """An unsigned LEB128 u32 at `at`: (value, the offset after it)."""
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, at
-        shift += 7
-        if shift > 28:
-            raise _Malformed
-
-
 def _name(data: memoryview, at: int) -> tuple[str, int]:
-    length, at = _u32(data, at)
+    length, at = leb128(data, at)
     if at + length > len(data):
-        raise _Malformed
+        raise MalformedBinary("a name runs past its section")
     return bytes(data[at : at + length]).decode("utf-8"), at + length

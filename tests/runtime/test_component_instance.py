@@ -10,8 +10,9 @@ import pytest
 import wasmtime
 
 from edgehost.runtime import FunctionSpec, GuestRequest, InvokeError, load_guest
+from edgehost.runtime.binary import MalformedBinary
 from edgehost.runtime.component import linking
-from edgehost.runtime.component.detect import MalformedBinary, is_component, memory_minimums
+from edgehost.runtime.component.detect import is_component, memory_minimums
 from edgehost.runtime.component.instance import SWITCH_INTERVAL_S, CompiledComponent
 from tests.component_guests import build_component
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..binary import MalformedBinary, leb128, sections
+
 _MAGIC = b"\0asm"
 _COMPONENT_LAYER = 1
 _CORE_MODULE_SECTION = 1
@@ -20,56 +22,26 @@ _HAS_MAX = 0x01
 _CUSTOM_PAGE_SIZE = 0x08
 
 
-class MalformedBinary(ValueError):
-    """The bytes end or nest in a way the binary format does not allow."""
-
-
 def is_component(wasm: bytes) -> bool:
     """True for a component's preamble (layer 1); a core module, text or anything else is False."""
     return len(wasm) >= 8 and wasm[:4] == _MAGIC and int.from_bytes(wasm[6:8], "little") == _COMPONENT_LAYER
 
 
-def _leb128(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 at `pos`: its value and the position after it."""
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise MalformedBinary("a number runs past the end of the binary")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
-def _sections(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(id, first byte, end) of each section between `start` and `end`."""
-    pos = start
-    while pos < end:
-        section_id = data[pos]
-        size, body = _leb128(data, pos + 1)
-        if body + size > end:
-            raise MalformedBinary(f"section {section_id} runs past the end of the binary")
-        yield section_id, body, body + size
-        pos = body + size
-
-
 def _memory_minimums(data: bytes, start: int, end: int) -> Iterator[int]:
     """The initial pages of each memory a core module (between `start` and `end`) defines."""
-    for section_id, body, section_end in _sections(data, start + 8, end):
+    for section_id, _, body, section_end in sections(data, start + 8, end):
         if section_id != _MEMORY_SECTION:
             continue
-        count, pos = _leb128(data, body)
+        count, pos = leb128(data, body)
         for _ in range(count):
             if pos >= section_end:
                 raise MalformedBinary("the memory section is shorter than its count")
             flags = data[pos]
-            minimum, pos = _leb128(data, pos + 1)
+            minimum, pos = leb128(data, pos + 1)
             if flags & _HAS_MAX:
-                _, pos = _leb128(data, pos)
+                _, pos = leb128(data, pos)
             if flags & _CUSTOM_PAGE_SIZE:
-                _, pos = _leb128(data, pos)
+                _, pos = leb128(data, pos)
             yield minimum
 
 
@@ -79,7 +51,7 @@ def memory_minimums(wasm: bytes) -> list[int]:
     found: list[int] = []
 
     def walk(start: int, end: int) -> None:
-        for section_id, body, section_end in _sections(wasm, start + 8, end):
+        for section_id, _, body, section_end in sections(wasm, start + 8, end):
             if section_id == _CORE_MODULE_SECTION:
                 found.extend(_memory_minimums(wasm, body, section_end))
             elif section_id == _NESTED_COMPONENT_SECTION:

@@ -21,6 +21,7 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import Component
 from wasmtime.component import Instance as _WasmInstance
 
+from ..binary import MalformedBinary
 from ..codec import TEXT_CODEC, check_response, decode_wire_request
 from ..engine import arm_deadline, get_engine
 from ..errors import InvokeError, ValidationError
@@ -29,7 +30,7 @@ from ..hostcalls import DEFAULT_LIMITS, InvocationContext, OutputLimits
 from ..serialized import load_component
 from ..trap_text import one_line
 from ..types import FunctionSpec, GuestRequest, GuestResponse
-from .detect import MalformedBinary, memory_minimums
+from .detect import memory_minimums
 from .linking import HANDLER_EXPORT, ComponentLinker
 from .state import ComponentState, bind_state
 from .values import write_handle

@@ -7,10 +7,11 @@ engine.checking_engine) and linked, never instantiated.
 
 from __future__ import annotations
 
+from ..binary import MalformedBinary
 from ..engine import checking_engine
 from ..errors import ValidationError
 from ..types import FunctionSpec, ModuleReport
-from .detect import MalformedBinary, memory_minimums
+from .detect import memory_minimums
 from .instance import CompiledComponent, compile_component
 from .linking import PROVIDED, plan_imports
 
