@@ -37,6 +37,7 @@ from edgehost.project.apply import apply_project
 from edgehost.project.plan import DeploymentMade
 from edgehost.security.ca import init_ca, issue_node
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
+from edgehost.toolchains.process import notice_if_slow
 
 log = logging.getLogger("edgefn.dev")
 DEV_TOKEN_TTL_S = 30 * 24 * 3600
@@ -154,14 +155,16 @@ class DevSession:
         wanted = set(self.deployed_ids())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            snapshot = node.snapshot
-            live = {fid: lf.deployment.version for fid, lf in snapshot.functions.items()}
-            if wanted <= {*live, *snapshot.unavailable} and all(
-                live.get(fid) == version or fid in snapshot.unavailable for fid, version in self.made.items()
-            ):
-                return True
-            await asyncio.sleep(0.05)
+        with notice_if_slow("still waiting for this runner to compile and start the deployed guests"):
+            while loop.time() < deadline:
+                snapshot = node.snapshot
+                live = {fid: lf.deployment.version for fid, lf in snapshot.functions.items()}
+                if wanted <= {*live, *snapshot.unavailable} and all(
+                    live.get(fid) == version or fid in snapshot.unavailable
+                    for fid, version in self.made.items()
+                ):
+                    return True
+                await asyncio.sleep(0.05)
         return False
 
     async def watch(self) -> None:
