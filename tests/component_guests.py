@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,12 +26,18 @@ _CACHE = Path(tempfile.gettempdir()) / "edgefn-test-components"
 _MEMORY = re.compile(r'\(memory \(export "memory"\) \d+\)')
 
 
-def build_component(name: str, *, memory_pages: int | None = None) -> bytes:
-    """The component built from `{name}.wat`; `memory_pages` replaces its memory's initial size.
+def build_component(
+    name: str, *, memory_pages: int | None = None, replace: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """The component built from `{name}.wat`; `memory_pages` replaces its memory's initial size,
+    each (old, new) of `replace` a piece of its text (which must be there): a variant of a guest.
     `types` has no WAT: wasm-tools generates a core module importing all of its world."""
     text = "" if name == "types" else (SOURCES / f"{name}.wat").read_text()
     if memory_pages is not None:
         text = _MEMORY.sub(f'(memory (export "memory") {memory_pages})', text)
+    for old, new in replace:
+        assert old in text, f"{name}.wat has no {old!r}"
+        text = text.replace(old, new)
     wit = sorted((SOURCES / "wit").rglob("*.wit"))
     digest = hashlib.sha256(text.encode() + b"".join(path.read_bytes() for path in wit)).hexdigest()[:16]
     out = _CACHE / f"{name}-{digest}.wasm"

@@ -34,8 +34,10 @@ from edgehost.context import AppContext
 from edgehost.guestbuild import GuestBuildError, guest_sources
 from edgehost.project import Project, ProjectError, load_project
 from edgehost.project.apply import apply_project
+from edgehost.project.plan import DeploymentMade
 from edgehost.security.ca import init_ca, issue_node
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
+from edgehost.toolchains.process import notice_if_slow
 
 log = logging.getLogger("edgefn.dev")
 DEV_TOKEN_TTL_S = 30 * 24 * 3600
@@ -93,6 +95,9 @@ class DevSession:
         self.token = token
         self.api_url = api_url
         self.project: Project | None = None
+        # function id -> version of each deployment the last apply made: what a reload waits for
+        self.made: dict[str, int] = {}
+        self.applied: tuple[tuple[str, int, int], ...] = ()  # the files' stamps the last apply read
         from edgehost.startup import host_functions
 
         self.host_functions = host_functions(ctx)
@@ -101,9 +106,13 @@ class DevSession:
         try:
             project = load_project(self.project_file)
         except ProjectError as exc:
+            self.applied = _fingerprint(self.project_file, self.project)
             click.echo(f"{exc}\nnot applied; fix the file and save it again", err=True)
             return False
         self.project = project  # watch its sources from now on, even if this version does not build
+        # Taken before the sources are built: a save during the build (or before watch starts) is
+        # a change still to apply, not the baseline.
+        self.applied = _fingerprint(self.project_file, project)
         for name in routed_not_deployed(project):
             click.echo(
                 f"warning: {name} is routed but deployed nowhere, so its routes answer 404; add "
@@ -111,13 +120,17 @@ class DevSession:
                 err=True,
             )
 
-        def run() -> list[str]:
+        def run() -> tuple[list[str], dict[str, int]]:
             with ApiClient(self.api_url, self.token) as client:
                 plan = apply_project(project, client, host_functions=self.host_functions, prune=True)
-                return render_plan(plan, project.path.name)
+            made = {
+                f"{project.name}.{s.function}": s.version for s in plan.steps if isinstance(s, DeploymentMade)
+            }
+            return render_plan(plan, project.path.name), made
 
+        self.made = {}
         try:
-            lines = await asyncio.to_thread(run)
+            lines, self.made = await asyncio.to_thread(run)
         except (ClientError, GuestBuildError) as exc:
             message = exc.message if isinstance(exc, ClientError) else str(exc)
             click.echo(f"error: {message}\nnot applied; still serving the previous version", err=True)
@@ -131,28 +144,34 @@ class DevSession:
         project = self.project
         return [f"{project.name}.{d.function}" for d in project.deployments] if project else []
 
-    async def wait_until_serving(self, timeout: float = 15.0) -> None:
-        """Returns once the ingress's snapshot serves every deployed function (or holds why it
-        cannot): the version's state turns `cached` before the snapshot with its routes is swapped
-        in, and a request in between would get a 404."""
+    async def wait_until_serving(self, timeout: float = 15.0) -> bool:
+        """True once the ingress's snapshot serves every deployed function, in the version the
+        last apply deployed (or holds why it cannot); False after `timeout` seconds. The version's
+        state turns `cached` before the snapshot with its routes is swapped in, and a request in
+        between would get a 404, or after a reload the previous version."""
         from edgehost.runner.node import NodeState
 
         node = self.ctx.services.require(NodeState)
         wanted = set(self.deployed_ids())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            snapshot = node.snapshot
-            if wanted <= {*snapshot.functions, *snapshot.unavailable}:
-                return
-            await asyncio.sleep(0.05)
+        with notice_if_slow("still waiting for this runner to compile and start the deployed guests"):
+            while loop.time() < deadline:
+                snapshot = node.snapshot
+                live = {fid: lf.deployment.version for fid, lf in snapshot.functions.items()}
+                if wanted <= {*live, *snapshot.unavailable} and all(
+                    live.get(fid) == version or fid in snapshot.unavailable
+                    for fid, version in self.made.items()
+                ):
+                    return True
+                await asyncio.sleep(0.05)
+        return False
 
     async def watch(self) -> None:
-        last = _fingerprint(self.project_file, self.project)
         while True:
             await asyncio.sleep(WATCH_PERIOD_S)
             now = _fingerprint(self.project_file, self.project)
-            if now == last:
+            if now == self.applied:
                 continue
             while True:  # debounce: editors write in several steps; apply once the files settle
                 await asyncio.sleep(DEBOUNCE_S)
@@ -160,8 +179,23 @@ class DevSession:
                 if settled == now:
                     break
             click.echo(f"change detected in {self.project_file.parent}, re-applying", err=True)
-            await self.apply()
-            last = _fingerprint(self.project_file, self.project)
+            if await self.apply() and self.made:
+                await self.say_serving()
+
+    async def say_serving(self) -> None:
+        """Says when the versions a reload deployed answer here, so a request made after the line
+        never meets the previous version (the runner swaps them in a moment after the deploy)."""
+        from edgehost.runner.node import NodeState
+
+        made = ", ".join(f"{fid.split('.', 1)[1]} v{version}" for fid, version in sorted(self.made.items()))
+        if not await self.wait_until_serving():
+            click.echo(f"warning: this runner does not serve {made} yet", err=True)
+            return
+        snapshot = self.ctx.services.require(NodeState).snapshot
+        failed = [
+            snapshot.unavailable_detail(fid) for fid in sorted(self.made) if fid in snapshot.unavailable
+        ]
+        click.echo("\n".join(f"warning: {detail}" for detail in failed) or f"serving {made}", err=True)
 
 
 async def run_dev(

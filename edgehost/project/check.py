@@ -15,6 +15,7 @@ from edgehost.controlplane.registry import function_id_of
 from edgehost.guestbuild import GuestBuildError
 from edgehost.project.schema import FunctionDef
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
+from edgehost.toolchains.process import notice_if_slow
 
 
 def check_function(
@@ -29,8 +30,11 @@ def check_function(
         memory_pages=fn.memory_pages,
         max_execution_ms=fn.max_execution_ms,
     )
+    # wasmtime compiles the module to check it: seconds for a component bundling a language runtime.
+    slow = f"still checking {fn.name}: compiling its {len(wasm) / 1e6:.0f} MB module with wasmtime"
     try:
-        validate_module(wasm, spec, host_functions=host_functions)
+        with notice_if_slow(slow):
+            validate_module(wasm, spec, host_functions=host_functions)
     except ValidationError as exc:
         raise GuestBuildError(f"function {fn.name} ({fn.wasm.name}): {exc.message}") from None
 

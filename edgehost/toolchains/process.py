@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 BUILD_TIMEOUT_S = 600
@@ -40,6 +41,19 @@ def summarise(output: str) -> str:
     return "".join(f"\n{line}" for line in shown) + (f"\n... ({more} more lines)" if more > 0 else "")
 
 
+@contextmanager
+def notice_if_slow(message: str) -> Iterator[None]:
+    """Logs `message` (a warning of edgefn.build) once if the block still runs after
+    SLOW_BUILD_NOTICE_S: a step of a build or check that can take seconds says what it is doing."""
+    notice = threading.Timer(SLOW_BUILD_NOTICE_S, log.warning, (message,))
+    notice.daemon = True
+    notice.start()
+    try:
+        yield
+    finally:
+        notice.cancel()
+
+
 def run_build(
     cmd: Sequence[str],
     *,
@@ -56,25 +70,21 @@ def run_build(
     cannot start, runs past BUILD_TIMEOUT_S or exits non-zero: "{doing} failed:" and what
     `explain` makes of its stderr (by default its error lines, bounded).
     """
-    notice = threading.Timer(SLOW_BUILD_NOTICE_S, log.warning, (slow_notice,))
-    notice.daemon = True
-    notice.start()
     try:
-        proc = subprocess.run(
-            list(cmd),
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-            check=False,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-        )
+        with notice_if_slow(slow_notice):
+            proc = subprocess.run(
+                list(cmd),
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+            )
     except subprocess.TimeoutExpired as exc:
         raise GuestBuildError(f"{doing} took longer than {BUILD_TIMEOUT_S} s") from exc
     except OSError as exc:
         raise GuestBuildError(f"{doing}: cannot run {cmd[0]}: {exc.strerror or exc}") from exc
-    finally:
-        notice.cancel()
     if proc.returncode != 0:
         raise GuestBuildError(f"{doing} failed:{explain(proc.stderr or proc.stdout)}")
     return proc

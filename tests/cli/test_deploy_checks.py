@@ -3,11 +3,16 @@ finalize checks offline, so a guest it would refuse sends nothing and uses up no
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import httpx
 import pytest
 
+from edgehost.project import check
+from edgehost.project.schema import FunctionDef
+from edgehost.toolchains import process
 from tests.cli.helpers import ControlPlane, hello_project
 from tests.procs import answering_wat, dev_server, run_cli, wait_until
 
@@ -92,3 +97,28 @@ def test_build_checks_a_source_with_its_functions_settings(tmp_path: Path) -> No
     (tmp_path / "loose.wat").write_text(big)
     loose = run_cli("build", "loose.wat", cwd=tmp_path)  # no project names it: the defaults
     assert loose.returncode == 2 and "allows 16" in loose.stderr, loose.stderr
+
+
+@pytest.mark.parametrize(("after_s", "said"), [(0.0, True), (600.0, False)])
+def test_a_slow_check_says_what_it_is_doing_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    after_s: float,
+    said: bool,
+) -> None:
+    """Checking compiles the module (seconds for a Python or JS component): a check still running
+    after SLOW_BUILD_NOTICE_S says so once; a quick one says nothing. validate_module is replaced
+    by one that runs until the notice is out (or briefly), so no timing decides the outcome."""
+    monkeypatch.setattr(process, "SLOW_BUILD_NOTICE_S", after_s)
+
+    def validate(wasm: bytes, spec: object, *, host_functions: object) -> None:
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: "still checking" in caplog.text, timeout=0.5 if not said else 15)
+
+    monkeypatch.setattr(check, "validate_module", validate)
+    fn = FunctionDef(name="api", wasm=tmp_path / "api.wasm", memory_pages=1024, max_execution_ms=1000)
+    with caplog.at_level(logging.WARNING, logger="edgefn.build"):
+        check.check_function("p", fn, bytes(3_000_000), host_functions=())
+    notices = [r.getMessage() for r in caplog.records if r.name == "edgefn.build"]
+    assert notices == (["still checking api: compiling its 3 MB module with wasmtime"] if said else [])

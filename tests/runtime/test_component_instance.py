@@ -64,3 +64,30 @@ def test_the_switch_interval_is_short_only_while_a_component_runs(monkeypatch: p
     compiled.instantiate().invoke(GuestRequest("GET", "/", [], b""), request_id="r")
     assert seen == [pytest.approx(SWITCH_INTERVAL_S)]
     assert sys.getswitchinterval() == before
+
+
+# minimal.wat, also asking its body's stream for a pollable (`subscribe` takes borrow<output-stream>
+# and does not look at it) and dropping that pollable before it writes.
+SUBSCRIBING = [
+    (
+        "  (memory (export",
+        '  (import "wasi:io/streams@0.2.0" "[method]output-stream.subscribe"\n'
+        "    (func $subscribe (param i32) (result i32)))\n"
+        '  (import "wasi:io/poll@0.2.0" "[resource-drop]pollable" (func $drop_pollable (param i32)))\n'
+        "  (memory (export",
+    ),
+    (
+        "    (call $write (local.get $stream)",
+        "    (call $drop_pollable (call $subscribe (local.get $stream)))\n"
+        "    (call $write (local.get $stream)",
+    ),
+]
+
+
+def test_a_borrow_the_host_function_does_not_look_at_ends_with_the_call() -> None:
+    """wasmtime traps a call that returns with a lent handle still live ("borrow handles still
+    remain at the end of the call"): every borrow<T> argument is ended as it is read, used or not
+    (componentize-js's engine subscribes to its body's stream on every response)."""
+    compiled = load_guest(SPEC, build_component("minimal", replace=SUBSCRIBING), host_functions=())
+    response = compiled.instantiate().invoke(GuestRequest("GET", "/", [], b""), request_id="r")
+    assert (response.status, response.body) == (200, b"hello from a component\n")

@@ -19,7 +19,7 @@ from ..hostcalls import InvocationContext
 from .handles import rep_of
 
 T = TypeVar("T")
-Handle = int  # the address of a resource handle the guest passed in (handles.py)
+Handle = int  # an `own` handle the guest passed in: its address (handles.py); a `borrow` arrives as its rep
 Handler = Callable[..., Any]  # a host function: handler(state, *arguments) -> result
 
 # WIT resource names (and their aliases: `headers` and `trailers` are `fields`) -> host type ids.
@@ -95,8 +95,8 @@ class ComponentState:
     """Resources of one instance, and (while it serves) the invocation's context and response.
 
     `context` is the address of the store context of the host call in progress; `response` is
-    what the guest set on its `response-outparam`, None until then. Handles the guest passes in
-    are resource_any addresses (handles.py).
+    what the guest set on its `response-outparam`, None until then. `own` handles the guest passes
+    in are resource_any addresses (handles.py), `borrow` ones their reps (values._read_borrow).
     """
 
     __slots__ = ("_next", "_scoped", "context", "ctx", "fetched", "max_bytes", "response", "table")
@@ -136,9 +136,10 @@ class ComponentState:
             raise InvokeError("trap", f"the guest passed a handle that is not a live {cls.__name__}")
         return value
 
-    def get(self, handle: Handle, cls: type[T]) -> T:
-        """The object behind a handle the guest lends (`borrow`); the handle is used up."""
-        return self._lookup(rep_of(self.context, handle), cls)
+    def get(self, rep: int, cls: type[T]) -> T:
+        """The object behind a handle the guest lends (`borrow`), read as its rep
+        (values._read_borrow: the borrow ended when the argument was read)."""
+        return self._lookup(rep, cls)
 
     def take(self, handle: Handle, cls: type[T]) -> T:
         """The object behind a handle the guest gives up (`own`): the host holds it now."""

@@ -36,7 +36,9 @@ from wasmtime.component import (
     VariantType,
 )
 
-from .handles import new_handle
+from ..errors import InvokeError
+from .handles import new_handle, rep_of
+from .state import current_state
 
 Val = ffi.wasmtime_component_val_t
 Reader = Callable[[Any], Any]  # a wasmtime_component_val_t (ownership taken) -> the tagged form
@@ -189,7 +191,9 @@ def reader(ty: ValType) -> Reader:
             return name
 
         return read_enum
-    if isinstance(ty, (OwnType, BorrowType)):
+    if isinstance(ty, BorrowType):
+        return _read_borrow
+    if isinstance(ty, OwnType):
         return _read_handle
     return ty.convert_from_c  # strings, chars, flags: wasmtime-py's conversion has no shape to pick
 
@@ -200,6 +204,20 @@ def _read_handle(c: Any) -> int:
     address = int(slot.value or 0)
     slot.value = None
     return address
+
+
+def _read_borrow(c: Any) -> int:
+    """The rep of a lent (`borrow`) host resource, the borrow ended as it is read.
+
+    wasmtime counts every borrow a host function receives and traps the guest ("borrow handles
+    still remain at the end of the call") if one is still live when the call returns; turning
+    it into its rep here ends it, whether or not the host function looks at the argument
+    (`subscribe` on a stream, `http-error-code`). Component Model: lifting a `borrow`.
+    """
+    state = current_state()
+    if state is None:
+        raise InvokeError("trap", "a host function ran outside any invocation")
+    return rep_of(state.context, _read_handle(c))
 
 
 def _tuple_reader(parts: list[Reader]) -> Reader:
