@@ -1,7 +1,8 @@
-"""Every host function converts every handle the guest passes it, on every path: wasmtime traps a
-guest whose call leaves a borrowed handle unconverted ("borrow handles still remain"), so a
-refusal that returned early (set-status-code with 700) or a function that ignored its `self`
-(a stream's subscribe) trapped guests that did nothing wrong.
+"""Every host function looks up every handle the guest passes it, on every path, so a dead or
+foreign handle is a trap wherever it is passed. Before borrows were converted as they are read
+(values._read_borrow), a function that ignored its `self` (a stream's subscribe) or returned early
+(set-status-code with 700) also left the borrow live, and wasmtime trapped guests that did nothing
+wrong ("borrow handles still remain"); test_component_instance covers that through a real guest.
 
 Property-style: each provided function, called with arguments drawn from its parameter types
 (fixed seed) and a state that records what it converts, must have converted each of its handles

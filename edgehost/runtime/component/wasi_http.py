@@ -245,7 +245,7 @@ def _status_code(state: ComponentState, self: Handle) -> int:
 
 
 def _set_status_code(state: ComponentState, self: Handle, status: int) -> Variant:
-    response = state.get(self, OutgoingResponse)  # first: a borrow left unused traps the guest
+    response = state.get(self, OutgoingResponse)  # first: a dead handle traps even with a bad status
     if not 100 <= status <= 599:  # RFC 9110 §15: three digits, 1xx to 5xx
         return err()
     response.status = status

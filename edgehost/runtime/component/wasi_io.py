@@ -111,7 +111,7 @@ def poll(state: ComponentState, pollables: list[Handle]) -> list[int]:
 
 
 def _subscribe_input(state: ComponentState, self: Handle) -> Any:
-    state.get(self, InputStream)  # a borrow the host leaves unused traps the guest when it returns
+    state.get(self, InputStream)  # a dead or foreign handle traps, as in every other method
     return state.own(Pollable(), "pollable")
 
 
