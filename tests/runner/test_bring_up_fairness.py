@@ -53,11 +53,13 @@ class HeldPools:
         self.entered = threading.Semaphore(0)
         self.release = threading.Event()
 
-    def __call__(self, spec: FunctionSpec, *args: Any) -> InstancePool:
+    def __call__(
+        self, spec: FunctionSpec, wasm: bytes, compiled_path: Path | None, min_hot: int, max_hot: int
+    ) -> InstancePool:
         if (spec.function_id, spec.version) in self.held:
             self.entered.release()
             self.release.wait()
-        return self.pools(spec, *args)
+        return self.pools(spec, wasm, compiled_path, min_hot, max_hot)
 
     def discard(self, pool: InstancePool) -> None:
         self.pools.discard(pool)
