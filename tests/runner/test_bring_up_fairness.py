@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,19 @@ def serves(node: NodeState, d: FunctionDeployment) -> bool:
     return routed and live is not None and live.deployment.version == d.version
 
 
+def run(held: HeldPools, scenario: Callable[[], Awaitable[None]]) -> None:
+    """Runs `scenario`, releasing the held compiles however it ends: a time-out (the broken,
+    sequential runner) fails the test instead of leaving a thread that keeps the loop from closing."""
+
+    async def released() -> None:
+        try:
+            await scenario()
+        finally:
+            held.release.set()
+
+    asyncio.run(released())
+
+
 async def until(condition: Any) -> None:
     while not condition():
         await asyncio.sleep(0.01)
@@ -116,7 +130,7 @@ def test_a_project_serves_while_another_projects_bring_ups_are_held(tmp_path: Pa
         assert serves(node, a1) and serves(node, a2) and serves(node, b)
         await node.close()
 
-    asyncio.run(scenario())
+    run(held, scenario)
 
 
 @pytest.mark.timeout(20)
@@ -144,4 +158,4 @@ def test_a_replaced_version_serves_until_its_replacement_is_up(tmp_path: Path) -
         assert (v1.function_id, 1) not in node.live
         await node.close()
 
-    asyncio.run(scenario())
+    run(held, scenario)
