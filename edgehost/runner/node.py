@@ -182,7 +182,11 @@ class NodeState:
     async def _bring_up_and_join(self, d: FunctionDeployment) -> None:
         """Brings `d` up, then serves it if it is still wanted, with the latest desired state."""
         key = (d.function_id, d.version)
-        live = await self._bring_up(d)
+        try:
+            live = await self._bring_up(d)
+        except Exception:  # a bug here must not leave the deployment "coming up" for good
+            log.exception("bring-up of %s v%s failed", d.function_id, d.version)
+            live = None
         async with self._lock:
             del self._bringing[key]
             desired = self._desired
