@@ -80,6 +80,9 @@ class Runner(SettingsSection, frozen=True):
     ingress_port: Port = 8080
     metrics_port: Port = 9090
     workers: NonNegativeInt = 0
+    # Deployments compiled and warmed at once (0: one per CPU), each project one at a time
+    # (edgehost/runner/node.py): a tenant's many or slow compiles never queue in front of another's.
+    max_concurrent_bring_ups: NonNegativeInt = 0
     cache_dir: str = "/var/cache/wasm"
     state_dir: str = "/var/lib/edgefn"
     # What the runner reports to the CP for its node feed; empty means http://{host}:{ingress_port}
@@ -383,6 +386,12 @@ def typed_sections(
         except msgspec.ValidationError as err:
             raise SettingsError(_explain(err, raw, kind, table)) from None
     return msgspec.structs.replace(settings, sections=typed)
+
+
+def bring_up_slots(runner: Runner) -> int:
+    """Deployments a runner process compiles and warms at once: `runner.max_concurrent_bring_ups`,
+    0 meaning one per CPU (compiling is CPU-bound)."""
+    return runner.max_concurrent_bring_ups or os.cpu_count() or 1
 
 
 def worker_count(settings: Settings) -> int:

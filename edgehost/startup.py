@@ -156,6 +156,7 @@ async def runner(
         interval_s=settings.heartbeat.interval_s,
         watch=settings.heartbeat.watch,
         apply=node.apply,
+        settled=node.settled,
         inventory=node.inventory,
         drain_usage=drain if workers else node.drain_usage,
         public_url=public_url,

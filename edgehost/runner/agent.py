@@ -49,6 +49,7 @@ class SyncAgent:
         interval_s: float,
         watch: bool = True,
         apply: Callable[[DesiredState], Awaitable[None]],
+        settled: Callable[[], Awaitable[None]] | None = None,
         inventory: Callable[[], tuple[CachedFunction, ...]],
         drain_usage: Callable[[], dict[str, float]],
         public_url: str = "",
@@ -64,6 +65,7 @@ class SyncAgent:
         self.interval_s = interval_s
         self.watch = watch
         self._apply = apply
+        self._settled = settled
         self._inventory = inventory
         self._drain_usage = drain_usage
         self.public_url = public_url
@@ -81,6 +83,8 @@ class SyncAgent:
         if desired is not None:
             log.info("restoring desired state r%s from disk", desired.revision)
             await self._accept(desired, persist=False)
+            if self._settled is not None:  # apply brings deployments up in the background
+                await self._settled()
 
     async def _accept(self, desired: DesiredState, *, persist: bool = True) -> bool:
         """Applies `desired`; False when that failed (logged), so the loops retry it later and

@@ -18,12 +18,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
+from edgehost.controlplane.checks import CheckQueue
 from edgehost.limits import limits_of
 from edgehost.protocol import (
     CachedFunction,
@@ -39,6 +41,7 @@ from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
 from edgehost.runner.response_fields import RelayedFields
 from edgehost.runner.statefile import ServingState
 from edgehost.runtime import FunctionSpec, InvokeError
+from edgehost.settings import bring_up_slots
 
 log = logging.getLogger("edgefn.runner")
 
@@ -127,6 +130,9 @@ class NodeState:
         self._lock = asyncio.Lock()
         self.route_errors: dict[str, str] = {}  # project -> why its latest routes are not applied
         self._good_routes: dict[str, list[RouteSpec]] = {}  # project -> its routes last applied
+        self._desired = DesiredState(revision=0)
+        self._bringing: dict[Key, asyncio.Task[None]] = {}  # deployments coming up in the background
+        self._compiles = CheckQueue(bring_up_slots(ctx.settings.runner))
 
     def add_usage(self, tenant: str, cpu_seconds: float) -> None:
         self.usage[tenant] = self.usage.get(tenant, 0.0) + cpu_seconds
@@ -148,40 +154,87 @@ class NodeState:
         return tuple(states)
 
     async def apply(self, desired: DesiredState) -> None:
-        """Makes the node run exactly `desired`; a failure is reported per function, never stops the rest."""
+        """Makes the node run exactly `desired`; a failure is reported per function, never stops the rest.
+
+        Returns once what is ready serves, without waiting for bring-ups: each runs in the background
+        (at most `runner.max_concurrent_bring_ups` compiling at once, one per project at a time, so one
+        tenant's slow compiles never delay another's deploy) and joins the snapshot when done."""
         async with self._lock:
-            wanted = {(d.function_id, d.version): d for d in desired.functions}
-            for key, deployment in wanted.items():
-                current = self.live.get(key)
-                # A redeployment of the same version with other secret values needs new instances.
-                if current is None or current.deployment.secret_values != deployment.secret_values:
-                    live = await self._bring_up(deployment)
-                    if live is not None:
-                        if current is not None:
-                            self.pools.discard(current.pool)
-                        self.live[key] = live
-            functions = {k[0]: lf for k, lf in self.live.items() if k in wanted}
-            inherited = desired.unavailable if isinstance(desired, ServingState) else {}
-            failed = {**inherited, **self._failed(wanted)}
-            routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
-            splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
-            table, routes = await self._route_table(routes, desired.host_claims, functions)
-            self.snapshot = Snapshot(
-                routes=table,
-                functions=functions,
-                blocked=frozenset(desired.blocked_tenants),
-                revision=desired.revision,
-                unavailable=failed,
-                splits=splits,
-            )
-            for key in [k for k in self.live if k not in wanted]:
-                await self._take_down(key, remove_artifact=desired.remove_artifacts)
-            if self._publish is not None:
-                ready = tuple(lf.deployment for k, lf in self.live.items() if k in wanted)
-                fields = msgspec.structs.asdict(desired)
-                fields.update(functions=ready, routes=tuple(routes), unavailable=failed)
-                serving = ServingState(**fields)
-                await asyncio.to_thread(self._publish, serving)
+            self._desired = desired
+            for deployment in desired.functions:
+                self._start(deployment)
+            await self._serve(desired)
+
+    async def settled(self) -> None:
+        """Waits until every bring-up started so far has joined the snapshot (or failed)."""
+        while self._bringing:
+            await asyncio.gather(*self._bringing.values(), return_exceptions=True)
+
+    def _start(self, d: FunctionDeployment) -> None:
+        """Brings `d` up in the background unless it runs here already or is coming up."""
+        key = (d.function_id, d.version)
+        current = self.live.get(key)
+        # A redeployment of the same version with other secret values needs new instances.
+        if key in self._bringing or (current and current.deployment.secret_values == d.secret_values):
+            return
+        self._bringing[key] = asyncio.create_task(self._bring_up_and_join(d), name=f"bring-up {key}")
+
+    async def _bring_up_and_join(self, d: FunctionDeployment) -> None:
+        """Brings `d` up, then serves it if it is still wanted, with the latest desired state."""
+        key = (d.function_id, d.version)
+        try:
+            live = await self._bring_up(d)
+        except Exception:  # a bug here must not leave the deployment "coming up" for good
+            log.exception("bring-up of %s v%s failed", d.function_id, d.version)
+            live = None
+        async with self._lock:
+            del self._bringing[key]
+            desired = self._desired
+            wanted = next((w for w in desired.functions if (w.function_id, w.version) == key), None)
+            if live is not None and wanted == d:
+                if (current := self.live.get(key)) is not None:
+                    self.pools.discard(current.pool)
+                self.live[key] = live
+            elif live is not None:  # undeployed or redeployed meanwhile
+                self.pools.discard(live.pool)
+                if key not in self.live:
+                    self.states.pop(key, None)
+                    self.cache.unpin(*key)
+            if wanted is not None and wanted != d:
+                self._start(wanted)
+            try:
+                await self._serve(desired)
+            except Exception:  # the next apply retries; the previous snapshot keeps serving
+                log.exception("could not serve desired state r%s", desired.revision)
+
+    async def _serve(self, desired: DesiredState) -> None:
+        """Swaps in the snapshot of `desired` with what is live now, takes down what it no longer
+        needs and publishes what serves. A function whose wanted version is still coming up keeps
+        serving the version it had, so a replaced version goes only once its replacement serves."""
+        wanted = {(d.function_id, d.version) for d in desired.functions}
+        coming = {key[0] for key in self._bringing if key in wanted and key not in self.live}
+        serving = {k: lf for k, lf in self.live.items() if k in wanted or k[0] in coming}
+        functions = {k[0]: lf for k, lf in sorted(serving.items(), key=lambda kv: kv[0] in wanted)}
+        inherited = desired.unavailable if isinstance(desired, ServingState) else {}
+        failed = {**inherited, **self._failed(wanted)}
+        routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
+        splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
+        table, routes = await self._route_table(routes, desired.host_claims, functions)
+        self.snapshot = Snapshot(
+            routes=table,
+            functions=functions,
+            blocked=frozenset(desired.blocked_tenants),
+            revision=desired.revision,
+            unavailable=failed,
+            splits=splits,
+        )
+        for key in [k for k in self.live if k not in serving]:
+            await self._take_down(key, remove_artifact=desired.remove_artifacts)
+        if self._publish is not None:
+            fields = msgspec.structs.asdict(desired)
+            ready = tuple(lf.deployment for lf in serving.values())
+            fields.update(functions=ready, routes=tuple(routes), unavailable=failed)
+            await asyncio.to_thread(self._publish, ServingState(**fields))
 
     def _failed(self, wanted: Iterable[Key]) -> dict[str, str]:
         """Function id -> the error of each wanted version that could not be brought up here."""
@@ -246,12 +299,9 @@ class NodeState:
             if wasm is None:
                 wasm = await self._fetch(d)
             compiled_path = self.cache.path_for(d.function_id, d.version).with_suffix(".cwasm")
-            pool = await asyncio.to_thread(
-                self.pools, spec_of(d), wasm, compiled_path, d.min_hot_instances, d.max_hot_instances
-            )
             # The start function and `_initialize` run here: a guest that cannot start is reported
             # with its reason before it takes traffic, by the agent of a multi-worker runner too.
-            await asyncio.to_thread(pool.warm)
+            pool = await self._compiles.run(d.project, self._compile_and_warm, d, wasm, compiled_path)
             if self.process == "agent":
                 self.pools.discard(pool)  # compiled (and .cwasm written) once here; the workers warm
         except FetchError as exc:
@@ -268,6 +318,12 @@ class NodeState:
         self.states[key] = CachedFunction(function_id=d.function_id, version=d.version, state="cached")
         await self._report_state(d, "cached")
         return LiveFunction(deployment=d, pool=pool)
+
+    def _compile_and_warm(self, d: FunctionDeployment, wasm: bytes, compiled_path: Path) -> InstancePool:
+        """`d`'s pool, compiled (or loaded from `compiled_path`) and warmed: CPU-bound, on a compile slot."""
+        pool = self.pools(spec_of(d), wasm, compiled_path, d.min_hot_instances, d.max_hot_instances)
+        pool.warm()
+        return pool
 
     async def _fetch(self, d: FunctionDeployment) -> bytes:
         client = self.http or httpx.AsyncClient(timeout=30.0)
@@ -335,6 +391,9 @@ class NodeState:
                 log.warning("could not send report: %s", exc)
 
     async def close(self) -> None:
+        for task in self._bringing.values():
+            task.cancel()
+        self._compiles.close()
         for key in list(self.live):
             await self._take_down(key, remove_artifact=False)
 

@@ -99,6 +99,7 @@ class WorkerPlugin:
         @contextlib.asynccontextmanager
         async def watch(_app: Any) -> AsyncIterator[None]:
             await self.watcher.check_once()
+            await self.watcher.node.settled()  # the first snapshot serves everything before any request
             runner = ctx.settings.runner
             tasks = [
                 asyncio.create_task(

@@ -12,7 +12,7 @@ import pytest
 
 from edgehost.context import AppContext
 from edgehost.plugin_manager import make_plugin_manager
-from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
+from edgehost.settings import MODES, Settings, SettingsError, bring_up_slots, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
 # docs/settings.md: these keys and defaults are fixed for every mode.
@@ -127,6 +127,7 @@ def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     assert settings.database_url == "sqlite:////var/lib/edgefn/edgefn.db"  # sqlite:///{state_dir}/edgefn.db
     # runner.workers defaults to the cores; other modes serve from one process
     assert worker_count(settings) == ((os.cpu_count() or 1) if mode == "runner" else 1)
+    assert bring_up_slots(settings.runner) == (os.cpu_count() or 1)  # compiles at once: the cores
 
 
 def test_the_database_default_follows_the_state_dir(tmp_path: Path) -> None:
@@ -210,6 +211,10 @@ def test_the_clis_own_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch
         ),
         ({"EDGEFN_QUOTAS__PER_MINUTE": "0"}, "quotas.per_minute must be a positive integer, got 0"),
         ({"EDGEFN_QUOTAS__MAX_CONCURRENT": "-3"}, "quotas.max_concurrent must be a positive integer, got -3"),
+        (
+            {"EDGEFN_RUNNER__MAX_CONCURRENT_BRING_UPS": "-1"},
+            "runner.max_concurrent_bring_ups must be an integer >= 0, got -1",
+        ),
         ({"EDGEFN_API__PORT": "70000"}, "api.port must be a port number from 0 to 65535, got 70000"),
         (
             {"EDGEFN_POOL__MEMORY_PRESSURE_PERCENT": "150"},

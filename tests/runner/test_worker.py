@@ -71,6 +71,7 @@ def test_worker_serves_what_the_agent_published_and_follows_changes(tmp_path: Pa
         assert not await watcher.check_once()  # nothing published yet: serve nothing
         save_state(serving, DesiredState(revision=1, functions=(HELLO,), routes=(ROUTE,)))
         assert await watcher.check_once()
+        await node.settled()  # brought up in the background, as the worker's start-up waits for
         assert not await watcher.check_once()  # unchanged file: not applied again
         match = node.snapshot.routes.lookup("x", "GET", "/hello")
         assert match is not None and not isinstance(match, tuple)
