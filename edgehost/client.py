@@ -29,7 +29,7 @@ class ClientError(Exception):
 
 
 # A finalize compiles a component on the control plane (5-15 s for a componentize-py one) and may
-# wait behind other projects' checks (controlplane/checks.py): longer than any other call.
+# wait behind other projects' checks (project_queue.py): longer than any other call.
 FINALIZE_TIMEOUT_S = 300.0
 
 

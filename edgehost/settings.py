@@ -129,7 +129,7 @@ class Api(SettingsSection, frozen=True):
     # Routes one project may have: each route is checked against every other project's on change.
     max_routes_per_project: PositiveInt = 1000
     # Registration checks run at once (each compiles its module or component on one core);
-    # each project has at most one in flight (controlplane/checks.py).
+    # each project has at most one in flight (project_queue.py).
     max_concurrent_checks: PositiveInt = 1
 
 

@@ -19,13 +19,13 @@ from edgehost.addresses import advertised
 from edgehost.app import build_app
 from edgehost.context import AppContext
 from edgehost.contracts import ProcessKind
-from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.deployments import Deployments
 from edgehost.controlplane.nodes import Nodes
 from edgehost.controlplane.notify import Notifier
 from edgehost.controlplane.registry import Registry
 from edgehost.controlplane.secrets import SecretStore
 from edgehost.db.engine import close_database, open_database
+from edgehost.project_queue import ProjectQueue
 from edgehost.runner.agent import SyncAgent
 from edgehost.runner.assembly import assemble_runner
 from edgehost.runner.cp_client import ControlPlaneClient, NodeCredentials
@@ -62,7 +62,7 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         host_functions=host_functions(ctx),
         url_ttl_s=settings.artifacts.url_ttl_s,
         max_upload_bytes=settings.api.max_upload_bytes,
-        checks=CheckQueue(settings.api.max_concurrent_checks),
+        checks=ProjectQueue(settings.api.max_concurrent_checks, "edgefn-check"),
     )
     secrets = SecretStore(Sealer(secret_key(settings)))
     deployments = Deployments(

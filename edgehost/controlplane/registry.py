@@ -19,11 +19,11 @@ from typing import Any
 from piccolo.columns import Column
 
 from edgehost.contracts import ArtifactStore
-from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.schemas import FunctionCreate, FunctionCreated, FunctionVersions, VersionInfo
 from edgehost.db.tables import Function, FunctionVersion, json_list, version_limits
 from edgehost.errors import ApiError
 from edgehost.limits import limits_of
+from edgehost.project_queue import ProjectQueue
 from edgehost.runtime import FunctionSpec, HostFunction, ValidationError, validate_module
 
 log = logging.getLogger("edgefn.registry")
@@ -52,7 +52,7 @@ class Registry:
         host_functions: Sequence[HostFunction],
         url_ttl_s: int,
         max_upload_bytes: int,
-        checks: CheckQueue,
+        checks: ProjectQueue,
     ) -> None:
         self.store = store
         self.checks = checks

@@ -25,8 +25,8 @@ import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
-from edgehost.controlplane.checks import CheckQueue
 from edgehost.limits import limits_of
+from edgehost.project_queue import ProjectQueue
 from edgehost.protocol import (
     CachedFunction,
     DesiredState,
@@ -132,7 +132,7 @@ class NodeState:
         self._good_routes: dict[str, list[RouteSpec]] = {}  # project -> its routes last applied
         self._desired = DesiredState(revision=0)
         self._bringing: dict[Key, asyncio.Task[None]] = {}  # deployments coming up in the background
-        self._compiles = CheckQueue(bring_up_slots(ctx.settings.runner))
+        self._compiles = ProjectQueue(bring_up_slots(ctx.settings.runner), "edgefn-compile")
 
     def add_usage(self, tenant: str, cpu_seconds: float) -> None:
         self.usage[tenant] = self.usage.get(tenant, 0.0) + cpu_seconds

@@ -19,12 +19,12 @@ from edgehost.artifacts.local import LocalArtifactStore
 from edgehost.artifacts.s3 import S3ArtifactStore
 from edgehost.artifacts.signing import UrlSigner
 from edgehost.contracts import ArtifactStore
-from edgehost.controlplane.checks import CheckQueue
 from edgehost.controlplane.registry import Registry, artifact_key, upload_key
 from edgehost.controlplane.schemas import FunctionCreate
 from edgehost.db.engine import close_database, open_database
 from edgehost.db.tables import Project
 from edgehost.errors import ApiError
+from edgehost.project_queue import ProjectQueue
 from edgehost.runtime import builtin_host_functions
 from tests.controlplane.harness import HELLO_WASM, variant
 from tests.services import PostgresServer, S3Server
@@ -97,7 +97,7 @@ class Setup:
             host_functions=builtin_host_functions(),
             url_ttl_s=60,
             max_upload_bytes=1 << 20,
-            checks=CheckQueue(2),
+            checks=ProjectQueue(2, "edgefn-check"),
         )
         self.project: dict[str, Any] = {}
 

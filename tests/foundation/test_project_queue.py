@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from edgehost.controlplane.checks import CheckQueue
+from edgehost.project_queue import ProjectQueue
 
 HANG_S = 30  # only a hang hits this: every check below finishes as soon as it is released
 
@@ -39,7 +39,7 @@ async def _until_started(gate: Gate, count: int) -> None:
 
 
 async def test_one_project_many_checks_does_not_queue_another_project_behind_all_of_them() -> None:
-    queue = CheckQueue(1)
+    queue = ProjectQueue(1, "edgefn-check")
     gate = Gate()
     try:
         greedy = [asyncio.create_task(queue.run("greedy", gate.check, f"greedy-{i}")) for i in range(4)]
@@ -57,7 +57,7 @@ async def test_one_project_many_checks_does_not_queue_another_project_behind_all
 
 
 async def test_checks_leave_the_event_loops_threads_free() -> None:
-    queue = CheckQueue(2)
+    queue = ProjectQueue(2, "edgefn-check")
     gate = Gate()
     try:
         checks = [asyncio.create_task(queue.run(f"tenant-{i}", gate.check, str(i))) for i in range(12)]
@@ -74,7 +74,7 @@ async def test_checks_leave_the_event_loops_threads_free() -> None:
 
 
 async def test_a_failed_check_raises_and_frees_its_project() -> None:
-    queue = CheckQueue(1)
+    queue = ProjectQueue(1, "edgefn-check")
 
     def refuse() -> None:
         raise ValueError("refused")

@@ -1,13 +1,14 @@
-"""Where the control plane runs registration checks (`validate_module`), so one tenant's uploads
-cannot stall anyone else.
+"""Blocking CPU work run per project on bounded threads, so one tenant's work cannot stall anyone
+else's: the control plane's registration checks (`validate_module`) and a runner's compiles of
+the deployments it brings up.
 
-Checking a component compiles it: seconds of CPU for a componentize-py one (CPython inside). On
-the event loop's default executor, a few concurrent finalizes would take every worker thread the
-CP also needs for artifact reads and writes, KV calls and route checks, and the loop's own core.
-Here checks run on their own threads, at most `api.max_concurrent_checks` at a time, and each
-project has at most one check in flight or queued for those threads: a project that finalizes
-many versions at once waits for its own, and another project's finalize waits for at most one
-check per other project ahead of it (the threads' queue is first come, first served).
+Checking or compiling a component takes seconds of CPU (a componentize-py one has CPython inside).
+On the event loop's default executor, a few at once would take every worker thread the process
+also needs (artifact reads and writes, KV calls, route checks) and the loop's own core. Here the
+work runs on its own threads, a bounded number at a time, and each project has at most one item in
+flight or queued for those threads: a project that submits many waits for its own, and another
+project's item waits for at most one per other project ahead of it (the threads' queue is first
+come, first served).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class CheckQueue:
-    """Runs blocking checks off the event loop: bounded threads, one at a time per project."""
+class ProjectQueue:
+    """Runs blocking work off the event loop: bounded threads, one item at a time per project."""
 
-    def __init__(self, max_concurrent: int) -> None:
+    def __init__(self, max_concurrent: int, thread_name: str) -> None:
         self._threads = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_concurrent, thread_name_prefix="edgefn-check"
+            max_workers=max_concurrent, thread_name_prefix=thread_name
         )
         self._projects: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, checks holding or awaiting it
 
