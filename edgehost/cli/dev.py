@@ -359,7 +359,7 @@ def dev(
     \b
     Examples:
       edgefn dev
-      edgefn dev --project examples/api --ingress-port 3000
+      edgefn dev --project ../shop --ingress-port 3000   (the project in the folder ../shop)
       curl localhost:8080/hello
       edgefn dev --runners 2        (then curl localhost:8081/hello and localhost:8082/hello)
     """
