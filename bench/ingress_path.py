@@ -34,7 +34,8 @@ from edgehost.plugin_manager import make_plugin_manager
 from edgehost.plugins import invocation_log
 from edgehost.protocol import FunctionDeployment, RouteSpec
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import LiveFunction, NodeState, Snapshot, spec_of
+from edgehost.runner.node import NodeState
+from edgehost.runner.snapshot import LiveFunction, Snapshot, spec_of
 from edgehost.runtime import wasm_from_source
 from edgehost.settings import load_settings
 

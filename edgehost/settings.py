@@ -90,6 +90,10 @@ class Runner(SettingsSection, frozen=True):
     public_url: str = ""
     metrics_url: str = ""
 
+    def bring_up_slots(self) -> int:
+        """Deployments compiled and warmed at once; 0 means one per CPU (compiling is CPU-bound)."""
+        return self.max_concurrent_bring_ups or os.cpu_count() or 1
+
 
 class Heartbeat(SettingsSection, frozen=True):
     interval_s: PositiveFloat = 30.0
@@ -386,12 +390,6 @@ def typed_sections(
         except msgspec.ValidationError as err:
             raise SettingsError(_explain(err, raw, kind, table)) from None
     return msgspec.structs.replace(settings, sections=typed)
-
-
-def bring_up_slots(runner: Runner) -> int:
-    """Deployments a runner process compiles and warms at once: `runner.max_concurrent_bring_ups`,
-    0 meaning one per CPU (compiling is CPU-bound)."""
-    return runner.max_concurrent_bring_ups or os.cpu_count() or 1
 
 
 def worker_count(settings: Settings) -> int:

@@ -14,7 +14,7 @@ from edgehost.errors import ApiError
 from edgehost.limits import FunctionLimits, limits_of
 from edgehost.project import FunctionDef, ProjectError, project_from_dict
 from edgehost.protocol import FunctionDeployment
-from edgehost.runner.node import spec_of
+from edgehost.runner.snapshot import spec_of
 from edgehost.runtime import FunctionSpec
 
 LIMITS = ("memory_pages", "max_execution_ms", "min_hot_instances", "max_hot_instances")

@@ -38,8 +38,9 @@ from edgehost.http_rules import request_problem, response_framing
 from edgehost.plugin_manager import per_request_calls
 from edgehost.rollouts import VERSION_KEY
 from edgehost.runner.admission import AdmissionStep, PluginFailed, plugin_of
-from edgehost.runner.node import LiveFunction, NodeState
+from edgehost.runner.node import NodeState
 from edgehost.runner.response_fields import declared_length, plugin_fields
+from edgehost.runner.snapshot import LiveFunction
 from edgehost.runtime import InvokeError
 from edgehost.runtime.codec import TEXT_CODEC, encode_wire_request  # client bytes reach the guest unchanged
 from edgehost.runtime.placement import Placement

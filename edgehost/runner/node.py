@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,6 @@ import msgspec
 
 from edgehost.context import AppContext
 from edgehost.contracts import ArtifactCache, InstancePool, PoolFactory, ProcessKind, RouteLookup
-from edgehost.limits import limits_of
 from edgehost.project_queue import ProjectQueue
 from edgehost.protocol import (
     CachedFunction,
@@ -33,68 +31,15 @@ from edgehost.protocol import (
     FunctionDeployment,
     HostClaim,
     Report,
-    Rollout,
     RouteSpec,
 )
-from edgehost.rollouts import Split
 from edgehost.runner.fetcher import FetchError, RetryPolicy, fetch_artifact
-from edgehost.runner.response_fields import RelayedFields
+from edgehost.runner.snapshot import Key, LiveFunction, NoRoutes, Snapshot, spec_of, splits_of
 from edgehost.runner.statefile import ServingState
-from edgehost.runtime import FunctionSpec, InvokeError
-from edgehost.settings import bring_up_slots
+from edgehost.runtime import InvokeError
 
 log = logging.getLogger("edgefn.runner")
 
-Key = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFunction:
-    deployment: FunctionDeployment
-    pool: InstancePool
-    # What the ingress builds once per deployment, not per request: its answers' relayed fields.
-    relayed: RelayedFields = field(default_factory=RelayedFields, compare=False)
-
-
-class _NoRoutes:
-    def lookup(self, host: str, method: str, path: str) -> None:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    routes: RouteLookup = field(default_factory=_NoRoutes)
-    functions: dict[str, LiveFunction] = field(default_factory=dict)
-    blocked: frozenset[str] = frozenset()
-    revision: int = 0
-    # function id -> why it cannot run here: its routes stay, so the ingress answers 503 naming it
-    # and the reason instead of a 404 that hides the failure.
-    unavailable: dict[str, str] = field(default_factory=dict)
-
-    def unavailable_detail(self, function_id: str) -> str:
-        """The 503 `function_unavailable` detail for a routed function with no live pool."""
-        reason = self.unavailable.get(function_id, "it is not running on this node")
-        return f"function {function_id} cannot run on this node: {reason}"
-
-    # function id -> its versions by share, for a function in a rollout; empty in the common case,
-    # so the ingress pays one truth test per request for rollouts it does not have.
-    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
-
-    def serving(self) -> list[LiveFunction]:
-        """Every function version this snapshot serves, by function id and version: with a rollout,
-        more than one per function."""
-        versions = {(lf.deployment.function_id, lf.deployment.version): lf for lf in self.functions.values()}
-        for split in self.splits.values():
-            versions.update(((lf.deployment.function_id, lf.deployment.version), lf) for lf in split.choices)
-        return [versions[key] for key in sorted(versions)]
-
-
-def spec_of(d: FunctionDeployment) -> FunctionSpec:
-    """The runtime's view of `d`: its secret values join its environment (WASI environ)."""
-    limits = limits_of(d)
-    if d.secret_values:
-        limits["env"] = {**d.env, **d.secret_values}
-    return FunctionSpec(d.function_id, d.version, d.entrypoint, project=d.project, **limits)
 
 
 class NodeState:
@@ -132,7 +77,7 @@ class NodeState:
         self._good_routes: dict[str, list[RouteSpec]] = {}  # project -> its routes last applied
         self._desired = DesiredState(revision=0)
         self._bringing: dict[Key, asyncio.Task[None]] = {}  # deployments coming up in the background
-        self._compiles = ProjectQueue(bring_up_slots(ctx.settings.runner), "edgefn-compile")
+        self._compiles = ProjectQueue(ctx.settings.runner.bring_up_slots(), "edgefn-compile")
 
     def add_usage(self, tenant: str, cpu_seconds: float) -> None:
         self.usage[tenant] = self.usage.get(tenant, 0.0) + cpu_seconds
@@ -218,7 +163,7 @@ class NodeState:
         inherited = desired.unavailable if isinstance(desired, ServingState) else {}
         failed = {**inherited, **self._failed(wanted)}
         routes = [r for r in desired.routes if r.function_id in functions or r.function_id in failed]
-        splits = _splits(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
+        splits = splits_of(desired.rollouts, {k: lf for k, lf in self.live.items() if k in wanted})
         table, routes = await self._route_table(routes, desired.host_claims, functions)
         self.snapshot = Snapshot(
             routes=table,
@@ -283,7 +228,7 @@ class NodeState:
             if self.route_errors.get(project) != reason:
                 await self._report_routes(project, reason, functions)
         self.route_errors = broken
-        return table or _NoRoutes(), routes
+        return table or NoRoutes(), routes
 
     async def _report_routes(self, project: str, reason: str, functions: dict[str, LiveFunction]) -> None:
         for live in functions.values():
@@ -396,17 +341,6 @@ class NodeState:
         self._compiles.close()
         for key in list(self.live):
             await self._take_down(key, remove_artifact=False)
-
-
-def _splits(rollouts: Iterable[Rollout], live: dict[Key, LiveFunction]) -> dict[str, Split[LiveFunction]]:
-    """Each rollout over the versions live here (all of them once each is fetched and warmed)."""
-    splits = {}
-    for rollout in rollouts:
-        fid = rollout.function_id
-        present = [(live[(fid, v)], share) for v, share in rollout.shares if (fid, v) in live]
-        if present:
-            splits[fid] = Split.of(present)
-    return splits
 
 
 def _by_project(routes: Iterable[RouteSpec]) -> dict[str, list[RouteSpec]]:

@@ -12,7 +12,7 @@ import pytest
 
 from edgehost.context import AppContext
 from edgehost.plugin_manager import make_plugin_manager
-from edgehost.settings import MODES, Settings, SettingsError, bring_up_slots, load_settings, worker_count
+from edgehost.settings import MODES, Settings, SettingsError, load_settings, worker_count
 from tests.procs import REPO, dev_server, run_cli
 
 # docs/settings.md: these keys and defaults are fixed for every mode.
@@ -127,7 +127,7 @@ def test_serve_keys_have_their_interfaces_defaults(mode: str) -> None:
     assert settings.database_url == "sqlite:////var/lib/edgefn/edgefn.db"  # sqlite:///{state_dir}/edgefn.db
     # runner.workers defaults to the cores; other modes serve from one process
     assert worker_count(settings) == ((os.cpu_count() or 1) if mode == "runner" else 1)
-    assert bring_up_slots(settings.runner) == (os.cpu_count() or 1)  # compiles at once: the cores
+    assert settings.runner.bring_up_slots() == (os.cpu_count() or 1)  # compiles at once: the cores
 
 
 def test_the_database_default_follows_the_state_dir(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from edgehost.context import AppContext
 from edgehost.plugin_manager import make_plugin_manager
 from edgehost.protocol import RouteSpec
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import LiveFunction, NodeState, Snapshot
+from edgehost.runner.node import NodeState
+from edgehost.runner.snapshot import LiveFunction, Snapshot
 from edgehost.settings import load_settings
 from tests.runner.test_ingress_bytes import DEPLOYMENT, Recording, call
 

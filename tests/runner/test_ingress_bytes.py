@@ -9,7 +9,7 @@ from typing import Any
 
 from edgehost.protocol import FunctionDeployment, RouteSpec
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import LiveFunction, Snapshot
+from edgehost.runner.snapshot import LiveFunction, Snapshot
 from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
 from edgehost.runtime.codec import decode_request, encode_request
 

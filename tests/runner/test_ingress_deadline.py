@@ -9,7 +9,7 @@ import msgspec
 
 from edgehost.protocol import RouteSpec
 from edgehost.runner.ingress import Ingress
-from edgehost.runner.node import LiveFunction, Snapshot
+from edgehost.runner.snapshot import LiveFunction, Snapshot
 from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
 from edgehost.runtime.placement import INLINE_MAX_MS
 from tests.runner.test_ingress_bytes import DEPLOYMENT, call
