@@ -43,6 +43,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "config"
 CLI_ENV = ("TOKEN", "API", "DEBUG", "LOG_LEVEL")
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
+
 class Quotas(SettingsSection, frozen=True):
     max_concurrent: PositiveInt = 100
     per_minute: PositiveInt = 10000

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -87,9 +86,6 @@ async def control_plane(ctx: AppContext) -> AsyncIterator[None]:
         nodes=nodes,
         secrets=secrets,
     )
-    # What start-up allocated (modules, tables, services) lives as long as the process: frozen, it is
-    # not rescanned by every full collection, which under heartbeat load come every few seconds.
-    gc.freeze()
     try:
         async with nodes.running():
             yield

@@ -29,9 +29,7 @@ _WORDS = ["a", "b", "users", "caf%C3%A9", "café"]
 
 
 def _random_path(rng: random.Random) -> str:
-    segments = [
-        rng.choice(_WORDS) if rng.random() < 0.6 else f"{{p{i}}}" for i in range(rng.randint(0, 4))
-    ]
+    segments = [rng.choice(_WORDS) if rng.random() < 0.6 else f"{{p{i}}}" for i in range(rng.randint(0, 4))]
     path = "/" + "/".join(segments)
     ending = rng.random()
     if ending < 0.25:

@@ -41,7 +41,6 @@ from edgehost.runtime import InvokeError
 log = logging.getLogger("edgefn.runner")
 
 
-
 class NodeState:
     """Owns pools, cache and snapshot for one runner process."""
 

@@ -31,7 +31,7 @@ from edgehost.runner.node import NodeState
 from edgehost.runner.statefile import SERVING_FILE, ServingState, load_state
 from edgehost.runner.tail import TAIL_DIR, TailRelay, relay_from_worker
 from edgehost.runner.usage import USAGE_DIR, UsageWriter
-from edgehost.serving import bound_sends_once_listening
+from edgehost.serving import bound_sends_once_listening, freeze_long_lived
 from edgehost.settings import Settings
 
 log = logging.getLogger("edgefn.worker")
@@ -100,6 +100,7 @@ class WorkerPlugin:
         async def watch(_app: Any) -> AsyncIterator[None]:
             await self.watcher.check_once()
             await self.watcher.node.settled()  # the first snapshot serves everything before any request
+            freeze_long_lived()
             runner = ctx.settings.runner
             tasks = [
                 asyncio.create_task(

@@ -1,9 +1,9 @@
 """The process-wide wasmtime Engine and its epoch ticker.
 
-Timeouts use epoch interruption: a daemon thread keeps the engine epoch at the number of TICK_MS
-periods elapsed on the monotonic clock while a deadline is pending, and each store's deadline is
-the epoch of the first tick due at or after its wall-clock deadline. Epoch checks are far cheaper
-for guest code than fuel metering.
+Timeouts use epoch interruption: while a deadline is pending, a timer adds one to the engine's
+epoch every TICK_MS (edgehost/runtime/epoch_timer.py: a POSIX timer that needs no Python, so
+guest code may run with the GIL held), and a store's deadline is enough ticks from now that it
+never traps early. Epoch checks are far cheaper for guest code than fuel metering.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
 
 import wasmtime
 
-from .fastcall import increment_epoch, set_epoch_deadline
+from .epoch_timer import EpochTimer, epoch_timer
+from .fastcall import keep_gil_during_guest_calls, set_epoch_deadline
 
 TICK_MS = 5
 _TICK_NS = TICK_MS * 1_000_000
@@ -41,82 +41,77 @@ def _build_engine(*, checking: bool = False) -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-class Ticker(threading.Thread):
-    """Keeps the engine epoch at the ticks elapsed in wall-clock time while a deadline is pending.
+def deadline_ticks(ms: int) -> int:
+    """The relative epoch deadline for a limit of `ms`: the ticks in `ms`, rounded up, plus one for
+    the period already under way when the deadline is set. So a guest never traps before its
+    limit, and traps within two ticks after it while the timer's ticks arrive on time (a late or
+    lost tick delays the trap by as much)."""
+    return -(-ms // TICK_MS) + 1
 
-    `max_execution_ms` is a wall-clock limit, so the epoch follows the clock, not the wake-ups
-    this thread happens to get: tick k is due at a fixed time on a grid of TICK_MS, and each
-    wake-up adds every tick that fell due since the last one. A wake-up that comes late (other
-    threads hold the CPU or the GIL: 40 runaway guests on 2 cores) delays a trap by that much,
-    but no longer costs ticks; before, each late wake-up lost time and 5 s deadlines trapped
-    after up to 10 s. A deadline is the epoch of the first tick due at or after it, so catching
-    up never traps a guest early. While no deadline is pending the ticker parks (a wake-up
-    costs ~50 µs of CPU on a virtual machine); the deadline that wakes it starts a new grid at
-    its own time, so parked time is never owed.
 
-    `increment` (the engine's epoch), `set_deadline` (a store's, relative to the epoch) and
-    `clock` (nanoseconds) are injectable, so the arithmetic is tested without wasmtime or a
-    real clock; `run` sleeps for real.
+class Ticker:
+    """Runs the epoch timer while guest calls are under way and stops it once the process is idle.
+
+    A tick costs ~65 µs of CPU on the development VM (glibc starts a thread per notification),
+    so an idle process must not tick 200 times a second. The timer cannot be stopped by the clock
+    (when the last deadline is due): ticks can come late or be lost on a loaded machine, and a
+    guest still running with the timer stopped would never be interrupted. So it runs while any
+    call armed with `arm` has not `disarm`ed, and a thread (`edgefn-epoch`) stops it once a
+    whole IDLE_S has passed with no call armed and none running; the next `arm` starts it again.
+    `set_deadline` (a store's, relative to the epoch) is injectable, so the arithmetic and the
+    parking are tested without wasmtime.
     """
 
+    IDLE_S = 1.0
+
     def __init__(
-        self,
-        increment: Callable[[], None],
-        set_deadline: Callable[[int, int], None] = set_epoch_deadline,
-        clock: Callable[[], int] = time.monotonic_ns,
+        self, timer: EpochTimer, set_deadline: Callable[[int, int], None] = set_epoch_deadline
     ) -> None:
-        super().__init__(name="edgefn-epoch", daemon=True)
-        self._increment = increment
+        self.timer = timer
         self._set_deadline = set_deadline
-        self._clock = clock
-        self._lock = threading.Lock()  # the epoch, the grid and the deadlines change together
-        self._ticks = 0  # epochs this ticker added: the engine's epoch (it is the only thread adding)
-        self._grid = (0, clock())  # (tick e0, its due time): tick k is due at t0 + (k - e0) * TICK
-        self._last_deadline = 0  # the tick by which every deadline set so far has passed
+        self._lock = threading.Lock()  # the timer's state and the counts change together
+        self._running = 0  # calls armed and not yet disarmed
+        self._armed = 0  # calls armed since the parking thread last looked
         self.parked = True
         self._wake = threading.Event()
+        self._parker = threading.Thread(target=self._run, name="edgefn-epoch", daemon=True)
+
+    def start(self) -> None:
+        self._parker.start()
 
     def arm(self, context: int, ms: int) -> None:
-        """Sets the store's epoch deadline to the first tick due at or after `ms` from now, and
-        keeps ticking until it passes.
-
-        Under the lock, so the engine's epoch is `_ticks` while the relative deadline is set
-        (`wasmtime_context_set_epoch_deadline` counts from the current epoch; the guest traps
-        once the epoch reaches it) and no two threads lower `_last_deadline`.
-        """
+        """Sets the store's epoch deadline `ms` from now (`deadline_ticks`) and keeps the timer
+        running until the call `disarm`s."""
         with self._lock:
-            now = self._clock()
-            if self.parked:  # a new grid from now: nothing is owed for the parked time
-                self._grid = (self._ticks, now)
+            self._running += 1
+            self._armed += 1
+            if self.parked:
+                self.timer.start()
                 self.parked = False
                 self._wake.set()
-            first, start = self._grid
-            target = first - (start - now - ms * 1_000_000) // _TICK_NS  # ceil: no tick due before it
-            if target > self._last_deadline:
-                self._last_deadline = target
-            self._set_deadline(context, max(1, target - self._ticks))
+        self._set_deadline(context, deadline_ticks(ms))
 
-    def advance(self) -> int | None:
-        """Adds every tick due by now; returns when the next one is due, or None to park."""
+    def disarm(self) -> None:
+        """The call armed last on this store has returned or trapped: it needs no more ticks."""
         with self._lock:
-            first, start = self._grid
-            due = first + (self._clock() - start) // _TICK_NS
-            for _ in range(due - self._ticks):
-                self._increment()
-            self._ticks = max(self._ticks, due)
-            if self._ticks >= self._last_deadline:
-                self.parked = True
-                return None
-            return start + (self._ticks + 1 - first) * _TICK_NS
+            self._running -= 1
 
-    def run(self) -> None:
+    def idle(self) -> bool:
+        """Stops the timer if no call was armed since the last look and none is running."""
+        with self._lock:
+            if self._running or self._armed:
+                self._armed = 0
+                return False
+            self.timer.stop()
+            self.parked = True
+            return True
+
+    def _run(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
-            while (next_due := self.advance()) is not None:
-                delay = next_due - self._clock()
-                if delay > 0:
-                    time.sleep(delay / 1e9)
+            while not self.idle():
+                time.sleep(self.IDLE_S)
 
 
 def get_engine() -> wasmtime.Engine:
@@ -148,14 +143,32 @@ def _start_ticker() -> Ticker:
     with _lock:
         if _ticker is None:
             address = ctypes.cast(engine.ptr(), ctypes.c_void_p).value
-            _ticker = Ticker(partial(increment_epoch, address))
+            assert address is not None
+            _ticker = Ticker(epoch_timer(engine, address, _TICK_NS))
             _ticker.start()
         return _ticker
 
 
+def keep_gil_on_this_thread() -> bool:
+    """Lets guest calls on the calling thread keep the GIL where the epoch advances without Python
+    (`NativeEpochTimer`); returns whether they do. For the event loop's inline calls: they block
+    the loop either way, and releasing the GIL only invites other threads to take it."""
+    if _start_ticker().timer.keeps_gil_safe:
+        keep_gil_during_guest_calls()
+        return True
+    return False
+
+
 def arm_deadline(context: int, ms: int) -> None:
-    """Sets a store's deadline `ms` from now, before guest code runs in it; the ticker runs until then."""
+    """Sets a store's deadline `ms` from now, before guest code runs in it; the epoch advances
+    until `disarm_deadline`, which the caller must reach however the call ends."""
     (_ticker or _start_ticker()).arm(context, ms)
+
+
+def disarm_deadline() -> None:
+    """The guest call `arm_deadline` was for has ended (returned, trapped or failed)."""
+    assert _ticker is not None
+    _ticker.disarm()
 
 
 def _forget_ticker() -> None:

@@ -11,6 +11,7 @@ without touching the shared wasmtime-py prototypes.
 from __future__ import annotations
 
 import ctypes
+import threading
 from ctypes import c_size_t, c_uint8, c_uint64, c_void_p
 from typing import Any
 
@@ -20,10 +21,11 @@ from wasmtime import _ffi as ffi
 from .errors import InvokeError
 from .trap_text import one_line
 
-# Calls through `ffi.dll` release the GIL; through `_held` they keep it. Only calls that run guest
-# code must release it (the epoch ticker is a Python thread and must be able to interrupt a
-# runaway). Every release is a chance for another thread to take the GIL and a wait to get it
-# back, which under load cost more than the short accessors themselves.
+# Calls through `ffi.dll` release the GIL; through `_held` they keep it. Every release is a chance
+# for another thread to take the GIL and a wait to get it back, which under load cost more than
+# the short accessors themselves. Calls that run guest code release it unless the calling thread
+# asked to keep it (`keep_gil_during_guest_calls`): a guest on a guest thread runs beside the
+# event loop, which needs the GIL meanwhile.
 _held = ctypes.PyDLL(ffi.dll._name, handle=ffi.dll._handle)
 
 
@@ -36,16 +38,24 @@ def c_function(name: str, restype: type | None, *argtypes: type, runs_guest: boo
     return fn
 
 
-_call_unchecked = c_function(
-    "wasmtime_func_call_unchecked",
-    c_void_p,
-    c_void_p,
-    c_void_p,
-    c_void_p,
-    c_size_t,
-    c_void_p,
-    runs_guest=True,
-)
+_CALL_ARGS = (c_void_p, c_void_p, c_void_p, c_size_t, c_void_p)
+_call_releasing = c_function("wasmtime_func_call_unchecked", c_void_p, *_CALL_ARGS, runs_guest=True)
+_call_keeping = c_function("wasmtime_func_call_unchecked", c_void_p, *_CALL_ARGS)
+
+
+class _GuestCallPolicy(threading.local):
+    keeps_gil = False  # per thread; see keep_gil_during_guest_calls
+
+
+_policy = _GuestCallPolicy()
+
+
+def keep_gil_during_guest_calls() -> None:
+    """Guest calls made on this thread from now on keep the GIL. Only safe where nothing that
+    must run meanwhile needs it: the epoch must advance without Python (engine.keep_gil_on_this_thread)."""
+    _policy.keeps_gil = True
+
+
 _memory_data = c_function("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_size = c_function("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 set_epoch_deadline = c_function("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
@@ -151,7 +161,7 @@ class RawFunc:
 
     def call(self) -> None:
         """Run the export; raises InvokeError("timeout" | "trap")."""
-        error = _call_unchecked(*self._args)
+        error = (_call_keeping if _policy.keeps_gil else _call_releasing)(*self._args)
         trap = self._trap.value
         if trap:
             self._trap.value = None

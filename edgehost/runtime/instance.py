@@ -9,7 +9,7 @@ from typing import Any
 import wasmtime
 
 from .codec import FieldsMemo, decode_response, encode_request
-from .engine import arm_deadline
+from .engine import arm_deadline, disarm_deadline
 from .errors import InvokeError
 from .fastcall import Exports, GuestMemory, OutOfBounds, RawFunc, context_address
 from .hostcalls import InvocationContext, OutputLimits, bind_context
@@ -127,6 +127,7 @@ class Instance:
             # The guest holds this thread for the whole call, so its wall time is its CPU time, less
             # what host functions spent waiting (http_fetch). One vDSO read instead of two syscalls.
             cpu_seconds = perf_counter() - started
+            disarm_deadline()
             if ctx is not None:
                 cpu_seconds = max(0.0, cpu_seconds - ctx.waited)
                 bind_context(None)

@@ -11,7 +11,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .codec import FieldsMemo
-from .engine import arm_deadline, get_engine
+from .engine import arm_deadline, disarm_deadline, get_engine
 from .errors import InvokeError, ValidationError
 from .fastcall import Exports, RawFunc, context_address, set_epoch_deadline, trap_failure
 from .hostcalls import DEFAULT_LIMITS, HostFunction, InvocationContext, OutputLimits, bind_context
@@ -129,10 +129,13 @@ class CompiledFunction:
     def _run_instantiation(self, store: wasmtime.Store, ms: int) -> wasmtime.Instance:
         context = context_address(store)
         arm_deadline(context, ms)
-        instance = self._instantiate_raw(store, context)
-        initialize = Exports(context, instance).func("_initialize")
-        if initialize is not None:
-            RawFunc(context, initialize, 0).call()
+        try:
+            instance = self._instantiate_raw(store, context)
+            initialize = Exports(context, instance).func("_initialize")
+            if initialize is not None:
+                RawFunc(context, initialize, 0).call()
+        finally:
+            disarm_deadline()
         return instance
 
     def check_store_limits(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import socket
 import subprocess
@@ -162,3 +163,16 @@ def _peer(fd: int) -> object:
             return sock.getpeername()
     except OSError:
         return None
+
+
+async def test_what_start_up_allocated_is_out_of_the_collectors_reach_once_serving() -> None:
+    """Full collections under load must not rescan the process's modules and apps each time."""
+    gc.unfreeze()
+    start_up = [[i] for i in range(1000)]  # long-lived objects made before serving
+    port = free_port()
+    try:
+        async with serve([Listener("api", Answering(), "127.0.0.1", port)]):
+            assert gc.get_freeze_count() >= len(start_up)
+            assert not any(obj is start_up for obj in gc.get_objects())
+    finally:
+        gc.unfreeze()

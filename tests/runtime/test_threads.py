@@ -113,3 +113,33 @@ def test_the_epoch_ticker_starts_with_the_first_instance_not_with_validation() -
 def test_the_ticker_parks_when_no_deadline_is_pending_and_wakes_for_the_next() -> None:
     """Idle, it must not wake 200 times a second; parked, it must still stop a runaway guest."""
     assert probe(PARKING_PROBE) == ["True", "timeout"]
+
+
+KEEPING_PROBE = """
+import threading, time
+from edgehost.runtime import GuestRequest, InvokeError, engine
+from tests.runtime.conftest import compile_guest
+
+request = GuestRequest("GET", "/", [], b"")
+runaway = compile_guest("loop", max_execution_ms=100).instantiate()
+print(engine.keep_gil_on_this_thread())
+turns = [0]
+def count():
+    while True:
+        turns[0] += 1
+        time.sleep(0.001)
+threading.Thread(target=count, daemon=True).start()
+time.sleep(0.05)
+before = turns[0]
+try:
+    runaway.invoke(request, request_id="spin")
+except InvokeError as exc:
+    print(exc.code)
+print(turns[0] - before <= 2)
+"""
+
+
+def test_a_thread_that_keeps_the_gil_in_guest_calls_still_stops_a_runaway_at_its_deadline() -> None:
+    """The event loop's inline calls keep the GIL: the epoch must advance without Python (a
+    Python ticker could not run), and no other Python thread runs while the guest does."""
+    assert probe(KEEPING_PROBE) == ["True", "timeout", "True"]

@@ -23,7 +23,7 @@ from wasmtime.component import Instance as _WasmInstance
 
 from ..binary import MalformedBinary
 from ..codec import TEXT_CODEC, check_response, decode_wire_request
-from ..engine import arm_deadline, get_engine
+from ..engine import arm_deadline, disarm_deadline, get_engine
 from ..errors import InvokeError, ValidationError
 from ..fastcall import context_address
 from ..hostcalls import DEFAULT_LIMITS, InvocationContext, OutputLimits
@@ -195,6 +195,7 @@ class CompiledComponent:
             error.logs = ctx.flush_streams()
             raise error from None
         finally:
+            disarm_deadline()
             bind_state(None)
             state.ctx = None
         return ComponentInstance(self, store, instance, state)
@@ -275,6 +276,7 @@ class ComponentInstance:
             raise
         finally:
             cpu_seconds = max(0.0, perf_counter() - started - ctx.waited)
+            disarm_deadline()
             bind_state(None)
             state.end_request()
             state.ctx = None
