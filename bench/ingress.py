@@ -59,9 +59,14 @@ class Cores:
     def idle(self) -> float:
         return self.total - self.machine
 
+    @property
+    def others(self) -> float:
+        """Everything else that ran: other servers of the bench, other users of the box, the kernel."""
+        return self.machine - self.server - self.client
+
     def __str__(self) -> str:
         return (
-            f"cores used: server {self.server:.2f}, client {self.client:.2f}, "
+            f"cores used: server {self.server:.2f}, client {self.client:.2f}, others {self.others:.2f}, "
             f"machine {self.machine:.2f} of {self.total} ({self.idle:.2f} idle)"
         )
 

@@ -126,7 +126,7 @@ def cores_row(runner: Runner, rounds: list[Round]) -> Row:
         median([getattr(r.cores, k) for r in rounds]) for k in ("server", "client", "machine")
     )
     cores = Cores(server, client, machine_busy, rounds[0].cores.total)
-    note = f"wrk {cores.client:.2f} cores, {cores.idle:.2f} of {cores.total} cores idle"
+    note = f"wrk {cores.client:.2f} cores, others {cores.others:.2f}, {cores.idle:.2f} of {cores.total} idle"
     if runner.budget is not None:
         note += f"; runner used {cores.server / runner.budget.cores:.0%} of its {runner.budget}"
     return Row(
