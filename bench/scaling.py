@@ -12,32 +12,34 @@ bench/wrk_pacing.lua, and the fixed-rate Python client, which times queueing fro
 request's due time), and p99 is compared with p50.
 
 Every round records the cores in use (CPU seconds per wall second) by the runner's process tree,
-by wrk and by the whole machine (/proc/stat). On a 2-core machine a one-worker runner already
-uses more than one core (its event loop plus granian's Rust threads, which run outside the GIL)
-and wrk needs much of the rest: when the one-worker round leaves no core idle, the two-worker
-round has nothing more to use, and the ratio measures the machine, not the runner. The row says
-so, and its goal is then not judged.
+by wrk and by the whole machine (/proc/stat). On a 2-core machine a one-worker runner can use more
+than one core (its event loop plus granian's Rust threads, which run outside the GIL) and wrk
+needs a share of the rest: when the one-worker round leaves no core idle, the two-worker round has
+nothing more to use, and the ratio measures the machine, not the runner. The row says so, and its
+goal is then not judged.
 
-`--budget CORES` measures scaling with cores on such a machine instead: each runner's whole process
-tree (agent and every worker) runs in a cgroup v1 `cpu` group with a CFS bandwidth limit
-(bench/cpu_budget.py), CORES per ingress worker: one worker in CORES, two workers in 2 x CORES,
-wrk outside the groups with the rest of the machine. The ratio of the two is then what a second
-budget buys, the proxy for a second core. The runner joins its group through a launcher before
-its first instruction, so the granian workers it spawns start inside it; the bench checks that
-every process of the runner is a member. `cpuset` alone cannot do this on 2 cores: one worker
-pinned to cpu 0 and wrk to cpu 1 is possible, but two workers on two cores plus wrk need three.
-What the proxy shows: how much more work the runner gets done with twice the CPU time, including
-what the workers cost each other (the agent, the shared listening socket, Python per process). What
-it does not show: a budget is a share of time on both cores, not a core of one's own, so caches,
-memory bandwidth and SMT siblings are shared with wrk, and a real second core may scale better or
-worse; throttling is coarse, a group that spends its quota early in a period waits up to period -
-quota for the next one, which adds latency (so the latency part is not run in this mode) and can
-leave a budget partly unused; the kernel hands out quota to each core in slices of
-sched_cfs_bandwidth_slice_us (5 ms by default). The period (`--period-ms`, 20 by default) trades
-the two: the default 100 ms would stall a half-CPU group for up to 50 ms at a time, far longer than
-a request, while a period near the 5 ms slice makes the quota's accounting dominate. Each round
-also reports how many periods were throttled and whether the runner used its budget (if it did
-not, something else, wrk or the machine, was the limit).
+`--budget CORES` measures scaling with cores on such a machine instead. Each runner's whole
+process tree (agent and every worker) runs in a cgroup v1 `cpu` group with a CFS bandwidth limit
+(bench/cpu_budget.py) of CORES per ingress worker: one worker in CORES, two workers in 2 x CORES,
+wrk outside the groups with the rest of the machine. The ratio is then what a second budget buys,
+the proxy for a second core. The runner joins its group through a launcher before its first
+instruction, so the granian workers it spawns start inside it; the bench checks that every process
+of the runner is a member. `cpuset` (pinning to cores) cannot do this on 2 cores: one worker on cpu
+0 and wrk on cpu 1 fits, but two workers on two cores plus wrk need a third; a bandwidth limit
+divides the cores in fractions instead.
+
+What the proxy shows: how much more the runner serves with twice the CPU time, after what its
+workers cost each other (the agent, the shared listening socket, a Python per process). What it
+does not show: a budget is a share of time on both cores, not a core of one's own, so caches and
+memory bandwidth are shared with wrk and the rest of the box, and a real second core may scale
+better or worse. Throttling is coarse: a group that spends its period's quota early waits for the
+next period, up to period - quota, which adds latency (so the latency part does not run in this
+mode); and the kernel hands quota to each core in slices of sched_cfs_bandwidth_slice_us (5 ms by
+default), so with a 10 ms period a half-CPU group's 5 ms quota is a single slice, taken by
+whichever core asks first. The period (`--period-ms`, 20 by default) trades the two: the kernel's
+default 100 ms would stall a half-CPU group for up to 50 ms at a time, many requests long. Each run
+reports how many periods were throttled, and each runner whether it used its budget: if it did not,
+something else (wrk, the machine) was the limit, and the goal is not judged.
 
 Run: .venv/bin/python -m bench.scaling [--rounds 3] [--seconds 5] [--budget 0.5 [--period-ms 20]]
 """
