@@ -15,7 +15,7 @@ from pathlib import Path
 import bench.common  # noqa: F401  (first: it puts the repository on sys.path for `tests.*`)
 from edgehost.security.ca import init_ca, issue_node
 from edgehost.security.dev_tokens import load_or_create_signing_key, mint_token
-from tests.procs import EdgefnProcess
+from tests.procs import EDGEFN, EdgefnProcess
 from tests.services import free_port
 
 
@@ -105,10 +105,13 @@ def cluster(
     watch: bool = True,
     extra_nodes: list[str] | None = None,
     env: dict[str, str] | None = None,
+    runner_prefix: list[str] | None = None,
 ) -> Iterator[Cluster]:
     """CP plus `runners` runner processes; with watch=False the runners only heartbeat (`heartbeat.watch`).
 
-    `interval_s` goes to the CP too: its replies set the runners' heartbeat interval."""
+    `interval_s` goes to the CP too: its replies set the runners' heartbeat interval. `runner_prefix`
+    is a command the runners start through, which execs the `edgefn` command line that follows it
+    (bench/cpu_budget.py's launcher, which joins a cgroup first)."""
     node_ids = [f"bench-{i}" for i in range(runners)]
     ensure_ca(root / "ca", node_ids)
     key = load_or_create_signing_key(root / "signing-key.pem")
@@ -134,7 +137,11 @@ def cluster(
         for node_id in node_ids:
             path, ingress_port, metrics_port = runner_config(root, node_id, api, interval_s, watch)
             args = ["serve", "--mode", "runner", "--config", str(path)]
-            proc = EdgefnProcess(args, cwd=root, env=env, log_dir=logs, name=node_id)
+            command = EDGEFN
+            if runner_prefix:
+                command, *prefix = runner_prefix
+                args = [*prefix, EDGEFN, *args]
+            proc = EdgefnProcess(args, cwd=root, env=env, log_dir=logs, name=node_id, command=command)
             stack.callback(proc.stop)
             result.runners.append(proc)
             result.ingress.append(f"http://127.0.0.1:{ingress_port}")

@@ -10,7 +10,9 @@ the box hits all alike, and the medians of the rounds and their ratios are repor
 Each round also records the server's CPU time per request (user + system, all threads and child
 processes): on a shared machine requests/s moves with whatever else runs,
 while CPU per request is what a dedicated core would pay, so its ratio is the steadier estimate of
-throughput per core.
+throughput per core. It also records the cores in use during the round (CPU seconds per wall
+second) by the server, by the load generator and by the whole machine (/proc/stat), which tell
+whether the server or the machine was the limit.
 
 `--before REV` adds edgefn as of git revision REV (unpacked with `git archive`, run with this
 venv) to the same rounds: a change's before and after side by side.
@@ -23,8 +25,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -43,9 +47,71 @@ CONNECTIONS = 32
 
 
 @dataclass
+class Cores:
+    """Cores in use over an interval: CPU seconds per wall second (1.0 = one core kept busy)."""
+
+    server: float  # the server's process and its children (all of a runner's workers)
+    client: float  # the load generator: wrk (a child of this process) plus this process
+    machine: float  # every process on the box, from /proc/stat
+    total: int  # the machine's cores
+
+    @property
+    def idle(self) -> float:
+        return self.total - self.machine
+
+    @property
+    def others(self) -> float:
+        """Everything else that ran: other servers of the bench, other users of the box, the kernel."""
+        return self.machine - self.server - self.client
+
+    def __str__(self) -> str:
+        return (
+            f"cores used: server {self.server:.2f}, client {self.client:.2f}, others {self.others:.2f}, "
+            f"machine {self.machine:.2f} of {self.total} ({self.idle:.2f} idle)"
+        )
+
+
+@dataclass
 class Round:
     load: LoadResult
     cpu_us: float  # server CPU time per request
+    cores: Cores  # in use during the round
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot, from the `cpu` line of /proc/stat (proc(5)):
+    user nice system idle iowait irq softirq steal; idle and iowait are not busy, steal (taken by the
+    hypervisor) counts as busy since this machine could not use it. guest is already inside user."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+@dataclass
+class Usage:
+    """A snapshot of CPU seconds to difference: `Usage.now(pid)` before and after a round."""
+
+    wall: float
+    server: float
+    client: float
+    busy: int
+    ticks: int
+
+    @classmethod
+    def now(cls, pid: int) -> Usage:
+        client = 0.0
+        for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF):  # wrk counts once it is waited for
+            usage = resource.getrusage(who)
+            client += usage.ru_utime + usage.ru_stime
+        busy, ticks = machine_ticks()
+        return cls(time.monotonic(), cpu_seconds(pid), client, busy, ticks)
+
+    def cores_since(self, before: Usage) -> Cores:
+        wall = self.wall - before.wall
+        total = os.cpu_count() or 1
+        machine = total * (self.busy - before.busy) / max(1, self.ticks - before.ticks)
+        return Cores(
+            (self.server - before.server) / wall, (self.client - before.client) / wall, machine, total
+        )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,10 +126,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(target: servers.Target, seconds: float, connections: int, threads: int = 1) -> Round:
-    before = cpu_seconds(target.pid)
+    before = Usage.now(target.pid)
     result = load(target.url, seconds, connections, threads)
-    spent = cpu_seconds(target.pid) - before
-    return Round(result, spent / max(1, result.requests) * 1e6)
+    after = Usage.now(target.pid)
+    spent = after.server - before.server
+    return Round(result, spent / max(1, result.requests) * 1e6, after.cores_since(before))
 
 
 def alternate(
@@ -81,7 +148,7 @@ def alternate(
             say(
                 f"ingress round {i + 1}/{rounds} {name}: {result.rps:,.0f} req/s p50 {result.p50_ms:.2f} ms "
                 f"p99 {result.p99_ms:.2f} ms, {measured.cpu_us:.0f} µs CPU/request, "
-                f"non-2xx {result.non_2xx} errors {result.errors}"
+                f"non-2xx {result.non_2xx} errors {result.errors}; {measured.cores}"
             )
     return results
 
