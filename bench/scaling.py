@@ -154,10 +154,8 @@ def check_members(server: Server) -> None:
 
 def cores_row(server: Server, rounds: list[Round]) -> Row:
     """The cores the server, wrk and the whole machine used in the server's rounds (medians)."""
-    server, client, machine_busy = (
-        median([getattr(r.cores, k) for r in rounds]) for k in ("server", "client", "machine")
-    )
-    cores = Cores(server, client, machine_busy, rounds[0].cores.total)
+    used = (median([getattr(r.cores, k) for r in rounds]) for k in ("server", "client", "machine"))
+    cores = Cores(*used, rounds[0].cores.total)
     note = f"wrk {cores.client:.2f} cores, others {cores.others:.2f}, {cores.idle:.2f} of {cores.total} idle"
     if server.budget is not None:
         note += f"; used {cores.server / server.budget.cores:.0%} of its {server.budget}"
