@@ -234,7 +234,7 @@ def floor_row(edgefn: float, raw: float) -> Row:
         "x",
         raw,
         f"{RAW}'s",
-        note="ratio = how well edgefn scales against the floor it runs on (1.0 = as well)",
+        note="ratio: edgefn's over the floor's (1.0 = edgefn scales as well as the floor it runs on)",
     )
 
 
@@ -328,7 +328,7 @@ def run(
             metrics_row(two, seconds),
         ]
         if per_worker is None:  # under a quota, throttling stalls would be the tail
-            rows += latency_rows(one, median([r.load.rps for r in results[one.name]]), seconds)
+            rows += latency_rows(one, rps(one, results), seconds)
     return rows
 
 
