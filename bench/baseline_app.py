@@ -9,16 +9,23 @@ one worker, HTTP/1, the same connection limits, no access log), so the ratios me
 per-request work, nothing else. Every one answers `GET /hello` with the guest's 200, its
 `content-type: text/plain` and its body; any other path gets 404.
 
-Run: .venv/bin/python -m bench.baseline_app PORT [litestar|asgi|rsgi]
+With WORKERS > 1, the raw ASGI callable is served as a multi-worker runner serves its ingress
+(edgehost/runner/supervisor.py): granian's MPServer spawning WORKERS processes, with the same
+options. It is the floor a runner's workers scale on (bench/scaling.py).
+
+Run: .venv/bin/python -m bench.baseline_app PORT [litestar|asgi|rsgi] [WORKERS]
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sys
 from typing import Any
 
 from granian.constants import Interfaces
+from granian.log import LogLevels
+from granian.server import MPServer
 from granian.server.embed import Server
 from litestar import Litestar, MediaType, get
 
@@ -87,6 +94,22 @@ async def serve_rsgi(port: int) -> None:
     await task
 
 
+def serve_workers(port: int, workers: int) -> None:
+    """The raw ASGI callable in `workers` spawned processes, with the options a multi-worker runner
+    gives granian's MPServer (only the callable differs); until SIGINT/SIGTERM."""
+    multiprocessing.set_start_method("spawn", force=True)
+    MPServer(
+        "bench.baseline_app:raw_asgi",
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        websockets=False,
+        **ConnectionLimits().granian_options(),
+        log_level=LogLevels.warning,
+    ).serve()
+
+
 async def main(port: int, kind: str) -> None:
     if kind == "rsgi":
         await serve_rsgi(port)
@@ -98,6 +121,12 @@ async def main(port: int, kind: str) -> None:
 
 if __name__ == "__main__":
     kind = sys.argv[2] if len(sys.argv) > 2 else "litestar"
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     if kind not in KINDS:
         raise SystemExit(f"kind must be one of {', '.join(KINDS)}")
-    run(main(int(sys.argv[1]), kind))
+    if workers > 1 and kind != "asgi":
+        raise SystemExit("only the asgi kind runs in several workers")
+    if workers > 1:
+        serve_workers(int(sys.argv[1]), workers)
+    else:
+        run(main(int(sys.argv[1]), kind))

@@ -1,17 +1,25 @@
-"""A runner with two ingress workers against one, and latency at 80 % of the peak throughput.
+"""Two ingress workers against one, edgefn and the raw ASGI floor alike; latency at 80 % of peak.
 
 Two real clusters (`edgefn serve`: a CP and one runner each, bench/cluster.py), the hello project
 deployed to both; the runners differ only in `runner.workers` (1: agent and ingress in one
-process; 2: two granian worker processes and the agent). wrk with two threads loads them in
-alternated rounds. After the rounds, a known load is checked against the two-worker runner's
-/metrics: the invocations it counted across its workers against the answers wrk received (at
-most the connections' in-flight requests apart, never fewer).
+process; 2: two granian worker processes and the agent). wrk with two threads loads them, and the
+raw ASGI baselines below, in alternated rounds. After the rounds, a known load is checked against
+the two-worker runner's /metrics: the invocations it counted across its workers against the
+answers wrk received (at most the connections' in-flight requests apart, never fewer).
+
+Beside them, in the same alternated rounds, the floor they run on: the raw ASGI callable
+(bench/baseline_app.py) served as each runner serves its ingress, granian's embedded Server in one
+process for one worker, granian's MPServer spawning two worker processes for two, with the same
+granian options. Its ratio is what two granian workers gain on this machine with no edgefn in
+them: edgefn's ratio divided by it says whether the runner scales as well as its floor (1.0) or
+loses more to its second worker, and the note of the goal's row gives it so the reader sees
+whether the machine or the runner stands in the way.
 
 Then the one-worker runner gets 80 % of its measured peak at a steady rate (wrk paced by
 bench/wrk_pacing.lua, and the fixed-rate Python client, which times queueing from each
 request's due time), and p99 is compared with p50.
 
-Every round records the cores in use (CPU seconds per wall second) by the runner's process tree,
+Every round records the cores in use (CPU seconds per wall second) by the server's process tree,
 by wrk and by the whole machine (/proc/stat). On a 2-core machine a one-worker runner can use more
 than one core (its event loop plus granian's Rust threads, which run outside the GIL) and wrk
 needs a share of the rest: when the one-worker round leaves no core idle, the two-worker round has
@@ -19,14 +27,14 @@ nothing more to use, and the ratio measures the machine, not the runner. The row
 goal is then not judged.
 
 `--budget CORES` measures scaling with cores on such a machine instead. Each runner's whole
-process tree (agent and every worker) runs in a cgroup v1 `cpu` group with a CFS bandwidth limit
-(bench/cpu_budget.py) of CORES per ingress worker: one worker in CORES, two workers in 2 x CORES,
-wrk outside the groups with the rest of the machine. The ratio is then what a second budget buys,
-the proxy for a second core. The runner joins its group through a launcher before its first
-instruction, so the granian workers it spawns start inside it; the bench checks that every process
-of the runner is a member. `cpuset` (pinning to cores) cannot do this on 2 cores: one worker on cpu
-0 and wrk on cpu 1 fits, but two workers on two cores plus wrk need a third; a bandwidth limit
-divides the cores in fractions instead.
+process tree (agent and every worker), and each raw ASGI baseline's, runs in a cgroup v1 `cpu`
+group with a CFS bandwidth limit (bench/cpu_budget.py) of CORES per ingress worker: one worker in
+CORES, two workers in 2 x CORES, wrk outside the groups with the rest of the machine. The ratio is
+then what a second budget buys, the proxy for a second core. Each server joins its group through a
+launcher before its first instruction, so the granian workers it spawns start inside it; the bench
+checks that every process of each server is a member. `cpuset` (pinning to cores) cannot do this
+on 2 cores: one worker on cpu 0 and wrk on cpu 1 fits, but two workers on two cores plus wrk need
+a third; a bandwidth limit divides the cores in fractions instead.
 
 What the proxy shows: how much more the runner serves with twice the CPU time, after what its
 workers cost each other (the agent, the shared listening socket, a Python per process). What it
@@ -38,7 +46,7 @@ mode); and the kernel hands quota to each core in slices of sched_cfs_bandwidth_
 default), so with a 10 ms period a half-CPU group's 5 ms quota is a single slice, taken by
 whichever core asks first. The period (`--period-ms`, 20 by default) trades the two: the kernel's
 default 100 ms would stall a half-CPU group for up to 50 ms at a time, many requests long. Each run
-reports how many periods were throttled, and each runner whether it used its budget: if it did not,
+reports how many periods were throttled, and each server whether it used its budget: if it did not,
 something else (wrk, the machine) was the limit, and the goal is not judged.
 
 Run: .venv/bin/python -m bench.scaling [--rounds 3] [--seconds 5] [--budget 0.5 [--period-ms 20]]
@@ -76,15 +84,20 @@ SATURATED_IDLE = 0.1  # of a core, per core: less idle than this in a round and 
 USED_BUDGET = 0.9  # a runner that used less of its budget than this was held back by something else
 
 
+EDGEFN = "edgefn"
+RAW = "raw ASGI"
+
+
 @dataclass
-class Runner:
-    """One cluster's runner under test, and its CPU budget in --budget mode."""
+class Server:
+    """A server under test: one cluster's runner or a raw ASGI baseline, and its CPU budget in --budget
+    mode."""
 
     name: str
     url: str
-    metrics: str
     pid: int
     budget: Budget | None = None
+    metrics: str | None = None  # the runner's /metrics; the baseline has none
 
 
 def counted(metrics_url: str) -> float:
@@ -92,48 +105,63 @@ def counted(metrics_url: str) -> float:
     return sample(text, "wasm_invoke_count_total", function_id="demo.hello") or 0.0
 
 
-def start(
+def budgeted(
+    stack: ExitStack, kind: str, workers: int, per_worker: float | None, period_ms: float
+) -> tuple[str, Budget | None]:
+    """The server's name, and with `per_worker` a CPU budget of `workers` x `per_worker` cores for it."""
+    name = f"{kind}, {workers} worker{'s' if workers > 1 else ''}"
+    if per_worker is None:
+        return name, None
+    tag = f"{kind.replace(' ', '-')}-w{workers}"
+    budget = stack.enter_context(cpu_budget.budget(tag, workers * per_worker, period_ms))
+    return f"{name} in {budget.cores:g} CPU", budget
+
+
+def start_edgefn(
     stack: ExitStack, root: Path, project: Path, workers: int, per_worker: float | None, period_ms: float
-) -> Runner:
-    """A cluster whose runner has `workers` ingress workers, with the hello project deployed; with
-    `per_worker`, the runner runs in a CPU budget of `workers` x `per_worker` cores."""
-    name = f"{workers} worker{'s' if workers > 1 else ''}"
-    budget = None
-    if per_worker is not None:
-        budget = stack.enter_context(cpu_budget.budget(f"w{workers}", workers * per_worker, period_ms))
-        name += f" in {budget.cores:g} CPU"
+) -> Server:
+    """A cluster whose runner has `workers` ingress workers, with the hello project deployed."""
+    name, budget = budgeted(stack, EDGEFN, workers, per_worker, period_ms)
     env = {**servers.NO_RATE_LIMIT, "EDGEFN_RUNNER__WORKERS": str(workers)}
     prefix = budget.launcher() if budget else None
     c = stack.enter_context(
         cluster(root / f"w{workers}", runners=1, env=env, interval_s=1.0, runner_prefix=prefix)
     )
     deploy(project, c.api, c.token)
-    return Runner(name, f"{c.ingress[0]}/hello", c.metrics[0], c.runners[0].proc.pid, budget)
+    return Server(name, f"{c.ingress[0]}/hello", c.runners[0].proc.pid, budget, c.metrics[0])
 
 
-def check_members(runner: Runner) -> None:
-    """Every process of the runner's tree in its budget's group (raises AssertionError if not)."""
-    if runner.budget is None:
+def start_raw(
+    stack: ExitStack, logs: Path, workers: int, per_worker: float | None, period_ms: float
+) -> Server:
+    """The raw ASGI callable in `workers` granian workers, served as a runner with as many serves."""
+    name, budget = budgeted(stack, RAW, workers, per_worker, period_ms)
+    prefix = budget.launcher() if budget else None
+    target = stack.enter_context(servers.baseline(logs, "asgi", workers, prefix))
+    return Server(name, target.url, target.pid, budget)
+
+
+def check_members(server: Server) -> None:
+    """Every process of the server's tree in its budget's group (raises AssertionError if not)."""
+    if server.budget is None:
         return
-    tree = psutil.Process(runner.pid)
-    pids = {runner.pid, *(p.pid for p in tree.children(recursive=True))}
-    outside = pids - runner.budget.pids()
-    assert not outside, f"{runner.name}: processes {sorted(outside)} are not in {runner.budget.path}"
-    say(f"scaling: {runner.name}: all {len(pids)} processes of the runner in its group, {runner.budget}")
+    tree = psutil.Process(server.pid)
+    pids = {server.pid, *(p.pid for p in tree.children(recursive=True))}
+    outside = pids - server.budget.pids()
+    assert not outside, f"{server.name}: processes {sorted(outside)} are not in {server.budget.path}"
+    say(f"scaling: {server.name}: all {len(pids)} processes of the server in its group, {server.budget}")
 
 
-def cores_row(runner: Runner, rounds: list[Round]) -> Row:
-    """The cores the runner, wrk and the whole machine used in the runner's rounds (medians)."""
-    server, client, machine_busy = (
-        median([getattr(r.cores, k) for r in rounds]) for k in ("server", "client", "machine")
-    )
-    cores = Cores(server, client, machine_busy, rounds[0].cores.total)
+def cores_row(server: Server, rounds: list[Round]) -> Row:
+    """The cores the server, wrk and the whole machine used in the server's rounds (medians)."""
+    used = (median([getattr(r.cores, k) for r in rounds]) for k in ("server", "client", "machine"))
+    cores = Cores(*used, rounds[0].cores.total)
     note = f"wrk {cores.client:.2f} cores, others {cores.others:.2f}, {cores.idle:.2f} of {cores.total} idle"
-    if runner.budget is not None:
-        note += f"; runner used {cores.server / runner.budget.cores:.0%} of its {runner.budget}"
+    if server.budget is not None:
+        note += f"; used {cores.server / server.budget.cores:.0%} of its {server.budget}"
     return Row(
         "scaling",
-        f"{runner.name}: cores used by the runner",
+        f"{server.name}: cores used by the server",
         cores.server,
         "cores",
         cores.machine,
@@ -142,45 +170,77 @@ def cores_row(runner: Runner, rounds: list[Round]) -> Row:
     )
 
 
+def rps(server: Server, results: dict[str, list[Round]]) -> float:
+    return median([r.load.rps for r in results[server.name]])
+
+
+def ratio(one: Server, two: Server, results: dict[str, list[Round]]) -> float:
+    """Requests/s of two workers over one (medians of the rounds)."""
+    return rps(two, results) / rps(one, results)
+
+
 def scaling_row(
-    one: Runner, two: Runner, results: dict[str, list[Round]], throttled: dict[str, Throttling]
+    one: Server,
+    two: Server,
+    results: dict[str, list[Round]],
+    throttled: dict[str, Throttling],
+    floor: float | None = None,
 ) -> Row:
-    """Requests/s of two workers against one; the goal is not judged where the figure is not the runner's."""
-    rps = {n: median([r.load.rps for r in results[n]]) for n in (one.name, two.name)}
-    cpu = {n: median([r.cpu_us for r in results[n]]) for n in (one.name, two.name)}
+    """Requests/s of two workers against one. With `floor` (the raw ASGI baseline's ratio), edgefn's
+    row: it carries the goal, not judged where the figure is not the runner's, and the floor beside it."""
     rounds = len(results[one.name])
-    notes = [
-        f"wrk -t2 -c{CONNECTIONS}, {rounds} rounds; {cpu[two.name]:.0f} vs {cpu[one.name]:.0f} µs CPU/request"
-    ]
+    notes = [f"wrk -t2 -c{CONNECTIONS}, {rounds} rounds"]
+    if floor is not None:
+        notes.append(f"{RAW} scales {floor:.2f} x here")
     judged = True
     idle = median([r.cores.idle / r.cores.total for r in results[one.name]])
     if one.budget is None and idle < SATURATED_IDLE:
-        notes.append("machine saturated: the ratio measures the machine, not the runner")
+        notes.append("machine saturated: the ratio measures the machine, not the server")
         judged = False
-    for runner in (one, two):
-        if runner.budget is None:
+    for server in (one, two):
+        if server.budget is None:
             continue
-        notes.append(f"{runner.name}: {throttled[runner.name]}")
-        used = median([r.cores.server for r in results[runner.name]]) / runner.budget.cores
+        notes.append(f"{server.name}: {throttled[server.name]}")
+        used = median([r.cores.server for r in results[server.name]]) / server.budget.cores
         if used < USED_BUDGET:
-            notes.append(f"{runner.name} used only {used:.0%} of its budget: not the runner's limit")
+            notes.append(f"{server.name} used only {used:.0%} of its budget: not the server's limit")
             judged = False
-    ratio = rps[two.name] / rps[one.name]
     return Row(
         "scaling",
         f"{two.name}: requests/s",
-        rps[two.name],
+        rps(two, results),
         "req/s",
-        rps[one.name],
+        rps(one, results),
         one.name,
-        f">= {GOAL_SCALING} x",
-        ratio >= GOAL_SCALING if judged else None,
+        f">= {GOAL_SCALING} x" if floor is not None else "",
+        ratio(one, two, results) >= GOAL_SCALING if judged and floor is not None else None,
         note="; ".join(notes),
     )
 
 
-def metrics_row(runner: Runner, seconds: float) -> Row:
+def cpu_row(one: Server, two: Server, results: dict[str, list[Round]]) -> Row:
+    """Server CPU time per request with two workers against one (all processes, medians of the rounds)."""
+    cpu = {s.name: median([r.cpu_us for r in results[s.name]]) for s in (one, two)}
+    return Row("scaling", f"{two.name}: CPU per request", cpu[two.name], "µs", cpu[one.name], one.name)
+
+
+def floor_row(edgefn: float, raw: float) -> Row:
+    """edgefn's 2-worker/1-worker ratio over the raw ASGI baseline's: 1.0, it scales as well as the
+    floor it runs on; below, its second worker costs it more than granian's costs the baseline."""
+    return Row(
+        "scaling",
+        f"{EDGEFN}: 2 workers / 1 worker",
+        edgefn,
+        "x",
+        raw,
+        f"{RAW}'s",
+        note="ratio: edgefn's over the floor's (1.0 = edgefn scales as well as the floor it runs on)",
+    )
+
+
+def metrics_row(runner: Server, seconds: float) -> Row:
     """A known load, then what the agent's /metrics counted of it across the workers."""
+    assert runner.metrics is not None, f"{runner.name} has no /metrics"
     time.sleep(FOLD_WAIT_S)  # the rounds' last counts folded first
     before = counted(runner.metrics)
     result = load(runner.url, seconds, CONNECTIONS, threads=2)
@@ -201,7 +261,7 @@ def metrics_row(runner: Runner, seconds: float) -> Row:
     )
 
 
-def latency_rows(runner: Runner, peak: float, seconds: float) -> list[Row]:
+def latency_rows(runner: Server, peak: float, seconds: float) -> list[Row]:
     """p99 against p50 at 80 % of the runner's peak, from paced wrk and the fixed-rate Python client."""
     rate = SHARE * peak
     steady = paced(runner.url, rate, seconds * 2)
@@ -245,23 +305,30 @@ def run(
     with tempfile.TemporaryDirectory(prefix="edgefn-bench-scaling-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         project = servers.copy_example(root / "project")
-        one, two = (start(stack, root, project, w, per_worker, period_ms) for w in (1, 2))
-        seen = asyncio.run(until_serving([one.url, two.url], "Hello from edgefn!", 60))
-        assert all(s == s for s in seen), f"a runner never served the hello function: {seen}"
-        for runner in (one, two):
-            check_members(runner)
+        one, two = (start_edgefn(stack, root, project, w, per_worker, period_ms) for w in (1, 2))
+        raw_one, raw_two = (start_raw(stack, root / "logs", w, per_worker, period_ms) for w in (1, 2))
+        every = (one, two, raw_one, raw_two)
+        seen = asyncio.run(until_serving([s.url for s in every], "Hello from edgefn!", 60))
+        assert all(s == s for s in seen), f"a server never served the hello answer: {seen}"  # nan: never
+        for server in every:
+            check_members(server)
 
-        before = {r.name: r.budget.throttling() for r in (one, two) if r.budget}
-        targets = {r.name: servers.Target(r.url, r.pid) for r in (one, two)}
+        before = {s.name: s.budget.throttling() for s in every if s.budget}
+        targets = {s.name: servers.Target(s.url, s.pid) for s in every}
         results = alternate(targets, rounds, seconds, CONNECTIONS, threads=2)
-        throttled = {r.name: r.budget.throttling() - before[r.name] for r in (one, two) if r.budget}
+        throttled = {s.name: s.budget.throttling() - before[s.name] for s in every if s.budget}
+        edgefn, raw = ratio(one, two, results), ratio(raw_one, raw_two, results)
         rows = [
-            scaling_row(one, two, results, throttled),
-            *(cores_row(r, results[r.name]) for r in (one, two)),
+            scaling_row(one, two, results, throttled, floor=raw),
+            scaling_row(raw_one, raw_two, results, throttled),
+            floor_row(edgefn, raw),
+            cpu_row(one, two, results),
+            cpu_row(raw_one, raw_two, results),
+            *(cores_row(s, results[s.name]) for s in every),
+            metrics_row(two, seconds),
         ]
-        rows.append(metrics_row(two, seconds))
         if per_worker is None:  # under a quota, throttling stalls would be the tail
-            rows += latency_rows(one, median([r.load.rps for r in results[one.name]]), seconds)
+            rows += latency_rows(one, rps(one, results), seconds)
     return rows
 
 

@@ -45,13 +45,15 @@ class Target:
 
 
 @contextmanager
-def baseline(log_dir: Path, kind: str = "litestar") -> Iterator[Target]:
-    """A baseline app (`litestar`, `asgi` or `rsgi`, bench/baseline_app.py) as its own process;
-    yields its /hello URL and pid."""
+def baseline(
+    log_dir: Path, kind: str = "litestar", workers: int = 1, prefix: list[str] | None = None
+) -> Iterator[Target]:
+    """A baseline app (`litestar`, `asgi` or `rsgi`, bench/baseline_app.py; `asgi` also in several
+    worker processes) as its own process, started through `prefix` if given (a command that execs
+    the command line following it, e.g. bench/cpu_budget.py's launcher); yields its /hello URL and pid."""
     port = free_port()
-    with _process(
-        [sys.executable, "-m", "bench.baseline_app", str(port), kind], log_dir / f"{kind}.log"
-    ) as pid:
+    cmd = [*(prefix or []), sys.executable, "-m", "bench.baseline_app", str(port), kind, str(workers)]
+    with _process(cmd, log_dir / f"{kind}-{workers}.log") as pid:
         wait_for_port("127.0.0.1", port, 30)
         yield Target(f"http://127.0.0.1:{port}/hello", pid)
 
