@@ -24,6 +24,7 @@ from bench import (
     propagation,
     scaling,
     soak,
+    tail_latency,
 )
 from bench.common import REPO, Row, machine, say, table
 
@@ -45,6 +46,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         return {
             "ingress": lambda: ingress.run(rounds=2, seconds=2),
             "scaling": lambda: scaling.run(rounds=1, seconds=2),
+            "tail-latency": lambda: tail_latency.run(rounds=1, seconds=2),
             "ingress-path": lambda: ingress_path.run(requests=2000, rounds=2),
             "ingress-plugins": lambda: ingress_plugins.run(rounds=1, seconds=2),
             "propagation": lambda: propagation.run(deploys=2, interval_s=2),
@@ -58,6 +60,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Row]]]:
     return {
         "ingress": ingress.run,
         "scaling": scaling.run,
+        "tail-latency": tail_latency.run,
         "ingress-path": ingress_path.run,
         "ingress-plugins": ingress_plugins.run,
         "propagation": propagation.run,

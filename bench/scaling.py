@@ -1,4 +1,4 @@
-"""Two ingress workers against one, edgefn and the raw ASGI floor alike; latency at 80 % of peak.
+"""Two ingress workers against one, edgefn and the raw ASGI floor alike.
 
 Two real clusters (`edgefn serve`: a CP and one runner each, bench/cluster.py), the hello project
 deployed to both; the runners differ only in `runner.workers` (1: agent and ingress in one
@@ -15,9 +15,8 @@ them: edgefn's ratio divided by it says whether the runner scales as well as its
 loses more to its second worker, and the note of the goal's row gives it so the reader sees
 whether the machine or the runner stands in the way.
 
-Then the one-worker runner gets 80 % of its measured peak at a steady rate (wrk paced by
-bench/wrk_pacing.lua, and the fixed-rate Python client, which times queueing from each
-request's due time), and p99 is compared with p50.
+Tail latency at 80 % of peak, the issue's other goal, is bench/tail_latency.py's, beside the same
+floor.
 
 Every round records the cores in use (CPU seconds per wall second) by the server's process tree,
 by wrk and by the whole machine (/proc/stat). On a 2-core machine a one-worker runner can use more
@@ -37,17 +36,17 @@ on 2 cores: one worker on cpu 0 and wrk on cpu 1 fits, but two workers on two co
 a third; a bandwidth limit divides the cores in fractions instead.
 
 What the proxy shows: how much more the runner serves with twice the CPU time, after what its
-workers cost each other (the agent, the shared listening socket, a Python per process). What it
-does not show: a budget is a share of time on both cores, not a core of one's own, so caches and
-memory bandwidth are shared with wrk and the rest of the box, and a real second core may scale
-better or worse. Throttling is coarse: a group that spends its period's quota early waits for the
-next period, up to period - quota, which adds latency (so the latency part does not run in this
-mode); and the kernel hands quota to each core in slices of sched_cfs_bandwidth_slice_us (5 ms by
-default), so with a 10 ms period a half-CPU group's 5 ms quota is a single slice, taken by
-whichever core asks first. The period (`--period-ms`, 20 by default) trades the two: the kernel's
-default 100 ms would stall a half-CPU group for up to 50 ms at a time, many requests long. Each run
-reports how many periods were throttled, and each server whether it used its budget: if it did not,
-something else (wrk, the machine) was the limit, and the goal is not judged.
+workers cost each other (the agent, the shared listening socket, a Python per process). What it does
+not show: a budget is a share of time on both cores, not a core of one's own, so caches and memory
+bandwidth are shared with wrk and the rest of the box, and a real second core may scale better or
+worse. Throttling is coarse: a group that spends its period's quota early waits for the next period,
+up to period - quota, which adds latency; and the kernel hands quota to each core in slices of
+sched_cfs_bandwidth_slice_us (5 ms by default), so with a 10 ms period a half-CPU group's 5 ms quota
+is a single slice, taken by whichever core asks first. The period (`--period-ms`, 20 by default)
+trades the two: the kernel's default 100 ms would stall a half-CPU group for up to 50 ms at a time,
+many requests long. Each run reports how many periods were throttled, and each server whether it
+used its budget: if it did not, something else (wrk, the machine) was the limit, and the goal is not
+judged.
 
 Run: .venv/bin/python -m bench.scaling [--rounds 3] [--seconds 5] [--budget 0.5 [--period-ms 20]]
 """
@@ -70,15 +69,12 @@ from bench.cluster import cluster
 from bench.common import Row, machine, median, say, table
 from bench.cpu_budget import Budget, Throttling
 from bench.ingress import Cores, Round, alternate
-from bench.loadgen import load, open_loop, paced
+from bench.loadgen import load
 from bench.propagation import deploy, until_serving
 from tests.observability.metrics_text import sample
 
 GOAL_SCALING = 1.7
-GOAL_TAIL = 2.0
-SHARE = 0.8
 CONNECTIONS = 32
-LATE_SHARE = 0.01  # more requests than this sent a period late: the client could not keep the rate
 FOLD_WAIT_S = 1.5  # past plugins/metrics.py's Tallies.FOLD_S, so every worker has folded its counts
 SATURATED_IDLE = 0.1  # of a core, per core: less idle than this in a round and the machine was the limit
 USED_BUDGET = 0.9  # a runner that used less of its budget than this was held back by something else
@@ -261,40 +257,6 @@ def metrics_row(runner: Server, seconds: float) -> Row:
     )
 
 
-def latency_rows(runner: Server, peak: float, seconds: float) -> list[Row]:
-    """p99 against p50 at 80 % of the runner's peak, from paced wrk and the fixed-rate Python client."""
-    rate = SHARE * peak
-    steady = paced(runner.url, rate, seconds * 2)
-    say(f"scaling: paced wrk at {rate:,.0f}/s: {steady}")
-    fixed, late = open_loop(runner.url, rate, seconds * 2, CONNECTIONS * 2)
-    say(f"scaling: open-loop at {rate:,.0f}/s: {fixed}, {late} sent over a period late")
-    behind = late > LATE_SHARE * fixed.requests  # then it measured its own lag, not the server
-    rows = []
-    for label, measured, extra in (
-        ("wrk paced", steady, ""),
-        (
-            "fixed-rate Python client",
-            fixed,
-            f", {late} requests sent over a period late"
-            + (": the client fell behind, not a server figure" if behind else ""),
-        ),
-    ):
-        rows.append(
-            Row(
-                "scaling",
-                f"{runner.name} at {SHARE:.0%} of peak ({label}): p99",
-                measured.p99_ms,
-                "ms",
-                measured.p50_ms,
-                "its p50",
-                f"<= {GOAL_TAIL} x",
-                None if extra.endswith("figure") else measured.p99_ms <= GOAL_TAIL * measured.p50_ms,
-                note=f"{measured.rps:,.0f} req/s of {peak:,.0f} peak{extra}",
-            )
-        )
-    return rows
-
-
 def run(
     rounds: int = 3, seconds: float = 5.0, per_worker: float | None = None, period_ms: float = 20.0
 ) -> list[Row]:
@@ -327,8 +289,6 @@ def run(
             *(cores_row(s, results[s.name]) for s in every),
             metrics_row(two, seconds),
         ]
-        if per_worker is None:  # under a quota, throttling stalls would be the tail
-            rows += latency_rows(one, rps(one, results), seconds)
     return rows
 
 
