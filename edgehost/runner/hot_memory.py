@@ -28,7 +28,7 @@ class HotMemoryBudget:
     def __init__(self, *, max_bytes: int, project_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.project_bytes = project_bytes
-        self._held: Counter[str] = Counter()
+        self._held: dict[str, int] = {}  # a plain dict: Counter's `del` and missing keys run Python code
         self._pools: Counter[str] = Counter()  # live pools per project
         self._lock = threading.Lock()
 
@@ -54,12 +54,12 @@ class HotMemoryBudget:
     def fits(self, project: str, size: int) -> bool:
         """Whether `size` more bytes would keep `project` within its share now."""
         with self._lock:
-            return self._held[project] + size <= self._share(project)
+            return self._held.get(project, 0) + size <= self._share(project)
 
     def hold(self, project: str, size: int) -> bool:
         """Charges `size` bytes to `project` if that keeps it within its share; False otherwise.
-        Every request to a hot instance frees and holds its size again: plain dict reads, not
-        Counter's missing-key method, keep that pair at about a microsecond."""
+        Every request to a hot instance frees and holds its size again, so both stay plain dict
+        operations."""
         with self._lock:
             held = self._held.get(project, 0) + size
             if held > self._share(project):
@@ -69,15 +69,15 @@ class HotMemoryBudget:
 
     def free(self, project: str, size: int) -> None:
         with self._lock:
-            held = self._held[project] - size
+            held = self._held.get(project, 0) - size
             if held > 0:
                 self._held[project] = held
             else:
-                del self._held[project]
+                self._held.pop(project, None)
 
     def held(self, project: str) -> int:
         with self._lock:
-            return self._held[project]
+            return self._held.get(project, 0)
 
     def over_share(self) -> dict[str, int]:
         """Projects holding more than their share (after shares shrank), and by how many bytes."""
