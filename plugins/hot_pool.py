@@ -205,22 +205,32 @@ class HotPool:
             self._release(instance)
 
     def _release(self, instance: GuestInstance | None) -> None:
-        evict: list[GuestInstance] = []
+        """Takes an instance back after its request; the common case (kept, the pool within
+        `max_hot`) builds nothing and reports no change."""
         with self._lock:
             self._busy -= 1
-            if instance is not None:
-                if self.serves_once or instance.broken or self._closed or not self._keep(instance):
-                    evict.append(instance)
-                else:
-                    self._idle.append(instance)
-                    while self._idle and len(self._idle) + self._busy > self.max_hot:
-                        evict.append(self._idle.popleft())
-                        self._drop(evict[-1])
-                        self.evicted += 1
+            if instance is None:
+                return
+            if self.serves_once or instance.broken or self._closed or not self._keep(instance):
+                evict = [instance]
+            else:
+                self._idle.append(instance)
+                if len(self._idle) + self._busy <= self.max_hot:
+                    return
+                evict = self._over_max()
         for dead in evict:
             dead.close()
-        if evict:
-            self._changed()
+        self._changed()
+
+    def _over_max(self) -> list[GuestInstance]:
+        """Takes the coldest idle instances out until the pool is within `max_hot`; called with
+        the lock held, with at least one idle instance."""
+        evict = []
+        while self._idle and len(self._idle) + self._busy > self.max_hot:
+            evict.append(self._idle.popleft())
+            self._drop(evict[-1])
+            self.evicted += 1
+        return evict
 
     def reap_idle(self, now: float, idle_timeout_s: float) -> int:
         """Destroys instances idle longer than the timeout; returns how many."""

@@ -99,7 +99,9 @@ class Tallies:
         self._error_children: dict[tuple[str, str], Any] = {}
 
     def add(self, invocation: Invocation) -> None:
-        seconds = max(0.0, invocation.end_timestamp - invocation.start_timestamp)
+        seconds = invocation.end_timestamp - invocation.start_timestamp
+        if seconds < 0.0:  # the wall clock stepped back; a conditional costs less than max()
+            seconds = 0.0
         key = (invocation.function_id, invocation.version)
         code = invocation.error_code
         with self._lock:

@@ -78,7 +78,8 @@ class LocalCounts:
 
     def release(self, tenant: str) -> None:
         """Down to 0, not forgotten: the gauge keeps showing a tenant once seen, as SharedCounts does."""
-        self._running[tenant] = max(0, self._running.get(tenant, 1) - 1)
+        running = self._running.get(tenant, 1)
+        self._running[tenant] = running - 1 if running > 0 else 0
 
     def in_flight(self) -> dict[str, int]:
         return dict(self._running)
@@ -246,7 +247,8 @@ class Admission:
         self._probe_at = 0.0
 
     def _hit(self, tenant: str) -> tuple[bool, LeasedWindow]:
-        if self.shared and (not self._degraded or time.monotonic() >= self._probe_at):
+        """A hit in the shared window, or in the per-process one while the storage is unreachable."""
+        if not self._degraded or time.monotonic() >= self._probe_at:
             try:
                 allowed = self.window.hit(tenant)
             except Exception as exc:
@@ -261,8 +263,7 @@ class Admission:
                     self._degraded = False
                     DEGRADED.set(0)
                 return allowed, self.window
-        if self.shared:
-            FALLBACKS.inc()
+        FALLBACKS.inc()
         return self.local.hit(tenant), self.local
 
     def admit(self, invocation: Invocation) -> Rejection | None:
@@ -281,7 +282,10 @@ class Admission:
                 [("retry-after", "1")],
             )
         invocation.extra[SLOT] = True
-        allowed, window = self._hit(tenant)
+        if self.shared:
+            allowed, window = self._hit(tenant)
+        else:  # memory storage: the per-process window is the only one
+            allowed, window = self.local.hit(tenant), self.local
         if not allowed:
             self.release(invocation)
             return Rejection(

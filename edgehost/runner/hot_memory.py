@@ -26,21 +26,54 @@ class HotMemoryBudget:
     """Bytes of hot linear memory held per project; thread-safe (guests release on worker threads)."""
 
     def __init__(self, *, max_bytes: int, project_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.project_bytes = project_bytes
-        self._held: Counter[str] = Counter()
+        self._max_bytes = max_bytes
+        self._project_bytes = project_bytes
+        self._held: dict[str, int] = {}  # a plain dict: Counter's `del` and missing keys run Python code
         self._pools: Counter[str] = Counter()  # live pools per project
         self._lock = threading.Lock()
+        self._reshare()
+
+    @property
+    def max_bytes(self) -> int:
+        """`pool.max_memory_bytes`: the runner's whole budget, in bytes."""
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        with self._lock:
+            self._max_bytes = value
+            self._reshare()
+
+    @property
+    def project_bytes(self) -> int:
+        """`pool.project_memory_bytes`: the most one project may hold, in bytes."""
+        return self._project_bytes
+
+    @project_bytes.setter
+    def project_bytes(self, value: int) -> None:
+        with self._lock:
+            self._project_bytes = value
+            self._reshare()
+
+    def _reshare(self) -> None:
+        """The share of a project with a live pool, and of one without (it would add a project),
+        computed when the pools change rather than on each request's hold; called with the lock
+        held (or from __init__)."""
+        projects = len(self._pools)
+        self._share_in = min(self._project_bytes, self._max_bytes // max(1, projects))
+        self._share_out = min(self._project_bytes, self._max_bytes // (projects + 1))
 
     def add_pool(self, project: str) -> None:
         with self._lock:
             self._pools[project] += 1
+            self._reshare()
 
     def remove_pool(self, project: str) -> None:
         with self._lock:
             self._pools[project] -= 1
             if self._pools[project] <= 0:
                 del self._pools[project]
+            self._reshare()
 
     def share(self, project: str) -> int:
         """The most hot memory `project` may hold now, in bytes."""
@@ -48,18 +81,17 @@ class HotMemoryBudget:
             return self._share(project)
 
     def _share(self, project: str) -> int:
-        projects = len(self._pools) + (project not in self._pools)
-        return min(self.project_bytes, self.max_bytes // projects)
+        return self._share_in if project in self._pools else self._share_out
 
     def fits(self, project: str, size: int) -> bool:
         """Whether `size` more bytes would keep `project` within its share now."""
         with self._lock:
-            return self._held[project] + size <= self._share(project)
+            return self._held.get(project, 0) + size <= self._share(project)
 
     def hold(self, project: str, size: int) -> bool:
         """Charges `size` bytes to `project` if that keeps it within its share; False otherwise.
-        Every request to a hot instance frees and holds its size again: plain dict reads, not
-        Counter's missing-key method, keep that pair at about a microsecond."""
+        Every request to a hot instance frees and holds its size again, so both stay plain dict
+        operations."""
         with self._lock:
             held = self._held.get(project, 0) + size
             if held > self._share(project):
@@ -69,15 +101,15 @@ class HotMemoryBudget:
 
     def free(self, project: str, size: int) -> None:
         with self._lock:
-            held = self._held[project] - size
+            held = self._held.get(project, 0) - size
             if held > 0:
                 self._held[project] = held
             else:
-                del self._held[project]
+                self._held.pop(project, None)
 
     def held(self, project: str) -> int:
         with self._lock:
-            return self._held[project]
+            return self._held.get(project, 0)
 
     def over_share(self) -> dict[str, int]:
         """Projects holding more than their share (after shares shrank), and by how many bytes."""

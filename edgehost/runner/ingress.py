@@ -111,7 +111,8 @@ class Ingress:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request_id = f"{getrandbits(64):016x}"  # an id, not a secret: no urandom syscall per request
+        # 16 hex digits; an id, not a secret: no urandom syscall per request (and no format parsing)
+        request_id = getrandbits(64).to_bytes(8, "big").hex()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         # For routing and logs only (the guest gets the bytes): UTF-8, raw or percent-encoded.
         path = raw_path.decode("utf-8", "replace")
@@ -134,14 +135,8 @@ class Ingress:
                 codings = value if codings is None else codings + b"," + value
             elif name == b"content-length" and value != b"0":
                 has_body = True
-        inv = Invocation(
-            request_id=request_id,
-            node_id=self.node.node_id,
-            method=method,
-            host=host.decode(*TEXT_CODEC),
-            path=path,
-            start_timestamp=time.time(),
-        )
+        # request_id, node_id, method, host, path, start_timestamp
+        inv = Invocation(request_id, self.node.node_id, method, host.decode(*TEXT_CODEC), path, time.time())
         try:
             if hosts == 1 and host in self._valid_hosts and codings is None and method != "CONNECT":
                 problem = None  # the common case, a Host seen valid before: one set lookup
@@ -244,7 +239,8 @@ class Ingress:
         if rejection is not None:
             return self._reject(inv, rejection)
         query = scope.get("query_string", b"")
-        guest_headers = [(k, v) for k, v in headers if not k.startswith(PARAM_PREFIX) and k != REQUEST_ID]
+        # The client's own fields (their tuples as they came), less those only the runner may set.
+        guest_headers = [f for f in headers if f[0] != REQUEST_ID and not f[0].startswith(PARAM_PREFIX)]
         guest_headers.append((REQUEST_ID, inv.request_id.encode()))
         for param, text in match.params:
             guest_headers.append((PARAM_PREFIX + param.encode(*TEXT_CODEC), text.encode(*TEXT_CODEC)))

@@ -12,7 +12,7 @@ so the instance that wrote it is destroyed and no client ever receives it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from edgehost.http_rules import FINAL_STATUS, TOKEN, field_value_ok
 
@@ -116,22 +116,14 @@ def _put_headers(add: Callable[[bytes], None], headers: list[tuple[str, str]]) -
 
 
 def encode_wire_request(
-    method: bytes, uri: bytes, headers: Iterable[tuple[bytes, bytes]], body: bytes
+    method: bytes, uri: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes
 ) -> bytes:
     """A request in the wire format from its bytes (the ingress has the client's bytes already)."""
-    # Hot path: one flat list and a single join, no helper calls per field.
-    parts = [_pack_u32(len(method)), method, _pack_u32(len(uri)), uri, b""]
-    add = parts.append
-    count = 0
+    # Hot path: one flat list and a single join, extended by a tuple per field (one C call, not four).
+    parts = [_pack_u32(len(method)), method, _pack_u32(len(uri)), uri, _pack_u32(len(headers))]
     for name, value in headers:
-        add(_pack_u32(len(name)))
-        add(name)
-        add(_pack_u32(len(value)))
-        add(value)
-        count += 1
-    parts[4] = _pack_u32(count)
-    add(_pack_u32(len(body)))
-    add(body)
+        parts += (_pack_u32(len(name)), name, _pack_u32(len(value)), value)
+    parts += (_pack_u32(len(body)), body)
     return b"".join(parts)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import monotonic, perf_counter
+from time import monotonic
 from typing import Any
 
 import wasmtime
@@ -113,7 +113,7 @@ class Instance:
         if ctx is not None:
             bind_context(ctx)
         arm_deadline(self._context, ms)
-        started = perf_counter()
+        started = monotonic()
         try:
             data = self._exchange(payload)
         except InvokeError as exc:
@@ -125,13 +125,14 @@ class Instance:
             raise error from None
         finally:
             # The guest holds this thread for the whole call, so its wall time is its CPU time, less
-            # what host functions spent waiting (http_fetch). One vDSO read instead of two syscalls.
-            cpu_seconds = perf_counter() - started
+            # what host functions spent waiting (http_fetch). One vDSO read instead of two syscalls,
+            # and the same one says when the instance was last used.
+            self.last_used = ended = monotonic()
+            cpu_seconds = ended - started
             disarm_deadline()
             if ctx is not None:
                 cpu_seconds = max(0.0, cpu_seconds - ctx.waited)
                 bind_context(None)
-            self.last_used = monotonic()
         try:
             status, headers, body = decode_response(data, limits.header_bytes, self._fields)
         except InvokeError as exc:

@@ -62,7 +62,7 @@ def test_a_batch_renders_each_invocation_as_its_own_documented_line() -> None:
     import random
 
     from edgehost.contracts import Invocation
-    from edgehost.plugins.invocation_log import LEVELS, render
+    from edgehost.plugins.invocation_log import LEVELS, log_record, render
     from edgehost.runtime.types import LogLine
 
     rng = random.Random(19)
@@ -102,7 +102,7 @@ def test_a_batch_renders_each_invocation_as_its_own_documented_line() -> None:
                 for _ in range(rng.randint(1, 3))
             ]
         invocations.append(inv)
-    lines = render(invocations).split(b"\n")
+    lines = render([log_record(inv) for inv in invocations]).split(b"\n")
     assert len(lines) == len(invocations)
     for inv, line in zip(invocations, lines, strict=True):
         want = {
@@ -128,3 +128,29 @@ def test_a_batch_renders_each_invocation_as_its_own_documented_line() -> None:
                 for g in inv.logs
             ]
         assert list(json.loads(line).items()) == list(want.items())
+
+
+async def test_what_waits_in_the_batch_is_untracked_by_the_garbage_collector() -> None:
+    """A queued line must not keep its invocation alive for hundreds of requests: what waits is the
+    record, which the collector does not track, so a full batch promotes nothing to the oldest
+    generation (whose collections pause the runner for tens of milliseconds)."""
+    import gc
+
+    from edgehost.contracts import Invocation
+    from edgehost.plugins import invocation_log
+    from edgehost.runtime.types import LogLine
+
+    sink = Sink()
+    invocation_log.set_sink(sink)
+    try:
+        for logs in ([], [LogLine(1, "said", "log")]):
+            inv = Invocation("0" * 16, "node-1", "GET", "h", "/", 1000.0, tenant="p", function_id="p.f")
+            inv.end_timestamp, inv.logs = 1000.5, logs
+            invocation_log.edgehost_invocation_finished(inv)
+            queued = invocation_log._lines._items[-1]
+            assert not gc.is_tracked(queued)
+            assert not any(referent is inv for referent in gc.get_referents(queued))
+        invocation_log.flush()
+        assert len(sink.writes) == 1 and sink.writes[0].count(b'"event":"invocation"') == 2
+    finally:
+        invocation_log.set_sink(invocation_log._sink)
