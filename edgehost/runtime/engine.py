@@ -153,7 +153,7 @@ def keep_gil_on_this_thread() -> bool:
     """Lets guest calls on the calling thread keep the GIL where the epoch advances without Python
     (`NativeEpochTimer`); returns whether they do. For the event loop's inline calls: they block
     the loop either way, and releasing the GIL only invites other threads to take it."""
-    if _start_ticker().timer.keeps_gil_safe:
+    if not _start_ticker().timer.needs_gil:
         keep_gil_during_guest_calls()
         return True
     return False

@@ -32,7 +32,7 @@ CLOCK_MONOTONIC = 1  # <bits/time.h>
 class EpochTimer(Protocol):
     """Adds one to the engine's epoch every period between `start()` and `stop()`."""
 
-    keeps_gil_safe: bool  # True when guest code may run with the GIL held: ticking needs no Python
+    needs_gil: bool  # whether ticking runs Python: then guest code must not run with the GIL held
 
     def start(self) -> None: ...
 
@@ -87,7 +87,7 @@ class NativeEpochTimer:
     Raises OSError when the platform has no POSIX timers or the timer cannot be created.
     """
 
-    keeps_gil_safe = True
+    needs_gil = False
 
     def __init__(self, engine: object, engine_address: int, period_ns: int) -> None:
         self._lib = _posix_timers()
@@ -117,7 +117,7 @@ class NativeEpochTimer:
 class ThreadEpochTimer:
     """The fallback: a daemon thread adding one tick per period while started (it needs the GIL)."""
 
-    keeps_gil_safe = False
+    needs_gil = True
 
     def __init__(self, engine_address: int, period_ns: int) -> None:
         self._address = engine_address

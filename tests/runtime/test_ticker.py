@@ -22,7 +22,7 @@ class Timer:
 
     running: bool = False
     starts: int = 0
-    keeps_gil_safe: bool = True
+    needs_gil: bool = False
 
     def start(self) -> None:
         self.running = True
