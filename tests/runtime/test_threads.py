@@ -143,3 +143,24 @@ def test_a_thread_that_keeps_the_gil_in_guest_calls_still_stops_a_runaway_at_its
     """The event loop's inline calls keep the GIL: the epoch must advance without Python (a
     Python ticker could not run), and no other Python thread runs while the guest does."""
     assert probe(KEEPING_PROBE) == ["True", "timeout", "True"]
+
+
+FALLBACK_PROBE = """
+from edgehost.runtime import GuestRequest, InvokeError, engine, epoch_timer
+from tests.runtime.conftest import compile_guest
+
+def no_posix_timers(*args, **kwargs):
+    raise OSError("this C library has no POSIX timers (timer_create)")
+
+epoch_timer.NativeEpochTimer = no_posix_timers
+runaway = compile_guest("loop", max_execution_ms=50).instantiate()
+print(engine.keep_gil_on_this_thread())
+try:
+    runaway.invoke(GuestRequest("GET", "/", [], b""), request_id="spin")
+except InvokeError as exc:
+    print(exc.code)
+"""
+
+
+def test_without_posix_timers_a_python_thread_ticks_and_guest_calls_release_the_gil() -> None:
+    assert probe(FALLBACK_PROBE) == ["False", "timeout"]
