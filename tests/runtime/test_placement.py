@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse
+from edgehost.runtime import FunctionSpec, GuestRequest, GuestResponse, fastcall
 from edgehost.runtime.placement import SLOW_INLINE_S, Placement
 
 REQUEST = GuestRequest("GET", "/", [], b"")
@@ -130,3 +130,23 @@ async def test_a_garbage_collection_during_a_call_does_not_make_its_guest_slow(p
         await placement.invoke(pool, REQUEST, "r")
     assert pool.collect_s > SLOW_INLINE_S  # the collections alone would have looked slow
     assert set(pool.threads) == {threading.current_thread().name}
+
+
+async def test_inline_calls_keep_the_gil_on_the_loop_and_guest_threads_release_it(
+    placement: Placement,
+) -> None:
+    """The loop waits for an inline call either way; a guest thread's call runs beside the loop."""
+    seen: dict[str, bool] = {}
+
+    class Recording(StandInPool):
+        def invoke(
+            self, request: GuestRequest, *, request_id: str, deadline: float | None = None
+        ) -> GuestResponse:
+            seen["thread" if deadline is not None else "inline"] = fastcall._policy.keeps_gil
+            return GuestResponse(200, [], b"", [], 0.0)
+
+    await placement.invoke(Recording("fast"), REQUEST, "r")
+    slow = Recording("fast")
+    slow.spec = FunctionSpec(function_id="t.slow", version=1, memory_pages=16, max_execution_ms=5000)
+    await placement.invoke(slow, REQUEST, "r")
+    assert seen == {"inline": True, "thread": False}
