@@ -5,9 +5,10 @@
 C library on its own thread with the engine pointer as its one argument (a `union sigval` and a
 pointer are passed alike on Linux's x86-64 and aarch64 ABIs). So a guest running on a thread
 that keeps the GIL is still interrupted at its deadline, and a guest call need not release the
-GIL, which under load handed it to granian's threads and cost ~12 µs per request in the wait to
-get it back (bench/RESULTS.md). glibc runs each notification on a new thread: ~65 µs of CPU per
-tick on the development VM, so a timer only runs while a deadline is pending (engine.Ticker).
+GIL, which under load handed it to granian's threads and cost 8-12 µs of CPU per request in the
+wait to get it back (bench/RESULTS.md). glibc runs each notification on a new thread: ~65 µs of
+CPU per tick on the development VM, so a timer only runs while guest calls are under way
+(engine.Ticker).
 
 `ThreadEpochTimer` is the fallback where there are no POSIX timers: a Python thread, so guest
 calls must release the GIL for it to run.
