@@ -26,42 +26,26 @@ class HotMemoryBudget:
     """Bytes of hot linear memory held per project; thread-safe (guests release on worker threads)."""
 
     def __init__(self, *, max_bytes: int, project_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._project_bytes = project_bytes
         self._held: dict[str, int] = {}  # a plain dict: Counter's `del` and missing keys run Python code
         self._pools: Counter[str] = Counter()  # live pools per project
         self._lock = threading.Lock()
-        self._reshare()
+        self.limit(max_bytes=max_bytes, project_bytes=project_bytes)
 
-    @property
-    def max_bytes(self) -> int:
-        """`pool.max_memory_bytes`: the runner's whole budget, in bytes."""
-        return self._max_bytes
-
-    @max_bytes.setter
-    def max_bytes(self, value: int) -> None:
+    def limit(self, *, max_bytes: int, project_bytes: int) -> None:
+        """Sets the runner's whole budget (`pool.max_memory_bytes`) and the most one project may
+        hold (`pool.project_memory_bytes`), in bytes; shares follow at once."""
         with self._lock:
-            self._max_bytes = value
-            self._reshare()
-
-    @property
-    def project_bytes(self) -> int:
-        """`pool.project_memory_bytes`: the most one project may hold, in bytes."""
-        return self._project_bytes
-
-    @project_bytes.setter
-    def project_bytes(self, value: int) -> None:
-        with self._lock:
-            self._project_bytes = value
+            self.max_bytes = max_bytes
+            self.project_bytes = project_bytes
             self._reshare()
 
     def _reshare(self) -> None:
         """The share of a project with a live pool, and of one without (it would add a project),
-        computed when the pools change rather than on each request's hold; called with the lock
-        held (or from __init__)."""
+        computed when the pools or the limits change rather than on each request's hold; called
+        with the lock held."""
         projects = len(self._pools)
-        self._share_in = min(self._project_bytes, self._max_bytes // max(1, projects))
-        self._share_out = min(self._project_bytes, self._max_bytes // (projects + 1))
+        self._share_in = min(self.project_bytes, self.max_bytes // max(1, projects))
+        self._share_out = min(self.project_bytes, self.max_bytes // (projects + 1))
 
     def add_pool(self, project: str) -> None:
         with self._lock:

@@ -100,13 +100,14 @@ def test_a_second_project_gets_its_share_and_the_first_is_trimmed(
 def test_memory_a_guest_grew_is_charged_when_it_returns(
     registry: PoolRegistry, budget: HotMemoryBudget
 ) -> None:
-    budget.project_bytes = budget.max_bytes = 100 * PAGE
+    budget.limit(max_bytes=100 * PAGE, project_bytes=100 * PAGE)
     pool = registry(spec("grower"), GROW, None, 1, 4)
     pool.warm()
     assert budget.held("grower") == PAGE
     assert pool.invoke(REQUEST, request_id="g1").status == 200  # now 1 + 1 + 64 pages
     assert budget.held("grower") == 66 * PAGE and pool.size == 1
-    budget.project_bytes = 66 * PAGE  # its next call grows it to 67 pages (64 more exceed 128)
+    # its next call grows it to 67 pages (64 more exceed 128)
+    budget.limit(max_bytes=100 * PAGE, project_bytes=66 * PAGE)
     assert pool.invoke(REQUEST, request_id="g2").status == 200
     assert pool.size == 0 and budget.held("grower") == 0 and pool.refused == 1
 
@@ -126,7 +127,7 @@ def test_discarded_pools_free_their_memory_and_their_share(
 
 
 def test_the_runner_caps_min_and_max_hot_instances(budget: HotMemoryBudget) -> None:
-    budget.project_bytes = budget.max_bytes = 100 * PAGE
+    budget.limit(max_bytes=100 * PAGE, project_bytes=100 * PAGE)
     registry = registry_with(budget, max_hot_instances=2)
     pool = registry(spec("many"), HELLO, None, 50, 80)
     pool.warm()
@@ -180,7 +181,8 @@ def test_a_project_over_its_share_still_learns_at_deploy_that_its_guest_cannot_s
     registry: PoolRegistry, budget: HotMemoryBudget
 ) -> None:
     registry(spec("full"), HELLO, None, 3, 3).warm()  # its whole share: 3 pages
-    budget.project_bytes = 2 * PAGE  # shares shrank: the project is now over its share
+    # shares shrank: the project is now over its share
+    budget.limit(max_bytes=budget.max_bytes, project_bytes=2 * PAGE)
     broken = registry(spec("full", "broken"), START_TRAPS, None, 1, 1)
     with pytest.raises(InvokeError) as info:
         broken.warm()  # the one instance is made, so its start function runs and is reported
