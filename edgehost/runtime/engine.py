@@ -71,7 +71,7 @@ class Ticker:
         self._set_deadline = set_deadline
         self._lock = threading.Lock()  # the timer's state and the counts change together
         self._running = 0  # calls armed and not yet disarmed
-        self._armed = 0  # calls armed since the parking thread last looked
+        self._armed = False  # a call was armed since the parking thread last looked
         self.parked = True
         self._wake = threading.Event()
         self._parker = threading.Thread(target=self._run, name="edgefn-epoch", daemon=True)
@@ -84,7 +84,7 @@ class Ticker:
         running until the call `disarm`s."""
         with self._lock:
             self._running += 1
-            self._armed += 1
+            self._armed = True
             if self.parked:
                 self.timer.start()
                 self.parked = False
@@ -100,7 +100,7 @@ class Ticker:
         """Stops the timer if no call was armed since the last look and none is running."""
         with self._lock:
             if self._running or self._armed:
-                self._armed = 0
+                self._armed = False
                 return False
             self.timer.stop()
             self.parked = True

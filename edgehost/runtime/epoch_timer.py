@@ -101,18 +101,18 @@ class NativeEpochTimer:
         if self._lib.timer_create(CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(self._id)) != 0:
             raise OSError(ctypes.get_errno(), "timer_create failed")
         period = _Timespec(period_ns // 1_000_000_000, period_ns % 1_000_000_000)
-        self._running = _ITimerSpec(period, period)
-        self._stopped = _ITimerSpec()
+        self._periodic = _ITimerSpec(period, period)
+        self._disarmed = _ITimerSpec()
 
     def _set(self, spec: _ITimerSpec) -> None:
         if self._lib.timer_settime(self._id, 0, ctypes.byref(spec), None) != 0:
             raise OSError(ctypes.get_errno(), "timer_settime failed")
 
     def start(self) -> None:
-        self._set(self._running)
+        self._set(self._periodic)
 
     def stop(self) -> None:
-        self._set(self._stopped)
+        self._set(self._disarmed)
 
 
 class ThreadEpochTimer:
