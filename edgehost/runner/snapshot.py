@@ -41,15 +41,14 @@ class Snapshot:
     # function id -> why it cannot run here: its routes stay, so the ingress answers 503 naming it
     # and the reason instead of a 404 that hides the failure.
     unavailable: dict[str, str] = field(default_factory=dict)
+    # function id -> its versions by share, for a function in a rollout; empty in the common case,
+    # so the ingress pays one truth test per request for rollouts it does not have.
+    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
 
     def unavailable_detail(self, function_id: str) -> str:
         """The 503 `function_unavailable` detail for a routed function with no live pool."""
         reason = self.unavailable.get(function_id, "it is not running on this node")
         return f"function {function_id} cannot run on this node: {reason}"
-
-    # function id -> its versions by share, for a function in a rollout; empty in the common case,
-    # so the ingress pays one truth test per request for rollouts it does not have.
-    splits: dict[str, Split[LiveFunction]] = field(default_factory=dict)
 
     def serving(self) -> list[LiveFunction]:
         """Every function version this snapshot serves, by function id and version: with a rollout,
