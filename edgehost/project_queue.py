@@ -29,17 +29,17 @@ class ProjectQueue:
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_concurrent, thread_name_prefix=thread_name
         )
-        self._projects: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, checks holding or awaiting it
+        self._projects: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, items holding or awaiting it
 
-    async def run(self, project: str, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """`check(*args, **kwargs)` on a check thread once `project`'s earlier checks finished;
-        its result, or what it raised."""
+    async def run(self, project: str, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`work(*args, **kwargs)` on one of the queue's threads once `project`'s earlier items
+        finished; its result, or what it raised."""
         lock, users = self._projects.get(project) or (asyncio.Lock(), 0)
         self._projects[project] = (lock, users + 1)
         try:
             async with lock:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._threads, partial(check, *args, **kwargs))
+                return await loop.run_in_executor(self._threads, partial(work, *args, **kwargs))
         finally:
             lock, users = self._projects[project]
             if users == 1:
@@ -48,5 +48,5 @@ class ProjectQueue:
                 self._projects[project] = (lock, users - 1)
 
     def close(self) -> None:
-        """Stops the threads once the checks already started are done; queued ones are dropped."""
+        """Stops the threads once the items already started are done; queued ones are dropped."""
         self._threads.shutdown(wait=False, cancel_futures=True)
